@@ -1,0 +1,46 @@
+# socialpulse developer commands. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+
+help: ## List the commands
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("socialpulse needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install socialpulse with its dev tools
+
+run: $(STAMP) ## Run the service on its embedded broker with demo traffic (Ctrl-C stops)
+	$(VENV)/bin/socialpulse run
+
+test: $(STAMP) ## Run every test; integration tests start their own brokers
+	$(PY) -m pytest
+
+test-unit: $(STAMP) ## Run the fast unit tests only
+	$(PY) -m pytest tests/unit
+
+lint: $(STAMP) ## ruff (lint and format check) and mypy --strict
+	$(VENV)/bin/ruff check services tests
+	$(VENV)/bin/ruff format --check services tests
+	$(VENV)/bin/mypy
+
+fmt: $(STAMP) ## Format and auto-fix with ruff
+	$(VENV)/bin/ruff format services tests
+	$(VENV)/bin/ruff check --fix services tests
+
+kafka: ## Start a single-node Apache Kafka (KRaft) on 127.0.0.1:19092 in the foreground
+	bash deploy/kafka/kafka.sh run
+
+clean: ## Remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+.PHONY: help install run test test-unit lint fmt kafka clean

@@ -1,0 +1,27 @@
+"""Kafka client options derived from settings, shared by every consumer, producer and admin client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from socialpulse.settings import KafkaSettings
+
+
+def client_options(kafka: KafkaSettings, bootstrap_servers: str) -> dict[str, Any]:
+    """Connection and security options common to aiokafka's clients; never assumes a broker kind."""
+    opts: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_servers,
+        "client_id": kafka.client_id,
+        "security_protocol": kafka.security_protocol,
+    }
+    if kafka.security_protocol in ("SSL", "SASL_SSL"):
+        from aiokafka.helpers import create_ssl_context
+
+        opts["ssl_context"] = create_ssl_context()
+    if kafka.sasl_mechanism is not None:
+        opts["sasl_mechanism"] = kafka.sasl_mechanism
+        opts["sasl_plain_username"] = kafka.sasl_username
+        opts["sasl_plain_password"] = (
+            kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
+        )
+    return opts

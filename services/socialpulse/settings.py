@@ -1,0 +1,187 @@
+"""The one frozen settings object, built once at start-up from a YAML/TOML file and the environment.
+
+Precedence, highest first: ``SOCIALPULSE_*`` environment variables (nested with ``__``, e.g.
+``SOCIALPULSE_KAFKA__BOOTSTRAP_SERVERS``), then the config file, then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CONFIG_FILE_ENV = "SOCIALPULSE_CONFIG"
+
+_WINDOW_RE = re.compile(r"^([1-9][0-9]*)([mhd])$")
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+
+BrandId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+
+
+def window_seconds(label: str) -> int:
+    """Length in seconds of a window label such as ``5m``, ``1h`` or ``7d``."""
+    m = _WINDOW_RE.match(label)
+    if m is None:
+        raise ValueError(f"window {label!r} is not a whole number of m, h or d (e.g. 5m, 1h, 7d)")
+    return int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class BrandSettings(_Frozen):
+    """A tracked brand: how mentions of it are recognised and whom it competes with."""
+
+    id: BrandId
+    name: str
+    terms: tuple[str, ...] = Field(min_length=1)
+    handles: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    competitors: tuple[BrandId, ...] = ()
+    followers: int | None = Field(default=None, ge=0)
+
+    @field_validator("handles")
+    @classmethod
+    def _handles_start_with_at(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for h in v:
+            if not h.startswith("@") or len(h) < 2:
+                raise ValueError(f"handle {h!r} must start with '@'")
+        return v
+
+
+class KafkaSettings(_Frozen):
+    """Where the events come from and where rejects go."""
+
+    bootstrap_servers: str | None = None
+    group_id: str = "socialpulse"
+    client_id: str = "socialpulse"
+    mentions_topic: str = "socialpulse.mentions"
+    interactions_topic: str = "socialpulse.interactions"
+    dlq_topic: str = "socialpulse.dlq"
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    max_batch_records: int = Field(default=2000, ge=1)
+    poll_timeout_ms: int = Field(default=500, ge=1)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    enable_idempotence: bool = False
+    topic_partitions: int = Field(default=4, ge=1)
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told; see the README's configuration reference."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SOCIALPULSE_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    brands: tuple[BrandSettings, ...] = ()
+    windows: tuple[str, ...] = ("5m", "1h", "24h")
+    max_future_seconds: int = Field(default=300, ge=0)
+    max_text_chars: int = Field(default=10_000, ge=1)
+    max_event_bytes: int = Field(default=1_048_576, ge=256)
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - a service is scraped from outside its pod
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
+    demo: bool | None = None
+    demo_events_per_second: float = Field(default=200.0, gt=0)
+    summary_interval_seconds: float = Field(default=5.0, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("windows")
+    @classmethod
+    def _windows_valid(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("at least one window is required")
+        for label in v:
+            window_seconds(label)
+        if len(set(v)) != len(v):
+            raise ValueError("windows must be distinct")
+        return tuple(sorted(v, key=window_seconds))
+
+    @model_validator(mode="after")
+    def _brands_consistent(self) -> Settings:
+        ids = [b.id for b in self.brands]
+        dupes = {i for i in ids if ids.count(i) > 1}
+        if dupes:
+            raise ValueError(f"brand ids must be unique; repeated: {sorted(dupes)}")
+        known = set(ids)
+        for b in self.brands:
+            unknown = set(b.competitors) - known
+            if unknown:
+                raise ValueError(
+                    f"brand {b.id!r} names competitors that are not configured brands: "
+                    f"{sorted(unknown)}; add them under brands so their mentions are matched"
+                )
+            if b.id in b.competitors:
+                raise ValueError(f"brand {b.id!r} lists itself as a competitor")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True when no Kafka is configured and the service brings its own broker."""
+        return self.kafka.bootstrap_servers is None
+
+    @property
+    def demo_enabled(self) -> bool:
+        """Demo traffic runs by default only on the embedded broker."""
+        return self.embedded if self.demo is None else self.demo
+
+    @property
+    def window_lengths(self) -> dict[str, int]:
+        """Window label to length in seconds, shortest first."""
+        return {label: window_seconds(label) for label in self.windows}
+
+    @property
+    def longest_window_seconds(self) -> int:
+        """The retention horizon: events older than this are late."""
+        return max(self.window_lengths.values())
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment overrides the config file, which arrives as init arguments."""
+        return (env_settings, init_settings, file_secret_settings)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a YAML or TOML config file into plain data, with an error that names the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ValueError(f"cannot read config file {path}: {e.strerror}") from e
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as e:
+        raise ValueError(f"config file {path} is not valid {path.suffix[1:].upper()}: {e}") from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings once at start-up; the only place that reads the environment."""
+    if config_file is None and os.environ.get(CONFIG_FILE_ENV):
+        config_file = Path(os.environ[CONFIG_FILE_ENV])
+    data = read_config_file(config_file) if config_file is not None else {}
+    data.update(overrides)
+    return Settings(**data)
