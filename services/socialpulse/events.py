@@ -95,7 +95,8 @@ class InteractionValue(msgspec.Struct, frozen=True, gc=False):
     bounced: bool | None = None
     referred_from_social: bool | None = None
     order_value: NonNegative | None = None
-    currency: Annotated[str, Meta(pattern="^[A-Z]{3}$")] | None = None
+    # The lengths reject "USD\n": Python's ``$`` matches before a final newline; ECMA-262 not.
+    currency: Annotated[str, Meta(min_length=3, max_length=3, pattern="^[A-Z]{3}$")] | None = None
     customer_id: Id | None = None
     rating: Annotated[int, Meta(ge=1, le=5)] | None = None
     followers: Annotated[int, Meta(ge=0)] | None = None
@@ -113,7 +114,7 @@ REQUIRED_VALUE_FIELDS: Final[dict[str, tuple[str, ...]]] = {
 
 
 class Interaction(msgspec.Struct, frozen=True, gc=False):
-    """Something a user did with a brand's owned content or account (a like, a click, a purchase...)."""
+    """Something a user did with a brand's owned content or account (a like, a purchase...)."""
 
     event_id: Id
     platform: Platform

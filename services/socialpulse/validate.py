@@ -1,0 +1,43 @@
+"""validate: limits a decoded event must meet before it counts (text size, event time)."""
+
+from __future__ import annotations
+
+from socialpulse.decode import Rejection
+from socialpulse.events import Interaction, Mention
+from socialpulse.windows import bucket_of, first_bucket
+
+
+class Validator:
+    """Rejects what the schema allows but the service will not count.
+
+    Event time must fall in a bucket of the longest window at ``now`` (older is ``late``) and
+    be at most ``max_future_seconds`` ahead of ``now`` (further is ``future``: a clock gone wrong).
+    """
+
+    def __init__(
+        self, *, max_text_chars: int, max_future_seconds: int, horizon_seconds: int
+    ) -> None:
+        self._max_text = max_text_chars
+        self._max_future = max_future_seconds
+        self._horizon = horizon_seconds
+
+    def check(self, event: Mention | Interaction, now: float) -> Rejection | None:
+        """None when the event may be counted, else why not."""
+        if isinstance(event, Mention) and len(event.text) > self._max_text:
+            return Rejection(
+                "oversized", f"text has {len(event.text)} characters; the limit is {self._max_text}"
+            )
+        ts = event.created_at.timestamp()
+        if ts > now + self._max_future:
+            return Rejection(
+                "future",
+                f"created_at {event.created_at.isoformat()} is {ts - now:.0f} s ahead of the "
+                f"service clock; at most {self._max_future} s is allowed",
+            )
+        if bucket_of(ts) < first_bucket(now, self._horizon):
+            return Rejection(
+                "late",
+                f"created_at {event.created_at.isoformat()} is {now - ts:.0f} s old, outside the "
+                f"longest window ({self._horizon} s)",
+            )
+        return None
