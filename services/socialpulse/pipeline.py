@@ -1,0 +1,83 @@
+"""pipeline: decode → validate → match → score → aggregate for one record; no Kafka, no Prometheus.
+
+The Kafka worker feeds records in and ships rejections to the dead-letter topic; the metrics
+collector reads ``stats`` and the window store at scrape time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final, Literal, get_args
+
+from socialpulse.brands import BrandMatcher
+from socialpulse.decode import REJECT_REASONS, Decoder, Rejection
+from socialpulse.events import Interaction, Mention
+from socialpulse.sentiment import SentimentScorer
+from socialpulse.settings import Settings
+from socialpulse.validate import Validator
+from socialpulse.windows import Source, WindowStore
+
+Stream = Literal["mentions", "interactions"]
+STREAMS: Final[tuple[str, ...]] = get_args(Stream)
+
+
+def _zeros(keys: tuple[str, ...]) -> dict[str, int]:
+    return dict.fromkeys(keys, 0)
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    """Monotonic counts of what happened to records; exported as ``_total`` counters."""
+
+    processed: dict[str, int] = field(default_factory=lambda: _zeros(STREAMS))
+    rejected: dict[str, int] = field(default_factory=lambda: _zeros(REJECT_REASONS))
+    untracked_brand: int = 0
+    unmatched_mentions: int = 0
+    brand_matches: int = 0
+
+
+class Pipeline:
+    """The pure core: one record in, state updated or a rejection out."""
+
+    def __init__(self, settings: Settings, scorer: SentimentScorer | None = None) -> None:
+        self.decoder = Decoder(settings.max_event_bytes)
+        self.store = WindowStore(settings.brands, settings.window_lengths)
+        self.validator = Validator(
+            max_text_chars=settings.max_text_chars,
+            max_future_seconds=settings.max_future_seconds,
+            horizon_seconds=self.store.horizon_seconds,
+        )
+        self.matcher = BrandMatcher(settings.brands)
+        self.scorer = scorer if scorer is not None else SentimentScorer()
+        self.stats = PipelineStats()
+
+    def process(
+        self, stream: Stream, raw: bytes | None, source: Source, now: float
+    ) -> Rejection | None:
+        """Apply one record at service time ``now``; a rejection goes to the dead-letter topic."""
+        self.stats.processed[stream] += 1
+        event: Mention | Interaction | Rejection = (
+            self.decoder.mention(raw) if stream == "mentions" else self.decoder.interaction(raw)
+        )
+        if not isinstance(event, Rejection):
+            rejection = self.validator.check(event, now)
+            if rejection is None:
+                self._apply(event, source)
+                return None
+            event = rejection
+        self.stats.rejected[event.reason] += 1
+        return event
+
+    def _apply(self, event: Mention | Interaction, source: Source) -> None:
+        if isinstance(event, Interaction):
+            if not self.store.add_interaction(source, event):
+                self.stats.untracked_brand += 1
+            return
+        matches = self.matcher.match(event.text, event.tagged)
+        if not matches:
+            self.stats.unmatched_mentions += 1
+            return
+        sentiment = self.scorer.score(event.text)
+        self.stats.brand_matches += len(matches)
+        for m in matches:
+            self.store.add_mention(source, m.brand, event, sentiment, m.tagged)
