@@ -1,4 +1,4 @@
-"""Kafka client options derived from settings, shared by every consumer, producer and admin client."""
+"""Kafka client options from settings, shared by every consumer, producer and admin client."""
 
 from __future__ import annotations
 

@@ -73,6 +73,7 @@ class KafkaSettings(_Frozen):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     enable_idempotence: bool = False
+    create_topics: bool = True
     topic_partitions: int = Field(default=4, ge=1)
 
 

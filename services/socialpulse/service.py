@@ -1,0 +1,146 @@
+"""Service lifecycle: broker (embedded or configured), topics, worker, HTTP, demo traffic, summary.
+
+Everything started here is stopped in reverse order when ``stop`` is set, on every exit path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+
+from aiokafka import AIOKafkaProducer
+from prometheus_client import CollectorRegistry
+
+from socialpulse import __version__
+from socialpulse.api import HttpServer, build_app
+from socialpulse.connection import client_options
+from socialpulse.demo import run_demo
+from socialpulse.embedded import EmbeddedBroker
+from socialpulse.metrics import register_metrics
+from socialpulse.pipeline import Pipeline
+from socialpulse.settings import Settings
+from socialpulse.summary import summary_line
+from socialpulse.topics import TopicSpec, ensure_topics
+from socialpulse.worker import Worker
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+Printer = Callable[[str], None]
+
+
+async def run_service(
+    settings: Settings,
+    stop: asyncio.Event,
+    out: Printer,
+    clock: Clock = time.time,
+) -> None:
+    """Run until ``stop`` is set; ``out`` receives the start-up lines and the live summary."""
+    async with AsyncExitStack() as stack:
+        if settings.embedded:
+            broker = EmbeddedBroker()
+            out("starting the embedded Kafka-compatible broker (Tansu, in memory) ...")
+            await broker.start()
+            stack.push_async_callback(broker.stop)
+            bootstrap = broker.bootstrap_servers
+        else:
+            assert settings.kafka.bootstrap_servers is not None  # noqa: S101 - embedded covers None
+            bootstrap = settings.kafka.bootstrap_servers
+        kafka = settings.kafka
+        opts = client_options(kafka, bootstrap)
+        if kafka.create_topics:
+            spec = TopicSpec(partitions=kafka.topic_partitions)
+            await ensure_topics(
+                opts,
+                {kafka.mentions_topic: spec, kafka.interactions_topic: spec, kafka.dlq_topic: spec},
+            )
+
+        pipeline = Pipeline(settings)
+        worker = Worker(settings, pipeline, bootstrap, clock)
+        registry = CollectorRegistry()
+        register_metrics(registry, pipeline, clock, worker.stats)
+        http = HttpServer(build_app(registry), settings.metrics_host, settings.metrics_port)
+        await http.start()
+        stack.push_async_callback(http.stop)
+        await worker.start()
+        stack.push_async_callback(worker.stop)
+
+        demo = (
+            f", demo traffic {settings.demo_events_per_second:g} ev/s"
+            if settings.demo_enabled
+            else ""
+        )
+        out(
+            f"socialpulse {__version__}: kafka {bootstrap}"
+            f"{' (embedded)' if settings.embedded else ''}, "
+            f"brands {', '.join(b.id for b in settings.brands)}, "
+            f"metrics http://127.0.0.1:{http.port}/metrics"
+            f"{demo}"
+            " — Ctrl-C stops"
+        )
+        tasks = [asyncio.create_task(worker.run(stop), name="worker")]
+        if settings.demo_enabled:
+            producer = AIOKafkaProducer(acks=1, enable_idempotence=False, linger_ms=20, **opts)
+            await producer.start()
+            stack.push_async_callback(producer.stop)
+            tasks.append(
+                asyncio.create_task(
+                    run_demo(
+                        producer,
+                        kafka.mentions_topic,
+                        kafka.interactions_topic,
+                        settings.demo_events_per_second,
+                        clock,
+                        random.Random(),  # noqa: S311 - demo traffic, not security
+                        stop,
+                    ),
+                    name="demo",
+                )
+            )
+        tasks.append(
+            asyncio.create_task(_print_summary(settings, pipeline, worker, stop, out, clock))
+        )
+        stop_wait = asyncio.create_task(stop.wait())
+        try:
+            done, _ = await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                if t is not stop_wait and t.exception() is not None:
+                    raise t.exception()  # type: ignore[misc]
+        finally:
+            stop.set()
+            stop_wait.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(t), timeout=10)
+                if not t.done():
+                    t.cancel()
+            out("socialpulse stopped")
+
+
+async def _print_summary(
+    settings: Settings,
+    pipeline: Pipeline,
+    worker: Worker,
+    stop: asyncio.Event,
+    out: Printer,
+    clock: Clock,
+) -> None:
+    window = settings.windows[0]
+    last = sum(pipeline.stats.processed.values())
+    last_t = time.monotonic()
+    while not stop.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=settings.summary_interval_seconds)
+        if stop.is_set():
+            return
+        now_count = sum(pipeline.stats.processed.values())
+        now_t = time.monotonic()
+        rate = (now_count - last) / max(now_t - last_t, 1e-9)
+        last, last_t = now_count, now_t
+        kpis = pipeline.store.snapshot(clock())
+        out(summary_line(kpis, pipeline.stats, rate, sum(worker.stats.lag.values()), window))

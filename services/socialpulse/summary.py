@@ -1,0 +1,35 @@
+"""The one-line live summary the service prints every few seconds, for a person at a terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from socialpulse.pipeline import PipelineStats
+from socialpulse.windows import WindowKpis
+
+
+def summary_line(
+    kpis: Mapping[str, Mapping[str, WindowKpis]],
+    stats: PipelineStats,
+    events_per_second: float,
+    lag: int,
+    window: str,
+) -> str:
+    """E.g. ``412 ev/s | 5m: 380 brand mentions +61% =24% -15% | SoV aurora 45% ... | lag 0``."""
+    pos = neu = neg = 0
+    shares = []
+    for brand, per_window in kpis.items():
+        k = per_window[window]
+        pos, neu, neg = pos + k.positive, neu + k.neutral, neg + k.negative
+        sov = "-" if k.share_of_voice is None else f"{k.share_of_voice:.0%}"
+        shares.append(f"{brand} {sov}")
+    # A mention of two brands counts once per brand here, as it does in the KPIs.
+    total = pos + neu + neg
+    mix = (
+        f"+{pos / total:.0%} ={neu / total:.0%} -{neg / total:.0%}" if total else "no mentions yet"
+    )
+    rejected = sum(stats.rejected.values())
+    return (
+        f"{events_per_second:,.0f} ev/s | {window}: {total:,} brand mentions {mix} | "
+        f"SoV {' '.join(shares) or '-'} | rejected {rejected:,} | lag {lag:,}"
+    )

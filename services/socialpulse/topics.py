@@ -1,0 +1,160 @@
+"""Creates the service's topics when missing, on any Kafka-compatible cluster.
+
+Only the Kafka protocol is used (metadata and CreateTopics through aiokafka's admin client), so
+the same code serves Apache Kafka, a managed Kafka and the embedded broker. Existing topics are
+never altered: their partitions and configs stay as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+
+__all__ = ["TopicSpec", "ensure_topics"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S: Final = 30.0
+MAX_REPLICATION_FACTOR: Final = 3
+_BACKOFF_S: Final = (0.2, 0.5, 1.0, 2.0)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """How to create a topic that does not exist yet: partition count and topic configs."""
+
+    partitions: int
+    config: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.partitions < 1:
+            raise ValueError(f"a topic needs at least one partition, not {self.partitions}")
+
+
+async def ensure_topics(
+    client_options: dict[str, Any],
+    topics: Mapping[str, TopicSpec],
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> None:
+    """Create those of ``topics`` that do not exist, and wait until the new ones have leaders.
+
+    ``client_options`` are aiokafka client keyword arguments (``bootstrap_servers``, security).
+    The replication factor is the number of brokers in the cluster, at most 3. A topic created
+    concurrently by someone else counts as existing. While the cluster is unreachable or not
+    ready, it retries for up to ``timeout_s`` seconds and then raises RuntimeError; errors that
+    retrying cannot fix (an invalid config, authorisation) are raised at once.
+    """
+    if not topics:
+        return
+    deadline = time.monotonic() + timeout_s
+    admin = await _started_admin(client_options, deadline)
+    try:
+        created = await _create_missing(admin, topics, deadline)
+        if created:
+            await _wait_for_leaders(admin, created, deadline)
+    finally:
+        await admin.close()
+
+
+async def _started_admin(client_options: dict[str, Any], deadline: float) -> Any:
+    """An admin client that has fetched the cluster metadata, retried until ``deadline``."""
+    attempt = 0
+    while True:
+        admin = AIOKafkaAdminClient(**client_options)
+        try:
+            await admin.start()
+        except (KafkaError, OSError, TimeoutError) as exc:
+            await admin.close()
+            attempt = await _backoff_or_fail(attempt, deadline, "reach the Kafka cluster", exc)
+        else:
+            return admin
+
+
+async def _create_missing(
+    admin: Any, topics: Mapping[str, TopicSpec], deadline: float
+) -> list[str]:
+    """Create the topics that do not exist; return the names of all that were missing."""
+    was_missing: dict[str, None] = {}  # ordered set
+    attempt = 0
+    while True:
+        try:
+            existing = set(await admin.list_topics())
+            missing = {name: spec for name, spec in topics.items() if name not in existing}
+            was_missing.update(dict.fromkeys(missing))
+            if not missing:
+                return list(was_missing)
+            cluster = await admin.describe_cluster()
+            replication = max(1, min(MAX_REPLICATION_FACTOR, len(cluster["brokers"])))
+            log.info("creating topics %s (replication factor %d)", ", ".join(missing), replication)
+            response = await admin.create_topics(
+                [
+                    NewTopic(name, spec.partitions, replication, topic_configs=dict(spec.config))
+                    for name, spec in missing.items()
+                ]
+            )
+        except (KafkaError, OSError, TimeoutError) as exc:
+            if isinstance(exc, KafkaError) and not exc.retriable:
+                raise
+            attempt = await _backoff_or_fail(attempt, deadline, "create topics", exc)
+            continue
+        retry: KafkaError | None = None
+        for result in response.to_object()["topic_errors"]:
+            name, code = result["topic"], result["error_code"]
+            error_class = for_code(code) if code else None
+            if error_class is None or error_class is TopicAlreadyExistsError:
+                continue  # created, by us or meanwhile by someone else
+            reason = result.get("error_message") or error_class.message
+            error = error_class(f"cannot create topic {name!r}: {reason}")
+            if not error.retriable:
+                raise error
+            retry = error
+        if retry is None:
+            return list(was_missing)
+        attempt = await _backoff_or_fail(attempt, deadline, "create topics", retry)
+
+
+async def _wait_for_leaders(admin: Any, names: list[str], deadline: float) -> None:
+    """Wait until every partition of ``names`` has a leader, so clients can use them at once."""
+    attempt = 0
+    while True:
+        pending: list[str] = []
+        try:
+            for topic in await admin.describe_topics(names):
+                partitions = topic["partitions"]
+                if (
+                    topic["error_code"] != 0
+                    or not partitions
+                    or any(p["error_code"] != 0 or p["leader"] < 0 for p in partitions)
+                ):
+                    pending.append(topic["topic"])
+        except (KafkaError, OSError, TimeoutError) as exc:
+            if isinstance(exc, KafkaError) and not exc.retriable:
+                raise
+            pending = names
+        if not pending:
+            return
+        attempt = await _backoff_or_fail(
+            attempt, deadline, f"see leaders for the new topics {', '.join(pending)}", None
+        )
+
+
+async def _backoff_or_fail(
+    attempt: int, deadline: float, doing: str, error: BaseException | None
+) -> int:
+    """Sleep before the next attempt, or raise RuntimeError when ``deadline`` has passed."""
+    delay = _BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)]
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        because = f": {error!r}" if error is not None else ""
+        raise RuntimeError(f"could not {doing} in time{because}") from error
+    log.debug("could not %s yet (%r); retrying in %.1f s", doing, error, delay)
+    await asyncio.sleep(min(delay, remaining))
+    return attempt + 1

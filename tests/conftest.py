@@ -1,0 +1,160 @@
+"""Brokers for the integration tests, started by the test session itself.
+
+``kafka_bootstrap`` is the broker the tests run against, chosen by SOCIALPULSE_TEST_BROKER:
+
+* ``kafka``: Apache Kafka from ``deploy/kafka/kafka.sh`` (needs Java 17+ and Maven; fails,
+  never skips, without them);
+* ``tansu``: the embedded broker (``socialpulse.embedded``), the same one as ``tansu_bootstrap``;
+* ``auto`` (the default): ``kafka`` when ``java`` and ``mvn`` are on PATH, else ``tansu``.
+
+``tansu_bootstrap`` is always the embedded broker, so the zero-setup path is tested everywhere.
+Both are session-scoped and start only when a test asks for them; every test gets topic names
+of its own from ``topic_prefix``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from socialpulse.embedded import EmbeddedBroker
+
+BROKER_ENV = "SOCIALPULSE_TEST_BROKER"
+BROKER_CHOICES = ("kafka", "tansu", "auto")
+REPO = Path(__file__).resolve().parents[1]
+KAFKA_SH = REPO / "deploy" / "kafka" / "kafka.sh"
+# kafka.sh start: a cold jar fetch (~30 s) plus up to 90 s of start-up.
+KAFKA_START_TIMEOUT_S = 240
+KAFKA_STOP_TIMEOUT_S = 60
+
+
+def _test_broker_kind() -> str:
+    """The broker kind for ``kafka_bootstrap``: ``kafka`` or ``tansu``."""
+    choice = os.environ.get(BROKER_ENV, "auto").strip().lower() or "auto"
+    if choice not in BROKER_CHOICES:
+        pytest.fail(
+            f"{BROKER_ENV}={choice!r}: expected one of {', '.join(BROKER_CHOICES)}", pytrace=False
+        )
+    missing = [tool for tool in ("java", "mvn") if shutil.which(tool) is None]
+    if choice == "auto":
+        return "tansu" if missing else "kafka"
+    if choice == "kafka" and missing:
+        pytest.fail(
+            f"{BROKER_ENV}=kafka needs Java 17+ and Maven to run Apache Kafka, but "
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not on PATH. "
+            f"Install them (Debian/Ubuntu: apt-get install openjdk-17-jre-headless maven) or "
+            f"use {BROKER_ENV}=tansu.",
+            pytrace=False,
+        )
+    return choice
+
+
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports on 127.0.0.1 that nothing listens on right now."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _kafka_sh(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own script, fixed arguments
+        ["bash", str(KAFKA_SH), *args],  # noqa: S607 - bash from PATH, like `make kafka`
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, on Linux, does not count)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
+@pytest.fixture(scope="session")
+def apache_kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh single-node Apache Kafka started with ``deploy/kafka/kafka.sh``."""
+    data = tmp_path_factory.mktemp("kafka")
+    pidfile = data / "kafka.pid"
+    port, controller_port = _free_ports(2)
+    try:
+        started = _kafka_sh(
+            "start",
+            "--port",
+            str(port),
+            "--controller-port",
+            str(controller_port),
+            "--data",
+            str(data),
+            "--pidfile",
+            str(pidfile),
+            timeout=KAFKA_START_TIMEOUT_S,
+        )
+        if started.returncode != 0:
+            pytest.fail(
+                f"kafka.sh start failed (exit status {started.returncode}):\n"
+                f"{started.stderr}{started.stdout}",
+                pytrace=False,
+            )
+        yield started.stdout.strip().splitlines()[-1]
+    finally:
+        pid = int(pidfile.read_text()) if pidfile.exists() else None
+        stopped = _kafka_sh("stop", "--pidfile", str(pidfile), timeout=KAFKA_STOP_TIMEOUT_S)
+        if pid is not None and _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            pytest.fail(f"kafka.sh stop left the broker running; killed it:\n{stopped.stderr}")
+        if stopped.returncode != 0:
+            pytest.fail(f"kafka.sh stop failed:\n{stopped.stderr}", pytrace=False)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def tansu_bootstrap() -> AsyncIterator[str]:
+    """The embedded Kafka-compatible broker (Tansu, in memory), for the whole session."""
+    async with EmbeddedBroker() as broker:
+        yield broker.bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(request: pytest.FixtureRequest) -> str:
+    """Bootstrap address of the test broker chosen by SOCIALPULSE_TEST_BROKER."""
+    fixture = {"kafka": "apache_kafka_bootstrap", "tansu": "tansu_bootstrap"}
+    bootstrap: str = request.getfixturevalue(fixture[_test_broker_kind()])
+    return bootstrap
+
+
+@pytest.fixture
+def kafka_client_options(kafka_bootstrap: str) -> dict[str, Any]:
+    """Keyword arguments of aiokafka clients for the test broker."""
+    return {"bootstrap_servers": kafka_bootstrap}
+
+
+@pytest.fixture
+def topic_prefix(request: pytest.FixtureRequest) -> str:
+    """A prefix no other test uses, for topic and group names: ``<test name>-<uuid>-``."""
+    name = re.sub(r"[^a-zA-Z0-9-]+", "-", request.node.name).strip("-")[:60]
+    return f"{name}-{uuid.uuid4().hex[:12]}-"

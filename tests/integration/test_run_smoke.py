@@ -1,0 +1,76 @@
+"""`socialpulse run` on its embedded default, the README's first command, run as a user would."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _mentions_total(port: int) -> float:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:  # noqa: S310
+            text = r.read().decode()
+    except OSError:
+        return 0.0
+    return sum(
+        s.value
+        for f in text_string_to_metric_families(text)
+        if f.name == "socialpulse_mentions"
+        for s in f.samples
+        if s.labels.get("window") == "5m"
+    )
+
+
+def test_run_serves_live_kpis_and_stops_cleanly_on_ctrl_c() -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOCIALPULSE_")}
+    env |= {"SOCIALPULSE_METRICS_PORT": str(port), "SOCIALPULSE_SUMMARY_INTERVAL_SECONDS": "1"}
+    proc = subprocess.Popen(  # noqa: S603 - our own CLI
+        [sys.executable, "-m", "socialpulse.cli", "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while (mentions := _mentions_total(port)) < 50:
+            assert proc.poll() is None, proc.communicate()[0]
+            assert time.monotonic() < deadline, f"only {mentions} mentions after 90 s"
+            time.sleep(0.5)
+        time.sleep(2)  # at least one summary line with traffic in it
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out and "Unclosed" not in out, out
+    assert out.rstrip().endswith("socialpulse stopped"), out
+    summaries = re.findall(
+        r"^(\d+) ev/s \| 5m: (\d+) brand mentions .*SoV aurora (\d+)%", out, re.M
+    )
+    assert any(int(rate) > 0 and int(n) > 0 for rate, n, _ in summaries), out
+    broker = re.search(r"kafka 127\.0\.0\.1:(\d+) \(embedded\)", out)
+    assert broker is not None, out
+    with socket.socket() as s:  # the embedded broker went with the service
+        assert s.connect_ex(("127.0.0.1", int(broker.group(1)))) != 0

@@ -1,0 +1,435 @@
+"""Demo traffic: schema-valid, varied, deterministic, coherent; the driver paces and never dies."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+import pytest
+from aiokafka.errors import KafkaTimeoutError, ProducerClosed
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from socialpulse.demo import DEMO_BRANDS, DemoTraffic, key, run_demo
+from socialpulse.events import (
+    INTERACTION_TYPES,
+    PLATFORMS,
+    REQUIRED_VALUE_FIELDS,
+    Interaction,
+    Mention,
+)
+from socialpulse.settings import BrandSettings, Settings
+
+NOW = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
+SEED = 20250602
+UNDECODABLE = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError)
+
+
+def traffic(seed: int = SEED) -> DemoTraffic:
+    return DemoTraffic(DEMO_BRANDS, random.Random(seed))
+
+
+def brand_hits(text: str, brand: BrandSettings) -> bool:
+    low = text.lower()
+    return any(t.lower() in low for t in (*brand.terms, *brand.handles))
+
+
+@pytest.fixture(scope="module")
+def mentions() -> list[Mention]:
+    t = traffic()
+    out = []
+    for _ in range(5000):
+        k, v = t.encoded_mention(NOW)
+        m = msgspec.json.decode(v, type=Mention, strict=True)
+        assert k == m.author.id.encode()
+        out.append(m)
+    return out
+
+
+@pytest.fixture(scope="module")
+def interactions() -> list[Interaction]:
+    t = traffic()
+    out = []
+    for _ in range(5000):
+        k, v = t.encoded_interaction(NOW)
+        i = msgspec.json.decode(v, type=Interaction, strict=True)
+        assert k == i.user_id.encode()
+        out.append(i)
+    return out
+
+
+def test_demo_brands_are_invented_rivals_that_settings_accept() -> None:
+    settings = Settings(brands=DEMO_BRANDS)
+    assert [b.id for b in settings.brands] == ["aurora", "lumen", "ember"]
+    for b in DEMO_BRANDS:
+        assert set(b.competitors) == {o.id for o in DEMO_BRANDS} - {b.id}
+        assert b.handles and b.exclude and b.followers
+    assert len({b.followers for b in DEMO_BRANDS}) == 3
+
+
+def test_mentions_decode_strictly_and_are_fresh(mentions: list[Mention]) -> None:
+    for m in mentions:
+        assert NOW - timedelta(seconds=90) <= m.created_at <= NOW
+        assert m.created_at.tzinfo is not None
+
+
+def test_interactions_decode_with_required_values_and_every_type(
+    interactions: list[Interaction],
+) -> None:
+    for i in interactions:
+        assert NOW - timedelta(seconds=90) <= i.created_at <= NOW
+        for name in REQUIRED_VALUE_FIELDS.get(i.type, ()):
+            assert getattr(i.value, name) is not None, (i.type, name)
+    assert {i.type for i in interactions} == set(INTERACTION_TYPES)
+
+
+def test_interaction_rates_are_realistic() -> None:
+    t = traffic()
+    n = Counter(t.interaction(NOW)["type"] for _ in range(20_000))
+    assert n["impression"] > 3 * n["like"]
+    assert n["like"] > n["link_click"] > n["comment"] > n["share"] > n["save"]
+    assert n["follow"] > 2 * n["unfollow"]
+
+
+def test_brand_shares_differ(mentions: list[Mention]) -> None:
+    share = {
+        b.id: sum(brand_hits(m.text, b) for m in mentions) / len(mentions) for b in DEMO_BRANDS
+    }
+    assert share["aurora"] > share["lumen"] > share["ember"]
+    assert 0.33 < share["aurora"] < 0.55
+    assert 0.22 < share["lumen"] < 0.45
+    assert 0.10 < share["ember"] < 0.30
+
+
+def test_brand_sentiment_leans_differ(mentions: list[Mention]) -> None:
+    vader = SentimentIntensityAnalyzer()
+    scores: dict[str, list[float]] = {b.id: [] for b in DEMO_BRANDS}
+    for m in mentions:
+        hits = [b for b in DEMO_BRANDS if brand_hits(m.text, b)]
+        if m.language in ("en", None) and len(hits) == 1 and m.author.id.startswith("user-"):
+            scores[hits[0].id].append(vader.polarity_scores(m.text)["compound"])
+    mean = {b: statistics.fmean(s) for b, s in scores.items()}
+    assert mean["ember"] > mean["aurora"] > mean["lumen"]
+    assert mean["ember"] - mean["lumen"] > 0.3
+
+
+def test_mentions_are_varied(mentions: list[Mention]) -> None:
+    texts = [m.text for m in mentions]
+    assert {m.platform for m in mentions} >= set(PLATFORMS) - {
+        "mastodon",
+        "news",
+        "blog",
+        "forum",
+        "other",
+    }
+    assert {m.language for m in mentions} >= {"en", "es", "fr", "de", "pt", None}
+    assert {m.kind for m in mentions} == {"post", "reply", "share", "comment"}
+    assert 0.2 < sum(m.tagged for m in mentions) / len(mentions) < 0.4
+    assert 0.1 < sum(m.has_media for m in mentions) / len(mentions) < 0.5
+    no_brand = [t for t in texts if not any(brand_hits(t, b) for b in DEMO_BRANDS)]
+    two_brands = [t for t in texts if sum(brand_hits(t, b) for b in DEMO_BRANDS) == 2]
+    excluded = [t for t in texts if any(x in t.lower() for b in DEMO_BRANDS for x in b.exclude)]
+    assert 0.07 < len(no_brand) / len(texts) < 0.2
+    assert len(two_brands) > 100
+    assert 20 < len(excluded) < 250
+    for marker in ("!!!", "😍", "😡", "☕", "🔥", " lol", "meh", " not ", " so ", "#", "@"):
+        assert any(marker in t for t in texts), marker
+    assert any(t.isupper() for t in texts)
+    assert any("switched from @lumenroasters to" in t.lower() for t in texts) or any(
+        "switched from" in t for t in two_brands
+    )
+
+
+def test_authors_recur_with_heavy_tailed_reach(mentions: list[Mention]) -> None:
+    public = [m.author for m in mentions if m.author.id.startswith("user-")]
+    counts = Counter(a.id for a in public)
+    assert counts.most_common(1)[0][1] >= 20
+    assert len(counts) < 0.6 * len(public)
+    reach = {a.id: a.followers for a in public}
+    assert statistics.median(reach.values()) < 1000
+    assert max(reach.values()) > 1_000_000
+    assert any(a.verified for a in public)
+
+
+def test_interactions_target_owned_posts_published_as_brand_mentions() -> None:
+    t = traffic()
+    handles = {b.id: b.handles[0] for b in DEMO_BRANDS}
+    owned: dict[str, tuple[str, str]] = {}  # post id -> (author handle, platform)
+    referenced: list[Interaction] = []
+    for _ in range(4000):
+        stream, _, raw = t.encoded_next(NOW)
+        if stream == "mention":
+            m = msgspec.json.decode(raw, type=Mention, strict=True)
+            if m.author.id.startswith("brand-"):
+                assert m.kind == "post" and not m.tagged
+                owned[m.event_id] = (m.author.handle, m.platform)
+        else:
+            i = msgspec.json.decode(raw, type=Interaction, strict=True)
+            if i.post_id is not None:
+                referenced.append(i)
+    assert len(owned) >= 12
+    assert len({i.post_id for i in referenced}) <= len(owned)
+    for i in referenced:
+        assert i.post_id in owned
+        assert owned[i.post_id] == (handles[i.brand], i.platform)
+
+
+def test_video_views_never_exceed_the_video(interactions: list[Interaction]) -> None:
+    views = [i.value for i in interactions if i.type == "video_view"]
+    assert views
+    for v in views:
+        assert v.watch_seconds is not None and v.video_seconds is not None
+        assert 0 <= v.watch_seconds <= v.video_seconds
+
+
+def test_brand_replies_answer_an_earlier_dm(interactions: list[Interaction]) -> None:
+    asked: dict[str, Interaction] = {}
+    replies = 0
+    for i in interactions:
+        if i.type != "direct_message":
+            continue
+        if i.value.replies_to is None:
+            asked[i.event_id] = i
+            continue
+        replies += 1
+        original = asked.pop(i.value.replies_to)  # earlier, and answered only once
+        assert original.brand == i.brand and original.user_id == i.user_id
+        assert i.created_at >= original.created_at
+    assert replies >= 5
+
+
+def test_purchases_sessions_surveys_and_snapshots_look_real(
+    interactions: list[Interaction],
+) -> None:
+    purchases = [i.value for i in interactions if i.type == "purchase"]
+    customers = Counter(v.customer_id for v in purchases)
+    assert customers.most_common(1)[0][1] >= 2
+    assert all(v.currency and v.order_value and v.order_value > 0 for v in purchases)
+    sessions = [i.value for i in interactions if i.type == "session"]
+    assert {v.bounced for v in sessions} == {True, False}
+    assert {v.referred_from_social for v in sessions} == {True, False}
+    ratings = [i.value.rating for i in interactions if i.type == "survey_response"]
+    assert sum(r is not None and r >= 4 for r in ratings) / len(ratings) > 0.55
+    baseline = {b.id: b.followers or 0 for b in DEMO_BRANDS}
+    for i in interactions:
+        if i.type == "account_snapshot":
+            assert i.value.followers is not None
+            assert abs(i.value.followers - baseline[i.brand]) < 2000
+
+
+def test_event_ids_are_unique_uuid4() -> None:
+    t = traffic()
+    ids = [t.mention(NOW)["event_id"] for _ in range(2500)]
+    ids += [t.interaction(NOW)["event_id"] for _ in range(7500)]
+    assert len(set(ids)) == len(ids)
+    assert all(uuid.UUID(i).version == 4 for i in ids)
+
+
+def test_same_seed_same_stream() -> None:
+    a, b, c = traffic(1), traffic(1), traffic(2)
+    run_a = [a.encoded_next(NOW) for _ in range(500)] + [a.malformed(NOW) for _ in range(8)]
+    run_b = [b.encoded_next(NOW) for _ in range(500)] + [b.malformed(NOW) for _ in range(8)]
+    run_c = [c.encoded_next(NOW) for _ in range(500)]
+    assert run_a == run_b
+    assert run_a[:500] != run_c
+
+
+def test_mix_is_mostly_interactions() -> None:
+    t = traffic()
+    streams = Counter(t.encoded_next(NOW)[0] for _ in range(4000))
+    assert 0.2 < streams["mention"] / 4000 < 0.3
+
+
+def rejection(stream: str, raw: bytes) -> str | None:
+    """Why the pipeline must reject ``raw``; None when it would be accepted."""
+    try:
+        event: Mention | Interaction
+        if stream == "mention":
+            event = msgspec.json.decode(raw, type=Mention, strict=True)
+        else:
+            event = msgspec.json.decode(raw, type=Interaction, strict=True)
+    except UNDECODABLE:
+        return "undecodable"
+    if event.created_at < NOW - timedelta(hours=24):
+        return "stale"
+    if event.created_at > NOW + timedelta(minutes=5):
+        return "future"
+    if isinstance(event, Interaction):
+        for name in REQUIRED_VALUE_FIELDS.get(event.type, ()):
+            if getattr(event.value, name) is None:
+                return "missing value field"
+    return None
+
+
+def test_malformed_inputs_are_all_rejectable() -> None:
+    t = traffic()
+    reasons: Counter[tuple[str, str | None]] = Counter()
+    for _ in range(32):
+        stream, raw = t.encoded_malformed(NOW)
+        reasons[stream, rejection(stream, raw)] += 1
+    assert all(reason is not None for _, reason in reasons), reasons
+    kinds = {reason for _, reason in reasons}
+    assert kinds == {"undecodable", "stale", "future", "missing value field"}
+    assert {stream for stream, _ in reasons} == {"mention", "interaction"}
+    assert any(b"\xff" in t.malformed(NOW) for _ in range(8))  # invalid UTF-8 is in the cycle
+
+
+def test_malformed_records_leave_no_dangling_references() -> None:
+    t = traffic()
+    valid_dms: set[str] = set()
+    owned_posts: set[str] = set()
+    refs: list[Interaction] = []
+    for n in range(6000):
+        if n % 3 == 0:
+            t.malformed(NOW)  # built from the same templates, but must not enter the state
+        stream, _, raw = t.encoded_next(NOW)
+        if stream == "mention":
+            m = msgspec.json.decode(raw, type=Mention, strict=True)
+            if m.author.id.startswith("brand-"):
+                owned_posts.add(m.event_id)
+            continue
+        i = msgspec.json.decode(raw, type=Interaction, strict=True)
+        if i.type == "direct_message" and i.value.replies_to is None:
+            valid_dms.add(i.event_id)
+        refs.append(i)
+    replies = [i.value.replies_to for i in refs if i.value.replies_to is not None]
+    assert replies and set(replies) <= valid_dms
+    assert {i.post_id for i in refs if i.post_id is not None} <= owned_posts
+
+
+def test_rejects_naive_time_and_no_brands() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        traffic().mention(datetime(2025, 1, 1))  # noqa: DTZ001 - the point of the test
+    with pytest.raises(ValueError, match="at least one brand"):
+        DemoTraffic((), random.Random(1))
+
+
+def test_any_configured_brand_works() -> None:
+    solo = BrandSettings(id="solo", name="Solo Tea", terms=("Solo Tea",))
+    t = DemoTraffic((solo,), random.Random(3))
+    for _ in range(500):
+        msgspec.json.decode(t.encoded_mention(NOW)[1], type=Mention, strict=True)
+        i = msgspec.json.decode(t.encoded_interaction(NOW)[1], type=Interaction, strict=True)
+        assert i.brand == "solo"
+
+
+def test_key_is_author_for_mentions_and_user_for_interactions() -> None:
+    assert key({"author": {"id": "a1"}, "text": "x"}) == b"a1"
+    assert key({"user_id": "u1", "type": "like"}) == b"u1"
+
+
+# -- the async driver -------------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = NOW.timestamp()
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class FakeProducer:
+    """Records sends; optionally fails some of them, or closes after a number of sends."""
+
+    def __init__(self, *, fail_every: int = 0, close_after: int | None = None) -> None:
+        self.sent: list[tuple[str, bytes | None, bytes]] = []
+        self.fail_every = fail_every
+        self.close_after = close_after
+        self.calls = 0
+
+    async def send(self, topic: str, value: bytes, key: bytes | None = None) -> asyncio.Future[Any]:
+        self.calls += 1
+        if self.close_after is not None and self.calls > self.close_after:
+            raise ProducerClosed()
+        if self.fail_every and self.calls % self.fail_every == 0:
+            raise KafkaTimeoutError()
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if self.fail_every and self.calls % self.fail_every == 1:
+            fut.set_exception(KafkaTimeoutError())  # delivery fails after a successful send
+        else:
+            self.sent.append((topic, key, value))
+            fut.set_result(None)
+        return fut
+
+
+async def drive(
+    producer: FakeProducer, seconds: float, rate: float, **kw: Any
+) -> asyncio.Task[None]:
+    """Run the driver while a fake clock advances ``seconds`` in 0.1 s steps; returns the task."""
+    clock, stop = FakeClock(), asyncio.Event()
+    task = asyncio.create_task(
+        run_demo(
+            producer, "m", "i", rate, clock, random.Random(SEED), stop, tick_seconds=0.001, **kw
+        )
+    )
+    await asyncio.sleep(0.005)  # let the driver read its start time
+    for _ in range(round(seconds / 0.1)):
+        clock.t += 0.1
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(0.02)  # let the driver see the final clock reading
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+    return task
+
+
+async def test_run_demo_paces_to_rate_and_stops() -> None:
+    producer = FakeProducer()
+    await drive(producer, seconds=3.0, rate=200.0, malformed_every=0)
+    assert 540 <= len(producer.sent) <= 600  # 200/s x 3 s
+    topics = Counter(topic for topic, _, _ in producer.sent)
+    assert 0.18 < topics["m"] / len(producer.sent) < 0.32
+    for topic, k, v in producer.sent:
+        if topic == "m":
+            assert k == msgspec.json.decode(v, type=Mention, strict=True).author.id.encode()
+        else:
+            assert k == msgspec.json.decode(v, type=Interaction, strict=True).user_id.encode()
+
+
+async def test_run_demo_sends_malformed_at_the_cadence() -> None:
+    producer = FakeProducer()
+    await drive(producer, seconds=2.0, rate=250.0, malformed_every=50)
+    bad = [
+        (t, k, v)
+        for t, k, v in producer.sent
+        if rejection("mention" if t == "m" else "interaction", v) is not None
+    ]
+    assert len(producer.sent) >= 450
+    assert len(bad) == len(producer.sent) // 50
+    assert all(k is None for _, k, _ in bad)
+    assert {t for t, _, _ in bad} == {"m", "i"}
+
+
+async def test_run_demo_survives_failing_records(caplog: pytest.LogCaptureFixture) -> None:
+    producer = FakeProducer(fail_every=7)
+    await drive(producer, seconds=1.0, rate=200.0)
+    assert producer.calls >= 190  # kept going past every failure
+    assert 0 < len(producer.sent) < producer.calls
+    assert "records failed" in caplog.text
+
+
+async def test_run_demo_ends_cleanly_when_the_producer_closes() -> None:
+    producer = FakeProducer(close_after=30)
+    clock, stop = FakeClock(), asyncio.Event()
+    task = asyncio.create_task(
+        run_demo(producer, "m", "i", 100.0, clock, random.Random(1), stop, tick_seconds=0.001)
+    )
+    await asyncio.sleep(0.005)
+    for _ in range(10):
+        clock.t += 0.1
+        await asyncio.sleep(0.005)
+    await asyncio.wait_for(task, timeout=5)  # returned without stop being set
+    assert not stop.is_set()
+    assert len(producer.sent) == 30
+
+
+async def test_run_demo_rejects_a_nonpositive_rate() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        await run_demo(
+            FakeProducer(), "m", "i", 0.0, FakeClock(), random.Random(1), asyncio.Event()
+        )
