@@ -37,10 +37,13 @@ fmt: $(STAMP) ## Format and auto-fix with ruff
 	$(VENV)/bin/ruff format services tests
 	$(VENV)/bin/ruff check --fix services tests
 
+bench: $(STAMP) ## Benchmarks, each beside its baseline (restore of 24 h of state for 100 brands)
+	$(PY) tests/bench/bench_restore.py
+
 kafka: ## Start a single-node Apache Kafka (KRaft) on 127.0.0.1:19092 in the foreground
 	bash deploy/kafka/kafka.sh run
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: help install run test test-unit lint fmt kafka clean
+.PHONY: help install run test test-unit lint fmt bench kafka clean

@@ -76,6 +76,7 @@ _MAX_JITTER_SECONDS: Final = 90.0
 _AUTHORS: Final = 3000
 _OWNED_PER_KIND: Final = 3  # videos and stills kept per brand; older posts stop getting traffic
 _MENTION_SHARE: Final = 0.25  # of the driver's records; the rest are interactions
+_UGC_ENGAGEMENT_SHARE: Final = 0.1  # of engagements: on fans' posts (UGC), not the brand's own
 
 _MENTION_PLATFORMS: Final = (
     ("x", 24),
@@ -326,10 +327,17 @@ class _Brand:
     stills: deque[_Post] = field(default_factory=lambda: deque(maxlen=_OWNED_PER_KIND))
     # Inbound DMs awaiting the brand's reply: (event_id, sender, created_at).
     open_dms: deque[tuple[str, _Person, datetime]] = field(default_factory=lambda: deque(maxlen=64))
+    # Recent user-generated content about the brand (public posts with media) people engage with.
+    ugc: deque[_Post] = field(default_factory=lambda: deque(maxlen=_OWNED_PER_KIND))
 
     @property
     def handle(self) -> str | None:
         return self.settings.handles[0] if self.settings.handles else None
+
+    @property
+    def user_id(self) -> str:
+        """The brand account acting in interactions (its replies to DMs): the bare handle."""
+        return self.handle.removeprefix("@") if self.handle else self.settings.id
 
     @property
     def account(self) -> dict[str, Any]:
@@ -395,7 +403,10 @@ class DemoTraffic:
         if self._rng.random() < 0.004:
             brand = self._pick_brand()
             return self._owned_post_mention(*self._new_post(brand, video=self._coin(0.5)), now)
-        return self._public_mention(now)
+        record, about = self._public_mention_about(now)
+        if about is not None and record["has_media"]:
+            about.ugc.append(_Post(record["event_id"], record["platform"], None))
+        return record
 
     def interaction(self, now: datetime) -> dict[str, Any]:
         """One interaction with a brand's owned content or account, at realistic relative rates."""
@@ -469,12 +480,17 @@ class DemoTraffic:
 
     def _public_mention(self, now: datetime) -> dict[str, Any]:
         """A mention by a member of the public; touches no state, so malformed() may reuse it."""
+        return self._public_mention_about(now)[0]
+
+    def _public_mention_about(self, now: datetime) -> tuple[dict[str, Any], _Brand | None]:
+        """A public mention and the brand it speaks of (None for noise and vetoed texts)."""
         r = self._rng
         person = self._pick_person()
         lang = person.language if person.language != "en" and self._coin(0.85) else "en"
         roll = r.random()
         tagged = False
         brand = self._pick_brand()
+        about: _Brand | None = None
         if roll < 0.12 or (roll < 0.14 and not brand.settings.exclude):
             text, sentiment = r.choice(_NOISE), "neu"
         elif roll < 0.14:
@@ -482,6 +498,7 @@ class DemoTraffic:
             text = r.choice(_EXCLUDED.get(term.lower(), _EXCLUDED_ANY))
             text, sentiment, lang = text.format(b=self._ref(brand), x=term), "neu", "en"
         else:
+            about = brand
             sentiment = r.choices(_SENTIMENTS, weights=brand.lean)[0]
             tagged = brand.handle is not None and self._coin(0.33)
             ref = brand.handle if tagged and brand.handle else self._ref(brand)
@@ -502,7 +519,7 @@ class DemoTraffic:
         kind = r.choices(self._kinds, cum_weights=self._kind_cum)[0]
         media = _POST_MEDIA.get(platform, 0.2) if kind == "post" else 0.05
         language = lang if lang != "en" or self._coin(0.8) else None
-        return self._mention_record(
+        record = self._mention_record(
             self._event_id(),
             platform,
             self._created_at(now),
@@ -513,6 +530,7 @@ class DemoTraffic:
             language=language,
             has_media=self._coin(media),
         )
+        return record, about
 
     def _owned_post_mention(
         self, brand: _Brand, post: _Post, text: str, now: datetime
@@ -629,12 +647,16 @@ class DemoTraffic:
             brand.followers = max(0, brand.followers - 1)
         elif typ == "direct_message":
             if brand.open_dms and self._coin(0.45):
-                # The brand answers an earlier DM; keyed by the customer so the reply lands on the
-                # same partition as (and after) the message it answers.
+                # The brand's account answers an earlier DM (user_id is the brand's handle).
                 dm_id, person, asked_at = brand.open_dms.popleft()
                 low = max(asked_at, now - timedelta(seconds=_MAX_JITTER_SECONDS))
                 created = max(asked_at, low + (now - low) * r.random())
-                value = {"replies_to": dm_id}
+                reply = self._interaction_record(
+                    self._event_id(), platform, created, typ, brand, person, None, {}
+                )
+                reply["user_id"] = brand.user_id
+                reply["value"] = {"replies_to": dm_id}
+                return reply
             else:
                 event_id = self._event_id()
                 brand.open_dms.append((event_id, person, created))
@@ -680,6 +702,8 @@ class DemoTraffic:
         typ = typ or self._rng.choice(("impression", "like"))
         brand = self._pick_brand()
         post = self._pick_post(brand)
+        if typ != "impression" and brand.ugc and self._coin(_UGC_ENGAGEMENT_SHARE):
+            post = self._rng.choice(brand.ugc)  # engagement with content fans made
         return self._interaction_record(
             self._event_id(),
             post.platform,

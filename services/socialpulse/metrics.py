@@ -2,8 +2,9 @@
 
 Nothing here runs per event: a custom collector turns the current state into metric families when
 Prometheus scrapes, so the hot path never touches prometheus-client. Labels come only from bounded
-sets: configured brands and windows, platforms, sentiment classes, reject reasons, topics and
-partitions.
+sets: configured brands and windows, platforms, mention kinds, sentiment classes, interaction
+types, share-of-voice bases, reject reasons, topics and partitions. A ratio whose denominator is
+zero is left out, never exported as NaN or 0.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from socialpulse import __version__
+from socialpulse.events import INTERACTION_TYPES
+from socialpulse.kpis import COUNTS, MENTION_KINDS, RATIOS, SENTIMENTS, SOV_BASES
 from socialpulse.pipeline import Pipeline
 
 Clock = Callable[[], float]
@@ -31,24 +34,72 @@ class ConsumerStats:
     batch_seconds: float = 0.0
     commits: int = 0
     dead_lettered: int = 0
+    state: StateStats = field(default_factory=lambda: StateStats())
 
 
-_GAUGES: Mapping[str, tuple[str, str]] = {
-    # field of WindowKpis -> (metric name, help)
-    "potential_reach": (
-        "socialpulse_potential_reach",
-        "Sum of follower counts of distinct mention authors in the window",
+@dataclass(slots=True)
+class StateStats:
+    """What the state topic (``changelog``) reports: flushes, and restores after rebalances."""
+
+    flushes: int = 0
+    flush_failures: int = 0
+    records_written: int = 0
+    bytes_written: int = 0
+    tombstones_written: int = 0
+    restores: int = 0
+    records_restored: int = 0
+    restore_seconds: float = 0.0
+
+
+# Help text of each per-brand-and-window gauge; every one has the labels brand and window.
+_HELP: Mapping[str, str] = {
+    "socialpulse_mentions_tagged": "Mentions in the window that tagged the brand",
+    "socialpulse_mentions_untagged": "Mentions in the window that did not tag the brand",
+    "socialpulse_sentiment_compound_sum": (
+        "Sum of VADER compound scores of the window's mentions (divide by mentions for the mean)"
     ),
-    "unique_authors": ("socialpulse_unique_authors", "Distinct mention authors in the window"),
-    "tagged": ("socialpulse_mentions_tagged", "Mentions in the window that tagged the brand"),
-    "impressions": ("socialpulse_impressions", "Impressions of owned content in the window"),
-    "engagements": (
-        "socialpulse_engagements",
-        "Likes, comments, shares, saves and link clicks on owned content in the window",
+    "socialpulse_potential_reach": (
+        "Sum of follower counts of distinct mention authors in the window"
     ),
-    "compound_sum": (
-        "socialpulse_sentiment_compound_sum",
-        "Sum of VADER compound scores of the window's mentions (divide by mentions for the mean)",
+    "socialpulse_unique_authors": "Distinct mention authors in the window",
+    "socialpulse_reach": (
+        "Distinct users with an impression in the window (HyperLogLog estimate, RSE 0.81 %)"
+    ),
+    "socialpulse_owned_posts": "Posts by the brand's own accounts in the window",
+    "socialpulse_impressions": "Impressions of owned content in the window",
+    "socialpulse_engagements": (
+        "Likes, comments, shares, saves and link clicks on owned content in the window"
+    ),
+    "socialpulse_sessions": "Site or app sessions referred from social in the window",
+    "socialpulse_sessions_bounced": "Social-referred sessions that bounced",
+    "socialpulse_session_seconds_sum": "Total length of social-referred sessions",
+    "socialpulse_video_views_completed": "Video views that watched at least 95 % of the video",
+    "socialpulse_video_watch_seconds_sum": "Seconds of video watched in the window",
+    "socialpulse_survey_responses_satisfied": "Survey responses rated 4 or 5 of 5",
+    "socialpulse_purchase_value_sum": "Total order value of purchases in the window",
+    "socialpulse_purchasing_customers": "Distinct customers who purchased in the window",
+    "socialpulse_ugc_mentions": "User-generated content: mentions with media, not by the brand",
+    "socialpulse_ugc_engagements": "Engagement interactions on user-generated-content mentions",
+    "socialpulse_sentiment_compound_mean": "Mean VADER compound score of the window's mentions",
+    "socialpulse_engagement_rate_ratio": "Engagements over reach, 0..1 and above",
+    "socialpulse_engagement_rate_by_impressions_ratio": "Engagements over impressions",
+    "socialpulse_conversation_comments_per_post": "Comments per owned post (conversation rate)",
+    "socialpulse_amplification_shares_per_post": "Shares per owned post (amplification rate)",
+    "socialpulse_click_through_ratio": "Link clicks over impressions, 0..1",
+    "socialpulse_conversion_ratio": "Conversions over link clicks",
+    "socialpulse_bounce_ratio": "Bounced over social-referred sessions, 0..1",
+    "socialpulse_session_seconds_mean": "Mean social-referred session length (time on site)",
+    "socialpulse_follower_growth_ratio": "(Follows - unfollows) over followers at window start",
+    "socialpulse_net_sentiment_ratio": "(Positive - negative) over (positive + negative), -1..1",
+    "socialpulse_passion_mentions_per_author": "Mentions per unique author (passion)",
+    "socialpulse_video_watch_seconds_mean": "Mean seconds watched per video view",
+    "socialpulse_video_completion_ratio": "Video views watched to at least 95 % over views, 0..1",
+    "socialpulse_csat_ratio": "Survey responses rated 4-5 over all responses, 0..1 (CSAT)",
+    "socialpulse_customer_lifetime_value": (
+        "Mean order value x purchases per customer x expected lifetime in windows"
+    ),
+    "socialpulse_dm_first_response_seconds_median": (
+        "Median seconds from a direct message to the brand's first reply"
     ),
 }
 
@@ -71,46 +122,79 @@ class KpiCollector(Collector):
     def _window_metrics(self) -> Iterator[Metric]:
         snapshot = self._pipeline.store.snapshot(self._clock())
         bw = ["brand", "window"]
-        mentions = GaugeMetricFamily(
-            "socialpulse_mentions",
-            "Mentions of the brand in the window, by platform",
-            labels=[*bw, "platform"],
+
+        def family(name: str, doc: str, extra: str | None = None) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, doc, labels=[*bw, extra] if extra else bw)
+
+        mentions = family(
+            "socialpulse_mentions", "Mentions of the brand in the window, by platform", "platform"
         )
-        by_sentiment = GaugeMetricFamily(
+        by_kind = family(
+            "socialpulse_mentions_by_kind", "Mentions of the brand in the window, by kind", "kind"
+        )
+        by_sentiment = family(
             "socialpulse_mentions_by_sentiment",
             "Mentions of the brand in the window, by VADER sentiment class",
-            labels=[*bw, "sentiment"],
+            "sentiment",
         )
-        mean = GaugeMetricFamily(
-            "socialpulse_sentiment_compound_mean",
-            "Mean VADER compound score of the window's mentions (absent without mentions)",
-            labels=bw,
+        interactions = family(
+            "socialpulse_interactions", "Interactions with the brand in the window, by type", "type"
         )
-        sov = GaugeMetricFamily(
+        followers = family(
+            "socialpulse_followers_at_window_start",
+            "Brand followers at the window's start, from the latest account snapshot at or "
+            "before it, else configuration (absent when unknown)",
+        )
+        sov_base = family(
+            "socialpulse_share_of_voice_base",
+            "The brand's own part of share of voice, by basis",
+            "basis",
+        )
+        sov_set = family(
+            "socialpulse_share_of_voice_set_base",
+            "Share-of-voice basis summed over the brand's competitive set (itself included)",
+            "basis",
+        )
+        sov = family(
             "socialpulse_share_of_voice_ratio",
-            "Brand mentions over mentions of its whole competitive set, 0..1 "
-            "(absent when the set has none)",
-            labels=bw,
+            "Brand part over its competitive set's total, 0..1, by basis "
+            "(absent when the total is 0)",
+            "basis",
         )
-        gauges = {f: GaugeMetricFamily(name, doc, labels=bw) for f, (name, doc) in _GAUGES.items()}
+        counts = {name: family(name, _HELP[name]) for name, _, _ in COUNTS}
+        ratios = {
+            name: family(name, _HELP[name] + " (absent when undefined)") for name, _, _ in RATIOS
+        }
         for brand, per_window in snapshot.items():
             for window, k in per_window.items():
+                key = [brand, window]
                 for platform, n in sorted(k.mentions_by_platform.items()):
-                    mentions.add_metric([brand, window, platform], n)
-                by_sentiment.add_metric([brand, window, "positive"], k.positive)
-                by_sentiment.add_metric([brand, window, "neutral"], k.neutral)
-                by_sentiment.add_metric([brand, window, "negative"], k.negative)
-                if k.compound_mean is not None:
-                    mean.add_metric([brand, window], k.compound_mean)
-                if k.share_of_voice is not None:
-                    sov.add_metric([brand, window], k.share_of_voice)
-                for f, g in gauges.items():
-                    g.add_metric([brand, window], getattr(k, f))
-        yield mentions
-        yield by_sentiment
-        yield mean
-        yield sov
-        yield from gauges.values()
+                    mentions.add_metric([*key, platform], n)
+                for kind in MENTION_KINDS:
+                    by_kind.add_metric([*key, kind], k.mentions_by_kind.get(kind, 0))
+                for label in SENTIMENTS:
+                    by_sentiment.add_metric([*key, label], getattr(k, label))
+                for typ in INTERACTION_TYPES:
+                    interactions.add_metric([*key, typ], k.interactions.get(typ, 0))
+                if k.followers_at_window_start is not None:
+                    followers.add_metric(key, k.followers_at_window_start)
+                shares = k.share_of_voice_by
+                for basis in SOV_BASES:
+                    sov_base.add_metric([*key, basis], k.share_of_voice_base[basis])
+                    sov_set.add_metric([*key, basis], k.share_of_voice_set_base[basis])
+                    share = shares[basis]
+                    if share is not None:
+                        sov.add_metric([*key, basis], share)
+                for name, _, read in COUNTS:
+                    counts[name].add_metric(key, read(k))
+                for name, _, read_ratio in RATIOS:
+                    value = read_ratio(k)
+                    if value is not None:
+                        ratios[name].add_metric(key, value)
+        yield from (mentions, by_kind, by_sentiment, interactions, followers)
+        yield from (sov_base, sov_set, sov)
+        yield from counts.values()
+        yield from ratios.values()
         state = GaugeMetricFamily(
             "socialpulse_window_buckets", "Live one-minute buckets held in window state"
         )
@@ -147,9 +231,18 @@ class KpiCollector(Collector):
             "Brand matches of valid mentions (one mention may match several)",
         )
         matches.add_metric([], stats.brand_matches)
+        duplicates = CounterMetricFamily(
+            "socialpulse_events_duplicate",
+            "Valid events skipped because their event id was already counted in the partition",
+        )
+        duplicates.add_metric([], stats.duplicates)
+        dedup = GaugeMetricFamily(
+            "socialpulse_dedup_ids", "Event ids remembered for duplicate detection"
+        )
+        dedup.add_metric([], self._pipeline.dedup.ids_held())
         info = GaugeMetricFamily("socialpulse_build_info", "Build information", labels=["version"])
         info.add_metric([__version__], 1)
-        yield from (processed, rejected, untracked, unmatched, matches, info)
+        yield from (processed, rejected, untracked, unmatched, matches, duplicates, dedup, info)
 
     def _consumer_metrics(self, c: ConsumerStats) -> Iterator[Metric]:
         lag = GaugeMetricFamily(
@@ -173,6 +266,40 @@ class KpiCollector(Collector):
         )
         dlq.add_metric([], c.dead_lettered)
         yield from (lag, batches, busy, commits, dlq)
+        yield from _state_metrics(c.state)
+
+
+def _state_metrics(st: StateStats) -> Iterator[Metric]:
+    counters = (
+        ("socialpulse_state_flushes", "State flushes acknowledged by the state topic", st.flushes),
+        (
+            "socialpulse_state_flush_failures",
+            "State flushes that failed; their records are retried and offsets wait",
+            st.flush_failures,
+        ),
+        ("socialpulse_state_records_written", "State records written", st.records_written),
+        ("socialpulse_state_written_bytes", "Bytes of state records written", st.bytes_written),
+        (
+            "socialpulse_state_tombstones_written",
+            "Tombstones written for expired state",
+            st.tombstones_written,
+        ),
+        ("socialpulse_state_restores", "Restores of gained partitions", st.restores),
+        (
+            "socialpulse_state_records_restored",
+            "State records loaded by restores",
+            st.records_restored,
+        ),
+        (
+            "socialpulse_state_restore_seconds",
+            "Time spent restoring gained partitions",
+            st.restore_seconds,
+        ),
+    )
+    for name, doc, value in counters:
+        c = CounterMetricFamily(name, doc)
+        c.add_metric([], value)
+        yield c
 
 
 def register_metrics(

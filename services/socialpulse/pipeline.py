@@ -11,6 +11,7 @@ from typing import Final, Literal, get_args
 
 from socialpulse.brands import BrandMatcher
 from socialpulse.decode import REJECT_REASONS, Decoder, Rejection
+from socialpulse.dedup import Deduplicator
 from socialpulse.events import Interaction, Mention
 from socialpulse.sentiment import SentimentScorer
 from socialpulse.settings import Settings
@@ -32,6 +33,7 @@ class PipelineStats:
     processed: dict[str, int] = field(default_factory=lambda: _zeros(STREAMS))
     rejected: dict[str, int] = field(default_factory=lambda: _zeros(REJECT_REASONS))
     untracked_brand: int = 0
+    duplicates: int = 0
     unmatched_mentions: int = 0
     brand_matches: int = 0
 
@@ -41,20 +43,28 @@ class Pipeline:
 
     def __init__(self, settings: Settings, scorer: SentimentScorer | None = None) -> None:
         self.decoder = Decoder(settings.max_event_bytes)
-        self.store = WindowStore(settings.brands, settings.window_lengths)
+        self.store = WindowStore(
+            settings.brands,
+            settings.window_lengths,
+            lifetime_windows=settings.expected_customer_lifetime_windows,
+        )
         self.validator = Validator(
             max_text_chars=settings.max_text_chars,
             max_future_seconds=settings.max_future_seconds,
             horizon_seconds=self.store.horizon_seconds,
         )
+        self.dedup = Deduplicator(self.store.horizon_seconds)
         self.matcher = BrandMatcher(settings.brands)
         self.scorer = scorer if scorer is not None else SentimentScorer()
         self.stats = PipelineStats()
 
     def process(
-        self, stream: Stream, raw: bytes | None, source: Source, now: float
+        self, stream: Stream, raw: bytes | None, source: Source, now: float, offset: int
     ) -> Rejection | None:
-        """Apply one record at service time ``now``; a rejection goes to the dead-letter topic."""
+        """Apply one record read at ``offset`` of ``source`` at service time ``now``.
+
+        A rejection goes to the dead-letter topic; a duplicate event id is counted and skipped.
+        """
         self.stats.processed[stream] += 1
         event: Mention | Interaction | Rejection = (
             self.decoder.mention(raw) if stream == "mentions" else self.decoder.interaction(raw)
@@ -62,22 +72,33 @@ class Pipeline:
         if not isinstance(event, Rejection):
             rejection = self.validator.check(event, now)
             if rejection is None:
-                self._apply(event, source)
+                if self.dedup.is_duplicate(
+                    source, event.created_at.timestamp(), event.event_id, offset
+                ):
+                    self.stats.duplicates += 1
+                else:
+                    self._apply(event, source, offset)
                 return None
             event = rejection
         self.stats.rejected[event.reason] += 1
         return event
 
-    def _apply(self, event: Mention | Interaction, source: Source) -> None:
+    def _apply(self, event: Mention | Interaction, source: Source, offset: int) -> None:
         if isinstance(event, Interaction):
-            if not self.store.add_interaction(source, event):
+            if not self.store.add_interaction(source, event, offset):
                 self.stats.untracked_brand += 1
             return
         matches = self.matcher.match(event.text, event.tagged)
+        # A brand's own post counts as an owned post even when its text does not name the brand.
+        matched = {m.brand for m in matches}
+        owned_only = [b for b in self.store.owners(event) if b not in matched]
+        for brand in owned_only:
+            self.store.add_owned_post(source, brand, event, offset)
         if not matches:
-            self.stats.unmatched_mentions += 1
+            if not owned_only:
+                self.stats.unmatched_mentions += 1
             return
         sentiment = self.scorer.score(event.text)
         self.stats.brand_matches += len(matches)
         for m in matches:
-            self.store.add_mention(source, m.brand, event, sentiment, m.tagged)
+            self.store.add_mention(source, m.brand, event, sentiment, m.tagged, offset)

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from socialpulse import __version__
 from socialpulse.api import HttpServer, build_app
+from socialpulse.changelog import state_topic_spec
 from socialpulse.connection import client_options
 from socialpulse.demo import run_demo
 from socialpulse.embedded import EmbeddedBroker
@@ -57,14 +58,20 @@ async def run_service(
             spec = TopicSpec(partitions=kafka.topic_partitions)
             await ensure_topics(
                 opts,
-                {kafka.mentions_topic: spec, kafka.interactions_topic: spec, kafka.dlq_topic: spec},
+                {
+                    kafka.mentions_topic: spec,
+                    kafka.interactions_topic: spec,
+                    kafka.dlq_topic: spec,
+                    kafka.state_topic_name: state_topic_spec(kafka.topic_partitions),
+                },
             )
 
         pipeline = Pipeline(settings)
         worker = Worker(settings, pipeline, bootstrap, clock)
         registry = CollectorRegistry()
         register_metrics(registry, pipeline, clock, worker.stats)
-        http = HttpServer(build_app(registry), settings.metrics_host, settings.metrics_port)
+        app = build_app(registry, pipeline.store, clock, settings.top_k)
+        http = HttpServer(app, settings.metrics_host, settings.metrics_port)
         await http.start()
         stack.push_async_callback(http.stop)
         await worker.start()

@@ -46,6 +46,8 @@ class BrandSettings(_Frozen):
     exclude: tuple[str, ...] = ()
     competitors: tuple[BrandId, ...] = ()
     followers: int | None = Field(default=None, ge=0)
+    # Overrides the global expected_customer_lifetime_windows for this brand's CLV.
+    customer_lifetime_windows: float | None = Field(default=None, gt=0)
 
     @field_validator("handles")
     @classmethod
@@ -75,6 +77,15 @@ class KafkaSettings(_Frozen):
     enable_idempotence: bool = False
     create_topics: bool = True
     topic_partitions: int = Field(default=4, ge=1)
+    # Compacted topic holding the window state of this consumer group; default "<group_id>.state".
+    state_topic: str | None = None
+    # How often window state is flushed to the state topic; offsets are committed after each flush.
+    checkpoint_interval_seconds: float = Field(default=1.0, gt=0)
+
+    @property
+    def state_topic_name(self) -> str:
+        """The state topic: one per consumer group, since the group owns the partitions."""
+        return self.state_topic or f"{self.group_id}.state"
 
 
 class Settings(BaseSettings):
@@ -89,7 +100,11 @@ class Settings(BaseSettings):
 
     kafka: KafkaSettings = KafkaSettings()
     brands: tuple[BrandSettings, ...] = ()
-    windows: tuple[str, ...] = ("5m", "1h", "24h")
+    windows: tuple[str, ...] = ("5m", "1h", "24h", "7d")
+    # CLV = mean order value × purchases per customer in the window × this many windows.
+    expected_customer_lifetime_windows: float = Field(default=12.0, gt=0)
+    # Length of each top-authors list served by the JSON API.
+    top_k: int = Field(default=10, ge=1, le=1000)
     max_future_seconds: int = Field(default=300, ge=0)
     max_text_chars: int = Field(default=10_000, ge=1)
     max_event_bytes: int = Field(default=1_048_576, ge=256)

@@ -1,7 +1,11 @@
-"""The Kafka shell around the pipeline: consume batches, dead-letter rejects, then commit offsets.
+"""The Kafka shell around the pipeline: consume, dead-letter rejects, checkpoint state, commit.
 
-Offsets are committed only after every dead-letter record of the batch is acknowledged, so a
-rejected record is never lost: at worst, after a crash, it is dead-lettered twice.
+Offsets are committed only at a checkpoint, after the dead letters of every handled record and
+the window state as it stands at those offsets are acknowledged (see ``changelog``). A crash at
+any point therefore leaves committed offsets at or behind the persisted state, and re-read
+records are skipped by the per-bucket offsets: nothing is lost and nothing is counted twice.
+A rejected record may be dead-lettered twice after a crash; the dead-letter topic is
+at-least-once.
 """
 
 from __future__ import annotations
@@ -12,13 +16,15 @@ import time
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import KafkaError
 
+from socialpulse.changelog import MAX_RECORD_BYTES, Changelog
 from socialpulse.connection import client_options
 from socialpulse.deadletter import dead_letter_headers
 from socialpulse.metrics import ConsumerStats
 from socialpulse.pipeline import Pipeline, Stream
 from socialpulse.settings import Settings
+from socialpulse.windows import Source
 
 log = logging.getLogger(__name__)
 
@@ -27,16 +33,16 @@ LAG_EVERY_SECONDS = 1.0
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Commits what was processed before partitions go, and forgets state of partitions gone."""
+    """Checkpoints before partitions go; restores state of partitions gained before fetching."""
 
     def __init__(self, worker: Worker) -> None:
         self._worker = worker
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self._worker.commit()
+        await self._worker.checkpoint()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self._worker.owned(assigned)
+        await self._worker.assigned(assigned)
 
 
 class Worker:
@@ -68,9 +74,23 @@ class Worker:
             **opts,
         )
         self._producer = AIOKafkaProducer(
-            acks="all", enable_idempotence=self._kafka.enable_idempotence, linger_ms=5, **opts
+            acks="all",
+            enable_idempotence=self._kafka.enable_idempotence,
+            linger_ms=5,
+            max_request_size=MAX_RECORD_BYTES + 4096,
+            **opts,
         )
-        self._uncommitted: dict[TopicPartition, int] = {}
+        self.changelog = Changelog(
+            self._kafka.state_topic_name,
+            opts,
+            pipeline.store,
+            pipeline.dedup,
+            self._producer,
+            self.stats.state,
+        )
+        self._owned: set[Source] = set()
+        # Next offset to commit per partition: records up to it are handled, not yet committed.
+        self._positions: dict[TopicPartition, int] = {}
         self._lock = asyncio.Lock()
         self._started = False
 
@@ -78,6 +98,7 @@ class Worker:
         """Connect and join the consumer group."""
         await self._producer.start()
         try:
+            await self.changelog.start()
             await self._consumer.start()
         except BaseException:
             await self._producer.stop()
@@ -86,27 +107,47 @@ class Worker:
         self._started = True
 
     async def stop(self) -> None:
-        """Commit what was processed and leave the group; safe to call twice."""
+        """Checkpoint what was processed and leave the group; safe to call twice."""
         if not self._started:
             return
         self._started = False
         try:
-            await self.commit()
+            await self.checkpoint()
         finally:
-            await self._consumer.stop()
-            await self._producer.stop()
+            try:
+                await self._consumer.stop()
+            finally:
+                await self._producer.stop()
 
-    def owned(self, assigned: set[TopicPartition]) -> None:
-        """Keep only the state of partitions still ours after a rebalance."""
+    async def assigned(self, assigned: set[TopicPartition]) -> None:
+        """Drop the state of partitions lost, restore the state of partitions gained."""
         keep = {(tp.topic, tp.partition) for tp in assigned}
-        lost = self._pipeline.store.sources() - keep
-        self._pipeline.store.drop(lost)
-        self.stats.lag = {k: v for k, v in self.stats.lag.items() if k in keep}
-        log.info("assigned %d partitions; dropped state of %d", len(assigned), len(lost))
+        async with self._lock:
+            lost = self._owned - keep
+            gained = keep - self._owned
+            self._pipeline.store.drop(lost)
+            self._pipeline.dedup.drop(lost)
+            self.changelog.forget(lost)
+            self._positions = {
+                tp: o for tp, o in self._positions.items() if (tp.topic, tp.partition) in keep
+            }
+            self.stats.lag = {k: v for k, v in self.stats.lag.items() if k in keep}
+            self._owned = keep
+            # Until restored, a gained partition is not ours to export or to count.
+            self._pipeline.store.drop(gained)
+            self._pipeline.dedup.drop(gained)
+            await self.changelog.restore(gained)
+        log.info(
+            "assigned %d partitions: %d gained (restored), %d lost (dropped)",
+            len(assigned),
+            len(gained),
+            len(lost),
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; a broker outage is waited out, not fatal."""
-        next_expire = next_lag = 0.0
+        next_expire = next_lag = next_checkpoint = 0.0
+        interval = self._kafka.checkpoint_interval_seconds
         while not stop.is_set():
             try:
                 batch = await self._consumer.getmany(
@@ -116,12 +157,17 @@ class Worker:
                 if batch:
                     await self._handle(batch)
                 now = time.monotonic()
+                if now >= next_expire:
+                    wall = self._clock()
+                    self._pipeline.store.expire(wall)
+                    self._pipeline.dedup.expire(wall)
+                    next_expire = now + EXPIRE_EVERY_SECONDS
+                if now >= next_checkpoint:
+                    await self.checkpoint()
+                    next_checkpoint = time.monotonic() + interval
                 if now >= next_lag:
                     await self._update_lag()
                     next_lag = now + LAG_EVERY_SECONDS
-                if now >= next_expire:
-                    self._pipeline.store.expire(self._clock())
-                    next_expire = now + EXPIRE_EVERY_SECONDS
             except KafkaError as e:
                 log.warning("kafka error, retrying in 1 s: %r", e)
                 await asyncio.sleep(1.0)
@@ -130,50 +176,75 @@ class Worker:
         async with self._lock:
             started = time.perf_counter()
             now = self._clock()
-            pending = []
+            dead: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
             process = self._pipeline.process
-            dlq = self._kafka.dlq_topic
             for tp, records in batch.items():
                 stream = self._streams[tp.topic]
                 source = (tp.topic, tp.partition)
+                if source not in self._owned:
+                    continue  # revoked while this batch was in flight
                 for r in records:
-                    rejection = process(stream, r.value, source, now)  # type: ignore[attr-defined]
+                    offset: int = r.offset  # type: ignore[attr-defined]
+                    value: bytes | None = r.value  # type: ignore[attr-defined]
+                    rejection = process(stream, value, source, now, offset)
                     if rejection is not None:
                         headers = dead_letter_headers(
-                            rejection,
-                            tp.topic,
-                            tp.partition,
-                            r.offset,  # type: ignore[attr-defined]
-                            now,
+                            rejection, tp.topic, tp.partition, offset, now
                         )
-                        pending.append(
-                            await self._producer.send(
-                                dlq,
-                                value=r.value,  # type: ignore[attr-defined]
-                                key=r.key,  # type: ignore[attr-defined]
-                                headers=headers,
-                            )
-                        )
-                self._uncommitted[tp] = records[-1].offset + 1  # type: ignore[attr-defined]
-            if pending:
-                await asyncio.gather(*pending)
-                self.stats.dead_lettered += len(pending)
+                        dead.append((r.key, value, headers))  # type: ignore[attr-defined]
+                self._positions[tp] = records[-1].offset + 1  # type: ignore[attr-defined]
+            if dead:
+                await self._dead_letter(dead)
             self.stats.batches += 1
             self.stats.batch_seconds += time.perf_counter() - started
-        await self.commit()
 
-    async def commit(self) -> None:
-        """Commit offsets of fully handled records (their dead letters already acknowledged)."""
+    async def _dead_letter(
+        self, dead: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]
+    ) -> None:
+        """Send rejects until the dead-letter topic acknowledges them all; they are never dropped.
+
+        The records were consumed already, so giving up here would lose them: a broker outage
+        is waited out (the offsets stay uncommitted meanwhile).
+        """
+        while True:
+            try:
+                futures = [
+                    await self._producer.send(self._kafka.dlq_topic, value=v, key=k, headers=h)
+                    for k, v, h in dead
+                ]
+                await asyncio.gather(*futures)
+            except KafkaError as e:
+                log.warning("dead-letter send failed (%r); retrying in 1 s", e)
+                await asyncio.sleep(1.0)
+                continue
+            self.stats.dead_lettered += len(dead)
+            return
+
+    async def checkpoint(self) -> None:
+        """Flush the state of owned partitions, then commit the offsets it reflects.
+
+        On failure nothing is committed and the records stay pending for the next checkpoint.
+        """
         async with self._lock:
-            if not self._uncommitted:
+            offsets = dict(self._positions)
+            self.changelog.collect(self._owned)
+            try:
+                await self.changelog.flush()
+            except (KafkaError, TimeoutError) as e:
+                log.warning("state flush failed (%r); offsets not committed, will retry", e)
                 return
-            offsets, self._uncommitted = self._uncommitted, {}
+            if not offsets:
+                return
             try:
                 await self._consumer.commit(offsets)
-                self.stats.commits += 1
-            except (CommitFailedError, KafkaError) as e:
-                # The records will be read again by whoever owns the partition next.
-                log.warning("offset commit failed (%r); records will be re-read", e)
+            except KafkaError as e:
+                # Safe: the state is flushed, so re-read records will be skipped by offset.
+                log.warning("offset commit failed (%r); records will be re-read and skipped", e)
+                return
+            for tp, o in offsets.items():
+                if self._positions.get(tp) == o:
+                    del self._positions[tp]
+            self.stats.commits += 1
 
     async def _update_lag(self) -> None:
         lag = {}

@@ -156,10 +156,11 @@ def test_authors_recur_with_heavy_tailed_reach(mentions: list[Mention]) -> None:
     assert any(a.verified for a in public)
 
 
-def test_interactions_target_owned_posts_published_as_brand_mentions() -> None:
+def test_interactions_target_owned_posts_or_ugc_published_as_mentions() -> None:
     t = traffic()
-    handles = {b.id: b.handles[0] for b in DEMO_BRANDS}
+    brands = {b.id: b for b in DEMO_BRANDS}
     owned: dict[str, tuple[str, str]] = {}  # post id -> (author handle, platform)
+    ugc: dict[str, Mention] = {}  # public mentions with media
     referenced: list[Interaction] = []
     for _ in range(4000):
         stream, _, raw = t.encoded_next(NOW)
@@ -168,15 +169,22 @@ def test_interactions_target_owned_posts_published_as_brand_mentions() -> None:
             if m.author.id.startswith("brand-"):
                 assert m.kind == "post" and not m.tagged
                 owned[m.event_id] = (m.author.handle, m.platform)
+            elif m.has_media:
+                ugc[m.event_id] = m
         else:
             i = msgspec.json.decode(raw, type=Interaction, strict=True)
             if i.post_id is not None:
                 referenced.append(i)
     assert len(owned) >= 12
-    assert len({i.post_id for i in referenced}) <= len(owned)
+    on_ugc = [i for i in referenced if i.post_id not in owned]
+    assert 0.005 < len(on_ugc) / len(referenced) < 0.1  # impressions are on owned posts only
     for i in referenced:
-        assert i.post_id in owned
-        assert owned[i.post_id] == (handles[i.brand], i.platform)
+        if i.post_id in owned:
+            assert owned[i.post_id] == (brands[i.brand].handles[0], i.platform)
+            continue
+        assert i.type in {"like", "comment", "share", "save", "link_click"}
+        m = ugc[str(i.post_id)]  # fans' posts about this very brand
+        assert brand_hits(m.text, brands[i.brand]) and m.platform == i.platform
 
 
 def test_video_views_never_exceed_the_video(interactions: list[Interaction]) -> None:
@@ -198,7 +206,9 @@ def test_brand_replies_answer_an_earlier_dm(interactions: list[Interaction]) -> 
             continue
         replies += 1
         original = asked.pop(i.value.replies_to)  # earlier, and answered only once
-        assert original.brand == i.brand and original.user_id == i.user_id
+        assert original.brand == i.brand and not original.user_id.startswith(("aurora", "lumen"))
+        # The reply is the brand account's: its handle without the @.
+        assert i.user_id == next(b for b in DEMO_BRANDS if b.id == i.brand).handles[0][1:]
         assert i.created_at >= original.created_at
     assert replies >= 5
 
@@ -290,8 +300,8 @@ def test_malformed_records_leave_no_dangling_references() -> None:
         stream, _, raw = t.encoded_next(NOW)
         if stream == "mention":
             m = msgspec.json.decode(raw, type=Mention, strict=True)
-            if m.author.id.startswith("brand-"):
-                owned_posts.add(m.event_id)
+            if m.author.id.startswith("brand-") or m.has_media:
+                owned_posts.add(m.event_id)  # owned posts and UGC
             continue
         i = msgspec.json.decode(raw, type=Interaction, strict=True)
         if i.type == "direct_message" and i.value.replies_to is None:
@@ -433,3 +443,29 @@ async def test_run_demo_rejects_a_nonpositive_rate() -> None:
         await run_demo(
             FakeProducer(), "m", "i", 0.0, FakeClock(), random.Random(1), asyncio.Event()
         )
+
+
+def test_demo_traffic_moves_every_kpi() -> None:
+    """Two simulated minutes of demo traffic through the pipeline define every KPI of each brand."""
+    from socialpulse.api import kpis_json
+    from socialpulse.pipeline import Pipeline, Stream
+
+    t = traffic()
+    p = Pipeline(Settings(brands=DEMO_BRANDS))
+    offsets: Counter[str] = Counter()
+    for n in range(12_000):
+        at = NOW + timedelta(seconds=n / 100)
+        stream, _, raw = t.encoded_next(at)
+        topic: Stream = "mentions" if stream == "mention" else "interactions"
+        offsets[topic] += 1
+        p.process(topic, raw, (topic, 0), at.timestamp(), offsets[topic])
+    end = (NOW + timedelta(seconds=120)).timestamp()
+    for brand, per_window in p.store.snapshot(end).items():
+        k = kpis_json(per_window["5m"])
+        undefined = [name for name, v in k.items() if v is None]
+        assert not undefined, (brand, undefined)
+        zero = [name for name, v in k.items() if v == 0]
+        assert not zero, (brand, zero)
+        assert all(k["interactions"].values()), (brand, k["interactions"])
+        top = p.store.top_authors(end, brand, "5m")
+        assert any(a.engagement_received for a in top["most_engaged"]), brand

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 import pytest
@@ -20,6 +21,12 @@ BRANDS = [
 ]
 POS, NEU, NEG = Sentiment(0.6, 0.5, 0.5, 0.0), Sentiment(0.0, 0, 1, 0), Sentiment(-0.4, 0, 0.6, 0.4)
 SRC = ("socialpulse.mentions", 0)
+_OFFSETS = itertools.count()
+
+
+def off() -> int:
+    """A fresh source offset, so no event is taken for a replay."""
+    return next(_OFFSETS)
 
 
 def mention(ts: float, author: str = "u1", followers: int = 10, platform: str = "x") -> Mention:
@@ -65,9 +72,9 @@ def test_empty_store_exports_zeros_and_no_ratios(store: WindowStore) -> None:
 
 def test_window_edges_are_whole_minutes(store: WindowStore) -> None:
     oldest_in_5m = (bucket_of(NOW) - 4) * 60
-    store.add_mention(SRC, "a", mention(oldest_in_5m), POS, False)  # first second of 5m
-    store.add_mention(SRC, "a", mention(oldest_in_5m - 0.001), POS, False)  # just before it
-    store.add_mention(SRC, "a", mention(NOW - 86400 + 60), NEG, False)  # oldest 24h bucket
+    store.add_mention(SRC, "a", mention(oldest_in_5m), POS, False, off())  # first second of 5m
+    store.add_mention(SRC, "a", mention(oldest_in_5m - 0.001), POS, False, off())  # just before it
+    store.add_mention(SRC, "a", mention(NOW - 86400 + 60), NEG, False, off())  # oldest 24h bucket
     s = store.snapshot(NOW + 59)  # same bucket as NOW
     assert s["a"]["5m"].mentions == 1
     assert s["a"]["1h"].mentions == 2
@@ -78,17 +85,19 @@ def test_window_edges_are_whole_minutes(store: WindowStore) -> None:
 
 def test_sentiment_counts_and_mean(store: WindowStore) -> None:
     for s in (POS, POS, NEU, NEG):
-        store.add_mention(SRC, "a", mention(NOW - 10), s, False)
+        store.add_mention(SRC, "a", mention(NOW - 10), s, False, off())
     k = store.snapshot(NOW)["a"]["5m"]
     assert (k.positive, k.neutral, k.negative, k.mentions) == (2, 1, 1, 4)
     assert k.compound_mean == pytest.approx((0.6 + 0.6 + 0.0 - 0.4) / 4)
 
 
 def test_potential_reach_counts_each_author_once_with_max_followers(store: WindowStore) -> None:
-    store.add_mention(SRC, "a", mention(NOW - 10, "u1", 100), NEU, False)
-    store.add_mention(SRC, "a", mention(NOW - 70, "u1", 150), NEU, False)  # other bucket
-    store.add_mention(("t", 1), "a", mention(NOW - 10, "u1", 120), NEU, False)  # other partition
-    store.add_mention(SRC, "a", mention(NOW - 10, "u2", 7), NEU, False)
+    store.add_mention(SRC, "a", mention(NOW - 10, "u1", 100), NEU, False, off())
+    store.add_mention(SRC, "a", mention(NOW - 70, "u1", 150), NEU, False, off())  # other bucket
+    store.add_mention(
+        ("t", 1), "a", mention(NOW - 10, "u1", 120), NEU, False, off()
+    )  # other partition
+    store.add_mention(SRC, "a", mention(NOW - 10, "u2", 7), NEU, False, off())
     k = store.snapshot(NOW)["a"]["5m"]
     assert k.potential_reach == 157
     assert k.unique_authors == 2
@@ -97,7 +106,7 @@ def test_potential_reach_counts_each_author_once_with_max_followers(store: Windo
 def test_share_of_voice_within_competitive_set(store: WindowStore) -> None:
     for brand, n in (("a", 3), ("b", 1), ("c", 4)):
         for i in range(n):
-            store.add_mention(SRC, brand, mention(NOW - 5, f"u{i}"), NEU, False)
+            store.add_mention(SRC, brand, mention(NOW - 5, f"u{i}"), NEU, False, off())
     s = store.snapshot(NOW)
     assert s["a"]["5m"].share_of_voice == pytest.approx(3 / 8)  # a, b, c
     assert s["b"]["5m"].share_of_voice == pytest.approx(1 / 4)  # b, a
@@ -106,31 +115,31 @@ def test_share_of_voice_within_competitive_set(store: WindowStore) -> None:
 
 def test_interactions_impressions_and_engagements(store: WindowStore) -> None:
     for kind in ("impression", "impression", "like", "comment", "share", "save", "link_click"):
-        assert store.add_interaction(SRC, interaction(NOW - 1, kind))
+        assert store.add_interaction(SRC, interaction(NOW - 1, kind), off())
     for kind in ("profile_visit", "follow", "video_view", "purchase"):
-        assert store.add_interaction(SRC, interaction(NOW - 1, kind))
-    assert not store.add_interaction(SRC, interaction(NOW - 1, "like", brand="nobody"))
+        assert store.add_interaction(SRC, interaction(NOW - 1, kind), off())
+    assert not store.add_interaction(SRC, interaction(NOW - 1, "like", brand="nobody"), off())
     k = store.snapshot(NOW)["a"]["5m"]
     assert (k.impressions, k.engagements) == (2, 5)
 
 
 def test_events_ahead_of_now_count_in_every_window(store: WindowStore) -> None:
-    store.add_mention(SRC, "a", mention(NOW + 200), POS, False)
+    store.add_mention(SRC, "a", mention(NOW + 200), POS, False, off())
     s = store.snapshot(NOW)
     assert [s["a"][w].mentions for w in WINDOWS] == [1, 1, 1]
 
 
 def test_drop_forgets_only_the_named_partitions(store: WindowStore) -> None:
-    store.add_mention(("m", 0), "a", mention(NOW - 1, "u1"), POS, False)
-    store.add_mention(("m", 1), "a", mention(NOW - 1, "u2"), POS, False)
+    store.add_mention(("m", 0), "a", mention(NOW - 1, "u1"), POS, False, off())
+    store.add_mention(("m", 1), "a", mention(NOW - 1, "u2"), POS, False, off())
     store.drop([("m", 0)])
     assert store.sources() == {("m", 1)}
     assert store.snapshot(NOW)["a"]["24h"].mentions == 1
 
 
 def test_expire_removes_buckets_outside_longest_window(store: WindowStore) -> None:
-    store.add_mention(SRC, "a", mention(NOW - 86400 + 60), POS, False)
-    store.add_mention(SRC, "a", mention(NOW - 10), POS, False)
+    store.add_mention(SRC, "a", mention(NOW - 86400 + 60), POS, False, off())
+    store.add_mention(SRC, "a", mention(NOW - 10), POS, False, off())
     assert store.bucket_count() == 2
     assert store.expire(NOW) == 0
     assert store.expire(NOW + 60) == 1

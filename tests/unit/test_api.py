@@ -1,0 +1,112 @@
+"""The JSON API: every KPI for a brand and window, the top-authors lists, and clear errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry
+
+from socialpulse.api import build_app
+from socialpulse.metrics import register_metrics
+from socialpulse.pipeline import Pipeline
+from socialpulse.settings import Settings
+
+NOW = 1_800_000_030.0
+SETTINGS = Settings(
+    brands=[
+        {"id": "a", "name": "A", "terms": ["alpha"], "handles": ["@alpha"], "competitors": ["b"]},
+        {"id": "b", "name": "B", "terms": ["beta"]},
+    ]
+)
+
+
+def _record(**fields: Any) -> bytes:
+    fields.setdefault("created_at", datetime.fromtimestamp(NOW - 5, tz=UTC).isoformat())
+    fields.setdefault("platform", "x")
+    return json.dumps(fields).encode()
+
+
+@pytest_asyncio.fixture
+async def client() -> AsyncIterator[TestClient[Any, Any]]:
+    p = Pipeline(SETTINGS)
+    author = {"id": "u1", "handle": "@u1", "followers": 120, "verified": True}
+    p.process(
+        "mentions",
+        _record(event_id="m1", author=author, text="alpha is great", kind="post"),
+        ("m", 0),
+        NOW,
+        0,
+    )
+    for n, (kind, extra) in enumerate(
+        [("impression", {}), ("like", {"post_id": "m1"}), ("link_click", {})]
+    ):
+        raw = _record(event_id=f"i{n}", type=kind, brand="a", user_id=f"v{n}", **extra)
+        p.process("interactions", raw, ("i", 0), NOW, n)
+    registry = CollectorRegistry()
+    register_metrics(registry, p, lambda: NOW)
+    app = build_app(registry, p.store, lambda: NOW, top_k=5)
+    async with TestClient(TestServer(app)) as c:
+        yield c
+
+
+async def test_kpis_json_has_every_kpi_window_bounds_and_nulls(
+    client: TestClient[Any, Any],
+) -> None:
+    resp = await client.get("/api/v1/kpis", params={"brand": "a", "window": "7d"})
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["window_start"] == "2027-01-08T08:01:00Z"
+    assert body["window_end"] == "2027-01-15T08:01:00Z"
+    k = body["kpis"]
+    assert (k["mentions"], k["impressions"], k["engagements"], k["reach"]) == (1, 1, 2, 1)
+    assert k["engagement_rate"] == 2.0 and k["engagement_rate_percent"] == 200.0
+    assert k["click_through_rate_percent"] == 100.0
+    assert k["share_of_voice"]["mentions"] == 1.0
+    assert k["share_of_voice_percent"]["engagement"] == 100.0
+    assert k["csat"] is None and k["csat_percent"] is None  # no surveys: null, not 0
+    assert k["customer_lifetime_value"] is None
+    assert k["interactions"]["like"] == 1 and k["interactions"]["purchase"] == 0
+
+
+async def test_top_authors(client: TestClient[Any, Any]) -> None:
+    resp = await client.get("/api/v1/top-authors", params={"brand": "a", "window": "5m"})
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["k"] == 5
+    [author] = body["most_engaged"]
+    assert author["author_id"] == "u1" and author["engagement_received"] == 1
+    assert author["verified"] is True and author["followers"] == 120
+    assert 0 < author["influence"] <= 100
+    assert body["most_influential"] == body["highest_reach"] == [author]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "needle"),
+    [
+        ("/api/v1/kpis", {"brand": "zzz", "window": "5m"}, 404, "unknown brand 'zzz'"),
+        ("/api/v1/kpis", {"brand": "a", "window": "2m"}, 404, "unknown window '2m'"),
+        ("/api/v1/top-authors", {"brand": "nope", "window": "1h"}, 404, "configured brands: a, b"),
+        ("/api/v1/kpis", {"window": "5m"}, 400, "'brand' is required"),
+        ("/api/v1/top-authors", {"brand": "a"}, 400, "'window' is required"),
+    ],
+)
+async def test_errors_are_json_with_a_clear_message(
+    client: TestClient[Any, Any], path: str, params: dict[str, str], status: int, needle: str
+) -> None:
+    resp = await client.get(path, params=params)
+    assert resp.status == status
+    assert resp.content_type == "application/json"
+    assert needle in (await resp.json())["error"]
+
+
+async def test_metrics_and_healthz_still_served(client: TestClient[Any, Any]) -> None:
+    assert (await client.get("/healthz")).status == 200
+    text = await (await client.get("/metrics")).text()
+    assert 'socialpulse_engagement_rate_ratio{brand="a",window="5m"} 2.0' in text
+    assert 'socialpulse_csat_ratio{brand="a"' not in text
