@@ -1,0 +1,296 @@
+"""Prometheus, Alertmanager and Grafana files under deploy/, and a real Prometheus for the tests.
+
+Shared by ``tests/unit/test_prometheus_rules.py`` (promtool, amtool, the files' structure) and
+``tests/integration/test_prometheus_e2e.py`` (a real Prometheus scraping the real service). The
+tools come from Debian's ``prometheus`` and ``prometheus-alertmanager`` packages; ``.ci/run``
+installs them, and a test that needs one fails (never skips) without it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
+RULES_DIR = PROMETHEUS_DIR / "rules"
+RULE_TESTS_DIR = PROMETHEUS_DIR / "tests"
+ALERTMANAGER_CONFIG = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
+GRAFANA_DIR = REPO / "deploy" / "grafana"
+DASHBOARD = GRAFANA_DIR / "dashboards" / "socialpulse.json"
+
+# The service's metric names (the contract between the exporter and these files). Rules and
+# panels may use these, `up`, and the names the recording rules define; nothing else.
+CONTRACT_METRICS = frozenset(
+    {
+        "socialpulse_mentions",
+        "socialpulse_mentions_by_kind",
+        "socialpulse_mentions_tagged",
+        "socialpulse_mentions_untagged",
+        "socialpulse_mentions_by_sentiment",
+        "socialpulse_sentiment_compound_sum",
+        "socialpulse_potential_reach",
+        "socialpulse_unique_authors",
+        "socialpulse_reach",
+        "socialpulse_owned_posts",
+        "socialpulse_impressions",
+        "socialpulse_engagements",
+        "socialpulse_interactions",
+        "socialpulse_sessions",
+        "socialpulse_sessions_bounced",
+        "socialpulse_session_seconds_sum",
+        "socialpulse_video_views_completed",
+        "socialpulse_video_watch_seconds_sum",
+        "socialpulse_followers_at_window_start",
+        "socialpulse_survey_responses_satisfied",
+        "socialpulse_purchase_value_sum",
+        "socialpulse_purchasing_customers",
+        "socialpulse_ugc_mentions",
+        "socialpulse_ugc_engagements",
+        "socialpulse_share_of_voice_base",
+        "socialpulse_share_of_voice_set_base",
+        "socialpulse_engagement_rate_ratio",
+        "socialpulse_engagement_rate_by_impressions_ratio",
+        "socialpulse_conversation_comments_per_post",
+        "socialpulse_amplification_shares_per_post",
+        "socialpulse_click_through_ratio",
+        "socialpulse_conversion_ratio",
+        "socialpulse_bounce_ratio",
+        "socialpulse_session_seconds_mean",
+        "socialpulse_follower_growth_ratio",
+        "socialpulse_net_sentiment_ratio",
+        "socialpulse_sentiment_compound_mean",
+        "socialpulse_share_of_voice_ratio",
+        "socialpulse_passion_mentions_per_author",
+        "socialpulse_video_watch_seconds_mean",
+        "socialpulse_video_completion_ratio",
+        "socialpulse_csat_ratio",
+        "socialpulse_customer_lifetime_value",
+        "socialpulse_dm_first_response_seconds_median",
+        "socialpulse_events_processed_total",
+        "socialpulse_events_rejected_total",
+        "socialpulse_consumer_lag_records",
+        "socialpulse_mentions_unmatched_total",
+        "socialpulse_build_info",
+    }
+)
+
+_NAME = re.compile(
+    r"(?<![\w:.\"])"
+    r"([a-z_]+:socialpulse_[a-z0-9_]+:[a-z0-9_]+|socialpulse_[a-z0-9_]+|up)"
+    r"(?![\w:])"
+)
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric and recorded-series names a PromQL expression selects (ours and ``up``)."""
+    return set(_NAME.findall(expr))
+
+
+def tool(name: str) -> str:
+    """Path of a Prometheus tool; fails the test, with the fix, when it is not installed."""
+    path = shutil.which(name)
+    if path is None:
+        package = "prometheus-alertmanager" if name == "amtool" else "prometheus"
+        pytest.fail(
+            f"{name} is not on PATH: install Debian's {package} package "
+            f"(apt-get install {package}; .ci/run does)",
+            pytrace=False,
+        )
+    return path
+
+
+def run_tool(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run promtool or amtool from the repository root; never raises on a non-zero exit."""
+    return subprocess.run(  # noqa: S603 - fixed tool, arguments from this repository
+        [tool(args[0]), *args[1:]],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _yaml(path: Path) -> dict[str, Any]:
+    return cast(dict[str, Any], yaml.safe_load(path.read_text()))
+
+
+def rule_groups() -> list[dict[str, Any]]:
+    """Every rule group of deploy/prometheus/rules/*.yml, in file order."""
+    return [g for p in sorted(RULES_DIR.glob("*.yml")) for g in _yaml(p)["groups"]]
+
+
+def recording_rules() -> dict[str, str]:
+    """Recorded series name -> its expression."""
+    return {r["record"]: r["expr"] for g in rule_groups() for r in g["rules"] if "record" in r}
+
+
+def alert_rules() -> dict[str, dict[str, Any]]:
+    """Alert name -> its rule."""
+    return {r["alert"]: r for g in rule_groups() for r in g["rules"] if "alert" in r}
+
+
+def raw_inputs(expr: str, recorded: dict[str, str]) -> set[str]:
+    """Exported metric names behind ``expr``, following recorded series to their expressions."""
+    out: set[str] = set()
+    todo = list(metric_names(expr))
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in recorded:
+            todo.extend(metric_names(recorded[name]))
+        else:
+            out.add(name)
+    return out
+
+
+@dataclass(frozen=True)
+class PanelTarget:
+    """One query of one dashboard panel."""
+
+    panel: str
+    ref_id: str
+    expr: str
+
+
+def dashboard() -> dict[str, Any]:
+    """The provisioned Grafana dashboard."""
+    return cast(dict[str, Any], json.loads(DASHBOARD.read_text()))
+
+
+def panel_targets() -> list[PanelTarget]:
+    """Every query of every panel of the dashboard (rows excluded)."""
+    return [
+        PanelTarget(p["title"], t["refId"], t["expr"])
+        for p in dashboard()["panels"]
+        if p["type"] != "row"
+        for t in p["targets"]
+    ]
+
+
+def substitute(expr: str, variables: dict[str, str]) -> str:
+    """Replace Grafana ``$var`` / ``${var}`` references the way Grafana would."""
+    for name, value in variables.items():
+        expr = expr.replace("${" + name + "}", value).replace("$" + name, value)
+    if "$" in expr:
+        raise ValueError(f"unsubstituted variable in {expr!r}")
+    return expr
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class PrometheusServer:
+    """HTTP API client of a running Prometheus."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def api(self, path: str, **params: str) -> Any:
+        """GET ``/api/v1/<path>`` and return its ``data``; raises on an API error."""
+        query = urllib.parse.urlencode(params)
+        with urllib.request.urlopen(f"{self.url}/api/v1/{path}?{query}", timeout=10) as r:  # noqa: S310 - our local server
+            body = json.loads(r.read())
+        if body.get("status") != "success":
+            raise RuntimeError(f"{path} {params}: {body}")
+        return body["data"]
+
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        """Instant query (now, or at Unix time ``at``); the result vector."""
+        params = {"query": expr} if at is None else {"query": expr, "time": repr(at)}
+        data = self.api("query", **params)
+        if data["resultType"] != "vector":
+            raise RuntimeError(f"{expr}: {data['resultType']} result")
+        return cast(list[dict[str, Any]], data["result"])
+
+    def ready(self) -> bool:
+        """Whether ``/-/ready`` answers 200."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as r:  # noqa: S310
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+
+@contextmanager
+def run_prometheus(
+    workdir: Path, targets: list[str], *, interval: str = "1s"
+) -> Iterator[PrometheusServer]:
+    """Start ``prometheus`` scraping ``targets`` as job socialpulse with the repository's rules."""
+    binary = tool("prometheus")
+    port = free_port()
+    config = {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "rule_files": [str(RULES_DIR / "*.yml")],
+        "scrape_configs": [
+            {
+                "job_name": "socialpulse",
+                "scrape_interval": interval,
+                "scrape_timeout": interval,
+                "static_configs": [{"targets": targets}],
+            }
+        ],
+    }
+    config_file = workdir / "prometheus.yml"
+    config_file.write_text(yaml.safe_dump(config))
+    log = (workdir / "prometheus.log").open("w")
+    proc = subprocess.Popen(  # noqa: S603 - the installed binary, arguments built here
+        [
+            binary,
+            f"--config.file={config_file}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    server = PrometheusServer(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 60
+        while not server.ready():
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"prometheus exited with {proc.returncode}:\n"
+                    f"{(workdir / 'prometheus.log').read_text()}",
+                    pytrace=False,
+                )
+            if time.monotonic() > deadline:
+                pytest.fail("prometheus was not ready after 60 s", pytrace=False)
+            time.sleep(0.2)
+        yield server
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
