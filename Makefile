@@ -37,7 +37,8 @@ fmt: $(STAMP) ## Format and auto-fix with ruff
 	$(VENV)/bin/ruff format services tests
 	$(VENV)/bin/ruff check --fix services tests
 
-bench: $(STAMP) ## Benchmarks, each beside its baseline (restore of 24 h of state for 100 brands)
+bench: $(STAMP) ## Benchmarks, each beside its baseline: pipeline throughput, 24 h state restore
+	$(PY) tests/bench/bench_pipeline.py
 	$(PY) tests/bench/bench_restore.py
 
 kafka: ## Start a single-node Apache Kafka (KRaft) on 127.0.0.1:19092 in the foreground

@@ -97,7 +97,7 @@ def _dec_hook(typ: type, obj: Any) -> Any:
     raise NotImplementedError(f"cannot deserialise {typ!r}")
 
 
-class Bucket(msgspec.Struct):
+class Bucket(msgspec.Struct, omit_defaults=True):
     """Everything one brand gathered from one partition in one minute; round-trips exactly."""
 
     # Source offset of the last event applied; an event at or below it was applied already.
