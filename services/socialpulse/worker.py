@@ -39,7 +39,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self._worker = worker
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self._worker.checkpoint()
+        await self._worker.revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         await self._worker.assigned(assigned)
@@ -89,6 +89,8 @@ class Worker:
             self.stats.state,
         )
         self._owned: set[Source] = set()
+        # Revoked and checkpointed: not to be touched until the new assignment is known.
+        self._frozen: set[Source] = set()
         # Next offset to commit per partition: records up to it are handled, not yet committed.
         self._positions: dict[TopicPartition, int] = {}
         self._lock = asyncio.Lock()
@@ -119,6 +121,11 @@ class Worker:
             finally:
                 await self._producer.stop()
 
+    async def revoked(self, revoked: set[TopicPartition]) -> None:
+        """Checkpoint before partitions may move; hold them still until the assignment."""
+        await self.checkpoint()
+        self._frozen = {(tp.topic, tp.partition) for tp in revoked}
+
     async def assigned(self, assigned: set[TopicPartition]) -> None:
         """Drop the state of partitions lost, restore the state of partitions gained."""
         keep = {(tp.topic, tp.partition) for tp in assigned}
@@ -133,6 +140,7 @@ class Worker:
             }
             self.stats.lag = {k: v for k, v in self.stats.lag.items() if k in keep}
             self._owned = keep
+            self._frozen = set()
             # Until restored, a gained partition is not ours to export or to count.
             self._pipeline.store.drop(gained)
             self._pipeline.dedup.drop(gained)
@@ -181,8 +189,8 @@ class Worker:
             for tp, records in batch.items():
                 stream = self._streams[tp.topic]
                 source = (tp.topic, tp.partition)
-                if source not in self._owned:
-                    continue  # revoked while this batch was in flight
+                if source not in self._owned or source in self._frozen:
+                    continue  # revoked while this batch was in flight; re-read when assigned
                 for r in records:
                     offset: int = r.offset  # type: ignore[attr-defined]
                     value: bytes | None = r.value  # type: ignore[attr-defined]
