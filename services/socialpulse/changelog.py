@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from socialpulse.dedup import Deduplicator
 from socialpulse.metrics import StateStats
 from socialpulse.topics import TopicSpec
-from socialpulse.windows import Bucket, Source, WindowStore
+from socialpulse.windows import Source, WindowStore, decode_minute, encode_minute
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +62,6 @@ class _Key(msgspec.Struct, array_like=True, frozen=True):
 
 _encode_key = msgspec.msgpack.Encoder().encode
 _decode_key = msgspec.msgpack.Decoder(_Key).decode
-# A window record: brand -> that brand's bucket (``Bucket.to_bytes``) for one partition-minute.
-_encode_minute = msgspec.msgpack.Encoder().encode
-_decode_minute = msgspec.msgpack.Decoder(dict[str, bytes]).decode
 
 
 def state_topic_spec(partitions: int) -> TopicSpec:
@@ -114,7 +111,7 @@ class Changelog:
             dirty = {index for _, index, _ in self._store.take_dirty(source)}
             for index in sorted(dirty):
                 buckets = self._store.buckets_at(source, index)
-                value = _encode_minute({brand: b.to_bytes() for brand, b in buckets.items()})
+                value = encode_minute(buckets)
                 pending[_encode_key(_Key(_WINDOW, topic, partition, index))] = (p, value)
                 n += 1
             for index in sorted({index for _, index in self._store.take_expired(source)}):
@@ -205,8 +202,8 @@ class Changelog:
             if source not in sources:
                 continue
             if k.kind == _WINDOW:
-                for brand, data in _decode_minute(value).items():
-                    self._store.load(source, brand, k.index, Bucket.from_bytes(data))
+                for brand, bucket in decode_minute(value).items():
+                    self._store.load(source, brand, k.index, bucket)
             else:
                 self._dedup.load(source, k.index, value)
             loaded += 1

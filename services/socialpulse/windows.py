@@ -145,6 +145,17 @@ class Bucket(msgspec.Struct, omit_defaults=True):
 
 _ENCODER: Final = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
 _DECODER: Final = msgspec.msgpack.Decoder(Bucket, dec_hook=_dec_hook)
+_MINUTE_DECODER: Final = msgspec.msgpack.Decoder(dict[str, Bucket], dec_hook=_dec_hook)
+
+
+def encode_minute(buckets: Mapping[str, Bucket]) -> bytes:
+    """Every brand's bucket of one partition-minute as one state record (brand -> bucket)."""
+    return _ENCODER.encode(buckets)
+
+
+def decode_minute(data: bytes) -> dict[str, Bucket]:
+    """The buckets ``encode_minute`` wrote, in one decode call (restore time is mostly this)."""
+    return _MINUTE_DECODER.decode(data)
 
 # Post id -> (bucket index, author id, is UGC), per source and brand; rebuilt from buckets.
 _PostIndex = dict[str, tuple[int, str, bool]]
