@@ -87,7 +87,10 @@ _HLL: Any = hll_sketch
 
 def _enc_hook(obj: Any) -> Any:
     if isinstance(obj, hll_sketch):
-        return obj.serialize_compact()
+        # Not serialize_compact(): a union of sketches restored from the compact form can
+        # estimate one user more or less than the union of the originals, so a restart would
+        # change exported reach. The updatable form restores a sketch that unions identically.
+        return obj.serialize_updatable()
     raise NotImplementedError(f"cannot serialise {type(obj)!r}")
 
 
@@ -134,7 +137,7 @@ class Bucket(msgspec.Struct, omit_defaults=True):
     snapshots: list[tuple[float, int]] = []
 
     def to_bytes(self) -> bytes:
-        """The bucket as msgpack; the reach sketch in its own compact form."""
+        """The bucket as msgpack; the reach sketch in its own (updatable) serial form."""
         return _ENCODER.encode(self)
 
     @classmethod
@@ -156,6 +159,7 @@ def encode_minute(buckets: Mapping[str, Bucket]) -> bytes:
 def decode_minute(data: bytes) -> dict[str, Bucket]:
     """The buckets ``encode_minute`` wrote, in one decode call (restore time is mostly this)."""
     return _MINUTE_DECODER.decode(data)
+
 
 # Post id -> (bucket index, author id, is UGC), per source and brand; rebuilt from buckets.
 _PostIndex = dict[str, tuple[int, str, bool]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 from datetime import UTC, datetime
 
 import pytest
@@ -10,7 +11,14 @@ import pytest
 from socialpulse.events import Author, Interaction, Mention
 from socialpulse.sentiment import Sentiment
 from socialpulse.settings import BrandSettings
-from socialpulse.windows import WindowStore, bucket_of, first_bucket
+from socialpulse.windows import (
+    Bucket,
+    WindowStore,
+    bucket_of,
+    first_bucket,
+    new_reach_sketch,
+    reach_union,
+)
 
 NOW = 1_800_000_000.0  # a whole minute: 2027-01-15T08:00:00Z
 WINDOWS = {"5m": 300, "1h": 3600, "24h": 86400}
@@ -145,3 +153,20 @@ def test_expire_removes_buckets_outside_longest_window(store: WindowStore) -> No
     assert store.expire(NOW + 60) == 1
     assert store.bucket_count() == 1
     assert store.snapshot(NOW + 60)["a"]["24h"].mentions == 1
+
+
+def test_restored_reach_sketches_union_exactly_like_the_originals() -> None:
+    """A restart must not move exported reach by a single user."""
+    rng = random.Random(3)
+    for _ in range(5):
+        buckets = []
+        for _ in range(60):
+            sketch = new_reach_sketch()
+            for _ in range(rng.randrange(1, 400)):
+                sketch.update(f"u{rng.randrange(5000)}")
+            buckets.append(Bucket(reach=sketch))
+        restored = [Bucket.from_bytes(b.to_bytes()) for b in buckets]
+        twice = [Bucket.from_bytes(b.to_bytes()) for b in restored]
+        want = reach_union(b.reach for b in buckets)
+        assert reach_union(b.reach for b in restored) == want
+        assert reach_union(b.reach for b in twice) == want
