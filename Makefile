@@ -28,6 +28,9 @@ test: $(STAMP) ## Run every test; integration tests start their own brokers
 test-unit: $(STAMP) ## Run the fast unit tests only
 	$(PY) -m pytest tests/unit
 
+test-faults: $(STAMP) ## Run only the fault tests (kill -9, restarts, outage), ours and the faust peer
+	$(PY) -m pytest -m fault
+
 lint: $(STAMP) ## ruff (lint and format check) and mypy --strict
 	$(VENV)/bin/ruff check services tests
 	$(VENV)/bin/ruff format --check services tests
@@ -47,4 +50,4 @@ kafka: ## Start a single-node Apache Kafka (KRaft) on 127.0.0.1:19092 in the for
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: help install run test test-unit lint fmt bench kafka clean
+.PHONY: help install run test test-unit test-faults lint fmt bench kafka clean

@@ -1,0 +1,1 @@
+"""Fault tests: kill, restart, rebalance, broker outage, duplicates, lateness; with an oracle."""

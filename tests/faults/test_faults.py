@@ -1,0 +1,394 @@
+"""Fault tests (issue 4) for socialpulse and the faust-streaming peer, measured against an oracle.
+
+Every test streams events into fresh topics while it injects its fault, waits until the group has
+converged (lag 0 on every input partition, KPIs unchanged across two scrapes 2 s apart), and
+compares the summed 1 h KPIs of all workers with the oracle recomputed from the input topics.
+Each records a row (events lost, double counted, recovery seconds) for the report; socialpulse
+must be exact, the faust peer is only measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from socialpulse.demo import DEMO_BRANDS, DemoTraffic
+
+from .harness import (
+    IMPLS,
+    Converged,
+    Feeder,
+    Scenario,
+    SeparateKafka,
+    WorkerProcess,
+    crash_summary,
+    fault_events,
+    fault_rate,
+    new_scenario,
+    sum_kpis,
+    wait_converged,
+)
+from .oracle import Comparison, Oracle, compare, read_topic
+
+pytestmark = [pytest.mark.fault, pytest.mark.integration, pytest.mark.timeout(1800)]
+impls = pytest.mark.parametrize("impl", IMPLS)
+
+CONVERGE_TIMEOUT_S = 420.0
+Rows = list[dict[str, Any]]
+
+
+@pytest_asyncio.fixture
+async def workers() -> AsyncIterator[list[WorkerProcess]]:
+    """Every worker a test starts; whatever still runs is killed at teardown."""
+    started: list[WorkerProcess] = []
+    try:
+        yield started
+    finally:
+        for w in started:
+            await w.close()
+
+
+async def _scenario(bootstrap: str, tmp_path: Path, name: str) -> Scenario:
+    scenario = new_scenario(bootstrap, tmp_path, name)
+    await scenario.create_topics()
+    return scenario
+
+
+async def _worker(
+    impl: str, scenario: Scenario, name: str, workers: list[WorkerProcess]
+) -> WorkerProcess:
+    w = WorkerProcess(impl, scenario, name)
+    workers.append(w)
+    await w.start()
+    return w
+
+
+async def _measure(
+    rows: Rows,
+    test: str,
+    impl: str,
+    scenario: Scenario,
+    live: list[WorkerProcess],
+    since: float,
+    events: int,
+    note: str = "",
+    every: list[WorkerProcess] | None = None,
+) -> tuple[Comparison, Converged | None]:
+    """Converge, compare with the oracle, record the row; socialpulse must be exact."""
+    try:
+        conv: Converged | None = await wait_converged(
+            live, scenario, since, limit_s=CONVERGE_TIMEOUT_S
+        )
+    except TimeoutError as e:
+        if impl == "socialpulse":
+            raise
+        conv = None
+        note = f"{note}; did not converge ({str(e).splitlines()[0][:120]})"
+    if conv is not None:
+        observed, at = conv.kpis, conv.at
+    else:  # the faust peer that never settled: measure what it shows now
+        last = [await w.scrape() for w in live]
+        observed = sum_kpis(s for s in last if s is not None)
+        at = time.time()
+    truth = await Oracle().truth(scenario, at)
+    errors = crash_summary(every if every is not None else live)
+    if errors:
+        note = f"{note}; logged {errors}"
+    for kpi in ("mentions", "impressions", "engagements"):  # a real workload, not 0 == 0
+        assert sum(v for (_, k), v in truth.kpis.items() if k == kpi) > 0, truth.kpis
+    result = compare(truth.kpis, observed)
+    rows.append(
+        {
+            "test": test,
+            "impl": impl,
+            "events": events,
+            "distinct_events": truth.distinct,
+            "lost": result.lost,
+            "doubled": result.doubled,
+            "recovery_s": round(conv.seconds, 1) if conv is not None else None,
+            "kpis_off": len(result.mismatches),
+            "note": " ".join(note.strip("; ").split()),
+        }
+    )
+    if impl == "socialpulse":
+        assert result.exact, (
+            f"{test}: lost {result.lost}, double counted {result.doubled}; "
+            f"(oracle, observed) of every KPI off: {result.mismatches}"
+        )
+    return result, conv
+
+
+@impls
+async def test_kill9_five_times_while_streaming(
+    impl: str,
+    tmp_path: Path,
+    kafka_bootstrap: str,
+    workers: list[WorkerProcess],
+    record_result: Rows,
+) -> None:
+    # The issue's 200k events for socialpulse; the faust peer handles ~300 events/s on two
+    # cores, so it gets the suite's smaller count (the table says how many each one saw).
+    if impl == "socialpulse":
+        events, rate = int(os.environ.get("SOCIALPULSE_FAULT_KILL9_EVENTS", "200000")), 4000.0
+    else:
+        events, rate = fault_events(), fault_rate()
+    scenario = await _scenario(kafka_bootstrap, tmp_path, "kill9")
+    w = await _worker(impl, scenario, "w1", workers)
+    feeder = Feeder(scenario, events, rate, seed=1)
+    feeder.start()
+    rng = random.Random()  # noqa: S311 - random kill points, reported below
+    points = sorted(rng.uniform(0.1, 0.9) for _ in range(5))
+    last_restart = time.monotonic()
+    for point in points:
+        await feeder.until_fraction(point)
+        assert w.alive, f"worker died on its own:\n{w.log_tail()}"
+        await w.kill9()
+        await asyncio.sleep(rng.uniform(0.0, 1.0))
+        await w.start()
+        last_restart = time.monotonic()
+    await feeder.wait()
+    since = max(last_restart, time.monotonic())
+    await _measure(
+        record_result,
+        "1 kill -9 ×5 while streaming",
+        impl,
+        scenario,
+        [w],
+        since,
+        feeder.sent,
+        note=f"kills at {', '.join(f'{p:.0%}' for p in points)} of the stream",
+    )
+
+
+@impls
+async def test_sigterm_restart_without_input_changes_nothing(
+    impl: str,
+    tmp_path: Path,
+    kafka_bootstrap: str,
+    workers: list[WorkerProcess],
+    record_result: Rows,
+) -> None:
+    events = fault_events()
+    scenario = await _scenario(kafka_bootstrap, tmp_path, "sigterm")
+    w = await _worker(impl, scenario, "w1", workers)
+    feeder = Feeder(scenario, events, fault_rate() * 4, seed=2)
+    feeder.start()
+    await feeder.wait()
+    before = await wait_converged([w], scenario, time.monotonic(), limit_s=CONVERGE_TIMEOUT_S)
+    code = await w.terminate()
+    await w.start()
+    restarted = time.monotonic()
+    result, after = await _measure(
+        record_result,
+        "2 SIGTERM + restart, no input",
+        impl,
+        scenario,
+        [w],
+        restarted,
+        feeder.sent,
+        note=f"exit status {code}",
+    )
+    assert after is not None or impl == "faust"
+    if after is None:
+        return
+    changed: dict[Any, tuple[float | None, float | None]] = {
+        k: (v, after.scrapes[0].samples.get(k))
+        for k, v in before.scrapes[0].samples.items()
+        if after.scrapes[0].samples.get(k) != v
+    }
+    changed |= {
+        k: (None, v)
+        for k, v in after.scrapes[0].samples.items()
+        if k not in before.scrapes[0].samples
+    }
+    record_result[-1]["note"] += f"; {len(changed)} exported KPI samples changed"
+    if impl == "socialpulse":
+        assert code == 0, w.log_tail()
+        assert not changed, f"{len(changed)} samples changed, e.g. {list(changed.items())[:5]}"
+
+
+@impls
+async def test_two_workers_kill_one_then_scale_1_2_1(
+    impl: str,
+    tmp_path: Path,
+    kafka_bootstrap: str,
+    workers: list[WorkerProcess],
+    record_result: Rows,
+) -> None:
+    events = fault_events()
+    scenario = await _scenario(kafka_bootstrap, tmp_path, "scale")
+    a = await _worker(impl, scenario, "a", workers)
+    b = await _worker(impl, scenario, "b", workers)
+    feeder = Feeder(scenario, events, fault_rate(), seed=3)
+    feeder.start()
+    await feeder.until_fraction(0.4)
+    await a.kill9()
+    killed = time.monotonic()
+    await feeder.wait()
+    await _measure(
+        record_result,
+        "3a 2 workers, kill -9 one",
+        impl,
+        scenario,
+        [b],
+        killed,
+        feeder.sent,
+        note="killed at 40% of the stream",
+        every=workers,
+    )
+    assert b.alive, b.log_tail()
+
+    feeder2 = Feeder(scenario, events, fault_rate(), seed=33)
+    feeder2.start()
+    await feeder2.until_fraction(0.3)
+    c = await _worker(impl, scenario, "c", workers)
+    await feeder2.until_fraction(0.7)
+    code = await c.terminate()
+    scaled_in = time.monotonic()
+    await feeder2.wait()
+    await _measure(
+        record_result,
+        "3b scale 1→2→1 while streaming",
+        impl,
+        scenario,
+        [b],
+        scaled_in,
+        feeder.sent + feeder2.sent,
+        note=f"second worker from 30% to 70%, exit status {code}",
+        every=workers,
+    )
+
+
+@impls
+async def test_broker_down_30s_worker_recovers_on_its_own(
+    impl: str,
+    tmp_path: Path,
+    separate_kafka: SeparateKafka,
+    workers: list[WorkerProcess],
+    record_result: Rows,
+) -> None:
+    events = fault_events()
+    scenario = await _scenario(separate_kafka.bootstrap, tmp_path, "outage")
+    w = await _worker(impl, scenario, "w1", workers)
+    feeder = Feeder(scenario, events, fault_rate(), seed=4)
+    feeder.start()
+    await feeder.until_fraction(0.3)
+    await separate_kafka.stop()
+    await asyncio.sleep(30)
+    await separate_kafka.restart_keeping_data()
+    back = time.monotonic()
+    await feeder.wait()
+    survived = w.alive
+    await _measure(
+        record_result,
+        "4 broker down 30 s",
+        impl,
+        scenario,
+        [w],
+        back,
+        feeder.sent,
+        note=("worker kept running" if survived else "worker exited")
+        + f"; producer failures {feeder.failed}",
+    )
+    if impl == "socialpulse":
+        assert survived, w.log_tail()
+        assert w.starts == 1
+
+
+@impls
+async def test_resent_ids_count_once(
+    impl: str,
+    tmp_path: Path,
+    kafka_bootstrap: str,
+    workers: list[WorkerProcess],
+    record_result: Rows,
+) -> None:
+    events = fault_events()
+    scenario = await _scenario(kafka_bootstrap, tmp_path, "dups")
+    w = await _worker(impl, scenario, "w1", workers)
+    feeder = Feeder(scenario, events, fault_rate(), seed=5, duplicate_every=10)
+    feeder.start()
+    await feeder.wait()
+    started = time.monotonic()
+    assert feeder.duplicates == events // 10
+    await _measure(
+        record_result,
+        "5 10% event ids re-sent",
+        impl,
+        scenario,
+        [w],
+        started,
+        feeder.sent,
+        note=f"{feeder.duplicates} re-sent",
+    )
+
+
+def _aged_mentions(
+    scenario: Scenario, count: int, ages: tuple[float, float], seed: int
+) -> list[tuple[str, bytes, bytes]]:
+    """``count`` mentions that match a brand, with event times ``ages`` seconds in the past."""
+    rng = random.Random(seed)  # noqa: S311 - test data
+    traffic = DemoTraffic(DEMO_BRANDS, rng)
+    out: list[tuple[str, bytes, bytes]] = []
+    while len(out) < count:
+        now = datetime.fromtimestamp(time.time() - rng.uniform(*ages), UTC)
+        key, value = traffic.encoded_mention(now)
+        if any(b.id in value.decode().lower() for b in DEMO_BRANDS):
+            out.append((scenario.mentions_topic, key, value))
+    return out
+
+
+@impls
+async def test_out_of_order_within_lateness_counts_later_goes_to_dlq(
+    impl: str,
+    tmp_path: Path,
+    kafka_bootstrap: str,
+    workers: list[WorkerProcess],
+    record_result: Rows,
+) -> None:
+    events = fault_events()
+    scenario = await _scenario(kafka_bootstrap, tmp_path, "late")
+    n_late = max(20, events // 100)
+    late = _aged_mentions(scenario, n_late, (25 * 3600, 30 * 3600), seed=61)
+    older = _aged_mentions(scenario, n_late, (65 * 60, 23 * 3600), seed=62)
+    extra = late + older
+    random.Random(63).shuffle(extra)  # noqa: S311
+    w = await _worker(impl, scenario, "w1", workers)
+    # The stream's own event times are spread over 50 minutes: thoroughly out of order.
+    feeder = Feeder(scenario, events, fault_rate(), seed=6, age_range=(1.0, 50 * 60.0), extra=extra)
+    feeder.start()
+    await feeder.wait()
+    started = time.monotonic()
+    late_ids = {json.loads(v)["event_id"] for _, _, v in late}
+    result, conv = await _measure(
+        record_result,
+        "6 out of order + late",
+        impl,
+        scenario,
+        [w],
+        started,
+        feeder.sent + len(extra),
+        note=f"{n_late} older than 24 h, {len(older)} between 65 min and 23 h",
+    )
+    if impl != "socialpulse":
+        record_result[-1]["note"] += "; the peer has no dead-letter topic"
+        return
+    assert conv is not None
+    assert sum(s.rejected.get("late", 0) for s in conv.scrapes) == n_late
+    dead = await read_topic(scenario.bootstrap, scenario.dlq_topic, partitions=1)
+    dead_ids = [json.loads(r.value)["event_id"] for r in dead]
+    assert sorted(dead_ids) == sorted(late_ids)
+    for r in dead:
+        headers = {k: v.decode() for k, v in r.headers}
+        assert headers["socialpulse.reason"] == "late"
+    record_result[-1]["note"] += f"; {len(dead_ids)} in the DLQ, rejected{{late}} {n_late}"

@@ -1,0 +1,1 @@
+"""The faust-streaming reference peer of the fault tests (run as its own process)."""
