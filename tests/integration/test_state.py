@@ -179,16 +179,13 @@ async def _delete_some_state(settings: Settings, keep_every: int) -> int:
     return deleted
 
 
-@pytest.mark.parametrize("keep_every", [1, 3], ids=["flush-landed", "flush-partly-landed"])
-async def test_restart_after_a_crash_between_flush_and_commit_counts_everything_once(
-    kafka_bootstrap: str, keep_every: int
-) -> None:
-    run = uuid.uuid4().hex[:8]
-    settings = _settings(kafka_bootstrap, run)
+async def _new_group(bootstrap: str) -> Settings:
+    """Settings of a fresh consumer group, with its topics created."""
+    settings = _settings(bootstrap, uuid.uuid4().hex[:8])
     kafka = settings.kafka
     spec = TopicSpec(partitions=PARTITIONS)
     await ensure_topics(
-        {"bootstrap_servers": kafka_bootstrap},
+        {"bootstrap_servers": bootstrap},
         {
             kafka.mentions_topic: spec,
             kafka.interactions_topic: spec,
@@ -196,16 +193,34 @@ async def test_restart_after_a_crash_between_flush_and_commit_counts_everything_
             kafka.state_topic_name: state_topic_spec(PARTITIONS),
         },
     )
+    return settings
+
+
+async def _one_life(settings: Settings, now: float, total: int, restored: bool = False) -> Pipeline:
+    """A worker from start to a clean stop, once ``total`` records were read."""
+    assert settings.kafka.bootstrap_servers is not None
+    pipeline = Pipeline(settings)
+    worker = Worker(settings, pipeline, settings.kafka.bootstrap_servers, lambda: now)
+    await worker.start()
+    await _run_until_caught_up(worker, pipeline, total)
+    await worker.stop()
+    if restored:
+        assert worker.changelog.stats.records_restored > 0
+    return pipeline
+
+
+@pytest.mark.parametrize("keep_every", [1, 3], ids=["flush-landed", "flush-partly-landed"])
+async def test_restart_after_a_crash_between_flush_and_commit_counts_everything_once(
+    kafka_bootstrap: str, keep_every: int
+) -> None:
+    settings = await _new_group(kafka_bootstrap)
+    kafka = settings.kafka
     now = time.time()
     first_half = _records(now, 600, seed=1)
     await _produce(settings, first_half)
 
     # First life: read everything, checkpoint, stop.
-    p1 = Pipeline(settings)
-    w1 = Worker(settings, p1, kafka_bootstrap, lambda: now)
-    await w1.start()
-    await _run_until_caught_up(w1, p1, len(first_half))
-    await w1.stop()
+    p1 = await _one_life(settings, now, len(first_half))
     assert p1.stats.duplicates > 0
 
     # The crash: the state topic holds (some of) the state, the offsets say nothing was read.
@@ -219,12 +234,7 @@ async def test_restart_after_a_crash_between_flush_and_commit_counts_everything_
     second_half = _records(now, 400, seed=2)
     await _produce(settings, second_half)
 
-    p2 = Pipeline(settings)
-    w2 = Worker(settings, p2, kafka_bootstrap, lambda: now)
-    await w2.start()
-    await _run_until_caught_up(w2, p2, len(first_half) + len(second_half))
-    await w2.stop()
-    assert w2.changelog.stats.records_restored > 0
+    p2 = await _one_life(settings, now, len(first_half) + len(second_half), restored=True)
 
     records = await _input_in_order(settings)
     assert len(records) == len(first_half) + len(second_half)
@@ -244,27 +254,11 @@ async def test_restart_after_a_crash_between_flush_and_commit_counts_everything_
 
 
 async def test_sigterm_and_restart_changes_nothing(kafka_bootstrap: str) -> None:
-    run = uuid.uuid4().hex[:8]
-    settings = _settings(kafka_bootstrap, run)
-    kafka = settings.kafka
-    spec = TopicSpec(partitions=PARTITIONS)
-    await ensure_topics(
-        {"bootstrap_servers": kafka_bootstrap},
-        {
-            kafka.mentions_topic: spec,
-            kafka.interactions_topic: spec,
-            kafka.dlq_topic: spec,
-            kafka.state_topic_name: state_topic_spec(PARTITIONS),
-        },
-    )
+    settings = await _new_group(kafka_bootstrap)
     now = time.time()
     records = _records(now, 500, seed=3)
     await _produce(settings, records)
-    p1 = Pipeline(settings)
-    w1 = Worker(settings, p1, kafka_bootstrap, lambda: now)
-    await w1.start()
-    await _run_until_caught_up(w1, p1, len(records))
-    await w1.stop()
+    p1 = await _one_life(settings, now, len(records))
     before = p1.store.snapshot(now)
 
     p2 = Pipeline(settings)
