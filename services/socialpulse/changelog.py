@@ -26,6 +26,7 @@ from typing import Any, Final
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from socialpulse.dedup import Deduplicator
 from socialpulse.metrics import StateStats
@@ -93,9 +94,17 @@ class Changelog:
 
     async def start(self) -> None:
         """Learn the state topic's partition count (the topic must exist)."""
-        partitions = await self._producer.partitions_for(self.topic)
+        try:
+            # One metadata round trip: partitions_for() would wait 40 s for a missing topic.
+            cluster = await self._producer.client.fetch_all_metadata()
+        except KafkaError as e:
+            raise RuntimeError(f"cannot read Kafka metadata for {self.topic!r}: {e!r}") from e
+        partitions = cluster.partitions_for_topic(self.topic)
         if not partitions:
-            raise RuntimeError(f"state topic {self.topic!r} has no partitions")
+            raise RuntimeError(
+                f"state topic {self.topic!r} is missing: create it with cleanup.policy=compact "
+                "(see README, State), or let the service create it (kafka.create_topics: true)"
+            )
         self._partitions = len(partitions)
 
     def _partition_of(self, source: Source) -> int:

@@ -103,6 +103,7 @@ class Worker:
             await self.changelog.start()
             await self._consumer.start()
         except BaseException:
+            await self._consumer.stop()
             await self._producer.stop()
             raise
         self._consumer.subscribe(list(self._streams), listener=_Rebalance(self))

@@ -276,3 +276,10 @@ async def test_sigterm_and_restart_changes_nothing(kafka_bootstrap: str) -> None
     await w2.stop()
     assert sum(p2.stats.processed.values()) == 0  # nothing re-read
     assert p2.store.snapshot(now) == before
+
+
+async def test_a_missing_state_topic_is_named_at_start(kafka_bootstrap: str) -> None:
+    settings = _settings(kafka_bootstrap, uuid.uuid4().hex[:8])
+    worker = Worker(settings, Pipeline(settings), kafka_bootstrap, time.time)
+    with pytest.raises(RuntimeError, match=r"state topic '.*\.state' is missing"):
+        await worker.start()
