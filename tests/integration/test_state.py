@@ -75,32 +75,42 @@ async def _produce(settings: Settings, records: list[tuple[str, bytes, bytes]]) 
         await producer.stop()
 
 
-async def _input_in_order(settings: Settings) -> list[tuple[str, tuple[str, int], int, bytes]]:
-    """Every input record as the broker stores it: (stream, source, offset, value)."""
-    kafka = settings.kafka
-    streams = {kafka.mentions_topic: "mentions", kafka.interactions_topic: "interactions"}
+async def _read_to_end(
+    bootstrap: str, tps: list[TopicPartition]
+) -> list[tuple[TopicPartition, Any]]:
+    """Every record now in ``tps``, in offset order per partition."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=kafka.bootstrap_servers,
+        bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         auto_offset_reset="earliest",  # seek_to_beginning alone can lose a race with "latest"
     )
     await consumer.start()
-    out = []
+    out: list[tuple[TopicPartition, Any]] = []
     try:
-        tps = [TopicPartition(t, p) for t in streams for p in range(PARTITIONS)]
         consumer.assign(tps)
         end = await consumer.end_offsets(tps)
         await consumer.seek_to_beginning(*tps)
         remaining = {tp for tp in tps if end[tp]}
         while remaining:
             for tp, recs in (await consumer.getmany(timeout_ms=500)).items():
-                for r in recs:
-                    out.append((streams[tp.topic], (tp.topic, tp.partition), r.offset, r.value))
+                out += [(tp, r) for r in recs]
                 if recs and recs[-1].offset + 1 >= end[tp]:
                     remaining.discard(tp)
     finally:
         await consumer.stop()
     return out
+
+
+async def _input_in_order(settings: Settings) -> list[tuple[str, tuple[str, int], int, bytes]]:
+    """Every input record as the broker stores it: (stream, source, offset, value)."""
+    kafka = settings.kafka
+    assert kafka.bootstrap_servers is not None
+    streams = {kafka.mentions_topic: "mentions", kafka.interactions_topic: "interactions"}
+    tps = [TopicPartition(t, p) for t in streams for p in range(PARTITIONS)]
+    return [
+        (streams[tp.topic], (tp.topic, tp.partition), r.offset, r.value)
+        for tp, r in await _read_to_end(kafka.bootstrap_servers, tps)
+    ]
 
 
 def _reference(settings: Settings, records: list[Any], now: float) -> Any:
@@ -143,27 +153,11 @@ async def _rewind_group(settings: Settings, to: dict[TopicPartition, int]) -> No
 async def _delete_some_state(settings: Settings, keep_every: int) -> int:
     """Tombstone all but every ``keep_every``-th state record: a flush that half landed."""
     topic = settings.kafka.state_topic_name
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
-    keys: dict[bytes, int] = {}
-    try:
-        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        consumer.assign(tps)
-        end = await consumer.end_offsets(tps)
-        await consumer.seek_to_beginning(*tps)
-        remaining = {tp for tp in tps if end[tp]}
-        while remaining:
-            for tp, recs in (await consumer.getmany(timeout_ms=500)).items():
-                for r in recs:
-                    keys[r.key] = tp.partition
-                if recs and recs[-1].offset + 1 >= end[tp]:
-                    remaining.discard(tp)
-    finally:
-        await consumer.stop()
+    assert settings.kafka.bootstrap_servers is not None
+    tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    keys = {
+        r.key: tp.partition for tp, r in await _read_to_end(settings.kafka.bootstrap_servers, tps)
+    }
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka.bootstrap_servers, enable_idempotence=False
     )
