@@ -4,7 +4,7 @@
 
 * ``kafka``: Apache Kafka from ``deploy/kafka/kafka.sh`` (needs Java 17+ and Maven; fails,
   never skips, without them);
-* ``tansu``: the embedded broker (``socialpulse.embedded``), the same one as ``tansu_bootstrap``;
+* ``tansu``: the embedded broker (``socialpulse.kafka.embedded``), as ``tansu_bootstrap`` is;
 * ``auto`` (the default): ``kafka`` when ``java`` and ``mvn`` are on PATH, else ``tansu``.
 
 ``tansu_bootstrap`` is always the embedded broker, so the zero-setup path is tested everywhere.
@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from socialpulse.embedded import EmbeddedBroker
+from socialpulse.kafka.embedded import EmbeddedBroker
 
 BROKER_ENV = "SOCIALPULSE_TEST_BROKER"
 BROKER_CHOICES = ("kafka", "tansu", "auto")

@@ -18,7 +18,7 @@ from typing import Any
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from socialpulse.events import INTERACTION_TYPES
+from socialpulse.core.events import INTERACTION_TYPES
 
 ENGAGEMENT = ("like", "comment", "share", "save", "link_click")
 TYPES = INTERACTION_TYPES  # the contract's list; the oracle restates what is done with them

@@ -10,13 +10,16 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 CONFIG_FILE_ENV = "SOCIALPULSE_CONFIG"
+# Defaults that code outside the settings also needs (tests, a WindowStore built by hand).
+DEFAULT_TOP_K: Final = 10
+DEFAULT_LIFETIME_WINDOWS: Final = 12.0
 
 _WINDOW_RE = re.compile(r"^([1-9][0-9]*)([mhd])$")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
@@ -102,9 +105,9 @@ class Settings(BaseSettings):
     brands: tuple[BrandSettings, ...] = ()
     windows: tuple[str, ...] = ("5m", "1h", "24h", "7d")
     # CLV = mean order value × purchases per customer in the window × this many windows.
-    expected_customer_lifetime_windows: float = Field(default=12.0, gt=0)
+    expected_customer_lifetime_windows: float = Field(default=DEFAULT_LIFETIME_WINDOWS, gt=0)
     # Length of each top-authors list served by the JSON API.
-    top_k: int = Field(default=10, ge=1, le=1000)
+    top_k: int = Field(default=DEFAULT_TOP_K, ge=1, le=1000)
     max_future_seconds: int = Field(default=300, ge=0)
     max_text_chars: int = Field(default=10_000, ge=1)
     max_event_bytes: int = Field(default=1_048_576, ge=256)

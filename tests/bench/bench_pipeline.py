@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from socialpulse.demo import DEMO_BRANDS, DemoTraffic
-from socialpulse.pipeline import Pipeline
+from socialpulse.core.pipeline import Pipeline
+from socialpulse.demo.brands import DEMO_BRANDS
+from socialpulse.demo.generator import DemoTraffic
 from socialpulse.settings import Settings
 
 
@@ -31,8 +32,7 @@ def _records(count: int, now: float) -> list[tuple[str, tuple[str, int], bytes]]
     for n in range(count):
         at = datetime.fromtimestamp(now - 3600 + 3600 * n / count, tz=UTC)
         stream, key, value = demo.encoded_next(at)
-        name = "mentions" if stream == "mention" else "interactions"
-        out.append((name, (name, hash(key) % 4), value))
+        out.append((stream, (stream, hash(key) % 4), value))
     return out
 
 

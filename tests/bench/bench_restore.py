@@ -28,11 +28,11 @@ from pathlib import Path
 import msgspec
 from aiokafka import AIOKafkaProducer
 
-from socialpulse.changelog import MAX_RECORD_BYTES, Changelog, state_topic_spec
-from socialpulse.embedded import EmbeddedBroker
-from socialpulse.pipeline import Pipeline
+from socialpulse.core.pipeline import Pipeline
+from socialpulse.kafka.changelog import MAX_RECORD_BYTES, Changelog, state_topic_spec
+from socialpulse.kafka.embedded import EmbeddedBroker
+from socialpulse.kafka.topics import ensure_topics
 from socialpulse.settings import Settings
-from socialpulse.topics import ensure_topics
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "corpora" / "vader_icwsm2014" / "tweets_GroundTruth.txt"

@@ -30,8 +30,9 @@ import yaml
 from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
-from socialpulse.demo import DEMO_BRANDS, DemoTraffic
-from socialpulse.topics import TopicSpec, ensure_topics
+from socialpulse.demo.brands import DEMO_BRANDS
+from socialpulse.demo.generator import DemoTraffic
+from socialpulse.kafka.topics import TopicSpec, ensure_topics
 
 REPO: Final = Path(__file__).resolve().parents[2]
 KAFKA_SH: Final = REPO / "deploy" / "kafka" / "kafka.sh"
@@ -399,8 +400,8 @@ class Feeder:
         rng = random.Random(self.seed)  # noqa: S311 - test data
         traffic = DemoTraffic(DEMO_BRANDS, rng)
         topics = {
-            "mention": self.scenario.mentions_topic,
-            "interaction": self.scenario.interactions_topic,
+            "mentions": self.scenario.mentions_topic,
+            "interactions": self.scenario.interactions_topic,
         }
         producer = AIOKafkaProducer(
             bootstrap_servers=self.scenario.bootstrap,

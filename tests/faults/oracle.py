@@ -1,7 +1,7 @@
 """Oracle: the 1 h brand KPIs recomputed from the input topics' contents, one count per event id.
 
 Independent of the service's pipeline: JSON is read with the standard library, brands are
-matched with ``socialpulse.brands.BrandMatcher`` over the demo brand list, sentiment comes from
+matched with ``socialpulse.core.brands.BrandMatcher`` over the demo brand list, sentiment comes from
 ``vaderSentiment`` directly, and the window rule is restated here: an event counts in the 1 h
 window when its minute is one of the 60 ending in the minute of ``now`` (or later, up to the
 5 minutes of allowed clock skew); events older than the longest window (24 h) are rejected as
@@ -20,8 +20,8 @@ from typing import Any, Final
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from socialpulse.brands import BrandMatcher
-from socialpulse.demo import DEMO_BRANDS
+from socialpulse.core.brands import BrandMatcher
+from socialpulse.demo.brands import DEMO_BRANDS
 
 from .harness import EVENT_KPIS, KPIS, PARTITIONS, Kpis, Scenario
 

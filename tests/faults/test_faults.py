@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from socialpulse.demo import DEMO_BRANDS, DemoTraffic
+from socialpulse.demo.brands import DEMO_BRANDS
+from socialpulse.demo.generator import DemoTraffic
 
 from .harness import (
     IMPLS,

@@ -20,8 +20,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.structs import TopicPartition
 
-from socialpulse.embedded import EmbeddedBroker
-from socialpulse.topics import TopicSpec, ensure_topics
+from socialpulse.kafka.embedded import EmbeddedBroker
+from socialpulse.kafka.topics import TopicSpec, ensure_topics
 
 pytestmark = pytest.mark.integration
 

@@ -25,14 +25,14 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from socialpulse.api import HttpServer, build_app
-from socialpulse.changelog import state_topic_spec
-from socialpulse.deadletter import headers_as_dict
-from socialpulse.metrics import register_metrics
-from socialpulse.pipeline import Pipeline
+from socialpulse.core.pipeline import Pipeline
+from socialpulse.export.collector import register_metrics
+from socialpulse.export.server import HttpServer, build_app
+from socialpulse.kafka.changelog import state_topic_spec
+from socialpulse.kafka.deadletter import headers_as_dict
+from socialpulse.kafka.topics import TopicSpec, ensure_topics
+from socialpulse.kafka.worker import Worker
 from socialpulse.settings import Settings
-from socialpulse.topics import TopicSpec, ensure_topics
-from socialpulse.worker import Worker
 
 pytestmark = pytest.mark.integration
 

@@ -30,14 +30,14 @@ from kpi_oracle import (
     OracleMention,
     assert_kpis_equal,
 )
-from socialpulse.api import HttpServer, build_app
-from socialpulse.changelog import state_topic_spec
-from socialpulse.demo import key
-from socialpulse.metrics import register_metrics
-from socialpulse.pipeline import Pipeline
+from socialpulse.core.pipeline import Pipeline
+from socialpulse.demo.generator import key
+from socialpulse.export.collector import register_metrics
+from socialpulse.export.server import HttpServer, build_app
+from socialpulse.kafka.changelog import state_topic_spec
+from socialpulse.kafka.topics import TopicSpec, ensure_topics
+from socialpulse.kafka.worker import Worker
 from socialpulse.settings import Settings
-from socialpulse.topics import TopicSpec, ensure_topics
-from socialpulse.worker import Worker
 
 pytestmark = pytest.mark.integration
 

@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from socialpulse.changelog import state_topic_spec
-from socialpulse.demo import DEMO_BRANDS, DemoTraffic
-from socialpulse.pipeline import Pipeline
+from socialpulse.core.pipeline import Pipeline
+from socialpulse.demo.brands import DEMO_BRANDS
+from socialpulse.demo.generator import DemoTraffic
+from socialpulse.kafka.changelog import state_topic_spec
+from socialpulse.kafka.topics import TopicSpec, ensure_topics
+from socialpulse.kafka.worker import Worker
 from socialpulse.settings import Settings
-from socialpulse.topics import TopicSpec, ensure_topics
-from socialpulse.worker import Worker
 
 pytestmark = pytest.mark.integration
 

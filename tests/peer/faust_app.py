@@ -13,7 +13,7 @@ environment variables (all required except where a default is given):
 * ``PEER_PARTITIONS``: partitions of the internal topics (default 4).
 
 The pipeline: one agent per input topic decodes the JSON, matches brands with
-``socialpulse.brands.BrandMatcher`` and scores mentions with ``vaderSentiment``, then forwards
+``socialpulse.core.brands.BrandMatcher`` and scores mentions with ``vaderSentiment``, then forwards
 one small record per (event, brand) to an internal topic keyed by brand. That is faust's
 documented way to co-partition a table with its stream (``group_by`` / forwarding to a topic
 keyed by the table key). A third agent folds those records into a windowed table,
@@ -38,8 +38,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from socialpulse.brands import BrandMatcher
-from socialpulse.demo import DEMO_BRANDS
+from socialpulse.core.brands import BrandMatcher
+from socialpulse.demo.brands import DEMO_BRANDS
 
 WINDOW = "1h"
 WINDOW_MINUTES = 60

@@ -12,9 +12,9 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
-from socialpulse.api import build_app
-from socialpulse.metrics import register_metrics
-from socialpulse.pipeline import Pipeline
+from socialpulse.core.pipeline import Pipeline
+from socialpulse.export.collector import register_metrics
+from socialpulse.export.server import build_app
 from socialpulse.settings import Settings
 
 NOW = 1_800_000_030.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from socialpulse.brands import BrandMatch, BrandMatcher
+from socialpulse.core.brands import BrandMatch, BrandMatcher
 from socialpulse.settings import BrandSettings
 
 AURORA = BrandSettings(

@@ -7,7 +7,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from socialpulse.dedup import Deduplicator, id_hash
+from socialpulse.core.dedup import Deduplicator, id_hash
 
 SRC = ("m", 0)
 T0 = 1_700_000_000.0  # any event time; minutes are what matter

@@ -15,14 +15,16 @@ import pytest
 from aiokafka.errors import KafkaTimeoutError, ProducerClosed
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from socialpulse.demo import DEMO_BRANDS, DemoTraffic, key, run_demo
-from socialpulse.events import (
+from socialpulse.core.events import (
     INTERACTION_TYPES,
     PLATFORMS,
     REQUIRED_VALUE_FIELDS,
     Interaction,
     Mention,
 )
+from socialpulse.demo.brands import DEMO_BRANDS
+from socialpulse.demo.driver import run_demo
+from socialpulse.demo.generator import DemoTraffic, key
 from socialpulse.settings import BrandSettings, Settings
 
 NOW = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
@@ -164,7 +166,7 @@ def test_interactions_target_owned_posts_or_ugc_published_as_mentions() -> None:
     referenced: list[Interaction] = []
     for _ in range(4000):
         stream, _, raw = t.encoded_next(NOW)
-        if stream == "mention":
+        if stream == "mentions":
             m = msgspec.json.decode(raw, type=Mention, strict=True)
             if m.author.id.startswith("brand-"):
                 assert m.kind == "post" and not m.tagged
@@ -252,14 +254,14 @@ def test_same_seed_same_stream() -> None:
 def test_mix_is_mostly_interactions() -> None:
     t = traffic()
     streams = Counter(t.encoded_next(NOW)[0] for _ in range(4000))
-    assert 0.2 < streams["mention"] / 4000 < 0.3
+    assert 0.2 < streams["mentions"] / 4000 < 0.3
 
 
 def rejection(stream: str, raw: bytes) -> str | None:
     """Why the pipeline must reject ``raw``; None when it would be accepted."""
     try:
         event: Mention | Interaction
-        if stream == "mention":
+        if stream == "mentions":
             event = msgspec.json.decode(raw, type=Mention, strict=True)
         else:
             event = msgspec.json.decode(raw, type=Interaction, strict=True)
@@ -285,7 +287,7 @@ def test_malformed_inputs_are_all_rejectable() -> None:
     assert all(reason is not None for _, reason in reasons), reasons
     kinds = {reason for _, reason in reasons}
     assert kinds == {"undecodable", "stale", "future", "missing value field"}
-    assert {stream for stream, _ in reasons} == {"mention", "interaction"}
+    assert {stream for stream, _ in reasons} == {"mentions", "interactions"}
     assert any(b"\xff" in t.malformed(NOW) for _ in range(8))  # invalid UTF-8 is in the cycle
 
 
@@ -298,7 +300,7 @@ def test_malformed_records_leave_no_dangling_references() -> None:
         if n % 3 == 0:
             t.malformed(NOW)  # built from the same templates, but must not enter the state
         stream, _, raw = t.encoded_next(NOW)
-        if stream == "mention":
+        if stream == "mentions":
             m = msgspec.json.decode(raw, type=Mention, strict=True)
             if m.author.id.startswith("brand-") or m.has_media:
                 owned_posts.add(m.event_id)  # owned posts and UGC
@@ -407,7 +409,7 @@ async def test_run_demo_sends_malformed_at_the_cadence() -> None:
     bad = [
         (t, k, v)
         for t, k, v in producer.sent
-        if rejection("mention" if t == "m" else "interaction", v) is not None
+        if rejection("mentions" if t == "m" else "interactions", v) is not None
     ]
     assert len(producer.sent) >= 450
     assert len(bad) == len(producer.sent) // 50
@@ -447,8 +449,8 @@ async def test_run_demo_rejects_a_nonpositive_rate() -> None:
 
 def test_demo_traffic_moves_every_kpi() -> None:
     """Two simulated minutes of demo traffic through the pipeline define every KPI of each brand."""
-    from socialpulse.api import kpis_json
-    from socialpulse.pipeline import Pipeline, Stream
+    from socialpulse.core.pipeline import Pipeline
+    from socialpulse.export.api import kpis_json
 
     t = traffic()
     p = Pipeline(Settings(brands=DEMO_BRANDS))
@@ -456,9 +458,8 @@ def test_demo_traffic_moves_every_kpi() -> None:
     for n in range(12_000):
         at = NOW + timedelta(seconds=n / 100)
         stream, _, raw = t.encoded_next(at)
-        topic: Stream = "mentions" if stream == "mention" else "interactions"
-        offsets[topic] += 1
-        p.process(topic, raw, (topic, 0), at.timestamp(), offsets[topic])
+        offsets[stream] += 1
+        p.process(stream, raw, (stream, 0), at.timestamp(), offsets[stream])
     end = (NOW + timedelta(seconds=120)).timestamp()
     for brand, per_window in p.store.snapshot(end).items():
         k = kpis_json(per_window["5m"])

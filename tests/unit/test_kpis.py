@@ -11,18 +11,13 @@ from typing import Any
 import msgspec
 import pytest
 
-from socialpulse.events import Author, Interaction, InteractionValue, Mention
-from socialpulse.kpis import RATIOS, influence, ratio
-from socialpulse.sentiment import Sentiment
+from socialpulse.core.events import Author, Interaction, InteractionValue, Mention
+from socialpulse.core.kpis import RATIOS, influence, ratio
+from socialpulse.core.sentiment import Sentiment
+from socialpulse.core.windows.bucket import Bucket, new_reach_sketch, reach_union
+from socialpulse.core.windows.store import WindowStore
+from socialpulse.core.windows.timeline import bucket_of, first_bucket
 from socialpulse.settings import BrandSettings, Settings, window_seconds
-from socialpulse.windows import (
-    Bucket,
-    WindowStore,
-    bucket_of,
-    first_bucket,
-    new_reach_sketch,
-    reach_union,
-)
 
 NOW = 1_800_000_030.0  # mid-minute
 WINDOWS = {"5m": 300, "1h": 3600, "7d": 7 * 86400}
@@ -280,7 +275,7 @@ def test_share_of_voice_bases_sum_over_competitive_set(store: WindowStore) -> No
 
 
 def test_future_events_count_everywhere_and_late_ones_are_rejected() -> None:
-    from socialpulse.pipeline import Pipeline
+    from socialpulse.core.pipeline import Pipeline
 
     settings = Settings(brands=BRANDS, windows=tuple(WINDOWS))
     p = Pipeline(settings)

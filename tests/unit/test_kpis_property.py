@@ -22,11 +22,12 @@ from kpi_oracle import (
     OracleMention,
     assert_kpis_equal,
 )
-from socialpulse.api import kpis_json
-from socialpulse.pipeline import Pipeline
-from socialpulse.sentiment import SentimentScorer
+from socialpulse.core.pipeline import Pipeline
+from socialpulse.core.sentiment import SentimentScorer
+from socialpulse.core.windows.bucket import Bucket
+from socialpulse.core.windows.store import WindowStore
+from socialpulse.export.api import kpis_json
 from socialpulse.settings import Settings
-from socialpulse.windows import Bucket, WindowStore
 
 NOW = 1_800_000_030.0  # mid-minute
 WINDOWS = {"5m": 300, "1h": 3600, "1d": 86400}

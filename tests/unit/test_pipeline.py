@@ -13,8 +13,9 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from socialpulse.metrics import ConsumerStats, register_metrics
-from socialpulse.pipeline import Pipeline
+from socialpulse.core.pipeline import Pipeline
+from socialpulse.export.collector import register_metrics
+from socialpulse.kafka.worker import ConsumerStats
 from socialpulse.settings import Settings
 
 NOW = 1_800_000_030.0

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from socialpulse.decode import Decoder, Rejection
-from socialpulse.events import INTERACTION_TYPES, Interaction, Mention
+from socialpulse.core.decode import Decoder
+from socialpulse.core.events import INTERACTION_TYPES, Interaction, Mention
+from socialpulse.core.rejection import Rejection
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 EXAMPLES = sorted((SCHEMAS / "examples").glob("*.json"))

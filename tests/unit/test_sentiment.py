@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from socialpulse.sentiment import Sentiment, SentimentScorer
+from socialpulse.core.sentiment import Sentiment, SentimentScorer
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpora" / "vader_icwsm2014"
 FILES = {

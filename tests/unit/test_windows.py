@@ -8,17 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from socialpulse.events import Author, Interaction, Mention
-from socialpulse.sentiment import Sentiment
+from socialpulse.core.events import Author, Interaction, Mention
+from socialpulse.core.sentiment import Sentiment
+from socialpulse.core.windows.bucket import Bucket, new_reach_sketch, reach_union
+from socialpulse.core.windows.store import WindowStore
+from socialpulse.core.windows.timeline import bucket_of, first_bucket
 from socialpulse.settings import BrandSettings
-from socialpulse.windows import (
-    Bucket,
-    WindowStore,
-    bucket_of,
-    first_bucket,
-    new_reach_sketch,
-    reach_union,
-)
 
 NOW = 1_800_000_000.0  # a whole minute: 2027-01-15T08:00:00Z
 WINDOWS = {"5m": 300, "1h": 3600, "24h": 86400}

@@ -1,4 +1,4 @@
-"""match: which tracked brands a mention speaks of, by configured terms, handles and exclusions."""
+"""match: which tracked brands a mention speaks of (terms, handles, exclusions); own accounts."""
 
 from __future__ import annotations
 
@@ -64,3 +64,31 @@ class BrandMatcher:
             is_tagged = tagged or (b.handles is not None and b.handles.search(text) is not None)
             found.append(BrandMatch(b.id, is_tagged))
         return found
+
+
+def account_name(name: str) -> str:
+    """An account handle or id as compared with a brand's: lower case, without a leading ``@``."""
+    return name.lower().removeprefix("@")
+
+
+class BrandAccounts:
+    """Each brand's own accounts: its handles, and for interactions also its id as a user id."""
+
+    __slots__ = ("_accounts", "_handles")
+
+    def __init__(self, brands: Sequence[BrandSettings]) -> None:
+        self._handles = {b.id: {account_name(h) for h in b.handles} for b in brands}
+        self._accounts = {b.id: self._handles[b.id] | {account_name(b.id)} for b in brands}
+
+    def owners(self, handle: str) -> list[str]:
+        """Brands whose own account has ``handle`` (a mention by it is an owned post)."""
+        name = account_name(handle)
+        return [b for b, handles in self._handles.items() if name in handles]
+
+    def is_own_handle(self, brand: str, handle: str) -> bool:
+        """Whether ``handle`` is one of ``brand``'s configured handles."""
+        return account_name(handle) in self._handles[brand]
+
+    def is_brand_account(self, brand: str, user_id: str) -> bool:
+        """Whether an interaction's ``user_id`` is ``brand`` itself (a handle or the brand id)."""
+        return account_name(user_id) in self._accounts[brand]

@@ -9,47 +9,19 @@ zero is left out, never exported as NaN or 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from socialpulse import __version__
-from socialpulse.events import INTERACTION_TYPES
-from socialpulse.kpis import COUNTS, MENTION_KINDS, RATIOS, SENTIMENTS, SOV_BASES
-from socialpulse.pipeline import Pipeline
-
-Clock = Callable[[], float]
-
-
-@dataclass(slots=True)
-class ConsumerStats:
-    """What the Kafka worker reports about itself; plain fields the collector reads."""
-
-    # (topic, partition) -> records behind the partition's high watermark.
-    lag: dict[tuple[str, int], int] = field(default_factory=dict)
-    batches: int = 0
-    batch_seconds: float = 0.0
-    commits: int = 0
-    dead_lettered: int = 0
-    state: StateStats = field(default_factory=lambda: StateStats())
-
-
-@dataclass(slots=True)
-class StateStats:
-    """What the state topic (``changelog``) reports: flushes, and restores after rebalances."""
-
-    flushes: int = 0
-    flush_failures: int = 0
-    records_written: int = 0
-    bytes_written: int = 0
-    tombstones_written: int = 0
-    restores: int = 0
-    records_restored: int = 0
-    restore_seconds: float = 0.0
-
+from socialpulse.core.clock import Clock
+from socialpulse.core.events import INTERACTION_TYPES
+from socialpulse.core.kpis import COUNTS, MENTION_KINDS, RATIOS, SENTIMENTS, SOV_BASES
+from socialpulse.core.pipeline import Pipeline
+from socialpulse.kafka.changelog import StateStats
+from socialpulse.kafka.worker import ConsumerStats
 
 # Help text of each per-brand-and-window gauge; every one has the labels brand and window.
 _HELP: Mapping[str, str] = {

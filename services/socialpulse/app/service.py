@@ -1,4 +1,4 @@
-"""Service lifecycle: broker (embedded or configured), topics, worker, HTTP, demo traffic, summary.
+"""The service wired from settings: broker, topics, worker, HTTP, demo traffic and summary.
 
 Everything started here is stopped in reverse order when ``stop`` is set, on every exit path.
 """
@@ -17,21 +17,21 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from socialpulse import __version__
-from socialpulse.api import HttpServer, build_app
-from socialpulse.changelog import state_topic_spec
-from socialpulse.connection import client_options
-from socialpulse.demo import run_demo
-from socialpulse.embedded import EmbeddedBroker
-from socialpulse.metrics import register_metrics
-from socialpulse.pipeline import Pipeline
+from socialpulse.core.clock import Clock
+from socialpulse.core.pipeline import Pipeline
+from socialpulse.demo.driver import run_demo
+from socialpulse.export.collector import register_metrics
+from socialpulse.export.server import HttpServer, build_app
+from socialpulse.export.summary import summary_line
+from socialpulse.kafka.changelog import state_topic_spec
+from socialpulse.kafka.embedded import EmbeddedBroker
+from socialpulse.kafka.options import client_options
+from socialpulse.kafka.topics import TopicSpec, ensure_topics
+from socialpulse.kafka.worker import Worker
 from socialpulse.settings import Settings
-from socialpulse.summary import summary_line
-from socialpulse.topics import TopicSpec, ensure_topics
-from socialpulse.worker import Worker
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], float]
 Printer = Callable[[str], None]
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, get_args
 
-from socialpulse.events import ENGAGEMENT_TYPES, MentionKind
+from socialpulse.core.events import ENGAGEMENT_TYPES, MentionKind
 
 # Bases of share of voice: what the brand's part and its competitive set's total are counted in.
 SOV_BASES: Final[tuple[str, ...]] = ("mentions", "reach", "engagement", "positive", "negative")

@@ -16,26 +16,15 @@ two deliberate differences from a bare msgspec decode:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeVar, cast, get_args
+from typing import Any, Final, TypeVar, cast
 
 import msgspec
 
-from socialpulse.events import REQUIRED_VALUE_FIELDS, Interaction, Mention
-
-RejectReason = Literal["undecodable", "invalid_json", "schema", "oversized", "late", "future"]
-REJECT_REASONS: Final[tuple[str, ...]] = get_args(RejectReason)
+from socialpulse.core.events import REQUIRED_VALUE_FIELDS, Interaction, Mention
+from socialpulse.core.rejection import Rejection
 
 _E = TypeVar("_E", Mention, Interaction)
 _Path = tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """Why a record is not counted: ``reason`` is a metric label, ``detail`` is for a human."""
-
-    reason: RejectReason
-    detail: str  # e.g. "Expected `int` >= 0 - at `$.author.followers`"
 
 
 _EMPTY: Final = Rejection("invalid_json", "empty record")

@@ -6,9 +6,8 @@ these headers decoded as UTF-8.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from socialpulse.decode import Rejection
+from socialpulse.core.clock import rfc3339
+from socialpulse.core.rejection import Rejection
 
 HEADER_PREFIX = "socialpulse."
 
@@ -17,7 +16,7 @@ def dead_letter_headers(
     rejection: Rejection, topic: str, partition: int, offset: int, now: float
 ) -> list[tuple[str, bytes]]:
     """Kafka headers for a rejected record, per the dead-letter schema."""
-    rejected_at = datetime.fromtimestamp(now, tz=UTC).isoformat().replace("+00:00", "Z")
+    rejected_at = rfc3339(now)
     return [
         ("socialpulse.reason", rejection.reason.encode()),
         ("socialpulse.error", rejection.detail.encode()),

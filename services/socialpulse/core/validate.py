@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from socialpulse.decode import Rejection
-from socialpulse.events import Interaction, Mention
-from socialpulse.windows import bucket_of, first_bucket
+from socialpulse.core.events import Interaction, Mention
+from socialpulse.core.rejection import Rejection
+from socialpulse.core.windows.timeline import bucket_of, first_bucket
 
 
 class Validator:

@@ -127,3 +127,7 @@ class Interaction(msgspec.Struct, frozen=True, gc=False):
 
 
 Event = Mention | Interaction
+
+# The two input streams, each read from its own topic.
+Stream = Literal["mentions", "interactions"]
+STREAMS: Final[tuple[str, ...]] = get_args(Stream)

@@ -13,20 +13,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
-from socialpulse.changelog import MAX_RECORD_BYTES, Changelog
-from socialpulse.connection import client_options
-from socialpulse.deadletter import dead_letter_headers
-from socialpulse.metrics import ConsumerStats
-from socialpulse.pipeline import Pipeline, Stream
+from socialpulse.core.clock import Clock
+from socialpulse.core.events import Stream
+from socialpulse.core.pipeline import Pipeline
+from socialpulse.core.windows.timeline import Source
+from socialpulse.kafka.changelog import MAX_RECORD_BYTES, Changelog, StateStats
+from socialpulse.kafka.deadletter import dead_letter_headers
+from socialpulse.kafka.options import client_options
 from socialpulse.settings import Settings
-from socialpulse.windows import Source
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class ConsumerStats:
+    """What the Kafka worker reports about itself; plain fields the collector reads."""
+
+    # (topic, partition) -> records behind the partition's high watermark.
+    lag: dict[tuple[str, int], int] = field(default_factory=dict)
+    batches: int = 0
+    batch_seconds: float = 0.0
+    commits: int = 0
+    dead_lettered: int = 0
+    state: StateStats = field(default_factory=StateStats)
+
 
 EXPIRE_EVERY_SECONDS = 10.0
 LAG_EVERY_SECONDS = 1.0
@@ -53,7 +68,7 @@ class Worker:
         settings: Settings,
         pipeline: Pipeline,
         bootstrap_servers: str,
-        clock: Callable[[], float],
+        clock: Clock,
         stats: ConsumerStats | None = None,
     ) -> None:
         self._settings = settings

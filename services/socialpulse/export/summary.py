@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from socialpulse.kpis import WindowKpis
-from socialpulse.pipeline import PipelineStats
+from socialpulse.core.kpis import WindowKpis
+from socialpulse.core.pipeline import PipelineStats
 
 
 def summary_line(

@@ -22,7 +22,7 @@ from typing import Final
 
 import msgspec
 
-from socialpulse.windows import Source, bucket_of, first_bucket
+from socialpulse.core.windows.timeline import Source, bucket_of, first_bucket
 
 # Minutes further than this behind ``now`` are sealed into compact arrays.
 OPEN_MINUTES: Final = 2

@@ -1,67 +1,27 @@
-"""Demo traffic for the quick start: invented coffee brands with lifelike mentions and interactions.
+"""Demo traffic: lifelike mentions and interactions about the demo brands, with no Kafka in sight.
 
-``socialpulse run`` without a Kafka address starts an embedded broker and feeds it from here, so a
-newcomer sees every KPI move. All text comes from templates in this module (no data files are read),
-and all randomness and time are injected (a ``random.Random`` and the event time), so one seed
+All randomness and time are injected (a ``random.Random`` and the event time), so one seed
 reproduces the stream exactly and the generator is testable without a broker or a wall clock.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import math
 import random
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import accumulate
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import Any, Final
 
 import msgspec
-from aiokafka.errors import ProducerClosed
 
+from socialpulse.core.clock import rfc3339 as _rfc3339
+from socialpulse.core.events import Stream
+from socialpulse.demo import corpus
 from socialpulse.settings import BrandSettings
-
-if TYPE_CHECKING:
-    from aiokafka import AIOKafkaProducer
-
-logger = logging.getLogger(__name__)
-
-Stream = Literal["mention", "interaction"]
-
-DEMO_BRANDS: Final[tuple[BrandSettings, ...]] = (
-    BrandSettings(
-        id="aurora",
-        name="Aurora Coffee",
-        terms=("Aurora Coffee", "auroracoffee"),
-        handles=("@auroracoffee",),
-        exclude=("aurora borealis",),
-        competitors=("lumen", "ember"),
-        followers=184_000,
-    ),
-    BrandSettings(
-        id="lumen",
-        name="Lumen Roasters",
-        terms=("Lumen Roasters", "lumenroasters"),
-        handles=("@lumenroasters",),
-        exclude=("job opening",),
-        competitors=("aurora", "ember"),
-        followers=97_500,
-    ),
-    BrandSettings(
-        id="ember",
-        name="Ember Brew",
-        terms=("Ember Brew", "emberbrew"),
-        handles=("@emberbrew",),
-        exclude=("fake giveaway",),
-        competitors=("aurora", "lumen"),
-        followers=42_300,
-    ),
-)
 
 # Share of voice by brand position (the biggest brand first); more brands fall back to 1/rank.
 _SHARE: Final = (0.45, 0.35, 0.20)
@@ -135,147 +95,6 @@ _INTERACTION_RATES: Final = (
 )
 _POST_TYPES: Final = frozenset({"impression", "like", "comment", "share", "save", "link_click"})
 
-_EN: Final[dict[str, tuple[str, ...]]] = {
-    "pos": (
-        "Just had the best oat latte at {b} 😍",
-        "{b} never misses. The cold brew is so good today",
-        "Honestly {b} has the friendliest baristas in town",
-        "LOVE the new seasonal menu at {b}",
-        "{b} flat white is amazing, not even kidding",
-        "shoutout to {b} for fixing my order so fast, great team 🙌",
-        "The {b} app finally works great, ordered in ten seconds",
-        "not gonna lie, {b} is not bad at all",
-        "never had a bad cup at {b}",
-        "{b} croissants are SO good, perfect morning",
-        "{b} remembered my name and my order. Love this place",
-    ),
-    "neg": (
-        "Waited 25 minutes for a lukewarm flat white at {b}. Terrible.",
-        "{b} got my order wrong AGAIN 😡",
-        "Not impressed with {b} at all, the espresso tastes burnt",
-        "{b} app crashed at checkout, so annoying",
-        "Why is {b} so expensive now? Worst value in town",
-        "rude staff at {b} this morning. never going back",
-        "{b} customer service is useless, what a waste of time",
-        "{b} is not good anymore. So disappointed.",
-        "{b} charged me twice and nobody answers. Really angry",
-        "the new {b} cups leak everywhere, hate them",
-    ),
-    "neu": (
-        "Is {b} open on Sunday mornings?",
-        "Meeting at the {b} on 5th street at 10",
-        "{b} is opening a new store downtown next month",
-        "Anyone know if {b} has oat milk?",
-        "Picked up a bag of beans from {b} for the office",
-        "{b} moved the pickup counter to the back of the store",
-        "Which {b} drink has the most caffeine?",
-    ),
-    "mixed": (
-        "{b} coffee is great but the line was ridiculous",
-        "Love the vibe at {b}, hate the prices",
-        "meh. {b} latte was fine, nothing special",
-        "The pastries at {b} are amazing, the coffee not so much",
-        "{b} is not bad, but not great either lol",
-        "Great beans from {b}, terrible packaging",
-    ),
-}
-# Two brands in one text: {b} is the brand the sentiment is about, {o} a competitor.
-_COMPARE: Final[dict[str, tuple[str, ...]]] = {
-    "pos": (
-        "switched from {o} to {b} and not looking back ☕",
-        "{b} > {o}. fight me",
-        "{o} was closed so I tried {b}. Honestly better??",
-        "{b} vs {o} cold brew taste test: {b} wins, {o} was watery",
-    ),
-    "neg": (
-        "went back to {o} after a week of {b}. {b} just isn't as good",
-        "{b} is so overpriced and worse than {o} lol",
-    ),
-    "neu": (
-        "{b} or {o} for a quick espresso near the station?",
-        "{b} and {o} both opened on Main St, coffee war incoming lol",
-    ),
-}
-_FOREIGN: Final[dict[str, dict[str, tuple[str, ...]]]] = {
-    "es": {
-        "pos": ("¡Me encanta el café de {b}! 😍", "El mejor flat white de la ciudad está en {b}"),
-        "neg": ("El servicio en {b} es terrible, esperé 30 minutos 😡", "El café de {b}, frío"),
-        "neu": ("¿{b} abre los domingos?", "Nueva tienda de {b} en el centro"),
-    },
-    "fr": {
-        "pos": (
-            "Le meilleur cappuccino de la ville chez {b} ☕",
-            "J'adore les viennoiseries de {b}",
-        ),
-        "neg": ("Très déçu par {b}, le café était froid", "Service catastrophique chez {b}"),
-        "neu": ("Quelqu'un sait si {b} a du lait d'avoine ?", "{b} ouvre un café près de la gare"),
-    },
-    "de": {
-        "pos": ("{b} hat den besten Kaffee der Stadt 🔥", "Der Cold Brew von {b} ist super lecker"),
-        "neg": ("Schlechter Service bei {b}, nie wieder", "Bei {b} 20 Minuten gewartet, genervt"),
-        "neu": ("Hat {b} am Sonntag geöffnet?", "{b} eröffnet eine neue Filiale am Bahnhof"),
-    },
-    "pt": {
-        "pos": ("Adoro o café da {b}! ☕😍", "Melhor cappuccino da cidade é na {b}"),
-        "neg": ("Péssimo atendimento na {b} hoje 😡", "O café da {b} estava frio, que decepção"),
-        "neu": ("Alguém sabe se a {b} tem leite vegetal?", "A {b} abriu uma loja nova no centro"),
-    },
-}
-# No tracked brand; some are near misses a sloppy matcher would count (aurora, ember, lumen).
-_NOISE: Final = (
-    "Monday mood: coffee first, questions later ☕",
-    "anyone else think oat milk is overrated lol",
-    "Best espresso machine under $500? asking for a friend",
-    "The sunrise over the lake this morning 😍",
-    "Traffic on the bridge is unreal today 😡",
-    "Poking the last ember of the campfire, best night of the summer 🔥",
-    "Aurora forecast looks good for tonight, fingers crossed",
-    "My new desk lamp is 800 lumen and I can finally see my keyboard",
-    "meh, rainy day again",
-    "Finally finished my latte art course!!!",
-    "Hot take: coffee tastes better in a ceramic mug",
-)
-# Texts that name a brand and one of its exclusion terms, so the veto has something to do.
-_EXCLUDED: Final[dict[str, tuple[str, ...]]] = {
-    "aurora borealis": (
-        "Chasing the aurora borealis tonight with a thermos of {b} 🌌",
-        "aurora borealis over the fjord, {b} in hand. unreal",
-    ),
-    "job opening": (
-        "{b} job opening: barista, full time, apply via the link",
-        "Job opening at {b} downtown, morning shifts",
-    ),
-    "fake giveaway": (
-        "Fake giveaway alert: that {b} account DMing you is not real",
-        "PSA: {b} fake giveaway going around, don't click",
-    ),
-}
-_EXCLUDED_ANY: Final = ("Heads up about the {x} thing going around, {b} fans", "{b} and the {x}?")
-_OWNED: Final = (
-    "New on the menu: {item}. Come try it at {b} ☕",
-    "Happy Friday! Cold brew is 2-for-1 all weekend at {b} 🔥",
-    "Meet our roasters: 60 seconds on how we pick our beans {b}",
-    "Your {item}, now 20% faster to order in the {b} app",
-    "Thank you for a wonderful first year downtown ❤️ {b}",
-)
-_ITEMS: Final = ("maple oat latte", "honey lavender cold brew", "cardamom bun", "spiced mocha")
-_EMOJI: Final = {
-    "pos": ("😍", "🔥", "☕", "🙌", "❤️", "✨"),
-    "neg": ("😡", "🤬", "👎", "😤", "🙄"),
-    "neu": ("☕", "🤔", "📍"),
-    "mixed": ("🤷", "😅", "☕"),
-}
-_ALL_EMOJI: Final = frozenset(e for group in _EMOJI.values() for e in group) | {"🌌"}
-_HASHTAGS: Final = ("#coffee", "#coffeetime", "#latte", "#coldbrew", "#espresso", "#mondaymood")
-_HANDLE_A: Final = (
-    "sleepy", "caffeinated", "urban", "daily", "rainy", "latte", "espresso", "morning",
-    "midnight", "bean", "crema", "decaf", "double", "iced", "oat", "mocha", "cortado", "roast",
-)  # fmt: skip
-_HANDLE_B: Final = (
-    "owl", "fox", "coder", "runner", "mama", "papa", "nomad", "reader", "critic", "dev", "chef",
-    "student", "nurse", "designer", "cyclist", "gamer", "teacher", "writer", "snob",
-)  # fmt: skip
-
 
 def key(record: Mapping[str, Any]) -> bytes:
     """Kafka key that keeps one person's events in order: mention author, interaction user."""
@@ -286,8 +105,8 @@ def key(record: Mapping[str, Any]) -> bytes:
 
 
 def rfc3339(t: datetime) -> str:
-    """Render an aware time as RFC 3339 in UTC with millisecond precision."""
-    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """An aware time as RFC 3339 in UTC with millisecond precision, as feeds send it."""
+    return _rfc3339(t, "milliseconds")
 
 
 def _weighted(rng: random.Random, pairs: Sequence[tuple[str, int]]) -> str:
@@ -417,8 +236,8 @@ class DemoTraffic:
     def encoded_next(self, now: datetime) -> tuple[Stream, bytes, bytes]:
         """The driver's mix, about 25% mentions and 75% interactions, as (stream, key, value)."""
         if self._coin(_MENTION_SHARE):
-            return ("mention", *self.encoded_mention(now))
-        return ("interaction", *self.encoded_interaction(now))
+            return ("mentions", *self.encoded_mention(now))
+        return ("interactions", *self.encoded_interaction(now))
 
     def encoded_mention(self, now: datetime) -> tuple[bytes, bytes]:
         """A mention as a Kafka (key, value) pair, keyed by author."""
@@ -445,34 +264,34 @@ class DemoTraffic:
         n = self._malformed_count
         self._malformed_count += 1
         kind = n % 8
-        alt: Stream = "mention" if (n // 8) % 2 == 0 else "interaction"
+        alt: Stream = "mentions" if (n // 8) % 2 == 0 else "interactions"
         if kind == 0:
             m = self._public_mention(now)
             m["text"] += " MALFORMED"
             # Latin-1 "café" in a UTF-8 document: the classic mis-encoded upstream.
-            return "mention", msgspec.json.encode(m).replace(b"MALFORMED", b"caf\xe9 \xff\xfe")
+            return "mentions", msgspec.json.encode(m).replace(b"MALFORMED", b"caf\xe9 \xff\xfe")
         if kind == 1:
             raw = msgspec.json.encode(self._content_interaction(now))
-            return "interaction", raw[: self._rng.randint(1, len(raw) - 1)]
+            return "interactions", raw[: self._rng.randint(1, len(raw) - 1)]
         if kind == 2:
             m = self._public_mention(now)
             m["author"]["followers"] = -self._rng.randint(1, 500)
-            return "mention", msgspec.json.encode(m)
+            return "mentions", msgspec.json.encode(m)
         if kind == 3:
             m = self._public_mention(now)
             del m["text"]
-            return "mention", msgspec.json.encode(m)
+            return "mentions", msgspec.json.encode(m)
         if kind == 4:
             i = self._content_interaction(now)
             i.update(type="survey_response", value={"rating": self._rng.choice((0, 6, 10))})
             i.pop("post_id", None)
-            return "interaction", msgspec.json.encode(i)
+            return "interactions", msgspec.json.encode(i)
         if kind == 5:
             i = self._content_interaction(now)
             i.update(type="video_view", value={"video_seconds": 30.0})
-            return "interaction", msgspec.json.encode(i)
+            return "interactions", msgspec.json.encode(i)
         shift = timedelta(days=-3) if kind == 6 else timedelta(hours=1)
-        rec = self._public_mention(now) if alt == "mention" else self._content_interaction(now)
+        rec = self._public_mention(now) if alt == "mentions" else self._content_interaction(now)
         rec["created_at"] = rfc3339(now + shift)
         return alt, msgspec.json.encode(rec)
 
@@ -492,10 +311,10 @@ class DemoTraffic:
         brand = self._pick_brand()
         about: _Brand | None = None
         if roll < 0.12 or (roll < 0.14 and not brand.settings.exclude):
-            text, sentiment = r.choice(_NOISE), "neu"
+            text, sentiment = r.choice(corpus.NOISE), "neu"
         elif roll < 0.14:
             term = r.choice(brand.settings.exclude)
-            text = r.choice(_EXCLUDED.get(term.lower(), _EXCLUDED_ANY))
+            text = r.choice(corpus.EXCLUDED.get(term.lower(), corpus.EXCLUDED_ANY))
             text, sentiment, lang = text.format(b=self._ref(brand), x=term), "neu", "en"
         else:
             about = brand
@@ -503,17 +322,17 @@ class DemoTraffic:
             tagged = brand.handle is not None and self._coin(0.33)
             ref = brand.handle if tagged and brand.handle else self._ref(brand)
             if lang != "en":
-                local = _FOREIGN[lang]
+                local = corpus.FOREIGN[lang]
                 text = r.choice(local.get(sentiment, local["neu"])).format(b=ref)
             elif brand.competitors and self._coin(0.09):
                 rival = self._brands[r.choice(brand.competitors)]
                 rival_tagged = rival.handle is not None and self._coin(0.3)
                 tagged = tagged or rival_tagged
                 other = rival.handle if rival_tagged and rival.handle else self._ref(rival)
-                pool = _COMPARE.get(sentiment, _COMPARE["neu"])
+                pool = corpus.COMPARE.get(sentiment, corpus.COMPARE["neu"])
                 text = r.choice(pool).format(b=ref, o=other)
             else:
-                text = r.choice(_EN[sentiment]).format(b=ref)
+                text = r.choice(corpus.EN[sentiment]).format(b=ref)
         text = self._decorate(text, sentiment, lang)
         platform = r.choices(self._platforms, cum_weights=self._platform_cum)[0]
         kind = r.choices(self._kinds, cum_weights=self._kind_cum)[0]
@@ -592,7 +411,7 @@ class DemoTraffic:
             post = _Post(self._event_id(), r.choice(_OWNED_STILL_PLATFORMS), None)
             brand.stills.append(post)
         tag = next((f"#{t}" for t in brand.settings.terms if " " not in t), brand.settings.name)
-        text = r.choice(_OWNED).format(b=tag, item=r.choice(_ITEMS))
+        text = r.choice(corpus.OWNED).format(b=tag, item=r.choice(corpus.ITEMS))
         return brand, post, text
 
     def _ref(self, brand: _Brand) -> str:
@@ -616,12 +435,12 @@ class DemoTraffic:
             text = text.upper()
         if sentiment != "neu" and self._coin(0.15):
             text = text.rstrip(".!") + "!!!"
-        if self._coin(0.35) and not any(e in text for e in _ALL_EMOJI):
-            text += " " + r.choice(_EMOJI[sentiment])
+        if self._coin(0.35) and not any(e in text for e in corpus.ALL_EMOJI):
+            text += " " + r.choice(corpus.EMOJI[sentiment])
         if lang == "en" and self._coin(0.06):
             text += " lol"
         if self._coin(0.25):
-            text += " " + " ".join(r.sample(_HASHTAGS, k=r.randint(1, 2)))
+            text += " " + " ".join(r.sample(corpus.HASHTAGS, k=r.randint(1, 2)))
         return text
 
     # -- interactions -----------------------------------------------------------------------
@@ -754,7 +573,7 @@ class DemoTraffic:
         currency = _weighted(r, _CURRENCIES[lang])
         sep = r.choice(("", "_"))
         suffix = str(r.randint(1, 9999)) if self._coin(0.5) else ""
-        handle = f"@{r.choice(_HANDLE_A)}{sep}{r.choice(_HANDLE_B)}{suffix}"
+        handle = f"@{r.choice(corpus.HANDLE_A)}{sep}{r.choice(corpus.HANDLE_B)}{suffix}"
         return _Person(f"user-{n:05d}", handle, followers, verified, lang, currency)
 
     def _ensure_unique_handles(self) -> None:
@@ -803,111 +622,3 @@ class DemoTraffic:
 def _check_aware(now: datetime) -> None:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-
-
-@dataclass(slots=True)
-class _Failures:
-    """Delivery trouble, logged at most every few seconds so a dead broker does not flood logs."""
-
-    count: int = 0
-    last_logged: float = -math.inf
-    first: BaseException | None = None
-
-    def add(self, exc: BaseException) -> None:
-        self.count += 1
-        if self.first is None:
-            self.first = exc
-
-    def maybe_log(self, t: float) -> None:
-        if self.count and t - self.last_logged >= 5.0:
-            logger.warning(
-                "demo: %d records failed since last report (e.g. %r)", self.count, self.first
-            )
-            self.count, self.first, self.last_logged = 0, None, t
-
-
-async def run_demo(
-    producer: AIOKafkaProducer,
-    mentions_topic: str,
-    interactions_topic: str,
-    events_per_second: float,
-    clock: Callable[[], float],
-    rng: random.Random,
-    stop: asyncio.Event,
-    malformed_every: int = 500,
-    *,
-    brands: Sequence[BrandSettings] = DEMO_BRANDS,
-    tick_seconds: float = 0.1,
-) -> None:
-    """Produce demo traffic at ``events_per_second`` until ``stop`` is set or the producer closes.
-
-    ``clock`` returns wall-clock epoch seconds (``time.time``); it paces the stream and stamps
-    events. Each tick sends whatever is due without awaiting each delivery, then awaits the batch,
-    so the rate holds even when the broker is slow; a backlog of more than a second is dropped
-    rather than burst. About 25% mentions, 75% interactions; every ``malformed_every``-th record
-    is bad input (0 disables). A failing record is logged and skipped, never fatal.
-    """
-    if events_per_second <= 0:
-        raise ValueError("events_per_second must be positive")
-    traffic = DemoTraffic(brands, rng)
-    topics: dict[Stream, str] = {"mention": mentions_topic, "interaction": interactions_topic}
-    max_batch = max(1, math.ceil(events_per_second))
-    failures = _Failures()
-    start = clock()
-    scheduled = 0
-    logger.info("demo traffic: %.0f events/s to %s and %s", events_per_second, *topics.values())
-    try:
-        while not stop.is_set():
-            t = clock()
-            due = int((t - start) * events_per_second) - scheduled
-            if due > max_batch:  # fell behind (slow broker, suspended laptop): skip, don't burst
-                scheduled += due - max_batch
-                due = max_batch
-            if due > 0:
-                records = range(scheduled + 1, scheduled + due + 1)
-                scheduled += due
-                now = datetime.fromtimestamp(t, tz=UTC)
-                if not await _send_batch(
-                    producer, traffic, topics, now, records, malformed_every, failures
-                ):
-                    logger.info("demo: producer closed, stopping demo traffic")
-                    return
-            failures.maybe_log(t)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=tick_seconds)
-    finally:
-        failures.maybe_log(math.inf)
-
-
-async def _send_batch(
-    producer: AIOKafkaProducer,
-    traffic: DemoTraffic,
-    topics: Mapping[Stream, str],
-    now: datetime,
-    records: range,
-    malformed_every: int,
-    failures: _Failures,
-) -> bool:
-    """Send one tick's records, then await their delivery; False once the producer is closed."""
-    futures: list[asyncio.Future[Any]] = []
-    closed = False
-    for n in records:
-        try:
-            k: bytes | None
-            if malformed_every > 0 and n % malformed_every == 0:
-                stream, value = traffic.encoded_malformed(now)
-                k = None
-            else:
-                stream, k, value = traffic.encoded_next(now)
-            futures.append(await producer.send(topics[stream], value=value, key=k))
-        except ProducerClosed:
-            closed = True
-            break
-        except Exception as e:  # one bad record (or one failed send) must not stop the demo
-            failures.add(e)
-    for result in await asyncio.gather(*futures, return_exceptions=True):
-        if isinstance(result, ProducerClosed):
-            closed = True
-        elif isinstance(result, BaseException):
-            failures.add(result)
-    return not closed

@@ -22,18 +22,35 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Final
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from socialpulse.dedup import Deduplicator
-from socialpulse.metrics import StateStats
-from socialpulse.topics import TopicSpec
-from socialpulse.windows import Source, WindowStore, decode_minute, encode_minute
+from socialpulse.core.dedup import Deduplicator
+from socialpulse.core.windows.bucket import decode_minute, encode_minute
+from socialpulse.core.windows.store import WindowStore
+from socialpulse.core.windows.timeline import Source
+from socialpulse.kafka.topics import TopicSpec
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class StateStats:
+    """What the state topic (``changelog``) reports: flushes, and restores after rebalances."""
+
+    flushes: int = 0
+    flush_failures: int = 0
+    records_written: int = 0
+    bytes_written: int = 0
+    tombstones_written: int = 0
+    restores: int = 0
+    records_restored: int = 0
+    restore_seconds: float = 0.0
+
 
 MAX_RECORD_BYTES: Final = 8 * 1024 * 1024
 FLUSH_TIMEOUT_SECONDS: Final = 30.0

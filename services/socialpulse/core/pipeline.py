@@ -7,19 +7,17 @@ collector reads ``stats`` and the window store at scrape time.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final, Literal, get_args
 
-from socialpulse.brands import BrandMatcher
-from socialpulse.decode import REJECT_REASONS, Decoder, Rejection
-from socialpulse.dedup import Deduplicator
-from socialpulse.events import Interaction, Mention
-from socialpulse.sentiment import SentimentScorer
+from socialpulse.core.brands import BrandMatcher
+from socialpulse.core.decode import Decoder
+from socialpulse.core.dedup import Deduplicator
+from socialpulse.core.events import STREAMS, Interaction, Mention, Stream
+from socialpulse.core.rejection import REJECT_REASONS, Rejection
+from socialpulse.core.sentiment import SentimentScorer
+from socialpulse.core.validate import Validator
+from socialpulse.core.windows.store import WindowStore
+from socialpulse.core.windows.timeline import Source
 from socialpulse.settings import Settings
-from socialpulse.validate import Validator
-from socialpulse.windows import Source, WindowStore
-
-Stream = Literal["mentions", "interactions"]
-STREAMS: Final[tuple[str, ...]] = get_args(Stream)
 
 
 def _zeros(keys: tuple[str, ...]) -> dict[str, int]:
@@ -91,7 +89,9 @@ class Pipeline:
         matches = self.matcher.match(event.text, event.tagged)
         # A brand's own post counts as an owned post even when its text does not name the brand.
         matched = {m.brand for m in matches}
-        owned_only = [b for b in self.store.owners(event) if b not in matched]
+        owned_only = [
+            b for b in self.store.accounts.owners(event.author.handle) if b not in matched
+        ]
         for brand in owned_only:
             self.store.add_owned_post(source, brand, event, offset)
         if not matches:

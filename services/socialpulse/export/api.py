@@ -1,40 +1,19 @@
-"""HTTP surface: ``/metrics`` for Prometheus, the KPI JSON API, and ``/healthz``."""
+"""The KPI JSON API: ``/api/v1/kpis`` and ``/api/v1/top-authors`` for one brand and window."""
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
 
-from socialpulse.kpis import COUNTS, MENTION_KINDS, RATIOS, SENTIMENTS, SOV_BASES, WindowKpis
-from socialpulse.windows import DEFAULT_TOP_K, WindowStore
+from socialpulse.core.clock import Clock, rfc3339
+from socialpulse.core.kpis import COUNTS, MENTION_KINDS, RATIOS, SENTIMENTS, SOV_BASES, WindowKpis
+from socialpulse.core.windows.store import WindowStore
 
-Clock = Callable[[], float]
-
-REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
 STORE_KEY = web.AppKey("store", WindowStore)
 CLOCK_KEY: web.AppKey[Clock] = web.AppKey("clock")
 TOP_K_KEY = web.AppKey("top_k", int)
-
-
-async def _metrics(request: web.Request) -> web.Response:
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    body = encoder(request.app[REGISTRY_KEY])
-    return web.Response(body=body, headers={"Content-Type": content_type})
-
-
-async def _healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
-def _rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
 def _fail(status: type[web.HTTPClientError], message: str) -> web.HTTPClientError:
@@ -96,8 +75,8 @@ async def _kpis(request: web.Request) -> web.Response:
     body = {
         "brand": brand,
         "window": window,
-        "window_start": _rfc3339(start),
-        "window_end": _rfc3339(end),
+        "window_start": rfc3339(start),
+        "window_end": rfc3339(end),
         "kpis": kpis_json(k),
     }
     return web.json_response(body)
@@ -112,8 +91,8 @@ async def _top_authors(request: web.Request) -> web.Response:
     body: dict[str, Any] = {
         "brand": brand,
         "window": window,
-        "window_start": _rfc3339(start),
-        "window_end": _rfc3339(end),
+        "window_start": rfc3339(start),
+        "window_end": rfc3339(end),
         "k": k,
     }
     for name, authors in lists.items():
@@ -132,54 +111,10 @@ async def _top_authors(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-def build_app(
-    registry: CollectorRegistry,
-    store: WindowStore | None = None,
-    clock: Clock = time.time,
-    top_k: int = DEFAULT_TOP_K,
-) -> web.Application:
-    """The web application: ``/metrics``, ``/healthz`` and, given a store, the KPI JSON API.
-
-    ``clock`` must be the one the metrics collector reads, so both show the same windows.
-    """
-    app = web.Application()
-    app[REGISTRY_KEY] = registry
-    app.router.add_get("/metrics", _metrics)
-    app.router.add_get("/healthz", _healthz)
-    if store is not None:
-        app[STORE_KEY] = store
-        app[CLOCK_KEY] = clock
-        app[TOP_K_KEY] = top_k
-        app.router.add_get("/api/v1/kpis", _kpis)
-        app.router.add_get("/api/v1/top-authors", _top_authors)
-    return app
-
-
-class HttpServer:
-    """Runs the app on host:port inside the service's event loop."""
-
-    def __init__(self, app: web.Application, host: str, port: int) -> None:
-        self._runner = web.AppRunner(app, access_log=None)
-        self._host = host
-        self._port = port
-        self.port = port
-
-    async def start(self) -> None:
-        """Bind and serve; with port 0 the chosen port is in ``self.port``."""
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
-        try:
-            await site.start()
-        except OSError as e:
-            await self._runner.cleanup()
-            raise RuntimeError(
-                f"cannot serve metrics on {self._host}:{self._port} ({e.strerror}); "
-                "set SOCIALPULSE_METRICS_PORT to a free port"
-            ) from e
-        addresses = self._runner.addresses
-        if addresses:
-            self.port = int(addresses[0][1])
-
-    async def stop(self) -> None:
-        """Stop serving."""
-        await self._runner.cleanup()
+def add_api_routes(app: web.Application, store: WindowStore, clock: Clock, top_k: int) -> None:
+    """Serve the JSON API of ``store`` from ``app``, reading windows at ``clock``."""
+    app[STORE_KEY] = store
+    app[CLOCK_KEY] = clock
+    app[TOP_K_KEY] = top_k
+    app.router.add_get("/api/v1/kpis", _kpis)
+    app.router.add_get("/api/v1/top-authors", _top_authors)

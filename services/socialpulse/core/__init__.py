@@ -1,0 +1,1 @@
+"""core: the pure pipeline (decode → validate → match → score → aggregate); no I/O, no clock."""

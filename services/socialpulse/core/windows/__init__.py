@@ -1,0 +1,1 @@
+"""windows: event-time buckets, the persisted bucket and codec, accumulation, the store."""

@@ -1,0 +1,119 @@
+"""The persisted bucket: what one brand gathered from one partition in one minute, and its codec.
+
+A bucket serialises exactly (msgpack; the reach sketch in its updatable form), so the state topic
+can persist and restore it, and a replayed event is never applied twice: it remembers the offset
+of the last event applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+import msgspec
+from datasketches import hll_sketch, hll_union, tgt_hll_type
+
+# HyperLogLog size for reach: 2^14 registers, relative standard error 0.81 % after unions
+# (datasketches' bound), so 2 % is about 2.5 standard errors. HLL_4: 8 KiB per full sketch.
+REACH_LG_K: Final = 14
+
+
+def new_reach_sketch() -> Any:
+    """An empty reach sketch (HyperLogLog, ``REACH_LG_K``)."""
+    return hll_sketch(REACH_LG_K, tgt_hll_type.HLL_4)
+
+
+def reach_union(sketches: Iterable[Any]) -> int:
+    """Estimated distinct users over several reach sketches, rounded to a whole user."""
+    union = hll_union(REACH_LG_K)
+    for s in sketches:
+        union.update(s)
+    return round(float(union.get_estimate()))
+
+
+class AuthorTally(msgspec.Struct, array_like=True):
+    """What one bucket saw of one mention author."""
+
+    handle: str
+    followers: int  # the largest count seen
+    verified: bool
+    mentions: int
+
+
+_HLL: Any = hll_sketch
+
+
+def _enc_hook(obj: Any) -> Any:
+    if isinstance(obj, hll_sketch):
+        # Not serialize_compact(): a union of sketches restored from the compact form can
+        # estimate one user more or less than the union of the originals, so a restart would
+        # change exported reach. The updatable form restores a sketch that unions identically.
+        return obj.serialize_updatable()
+    raise NotImplementedError(f"cannot serialise {type(obj)!r}")
+
+
+def _dec_hook(typ: type, obj: Any) -> Any:
+    if typ is hll_sketch and isinstance(obj, bytes):
+        return _HLL.deserialize(obj)
+    raise NotImplementedError(f"cannot deserialise {typ!r}")
+
+
+class Bucket(msgspec.Struct, omit_defaults=True):
+    """Everything one brand gathered from one partition in one minute; round-trips exactly."""
+
+    # Source offset of the last event applied; an event at or below it was applied already.
+    offset: int = -1
+    mentions_by_platform: dict[str, int] = {}
+    mentions_by_kind: dict[str, int] = {}
+    tagged: int = 0
+    positive: int = 0
+    neutral: int = 0
+    negative: int = 0
+    compound_sum: float = 0.0
+    authors: dict[str, AuthorTally] = {}
+    # Mention event id -> author id: joins engagement on the mention to its author.
+    posts: dict[str, str] = {}
+    ugc: set[str] = set()  # event ids of user-generated-content mentions
+    owned_posts: int = 0
+    ugc_mentions: int = 0
+    interactions: dict[str, int] = {}
+    reach: hll_sketch | None = None
+    # Post id -> engagement interactions on it in this minute (joined to mentions at read time).
+    post_engagements: dict[str, int] = {}
+    sessions: int = 0
+    sessions_bounced: int = 0
+    session_seconds_sum: float = 0.0
+    video_views_completed: int = 0
+    video_watch_seconds_sum: float = 0.0
+    survey_responses_satisfied: int = 0
+    purchase_value_sum: float = 0.0
+    customers: set[str] = set()
+    # Direct messages to the brand (event id -> time) and the brand's replies (id -> first reply).
+    dm_opened: dict[str, float] = {}
+    dm_replies: dict[str, float] = {}
+    # Account snapshots: (event time, followers).
+    snapshots: list[tuple[float, int]] = []
+
+    def to_bytes(self) -> bytes:
+        """The bucket as msgpack; the reach sketch in its own (updatable) serial form."""
+        return _ENCODER.encode(self)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Bucket:
+        """The bucket ``to_bytes`` wrote."""
+        return _DECODER.decode(data)
+
+
+_ENCODER: Final = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
+_DECODER: Final = msgspec.msgpack.Decoder(Bucket, dec_hook=_dec_hook)
+_MINUTE_DECODER: Final = msgspec.msgpack.Decoder(dict[str, Bucket], dec_hook=_dec_hook)
+
+
+def encode_minute(buckets: Mapping[str, Bucket]) -> bytes:
+    """Every brand's bucket of one partition-minute as one state record (brand -> bucket)."""
+    return _ENCODER.encode(buckets)
+
+
+def decode_minute(data: bytes) -> dict[str, Bucket]:
+    """The buckets ``encode_minute`` wrote, in one decode call (restore time is mostly this)."""
+    return _MINUTE_DECODER.decode(data)

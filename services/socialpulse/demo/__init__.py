@@ -1,0 +1,1 @@
+"""demo: the quick start's invented brands, their text, a traffic generator and its Kafka driver."""

@@ -1,0 +1,1 @@
+"""export: what leaves the process: Prometheus collectors, the HTTP server, JSON, summary."""

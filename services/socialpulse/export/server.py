@@ -1,0 +1,75 @@
+"""The HTTP server: ``/metrics``, ``/healthz``, and the JSON API when given a store."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from socialpulse.core.clock import Clock
+from socialpulse.core.windows.store import WindowStore
+from socialpulse.export.api import add_api_routes
+from socialpulse.settings import DEFAULT_TOP_K
+
+REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    body = encoder(request.app[REGISTRY_KEY])
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def build_app(
+    registry: CollectorRegistry,
+    store: WindowStore | None = None,
+    clock: Clock = time.time,
+    top_k: int = DEFAULT_TOP_K,
+) -> web.Application:
+    """The web application: ``/metrics``, ``/healthz`` and, given a store, the KPI JSON API.
+
+    ``clock`` must be the one the metrics collector reads, so both show the same windows.
+    """
+    app = web.Application()
+    app[REGISTRY_KEY] = registry
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/healthz", _healthz)
+    if store is not None:
+        add_api_routes(app, store, clock, top_k)
+    return app
+
+
+class HttpServer:
+    """Runs the app on host:port inside the service's event loop."""
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self._runner = web.AppRunner(app, access_log=None)
+        self._host = host
+        self._port = port
+        self.port = port
+
+    async def start(self) -> None:
+        """Bind and serve; with port 0 the chosen port is in ``self.port``."""
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        try:
+            await site.start()
+        except OSError as e:
+            await self._runner.cleanup()
+            raise RuntimeError(
+                f"cannot serve metrics on {self._host}:{self._port} ({e.strerror}); "
+                "set SOCIALPULSE_METRICS_PORT to a free port"
+            ) from e
+        addresses = self._runner.addresses
+        if addresses:
+            self.port = int(addresses[0][1])
+
+    async def stop(self) -> None:
+        """Stop serving."""
+        await self._runner.cleanup()

@@ -1,0 +1,1 @@
+"""kafka: the Kafka shell: client options, topics, embedded broker, worker, changelog, DLQ."""
