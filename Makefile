@@ -25,8 +25,11 @@ run: $(STAMP) ## Run the service on its embedded broker with demo traffic (Ctrl-
 test: $(STAMP) ## Run every test; integration tests start their own brokers
 	$(PY) -m pytest
 
-test-unit: $(STAMP) ## Run the fast unit tests only
+test-unit: $(STAMP) ## Run the fast unit tests only (tests/unit: no servers, no tools)
 	$(PY) -m pytest tests/unit
+
+test-deploy: $(STAMP) ## Check deploy/ with promtool, amtool and parsers (tests/deploy)
+	$(PY) -m pytest tests/deploy
 
 test-faults: $(STAMP) ## Run only the fault tests (kill -9, restarts, outage), ours and the faust peer
 	$(PY) -m pytest -m fault
@@ -51,4 +54,4 @@ kafka: ## Start a single-node Apache Kafka (KRaft) on 127.0.0.1:19092 in the for
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: help install run test test-unit test-faults lint fmt bench kafka clean
+.PHONY: help install run test test-unit test-deploy test-faults lint fmt bench kafka clean

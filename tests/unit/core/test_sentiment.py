@@ -10,7 +10,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from socialpulse.core.sentiment import Sentiment, SentimentScorer
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpora" / "vader_icwsm2014"
+CORPUS = Path(__file__).resolve().parents[3].parent / "shared" / "corpora" / "vader_icwsm2014"
 FILES = {
     "tweets_GroundTruth.txt": (4200, 0.872),
     "movieReviewSnippets_GroundTruth.txt": (10605, 0.427),

@@ -16,7 +16,7 @@ from socialpulse.core.decode import Decoder
 from socialpulse.core.events import INTERACTION_TYPES, Interaction, Mention
 from socialpulse.core.rejection import Rejection
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
 EXAMPLES = sorted((SCHEMAS / "examples").glob("*.json"))
 FORMATS = jsonschema.FormatChecker()
 

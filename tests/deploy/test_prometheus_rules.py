@@ -28,6 +28,8 @@ from prometheus_server import (
     run_tool,
 )
 
+pytestmark = pytest.mark.deploy
+
 
 def _rule_tests() -> list[dict[str, Any]]:
     files = sorted(RULE_TESTS_DIR.glob("*.yml"))
