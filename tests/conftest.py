@@ -30,6 +30,9 @@ import pytest_asyncio
 
 from socialpulse.kafka.embedded import EmbeddedBroker
 
+# Event builders and the fixtures that go with them, for every test folder.
+pytest_plugins = ["builders"]
+
 BROKER_ENV = "SOCIALPULSE_TEST_BROKER"
 BROKER_CHOICES = ("kafka", "tansu", "auto")
 REPO = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from socialpulse.settings import load_settings, window_seconds
+from socialpulse.settings import Settings, load_settings, window_seconds
 
 YAML = """
 kafka:
@@ -80,3 +80,8 @@ def test_unreadable_config_file_is_named(tmp_path: Path) -> None:
 
 def test_window_seconds() -> None:
     assert [window_seconds(w) for w in ("5m", "1h", "24h", "7d")] == [300, 3600, 86400, 604800]
+
+
+def test_window_labels_accept_days() -> None:
+    assert window_seconds("7d") == 604_800
+    assert Settings().windows == ("5m", "1h", "24h", "7d")

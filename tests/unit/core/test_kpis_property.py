@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from builders import iso
 from kpi_oracle import (
     TYPES,
     Oracle,
@@ -87,10 +87,6 @@ USERS = ("v0", "v1", "v2", "v3", "v4", "alpha", "@BetaCo", "c")
 LENGTHS = (300, 3600, 86400)
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat()
-
-
 def _edges() -> list[float]:
     """Event times on and around every window's first second, and outside the horizon."""
     minute = int(NOW // 60)
@@ -125,7 +121,7 @@ def streams(draw: st.DrawFn) -> tuple[list[OracleMention], list[dict[str, Any]],
             record = {
                 "event_id": f"m{next(ids)}",
                 "platform": draw(st.sampled_from(("x", "instagram", "tiktok"))),
-                "created_at": _iso(draw(times)),
+                "created_at": iso(draw(times)),
                 "author": {
                     "id": author,
                     "handle": AUTHORS[author],
@@ -171,7 +167,7 @@ def streams(draw: st.DrawFn) -> tuple[list[OracleMention], list[dict[str, Any]],
         record = {
             "event_id": event_id,
             "platform": "instagram",
-            "created_at": _iso(draw(times)),
+            "created_at": iso(draw(times)),
             "type": typ,
             "brand": draw(st.sampled_from(("a", "b", "c", "zz"))),
             "user_id": draw(st.sampled_from(USERS)),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,22 +11,18 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
+from builders import ALPHA_BETA, iso
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.export.collector import register_metrics
 from socialpulse.export.server import build_app
 from socialpulse.settings import Settings
 
 NOW = 1_800_000_030.0
-SETTINGS = Settings(
-    brands=[
-        {"id": "a", "name": "A", "terms": ["alpha"], "handles": ["@alpha"], "competitors": ["b"]},
-        {"id": "b", "name": "B", "terms": ["beta"]},
-    ]
-)
+SETTINGS = Settings(brands=ALPHA_BETA)
 
 
 def _record(**fields: Any) -> bytes:
-    fields.setdefault("created_at", datetime.fromtimestamp(NOW - 5, tz=UTC).isoformat())
+    fields.setdefault("created_at", iso(NOW - 5))
     fields.setdefault("platform", "x")
     return json.dumps(fields).encode()
 

@@ -1,16 +1,19 @@
-"""Rolling windows: bucket edges, nesting, distinct authors, share of voice, partitions, expiry."""
+"""The window store: edges, nesting, distinct authors, share of voice, expiry, persistence.
+
+Persistence is the contract the state topic relies on: dirty and expired buckets reported once,
+buckets that round-trip exactly, and replayed offsets skipped per bucket.
+"""
 
 from __future__ import annotations
 
 import itertools
-import random
-from datetime import UTC, datetime
+from typing import Any
 
+import msgspec
 import pytest
 
-from socialpulse.core.events import Author, Interaction, Mention
-from socialpulse.core.sentiment import Sentiment
-from socialpulse.core.windows.bucket import Bucket, new_reach_sketch, reach_union
+from builders import NEG, NEU, POS, RIVALS, WEEK, interaction, mention, off
+from socialpulse.core.windows.bucket import Bucket
 from socialpulse.core.windows.store import WindowStore
 from socialpulse.core.windows.timeline import bucket_of, first_bucket
 from socialpulse.settings import BrandSettings
@@ -22,48 +25,13 @@ BRANDS = [
     BrandSettings(id="b", name="B", terms=("b",), competitors=("a",)),
     BrandSettings(id="c", name="C", terms=("c",)),
 ]
-POS, NEU, NEG = Sentiment(0.6, 0.5, 0.5, 0.0), Sentiment(0.0, 0, 1, 0), Sentiment(-0.4, 0, 0.6, 0.4)
 SRC = ("socialpulse.mentions", 0)
-_OFFSETS = itertools.count()
-
-
-def off() -> int:
-    """A fresh source offset, so no event is taken for a replay."""
-    return next(_OFFSETS)
-
-
-def mention(ts: float, author: str = "u1", followers: int = 10, platform: str = "x") -> Mention:
-    return Mention(
-        event_id=f"m{ts}{author}",
-        platform=platform,  # type: ignore[arg-type]
-        created_at=datetime.fromtimestamp(ts, tz=UTC),
-        author=Author(id=author, handle=author, followers=followers),
-        text="t",
-        kind="post",
-    )
-
-
-def interaction(ts: float, kind: str, brand: str = "a") -> Interaction:
-    return Interaction(
-        event_id=f"i{ts}{kind}",
-        platform="x",
-        created_at=datetime.fromtimestamp(ts, tz=UTC),
-        type=kind,  # type: ignore[arg-type]
-        brand=brand,
-        user_id="v",
-    )
+SRC2 = ("i", 3)
 
 
 @pytest.fixture
 def store() -> WindowStore:
     return WindowStore(BRANDS, WINDOWS)
-
-
-def test_bucket_math() -> None:
-    assert bucket_of(NOW) == bucket_of(NOW + 59.999)
-    assert bucket_of(NOW - 0.001) == bucket_of(NOW) - 1
-    assert first_bucket(NOW, 300) == bucket_of(NOW) - 4
-    assert first_bucket(NOW + 30, 300) == bucket_of(NOW) - 4
 
 
 def test_empty_store_exports_zeros_and_no_ratios(store: WindowStore) -> None:
@@ -150,18 +118,99 @@ def test_expire_removes_buckets_outside_longest_window(store: WindowStore) -> No
     assert store.snapshot(NOW + 60)["a"]["24h"].mentions == 1
 
 
-def test_restored_reach_sketches_union_exactly_like_the_originals() -> None:
-    """A restart must not move exported reach by a single user."""
-    rng = random.Random(3)
-    for _ in range(5):
-        buckets = []
-        for _ in range(60):
-            sketch = new_reach_sketch()
-            for _ in range(rng.randrange(1, 400)):
-                sketch.update(f"u{rng.randrange(5000)}")
-            buckets.append(Bucket(reach=sketch))
-        restored = [Bucket.from_bytes(b.to_bytes()) for b in buckets]
-        twice = [Bucket.from_bytes(b.to_bytes()) for b in restored]
-        want = reach_union(b.reach for b in buckets)
-        assert reach_union(b.reach for b in restored) == want
-        assert reach_union(b.reach for b in twice) == want
+def test_event_exactly_at_window_start_is_inside(rivals_store: WindowStore) -> None:
+    start_5m = first_bucket(NOW, 300) * 60.0
+    rivals_store.add_mention(SRC, "a", mention(start_5m), NEG, False, off())
+    rivals_store.add_mention(SRC, "a", mention(start_5m - 0.001), NEG, False, off())
+    s = rivals_store.snapshot(NOW)["a"]
+    assert (s["5m"].mentions, s["1h"].mentions) == (1, 2)
+    assert s["5m"].net_sentiment == -1.0
+
+
+# -- persistence contract ---------------------------------------------------------------------
+
+
+def _fill(store: WindowStore, ts: float, first_offset: int) -> None:
+    """One event of every kind that touches a bucket field, at offsets from ``first_offset``."""
+    offsets = itertools.count(first_offset)
+    m = mention(ts, "u1", 7, media=True, verified=True, event_id="m-x")
+    store.add_mention(SRC, "a", m, POS, True, next(offsets))
+    own = mention(ts, "own", 1000, handle="@alpha", event_id="m-own")
+    store.add_mention(SRC, "a", own, NEU, False, next(offsets))
+    store.add_mention(SRC, "a", mention(ts, "u2", 3, event_id="m-2"), NEG, False, next(offsets))
+    for kind, value in (
+        ("impression", {}),
+        ("like", {}),
+        ("session", {"session_seconds": 3.5, "bounced": True, "referred_from_social": True}),
+        ("video_view", {"watch_seconds": 9.5, "video_seconds": 10.0}),
+        ("survey_response", {"rating": 5}),
+        ("purchase", {"order_value": 12.25, "customer_id": "k"}),
+        ("account_snapshot", {"followers": 77}),
+    ):
+        i = interaction(ts, kind, post="m-x", event_id=f"e-{kind}", **value)
+        store.add_interaction(SRC, i, next(offsets))
+    dm = interaction(ts, "direct_message", user="c", event_id="dm")
+    store.add_interaction(SRC, dm, next(offsets))
+    reply = interaction(ts + 1, "direct_message", user="alpha", replies_to="dm", event_id="r")
+    store.add_interaction(SRC, reply, next(offsets))
+
+
+def _fields(b: Bucket) -> dict[str, Any]:
+    d = msgspec.structs.asdict(b)
+    d["reach"] = None if b.reach is None else (b.reach.serialize_compact(), b.reach.get_estimate())
+    return d
+
+
+def test_bucket_round_trips_exactly_and_keeps_working(rivals_store: WindowStore) -> None:
+    _fill(rivals_store, NOW, 100)
+    [(brand, index, bucket)] = rivals_store.take_dirty(SRC)
+    assert (brand, index, bucket.offset) == ("a", bucket_of(NOW), 111)
+    for f in msgspec.structs.fields(Bucket):  # every field holds something
+        assert getattr(bucket, f.name) not in (None, 0, 0.0, {}, set(), [], -1), f.name
+    copy = Bucket.from_bytes(bucket.to_bytes())
+    assert _fields(copy) == _fields(bucket)
+    assert copy.to_bytes() == bucket.to_bytes()
+    restored = WindowStore(RIVALS, WEEK)
+    restored.load(SRC, brand, index, copy)
+    assert restored.snapshot(NOW) == rivals_store.snapshot(NOW)
+    _fill(restored, NOW, 100)  # replayed after a crash: nothing changes
+    assert _fields(copy) == _fields(bucket)
+    _fill(rivals_store, NOW, 200)  # new events to both
+    _fill(restored, NOW, 200)
+    assert _fields(copy) == _fields(bucket)
+    assert copy.interactions["like"] == 2 and copy.reach is not None
+    assert copy.reach.get_estimate() == pytest.approx(1)
+    assert restored.snapshot(NOW) == rivals_store.snapshot(NOW)
+
+
+def test_replayed_offsets_are_skipped_per_bucket(rivals_store: WindowStore) -> None:
+    rivals_store.add_interaction(SRC, interaction(NOW, "like"), 10)
+    rivals_store.add_interaction(SRC, interaction(NOW, "like"), 10)  # replay
+    rivals_store.add_interaction(
+        SRC, interaction(NOW, "like"), 9
+    )  # older: applied before the crash
+    rivals_store.add_interaction(
+        SRC, interaction(NOW - 120, "like"), 5
+    )  # another bucket: its own offset
+    rivals_store.add_interaction(SRC, interaction(NOW, "like"), 11)
+    assert rivals_store.snapshot(NOW)["a"]["5m"].interactions["like"] == 3
+    offsets = {i: b.offset for _, i, b in rivals_store.take_dirty(SRC)}
+    assert offsets == {bucket_of(NOW): 11, bucket_of(NOW - 120): 5}
+
+
+def test_dirty_expired_and_load(rivals_store: WindowStore) -> None:
+    rivals_store.add_interaction(SRC, interaction(NOW, "like"), off())
+    rivals_store.add_interaction(SRC2, interaction(NOW - 3600, "like"), off())
+    assert [(b, i) for b, i, _ in rivals_store.take_dirty(SRC)] == [("a", bucket_of(NOW))]
+    assert rivals_store.take_dirty(SRC) == []  # cleared
+    later = NOW + 7 * 86400 - 3600 + 60
+    assert rivals_store.expire(later) == 1
+    assert rivals_store.take_expired(SRC2) == [("a", bucket_of(NOW - 3600))]
+    assert rivals_store.take_expired(SRC2) == [] and rivals_store.take_dirty(SRC2) == []
+    fresh = WindowStore(RIVALS, WEEK)
+    b = Bucket(offset=4, interactions={"like": 2})
+    fresh.load(SRC, "a", bucket_of(NOW), b)
+    assert fresh.snapshot(NOW)["a"]["5m"].engagements == 2
+    assert fresh.take_dirty(SRC) == []  # loading is not a change
+    fresh.add_interaction(SRC, interaction(NOW, "like"), 4)  # at the stored offset: skipped
+    assert fresh.snapshot(NOW)["a"]["5m"].engagements == 2

@@ -1,0 +1,87 @@
+"""The Prometheus collector: window state read at scrape time, counters, bounded labels."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from builders import ALPHA_BETA, encoded, interaction, mention, off
+from socialpulse.core.pipeline import Pipeline
+from socialpulse.export.collector import register_metrics
+from socialpulse.kafka.worker import ConsumerStats
+from socialpulse.settings import Settings
+
+NOW = 1_800_000_030.0
+SRC = ("m", 0)
+
+
+@pytest.fixture(scope="module")
+def settings() -> Settings:
+    return Settings(brands=ALPHA_BETA, max_text_chars=100)
+
+
+def _samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = generate_latest(registry).decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
+
+
+def test_metrics_read_state_at_scrape_time(settings: Settings) -> None:
+    p = Pipeline(settings)
+    registry = CollectorRegistry()
+    consumer = ConsumerStats(lag={("m", 0): 7})
+    register_metrics(registry, p, lambda: NOW, consumer)
+    before = _samples(registry)
+    assert ("socialpulse_sentiment_compound_mean", (("brand", "a"), ("window", "5m"))) not in before
+    assert not any(name == "socialpulse_share_of_voice_ratio" for name, _ in before)
+    assert before[("socialpulse_events_rejected_total", (("reason", "late"),))] == 0
+    assert before[("socialpulse_consumer_lag_records", (("partition", "0"), ("topic", "m")))] == 7
+
+    p.process(
+        "mentions", encoded(mention(NOW - 10, "u1", 10, text="alpha is awful")), SRC, NOW, off()
+    )
+    p.process("mentions", encoded(mention(NOW - 4000, "u2", 3, text="alpha")), SRC, NOW, off())
+    p.process("interactions", encoded(interaction(NOW - 10, "impression")), SRC, NOW, off())
+    p.process("interactions", encoded(interaction(NOW - 10, "like")), SRC, NOW, off())
+    p.process("mentions", b"{", SRC, NOW, off())
+    after = _samples(registry)
+    bw = (("brand", "a"), ("window", "5m"))
+    assert (
+        after[("socialpulse_mentions", (("brand", "a"), ("platform", "x"), ("window", "5m")))] == 1
+    )
+    assert (
+        after[("socialpulse_mentions", (("brand", "a"), ("platform", "x"), ("window", "24h")))] == 2
+    )
+    assert (
+        after[("socialpulse_mentions_by_sentiment", (*bw[:1], ("sentiment", "negative"), bw[1]))]
+        == 1
+    )
+    assert after[("socialpulse_potential_reach", bw)] == 10
+    assert after[("socialpulse_potential_reach", (("brand", "a"), ("window", "24h")))] == 13
+    assert after[("socialpulse_impressions", bw)] == 1
+    assert after[("socialpulse_engagements", bw)] == 1
+    mentions_basis = (("basis", "mentions"), *bw)
+    assert after[("socialpulse_share_of_voice_ratio", mentions_basis)] == 1.0
+    assert after[("socialpulse_sentiment_compound_mean", bw)] < 0
+    assert after[("socialpulse_events_rejected_total", (("reason", "invalid_json"),))] == 1
+    assert after[("socialpulse_events_processed_total", (("stream", "mentions"),))] == 3
+    labels = {k for name, labels in after for k, _ in labels}
+    assert labels <= {
+        "brand",
+        "window",
+        "platform",
+        "sentiment",
+        "reason",
+        "stream",
+        "topic",
+        "partition",
+        "version",
+        "kind",
+        "type",
+        "basis",
+    }
