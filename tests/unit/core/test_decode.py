@@ -74,7 +74,14 @@ def _set(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     return doc
 
 
-_DELETE = object()
+class _Delete:
+    """Marks a field to delete; its repr keeps test ids the same from run to run."""
+
+    def __repr__(self) -> str:
+        return "DELETE"
+
+
+_DELETE = _Delete()
 
 # (example file, dotted path, new value); each makes the record invalid.
 INVALID: list[tuple[str, str, Any]] = [
