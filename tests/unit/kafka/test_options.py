@@ -1,0 +1,69 @@
+"""Kafka client options: plaintext as given, TLS with a context, SASL credentials unwrapped."""
+
+from __future__ import annotations
+
+import ssl
+
+import pytest
+from pydantic import SecretStr
+
+from socialpulse.kafka.options import client_options
+from socialpulse.settings import KafkaSettings
+
+SECRET = "hunter2"  # noqa: S105 - a made-up credential
+
+
+def test_plaintext_is_only_the_address_client_id_and_protocol() -> None:
+    opts = client_options(KafkaSettings(client_id="pulse-1"), "broker:9092")
+    assert opts == {
+        "bootstrap_servers": "broker:9092",
+        "client_id": "pulse-1",
+        "security_protocol": "PLAINTEXT",
+    }
+
+
+def test_the_bootstrap_argument_wins_over_settings() -> None:
+    """The embedded broker's address is only known at start-up."""
+    kafka = KafkaSettings(bootstrap_servers="configured:9092")
+    assert client_options(kafka, "127.0.0.1:40001")["bootstrap_servers"] == "127.0.0.1:40001"
+
+
+@pytest.mark.parametrize("protocol", ["SSL", "SASL_SSL"])
+def test_tls_gets_an_ssl_context_that_verifies_the_broker(protocol: str) -> None:
+    opts = client_options(KafkaSettings(security_protocol=protocol), "b:9093")
+    context = opts["ssl_context"]
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert opts["security_protocol"] == protocol
+
+
+def test_sasl_plaintext_has_no_ssl_context() -> None:
+    kafka = KafkaSettings(security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN")
+    assert "ssl_context" not in client_options(kafka, "b:9092")
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_sasl_passes_mechanism_user_and_the_password_itself(mechanism: str) -> None:
+    kafka = KafkaSettings(
+        security_protocol="SASL_SSL",
+        sasl_mechanism=mechanism,
+        sasl_username="svc",
+        sasl_password=SecretStr(SECRET),
+    )
+    opts = client_options(kafka, "b:9093")
+    assert opts["sasl_mechanism"] == mechanism
+    assert opts["sasl_plain_username"] == "svc"
+    # aiokafka wants the plain string; the SecretStr only keeps it out of logs and dumps.
+    assert opts["sasl_plain_password"] == SECRET
+    assert type(opts["sasl_plain_password"]) is str
+
+
+def test_sasl_without_a_password_passes_none() -> None:
+    kafka = KafkaSettings(security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN")
+    opts = client_options(kafka, "b:9092")
+    assert opts["sasl_plain_username"] is None and opts["sasl_plain_password"] is None
+
+
+def test_no_sasl_mechanism_no_sasl_options() -> None:
+    opts = client_options(KafkaSettings(sasl_username="svc"), "b:9092")
+    assert not any(name.startswith("sasl") for name in opts)
