@@ -84,6 +84,20 @@ class KafkaSettings(_Frozen):
     state_topic: str | None = None
     # How often window state is flushed to the state topic; offsets are committed after each flush.
     checkpoint_interval_seconds: float = Field(default=1.0, gt=0)
+    # Group membership: a worker silent for session_timeout_ms (no heartbeat) or not polling for
+    # max_poll_interval_ms loses its partitions to the others. aiokafka's defaults.
+    session_timeout_ms: int = Field(default=10_000, ge=1_000, le=3_600_000)
+    heartbeat_interval_ms: int = Field(default=3_000, ge=100, le=600_000)
+    max_poll_interval_ms: int = Field(default=300_000, ge=1_000, le=86_400_000)
+
+    @model_validator(mode="after")
+    def _heartbeat_below_session(self) -> KafkaSettings:
+        if self.heartbeat_interval_ms >= self.session_timeout_ms:
+            raise ValueError(
+                f"heartbeat_interval_ms ({self.heartbeat_interval_ms}) must be below "
+                f"session_timeout_ms ({self.session_timeout_ms})"
+            )
+        return self
 
     @property
     def state_topic_name(self) -> str:

@@ -70,7 +70,9 @@ async def run_service(
         worker = Worker(settings, pipeline, bootstrap, clock)
         registry = CollectorRegistry()
         register_metrics(registry, pipeline, clock, worker.stats)
-        app = build_app(registry, pipeline.store, clock, settings.top_k)
+        app = build_app(
+            registry, pipeline.store, clock, settings.top_k, ready=lambda: worker.stats.ready
+        )
         http = HttpServer(app, settings.metrics_host, settings.metrics_port)
         await http.start()
         stack.push_async_callback(http.stop)

@@ -9,6 +9,7 @@ zero is left out, never exported as NaN or 0.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 
 from prometheus_client import CollectorRegistry
@@ -233,11 +234,29 @@ class KpiCollector(Collector):
         busy.add_metric([], c.batch_seconds)
         commits = CounterMetricFamily("socialpulse_offset_commits", "Consumer offset commits")
         commits.add_metric([], c.commits)
+        refused = CounterMetricFamily(
+            "socialpulse_offset_commits_refused",
+            "Commits the group refused because its partitions had moved to another member",
+        )
+        refused.add_metric([], c.commits_refused)
         dlq = CounterMetricFamily(
             "socialpulse_dead_letters_produced", "Records acknowledged by the dead-letter topic"
         )
         dlq.add_metric([], c.dead_lettered)
-        yield from (lag, batches, busy, commits, dlq)
+        since = GaugeMetricFamily(
+            "socialpulse_seconds_since_last_commit",
+            "Seconds the partition's handled records have waited for an offset commit "
+            "(0 when all are committed)",
+            labels=["topic", "partition"],
+        )
+        for (topic, partition), age in c.seconds_since_commit(time.monotonic()).items():
+            since.add_metric([topic, str(partition)], age)
+        ready = GaugeMetricFamily(
+            "socialpulse_ready",
+            "1 when the worker is in its group and every owned partition is restored and read",
+        )
+        ready.add_metric([], 1 if c.ready else 0)
+        yield from (lag, batches, busy, commits, refused, dlq, since, ready)
         yield from _state_metrics(c.state)
 
 
@@ -258,6 +277,21 @@ def _state_metrics(st: StateStats) -> Iterator[Metric]:
         ),
         ("socialpulse_state_restores", "Restores of gained partitions", st.restores),
         (
+            "socialpulse_state_restore_failures",
+            "Restores that failed; their partitions stay paused and are retried with backoff",
+            st.restore_failures,
+        ),
+        (
+            "socialpulse_state_records_fenced",
+            "State records of superseded writers or versions found by restores, then deleted",
+            st.records_fenced,
+        ),
+        (
+            "socialpulse_state_records_split",
+            "State records too large for one Kafka record, written in parts",
+            st.records_split,
+        ),
+        (
             "socialpulse_state_records_restored",
             "State records loaded by restores",
             st.records_restored,
@@ -272,6 +306,12 @@ def _state_metrics(st: StateStats) -> Iterator[Metric]:
         c = CounterMetricFamily(name, doc)
         c.add_metric([], value)
         yield c
+    unrestored = GaugeMetricFamily(
+        "socialpulse_state_partitions_unrestored",
+        "Owned partitions whose state has not been restored: not consumed, not exported",
+    )
+    unrestored.add_metric([], len(st.unrestored))
+    yield unrestored
 
 
 def register_metrics(

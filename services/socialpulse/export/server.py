@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -14,6 +15,9 @@ from socialpulse.export.api import add_api_routes
 from socialpulse.settings import DEFAULT_TOP_K
 
 REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
+# Whether the service is ready for traffic: in its group, every owned partition restored.
+Readiness = Callable[[], bool]
+READY_KEY: web.AppKey[Readiness] = web.AppKey("ready")
 
 
 async def _metrics(request: web.Request) -> web.Response:
@@ -26,20 +30,30 @@ async def _healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+async def _readyz(request: web.Request) -> web.Response:
+    ready = request.app[READY_KEY]()
+    return web.json_response(
+        {"status": "ready" if ready else "not ready"}, status=200 if ready else 503
+    )
+
+
 def build_app(
     registry: CollectorRegistry,
     store: WindowStore | None = None,
     clock: Clock = time.time,
     top_k: int = DEFAULT_TOP_K,
+    ready: Readiness = lambda: True,
 ) -> web.Application:
-    """The web application: ``/metrics``, ``/healthz`` and, given a store, the KPI JSON API.
+    """The web application: ``/metrics``, ``/healthz``, ``/readyz`` and, given a store, the API.
 
     ``clock`` must be the one the metrics collector reads, so both show the same windows.
     """
     app = web.Application()
     app[REGISTRY_KEY] = registry
     app.router.add_get("/metrics", _metrics)
+    app[READY_KEY] = ready
     app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
     if store is not None:
         add_api_routes(app, store, clock, top_k)
     return app

@@ -1,19 +1,33 @@
 """changelog: window and dedup state kept in a compacted Kafka topic, flushed often, restored fast.
 
-Exactly-once state without broker transactions rests on three rules:
+Exactly-once state without broker transactions rests on four rules:
 
-1. Every record of the state topic holds one minute of one input partition: the buckets of every
-   brand in that minute, or the dedup set of that minute. Each bucket and each dedup entry
-   carries the offset of the event that last changed it.
-2. The worker commits a consumer offset only after every record of the state as it was at that
-   offset is acknowledged by the state topic (``flush``).
+1. Every logical record of the state topic holds one minute of one input partition: the buckets
+   of every brand in that minute, or the dedup set of that minute. Each bucket and each dedup
+   entry carries the offset of the event that last changed it.
+2. The worker commits a partition's consumer offset only after every record of that partition's
+   state as it was at that offset is acknowledged by the state topic (``flush``).
 3. After a crash, the new owner restores the records and re-reads from the committed offset; an
    event is applied to a bucket only if its offset is above the bucket's stored offset, and the
    dedup set decides from first-seen offsets, so re-read events are never counted twice.
+4. **Fencing.** Every record's key carries the writer's *epoch*: the consumer group generation
+   in which the writer was assigned the partition (with an era above it, in case the group
+   was ever reset and generations started again). A worker that lost its partitions while
+   paused still writes with its old epoch, under other keys than its successor's, so
+   compaction cannot let its records replace the successor's; a restore takes, per logical
+   record, the newest epoch and deletes the others.
 
-A flush that fails keeps its records and is retried by the next one; nothing is committed until
-it succeeds. Expired buckets are deleted with tombstones, so restore time follows the live state,
-not the traffic history.
+A logical record larger than ``CHUNK_BYTES`` is written as several parts under a fresh sequence
+number and the previous version is deleted only once every part is acknowledged, so a crash in
+the middle of a write leaves the previous version whole. A flush that fails keeps its records
+and is retried by the next one; only the partitions whose records all landed are reported as
+flushed. Expired buckets are deleted with tombstones, so restore time follows the live state.
+
+Record format version 2 (header ``socialpulse.state.version``): the key is
+``[kind, topic, partition, minute, epoch, seq, part]`` (msgpack array), the header
+``socialpulse.state.parts`` says how many parts the version has. Version 1 records (no header,
+4-element keys, one part, written before fencing) are read as epoch 0; a record of a newer
+version than this build knows fails the restore loudly instead of being misread.
 """
 
 from __future__ import annotations
@@ -22,7 +36,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import msgspec
@@ -48,12 +62,27 @@ class StateStats:
     bytes_written: int = 0
     tombstones_written: int = 0
     restores: int = 0
+    restore_failures: int = 0
     records_restored: int = 0
     restore_seconds: float = 0.0
+    # Records of superseded epochs or versions met by restores (deleted afterwards).
+    records_fenced: int = 0
+    # Logical records written in more than one part because they exceeded CHUNK_BYTES.
+    records_split: int = 0
+    # Partitions owned but not restored yet: not consumed, not exported, not flushed.
+    unrestored: set[Source] = field(default_factory=set)
 
 
 MAX_RECORD_BYTES: Final = 8 * 1024 * 1024
+# Largest value of one state record: under the 1 MiB default ``max.message.bytes`` of any broker,
+# so a state topic created by someone else still takes every record.
+CHUNK_BYTES: Final = 768 * 1024
 FLUSH_TIMEOUT_SECONDS: Final = 30.0
+FORMAT_VERSION: Final = 2
+VERSION_HEADER: Final = "socialpulse.state.version"
+PARTS_HEADER: Final = "socialpulse.state.parts"
+# An epoch is era * ERA + group generation (generations are int32).
+ERA: Final = 2**32
 
 # Compaction must actually run for restore time to stay bounded: small segments roll every
 # minute, and the cleaner starts once a tenth of the log is superseded.
@@ -65,18 +94,30 @@ STATE_TOPIC_CONFIG: Final = {
     "max.message.bytes": str(MAX_RECORD_BYTES),
 }
 
-_WINDOW: Final = "w"  # a window bucket
+_WINDOW: Final = "w"  # a window bucket minute
 _DEDUP: Final = "d"  # a dedup minute
 
 
+class StateFormatError(Exception):
+    """A state record this build cannot read; restoring it would count wrong, so it stops."""
+
+
 class _Key(msgspec.Struct, array_like=True, frozen=True):
-    """A state record's key: which minute of which input partition's state it holds."""
+    """A state record's key: which minute of which input partition, by which writer, which part."""
 
     kind: str
     topic: str
     partition: int
     index: int
+    epoch: int = 0  # version 1 keys end after ``index``
+    seq: int = 0
+    part: int = 0
 
+
+# (kind, topic, partition, minute): one logical record, whatever its epoch or parts.
+Logical = tuple[str, str, int, int]
+# (epoch, seq): one written version of a logical record.
+Version = tuple[int, int]
 
 _encode_key = msgspec.msgpack.Encoder().encode
 _decode_key = msgspec.msgpack.Decoder(_Key).decode
@@ -85,6 +126,32 @@ _decode_key = msgspec.msgpack.Decoder(_Key).decode
 def state_topic_spec(partitions: int) -> TopicSpec:
     """How the state topic is created when missing."""
     return TopicSpec(partitions=partitions, config=STATE_TOPIC_CONFIG)
+
+
+def next_epoch(newest_seen: int, generation: int) -> int:
+    """The epoch a new owner writes with: above every epoch already in the partition's state.
+
+    Within a consumer group's life generations only grow, so the generation alone orders
+    owners; if the group was reset (its generation is not above what the state holds), the era
+    above it moves on.
+    """
+    era, seen_generation = divmod(newest_seen, ERA)
+    if 0 < generation and generation > seen_generation:
+        return era * ERA + generation
+    return (era + 1) * ERA + max(generation, 1)
+
+
+# (epoch, seq, part): one stored key of a logical record.
+Ident = tuple[int, int, int]
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A record taken from the state but not yet acknowledged; a tombstone has no value."""
+
+    source: Source
+    value: bytes | None
+    parts: int = 0  # how many parts its version has (values only)
 
 
 class Changelog:
@@ -106,8 +173,14 @@ class Changelog:
         self._dedup = dedup
         self._producer = producer
         self._partitions = 0
-        # Records taken from the state but not yet acknowledged, newest value per key.
-        self._pending: dict[bytes, tuple[int, bytes | None]] = {}
+        self._pending: dict[Logical, dict[Ident, _Pending]] = {}
+        # The epoch this worker writes each owned partition's state with.
+        self._epochs: dict[Source, int] = {}
+        # Every key known to be stored for each logical record of owned partitions.
+        self._stored: dict[Logical, set[Ident]] = {}
+        # Logical records written in parts at least once in this epoch: their last sequence.
+        self._seq: dict[Logical, int] = {}
+        self._next_seq = 1
 
     async def start(self) -> None:
         """Learn the state topic's partition count (the topic must exist)."""
@@ -127,112 +200,211 @@ class Changelog:
     def _partition_of(self, source: Source) -> int:
         return source[1] % self._partitions
 
+    def epoch(self, source: Source) -> int | None:
+        """The epoch ``source``'s state is written with; None until it is restored."""
+        return self._epochs.get(source)
+
+    # -- flushing ---------------------------------------------------------------------------
+
     def collect(self, sources: Iterable[Source]) -> int:
-        """Move the dirty and expired state of ``sources`` into the pending flush."""
-        pending = self._pending
+        """Move the dirty and expired state of restored ``sources`` into the pending flush."""
         n = 0
         for source in sources:
+            epoch = self._epochs.get(source)
+            if epoch is None:
+                continue  # not restored: its state is not ours to write
             topic, partition = source
-            p = self._partition_of(source)
-            dirty = {index for _, index, _ in self._store.take_dirty(source)}
-            for index in sorted(dirty):
-                buckets = self._store.buckets_at(source, index)
-                value = encode_minute(buckets)
-                pending[_encode_key(_Key(_WINDOW, topic, partition, index))] = (p, value)
-                n += 1
+            for index in sorted({index for _, index, _ in self._store.take_dirty(source)}):
+                value = encode_minute(self._store.buckets_at(source, index))
+                n += self._put(source, (_WINDOW, topic, partition, index), epoch, value)
             for index in sorted({index for _, index in self._store.take_expired(source)}):
-                key = _encode_key(_Key(_WINDOW, topic, partition, index))
                 if not self._store.buckets_at(source, index):
-                    pending[key] = (p, None)
-                    n += 1
+                    n += self._delete(source, (_WINDOW, topic, partition, index))
             for minute, data in self._dedup.take_dirty(source):
-                pending[_encode_key(_Key(_DEDUP, topic, partition, minute))] = (p, data)
-                n += 1
+                n += self._put(source, (_DEDUP, topic, partition, minute), epoch, data)
             for minute in self._dedup.take_expired(source):
-                pending[_encode_key(_Key(_DEDUP, topic, partition, minute))] = (p, None)
-                n += 1
+                n += self._delete(source, (_DEDUP, topic, partition, minute))
         return n
 
+    def _put(self, source: Source, logical: Logical, epoch: int, value: bytes) -> int:
+        """Queue ``value`` as the newest version of ``logical``; returns records queued."""
+        parts = [value[i : i + CHUNK_BYTES] for i in range(0, len(value), CHUNK_BYTES)] or [b""]
+        seq = self._seq.get(logical, 0)
+        if len(parts) > 1 or seq:
+            # Parts go under a fresh sequence: the previous version stays whole until they land.
+            seq = self._seq[logical] = self._next_seq
+            self._next_seq += 1
+            if len(parts) > 1:
+                self.stats.records_split += 1
+        pending = self._pending.setdefault(logical, {})
+        for ident in [i for i, rec in pending.items() if rec.value is not None]:
+            del pending[ident]  # an unsent older version is superseded
+        for i, chunk in enumerate(parts):
+            pending[(epoch, seq, i)] = _Pending(source, chunk, len(parts))
+        return len(parts)
+
+    def _delete(self, source: Source, logical: Logical) -> int:
+        """Queue tombstones for every stored key of ``logical`` and drop its unsent values."""
+        pending = self._pending.pop(logical, {})
+        tombstones = {i: rec for i, rec in pending.items() if rec.value is None}
+        for ident in self._stored.pop(logical, set()):
+            tombstones[ident] = _Pending(source, None)
+        self._seq.pop(logical, None)
+        if tombstones:
+            self._pending[logical] = tombstones
+        return len(tombstones)
+
+    def _supersede(self, source: Source, logical: Logical, version: Version, parts: int) -> None:
+        """``version`` is whole in the topic: queue tombstones for every older stored key."""
+        for ident in self._stored.get(logical, set()):
+            if ident[:2] < version:
+                self._pending.setdefault(logical, {}).setdefault(ident, _Pending(source, None))
+
     def forget(self, sources: Iterable[Source]) -> None:
-        """Drop pending records of partitions that are gone (their new owner restores them)."""
+        """Drop everything of partitions that are gone (their new owner restores them)."""
         gone = set(sources)
         if not gone:
             return
-        for key in list(self._pending):
-            k = _decode_key(key)
-            if (k.topic, k.partition) in gone:
-                del self._pending[key]
+        for table in (self._pending, self._stored, self._seq):
+            for logical in [lg for lg in table if (lg[1], lg[2]) in gone]:
+                del table[logical]
+        for s in gone:
+            self._epochs.pop(s, None)
+            self.stats.unrestored.discard(s)
 
-    async def flush(self) -> None:
-        """Write every pending record and wait for all acknowledgements; raises on failure."""
+    def pending_sources(self) -> set[Source]:
+        """Partitions with state records not yet acknowledged."""
+        return {(lg[1], lg[2]) for lg, recs in self._pending.items() if recs}
+
+    async def flush(self) -> set[Source]:
+        """Write every pending record and wait for the acknowledgements.
+
+        Returns the partitions whose records did not all land (empty when all did); their
+        records stay pending for the next flush, and their offsets must not be committed.
+        """
         if not self._pending:
-            return
+            return set()
         batch = self._pending
         self._pending = {}
+        headers: dict[int, list[tuple[str, bytes]]] = {}
+        sent: list[tuple[Logical, Ident, _Pending, asyncio.Future[Any]]] = []
+        failed: list[tuple[Logical, Ident, _Pending]] = []
+        error: BaseException | None = None
         try:
-            futures = [
-                await self._producer.send(self.topic, key=key, value=value, partition=p)
-                for key, (p, value) in batch.items()
-            ]
-            await asyncio.wait_for(asyncio.gather(*futures), timeout=FLUSH_TIMEOUT_SECONDS)
+            for logical, records in batch.items():
+                for ident, rec in records.items():
+                    h = None
+                    if rec.value is not None:
+                        h = headers.get(rec.parts)
+                        if h is None:
+                            h = headers[rec.parts] = [
+                                (VERSION_HEADER, str(FORMAT_VERSION).encode()),
+                                (PARTS_HEADER, str(rec.parts).encode()),
+                            ]
+                    try:
+                        fut = await self._producer.send(
+                            self.topic,
+                            key=_encode_key(_Key(*logical, *ident)),
+                            value=rec.value,
+                            partition=self._partition_of(rec.source),
+                            headers=h,
+                        )
+                    except KafkaError as e:
+                        failed.append((logical, ident, rec))
+                        error = e
+                        continue
+                    sent.append((logical, ident, rec, fut))
+            if sent:
+                await asyncio.wait([f for *_, f in sent], timeout=FLUSH_TIMEOUT_SECONDS)
         except BaseException:
-            # Keep the records for the next flush, unless newer values were taken meanwhile.
-            self.stats.flush_failures += 1
-            batch.update(self._pending)
-            self._pending = batch
+            # Cancelled mid-flush: nothing is known to have landed; keep every record.
+            self._requeue([(lg, i, r) for lg, recs in batch.items() for i, r in recs.items()])
             raise
-        self.stats.flushes += 1
-        tombstones = sum(1 for _, v in batch.values() if v is None)
+        landed = 0
+        tombstones = 0
+        size = 0
+        completed: dict[Logical, set[tuple[Version, int, Source]]] = {}
+        for logical, ident, rec, fut in sent:
+            if not fut.done():
+                fut.cancel()
+                failed.append((logical, ident, rec))
+                error = TimeoutError("state record not acknowledged in time")
+                continue
+            if fut.cancelled() or fut.exception() is not None:
+                failed.append((logical, ident, rec))
+                error = None if fut.cancelled() else fut.exception()
+                continue
+            landed += 1
+            if rec.value is None:
+                tombstones += 1
+                stored = self._stored.get(logical)
+                if stored is not None:
+                    stored.discard(ident)
+            else:
+                size += len(rec.value)
+                self._stored.setdefault(logical, set()).add(ident)
+                completed.setdefault(logical, set()).add((ident[:2], rec.parts, rec.source))
+        for logical, versions in completed.items():
+            stored = self._stored.get(logical, set())
+            for version, parts, source in versions:
+                if all((*version, i) in stored for i in range(parts)):
+                    self._supersede(source, logical, version, parts)
+        self._requeue(failed)
         self.stats.tombstones_written += tombstones
-        self.stats.records_written += len(batch) - tombstones
-        self.stats.bytes_written += sum(len(k) + len(v or b"") for k, (_, v) in batch.items())
+        self.stats.records_written += landed - tombstones
+        self.stats.bytes_written += size
+        bad = {rec.source for _, _, rec in failed}
+        if failed:
+            self.stats.flush_failures += 1
+            log.warning(
+                "state flush: %d of %d records to %s not acknowledged (%r); partitions %s keep "
+                "their offsets uncommitted and retry",
+                len(failed),
+                len(failed) + landed,
+                self.topic,
+                error,
+                ", ".join(f"{t}[{p}]" for t, p in sorted(bad)),
+            )
+        else:
+            self.stats.flushes += 1
+        return bad
 
-    async def restore(self, sources: set[Source]) -> int:
-        """Load the latest state of ``sources`` from the state topic; returns records loaded."""
+    def _requeue(self, records: list[tuple[Logical, Ident, _Pending]]) -> None:
+        """Put records back for the next flush, unless newer values were taken meanwhile."""
+        for logical, ident, rec in records:
+            pending = self._pending.setdefault(logical, {})
+            if ident in pending:
+                continue
+            if rec.value is not None and any(
+                r.value is not None and i[:2] > ident[:2] for i, r in pending.items()
+            ):
+                continue  # a newer version is queued: this one is superseded
+            pending[ident] = rec
+
+    # -- restoring --------------------------------------------------------------------------
+
+    async def restore(self, sources: set[Source], generation: int = -1) -> int:
+        """Load the newest state of ``sources`` from the state topic; returns records loaded.
+
+        ``generation`` is the consumer group generation of the assignment; the partitions'
+        state is then written with an epoch above every epoch already stored. Raises
+        (KafkaError, TimeoutError, StateFormatError) and leaves nothing of ``sources`` in the
+        store when the topic cannot be read or holds what this build cannot read.
+        """
         if not sources:
             return 0
         started = time.perf_counter()
-        parts = sorted({self._partition_of(s) for s in sources})
-        tps = [TopicPartition(self.topic, p) for p in parts]
-        consumer = AIOKafkaConsumer(
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=2 * MAX_RECORD_BYTES,
-            fetch_max_bytes=4 * MAX_RECORD_BYTES,
-            **self._opts,
-        )
-        await consumer.start()
-        latest: dict[bytes, bytes | None] = {}
         try:
-            consumer.assign(tps)
-            end = await consumer.end_offsets(tps)
-            await consumer.seek_to_beginning(*tps)
-            remaining = {tp for tp in tps if end[tp] > 0}
-            while remaining:
-                batch = await consumer.getmany(*remaining, timeout_ms=1000)
-                for recs in batch.values():
-                    for r in recs:
-                        latest[r.key] = r.value
-                for tp in list(remaining):
-                    if await consumer.position(tp) >= end[tp]:
-                        remaining.discard(tp)
-        finally:
-            await consumer.stop()
-        loaded = 0
-        for key, value in latest.items():
-            if value is None:
-                continue
-            k = _decode_key(key)
-            source = (k.topic, k.partition)
-            if source not in sources:
-                continue
-            if k.kind == _WINDOW:
-                for brand, bucket in decode_minute(value).items():
-                    self._store.load(source, brand, k.index, bucket)
-            else:
-                self._dedup.load(source, k.index, value)
-            loaded += 1
+            found = await self._read(sources)
+            loaded = self._load(sources, found, generation)
+        except BaseException:
+            self._store.drop(sources)
+            self._dedup.drop(sources)
+            self.forget(sources)
+            self.stats.restore_failures += 1
+            self.stats.unrestored |= sources
+            raise
+        self.stats.unrestored -= sources
         elapsed = time.perf_counter() - started
         self.stats.restores += 1
         self.stats.records_restored += loaded
@@ -245,3 +417,116 @@ class Changelog:
             elapsed,
         )
         return loaded
+
+    async def _read(self, sources: set[Source]) -> dict[Logical, dict[Ident, tuple[bytes, int]]]:
+        """Every stored part of every logical record of ``sources``: the latest value per key."""
+        parts = sorted({self._partition_of(s) for s in sources})
+        tps = [TopicPartition(self.topic, p) for p in parts]
+        consumer = AIOKafkaConsumer(
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=2 * MAX_RECORD_BYTES,
+            fetch_max_bytes=4 * MAX_RECORD_BYTES,
+            **self._opts,
+        )
+        await consumer.start()
+        found: dict[Logical, dict[Ident, tuple[bytes, int]]] = {}
+        try:
+            consumer.assign(tps)
+            end = await consumer.end_offsets(tps)
+            await consumer.seek_to_beginning(*tps)
+            remaining = {tp for tp in tps if end[tp] > 0}
+            while remaining:
+                batch = await consumer.getmany(*remaining, timeout_ms=1000)
+                for recs in batch.values():
+                    for r in recs:
+                        self._note(found, sources, r)
+                for tp in list(remaining):
+                    if await consumer.position(tp) >= end[tp]:
+                        remaining.discard(tp)
+        finally:
+            await consumer.stop()
+        return found
+
+    def _note(
+        self,
+        found: dict[Logical, dict[Ident, tuple[bytes, int]]],
+        sources: set[Source],
+        record: Any,
+    ) -> None:
+        """Remember one record read back: a value replaces, a tombstone deletes its key."""
+        try:
+            k = _decode_key(record.key)
+        except msgspec.DecodeError as e:
+            raise StateFormatError(f"state record key {record.key!r} is unreadable: {e}") from e
+        if (k.topic, k.partition) not in sources:
+            return
+        logical = (k.kind, k.topic, k.partition, k.index)
+        ident = (k.epoch, k.seq, k.part)
+        if record.value is None:
+            found.get(logical, {}).pop(ident, None)
+            return
+        headers = dict(record.headers or ())
+        version = int(headers.get(VERSION_HEADER, b"1"))
+        if version > FORMAT_VERSION:
+            raise StateFormatError(
+                f"state record {k} of {self.topic!r} has format version {version}; this build "
+                f"reads versions 1 to {FORMAT_VERSION}: run the newer socialpulse that wrote it"
+            )
+        if k.kind not in (_WINDOW, _DEDUP):
+            raise StateFormatError(f"state record {k} of {self.topic!r} has unknown kind")
+        found.setdefault(logical, {})[ident] = (record.value, int(headers.get(PARTS_HEADER, b"1")))
+
+    def _load(
+        self,
+        sources: set[Source],
+        found: dict[Logical, dict[Ident, tuple[bytes, int]]],
+        generation: int,
+    ) -> int:
+        """Install the newest whole version of each logical record; queue the rest for deletion."""
+        newest = dict.fromkeys(sources, 0)
+        loaded = 0
+        for logical, live in found.items():
+            if not live:
+                continue
+            source = (logical[1], logical[2])
+            newest[source] = max(newest[source], max(i[0] for i in live))
+            self._stored[logical] = set(live)
+            whole = _newest_whole(live)
+            if whole is None:  # only pieces of an unfinished write: nothing to restore
+                self._delete(source, logical)
+                self.stats.records_fenced += len(live)
+                continue
+            version, parts = whole
+            value = b"".join(live[(*version, i)][0] for i in range(parts))
+            kind, _, _, index = logical
+            try:
+                if kind == _WINDOW:
+                    for brand, bucket in decode_minute(value).items():
+                        self._store.load(source, brand, index, bucket)
+                else:
+                    self._dedup.load(source, index, value)
+            except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as e:
+                raise StateFormatError(f"state record {logical} is unreadable: {e}") from e
+            loaded += 1
+            keep = {(*version, i) for i in range(parts)}
+            stale = self._stored[logical] - keep
+            if stale:  # older epochs, fenced writers, pieces of unfinished writes
+                self.stats.records_fenced += len(stale)
+                pending = self._pending.setdefault(logical, {})
+                for ident in stale:
+                    pending[ident] = _Pending(source, None)
+        for source in sources:
+            self._epochs[source] = next_epoch(newest[source], generation)
+        return loaded
+
+
+def _newest_whole(live: dict[Ident, tuple[bytes, int]]) -> tuple[Version, int] | None:
+    """The newest (epoch, seq) whose parts are all present, and its part count."""
+    versions = {ident[:2]: parts for ident, (_, parts) in live.items()}
+    for version in sorted(versions, reverse=True):
+        parts = versions[version]
+        if all(live.get((*version, i), (b"", -1))[1] == parts for i in range(parts)):
+            return version, parts
+    return None

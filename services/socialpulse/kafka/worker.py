@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import errors as Errors
 from aiokafka.errors import KafkaError
 
 from socialpulse.core.clock import Clock
@@ -39,12 +40,36 @@ class ConsumerStats:
     batches: int = 0
     batch_seconds: float = 0.0
     commits: int = 0
+    # Commits the group coordinator refused: this worker was no longer the owner (fenced).
+    commits_refused: int = 0
     dead_lettered: int = 0
     state: StateStats = field(default_factory=StateStats)
+    # Per owned partition: monotonic time of its last commit (or of its assignment), and the
+    # partitions holding handled records that are not committed yet.
+    last_commit: dict[Source, float] = field(default_factory=dict)
+    uncommitted: set[Source] = field(default_factory=set)
+    # Whether the worker is in the group and every owned partition is restored and consumed.
+    ready: bool = False
+
+    def seconds_since_commit(self, now: float) -> dict[Source, float]:
+        """Per owned partition, how long its handled records have waited for a commit (0: none)."""
+        return {
+            s: (now - t if s in self.uncommitted else 0.0)
+            for s, t in sorted(self.last_commit.items())
+        }
 
 
 EXPIRE_EVERY_SECONDS = 10.0
 LAG_EVERY_SECONDS = 1.0
+# A restore that failed is retried after 1, 2, 4 ... seconds, at most this long apart.
+RESTORE_BACKOFF_MAX_SECONDS = 30.0
+# Commit errors meaning the group has moved on without this member: its assignment is gone.
+_FENCED = (
+    Errors.CommitFailedError,
+    Errors.IllegalGenerationError,
+    Errors.UnknownMemberIdError,
+    Errors.RebalanceInProgressError,
+)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -86,6 +111,9 @@ class Worker:
             enable_auto_commit=False,
             auto_offset_reset=self._kafka.auto_offset_reset,
             max_poll_records=self._kafka.max_batch_records,
+            session_timeout_ms=self._kafka.session_timeout_ms,
+            heartbeat_interval_ms=self._kafka.heartbeat_interval_ms,
+            max_poll_interval_ms=self._kafka.max_poll_interval_ms,
             **opts,
         )
         self._producer = AIOKafkaProducer(
@@ -108,6 +136,13 @@ class Worker:
         self._frozen: set[Source] = set()
         # Next offset to commit per partition: records up to it are handled, not yet committed.
         self._positions: dict[TopicPartition, int] = {}
+        # Owned but not restored: paused, not exported, not flushed; retried with backoff.
+        self._unrestored: set[TopicPartition] = set()
+        self._restore_attempts = 0
+        self._next_restore = 0.0
+        self._generation = -1
+        # A commit was refused: the group has given our partitions to others until we rejoin.
+        self._fenced = False
         self._lock = asyncio.Lock()
         self._started = False
 
@@ -139,34 +174,103 @@ class Worker:
 
     async def revoked(self, revoked: set[TopicPartition]) -> None:
         """Checkpoint before partitions may move; hold them still until the assignment."""
-        await self.checkpoint()
+        self.stats.ready = False
+        if not self._fenced:  # a fenced worker's state is its successor's now: write nothing
+            await self.checkpoint()
         self._frozen = {(tp.topic, tp.partition) for tp in revoked}
 
     async def assigned(self, assigned: set[TopicPartition]) -> None:
-        """Drop the state of partitions lost, restore the state of partitions gained."""
+        """Drop the state of partitions lost, restore the state of partitions gained.
+
+        Never raises (the client would only log it): a partition whose restore fails stays
+        paused, unexported and unflushed, and the restore is retried with backoff from ``run``.
+        """
         keep = {(tp.topic, tp.partition) for tp in assigned}
+        generation = _group_generation(self._consumer)
         async with self._lock:
             lost = self._owned - keep
-            gained = keep - self._owned
-            self._pipeline.store.drop(lost)
-            self._pipeline.dedup.drop(lost)
-            self.changelog.forget(lost)
+            # After a refused commit every partition may have had another owner meanwhile.
+            gained = keep if self._fenced else keep - self._owned
+            self._pipeline.store.drop(lost | gained)
+            self._pipeline.dedup.drop(lost | gained)
+            self.changelog.forget(lost | gained)
             self._positions = {
                 tp: o for tp, o in self._positions.items() if (tp.topic, tp.partition) in keep
             }
             self.stats.lag = {k: v for k, v in self.stats.lag.items() if k in keep}
+            now = time.monotonic()
+            self.stats.last_commit = {
+                s: self.stats.last_commit.get(s, now) for s in keep if s not in gained
+            } | dict.fromkeys(gained, now)
+            self.stats.uncommitted &= keep - gained
             self._owned = keep
             self._frozen = set()
-            # Until restored, a gained partition is not ours to export or to count.
-            self._pipeline.store.drop(gained)
-            self._pipeline.dedup.drop(gained)
-            await self.changelog.restore(gained)
+            self._fenced = False
+            self._generation = generation
+            self._unrestored = {tp for tp in self._unrestored if tp in assigned} | {
+                tp for tp in assigned if (tp.topic, tp.partition) in gained
+            }
+            self._restore_attempts = 0
+            await self._restore_pending()
         log.info(
-            "assigned %d partitions: %d gained (restored), %d lost (dropped)",
+            "assigned %d partitions (generation %d): %d gained, %d lost (dropped)%s",
             len(assigned),
+            generation,
             len(gained),
             len(lost),
+            f", {len(self._unrestored)} not restored yet" if self._unrestored else "",
         )
+
+    async def _restore_pending(self) -> None:
+        """Try to restore every unrestored partition once; on failure pause them and back off."""
+        if not self._unrestored:
+            self.stats.ready = True
+            return
+        tps = set(self._unrestored)
+        sources = {(tp.topic, tp.partition) for tp in tps}
+        self._consumer.pause(*tps)
+        try:
+            await self.changelog.restore(sources, self._generation)
+            # Resume where the committed offsets say: what was fetched meanwhile is read again.
+            committed = await self._committed(tps)
+        except Exception as e:  # any failure: stay paused, retry, say so
+            self._restore_attempts += 1
+            delay = min(RESTORE_BACKOFF_MAX_SECONDS, 2.0 ** (self._restore_attempts - 1))
+            self._next_restore = time.monotonic() + delay
+            self.stats.ready = False
+            log.error(
+                "state restore of %d partitions from %s failed (attempt %d: %r); they stay "
+                "paused and unexported, retrying in %.0f s",
+                len(sources),
+                self.changelog.topic,
+                self._restore_attempts,
+                e,
+                delay,
+            )
+            return
+        for tp in tps:
+            offset = committed.get(tp)
+            if offset is None:
+                await self._reset_position(tp)
+            else:
+                self._consumer.seek(tp, offset)
+        self._unrestored -= tps
+        self._consumer.resume(*tps)
+        self.stats.ready = not self._unrestored
+        if self._restore_attempts:
+            log.info("state restore of %d partitions succeeded after retries", len(sources))
+
+    async def _committed(self, tps: set[TopicPartition]) -> dict[TopicPartition, int | None]:
+        out: dict[TopicPartition, int | None] = {}
+        for tp in tps:
+            out[tp] = await self._consumer.committed(tp)
+        return out
+
+    async def _reset_position(self, tp: TopicPartition) -> None:
+        if self._kafka.auto_offset_reset == "earliest":
+            await self._consumer.seek_to_beginning(tp)
+        else:
+            await self._consumer.seek_to_end(tp)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; a broker outage is waited out, not fatal."""
@@ -181,6 +285,9 @@ class Worker:
                 if batch:
                     await self._handle(batch)
                 now = time.monotonic()
+                if self._unrestored and now >= self._next_restore:
+                    async with self._lock:
+                        await self._restore_pending()
                 if now >= next_expire:
                     wall = self._clock()
                     self._pipeline.store.expire(wall)
@@ -205,8 +312,8 @@ class Worker:
             for tp, records in batch.items():
                 stream = self._streams[tp.topic]
                 source = (tp.topic, tp.partition)
-                if source not in self._owned or source in self._frozen:
-                    continue  # revoked while this batch was in flight; re-read when assigned
+                if source not in self._owned or source in self._frozen or tp in self._unrestored:
+                    continue  # revoked or not restored: re-read from the commit later
                 for r in records:
                     offset: int = r.offset  # type: ignore[attr-defined]
                     value: bytes | None = r.value  # type: ignore[attr-defined]
@@ -217,6 +324,7 @@ class Worker:
                         )
                         dead.append((r.key, value, headers))  # type: ignore[attr-defined]
                 self._positions[tp] = records[-1].offset + 1  # type: ignore[attr-defined]
+                self.stats.uncommitted.add(source)
             if dead:
                 await self._dead_letter(dead)
             self.stats.batches += 1
@@ -247,27 +355,52 @@ class Worker:
     async def checkpoint(self) -> None:
         """Flush the state of owned partitions, then commit the offsets it reflects.
 
-        On failure nothing is committed and the records stay pending for the next checkpoint.
+        A partition whose state records did not all land keeps its offset uncommitted (its
+        records stay pending for the next checkpoint); the others commit regardless.
         """
         async with self._lock:
-            offsets = dict(self._positions)
-            self.changelog.collect(self._owned)
+            if self._fenced:
+                return
+            restored = {
+                s
+                for s in self._owned
+                if s not in {(t.topic, t.partition) for t in self._unrestored}
+            }
+            offsets = {
+                tp: o for tp, o in self._positions.items() if (tp.topic, tp.partition) in restored
+            }
+            self.changelog.collect(restored)
             try:
-                await self.changelog.flush()
+                failed = await self.changelog.flush()
             except (KafkaError, TimeoutError) as e:
                 log.warning("state flush failed (%r); offsets not committed, will retry", e)
                 return
+            offsets = {tp: o for tp, o in offsets.items() if (tp.topic, tp.partition) not in failed}
             if not offsets:
                 return
             try:
                 await self._consumer.commit(offsets)
+            except _FENCED as e:
+                self._fenced = True
+                self.stats.ready = False
+                self.stats.commits_refused += 1
+                log.warning(
+                    "offset commit refused (%r): the group gave this worker's partitions to "
+                    "another member; writing no more state until the next assignment",
+                    e,
+                )
+                return
             except KafkaError as e:
                 # Safe: the state is flushed, so re-read records will be skipped by offset.
                 log.warning("offset commit failed (%r); records will be re-read and skipped", e)
                 return
+            now = time.monotonic()
             for tp, o in offsets.items():
+                source = (tp.topic, tp.partition)
+                self.stats.last_commit[source] = now
                 if self._positions.get(tp) == o:
                     del self._positions[tp]
+                    self.stats.uncommitted.discard(source)
             self.stats.commits += 1
 
     async def _update_lag(self) -> None:
@@ -279,3 +412,14 @@ class Worker:
             position = await self._consumer.position(tp)
             lag[(tp.topic, tp.partition)] = max(0, high - position)
         self.stats.lag = lag
+
+
+def _group_generation(consumer: AIOKafkaConsumer) -> int:
+    """The consumer group generation of the current assignment, or -1 if the client hides it.
+
+    aiokafka keeps it on its (private) coordinator; the version is pinned in pyproject.toml and
+    a unit test checks the attribute is there.
+    """
+    coordinator = getattr(consumer, "_coordinator", None)
+    generation = getattr(coordinator, "generation", -1)
+    return generation if isinstance(generation, int) else -1
