@@ -87,6 +87,8 @@ CONTRACT_METRICS = frozenset(
         "socialpulse_consumer_lag_records",
         "socialpulse_mentions_unmatched_total",
         "socialpulse_build_info",
+        "socialpulse_seconds_since_last_commit",
+        "socialpulse_state_partitions_unrestored",
     }
 )
 
