@@ -322,6 +322,11 @@ async def test_a_failed_restore_pauses_the_partitions_and_is_retried(
         await _until(lambda: not worker.stats.uncommitted)
         assert worker.stats.ready
         assert worker.changelog.stats.restore_failures == 2
+        # Each partition's state is written with the epoch of the group generation it came in.
+        generation = worker._generation
+        assert generation > 0
+        epochs = {worker.changelog.epoch(s) for s in worker._owned}
+        assert epochs == {generation}
     finally:
         stop.set()
         await task

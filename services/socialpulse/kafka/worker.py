@@ -194,8 +194,11 @@ class Worker:
             self._pipeline.store.drop(lost | gained)
             self._pipeline.dedup.drop(lost | gained)
             self.changelog.forget(lost | gained)
+            # Positions of gained partitions were reached on state that is gone now: never commit.
             self._positions = {
-                tp: o for tp, o in self._positions.items() if (tp.topic, tp.partition) in keep
+                tp: o
+                for tp, o in self._positions.items()
+                if (tp.topic, tp.partition) in keep - gained
             }
             self.stats.lag = {k: v for k, v in self.stats.lag.items() if k in keep}
             now = time.monotonic()
