@@ -89,6 +89,7 @@ CONTRACT_METRICS = frozenset(
         "socialpulse_build_info",
         "socialpulse_seconds_since_last_commit",
         "socialpulse_state_partitions_unrestored",
+        "socialpulse_consumer_failing_seconds",
     }
 )
 

@@ -78,6 +78,9 @@ class KafkaSettings(_Frozen):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     enable_idempotence: bool = False
+    # Codec of the records the service produces (dead letters, state, demo traffic); input in
+    # any codec is read whatever this says.
+    compression_type: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "none"
     create_topics: bool = True
     topic_partitions: int = Field(default=4, ge=1)
     # Compacted topic holding the window state of this consumer group; default "<group_id>.state".
@@ -130,7 +133,15 @@ class Settings(BaseSettings):
     demo: bool | None = None
     demo_events_per_second: float = Field(default=200.0, gt=0)
     summary_interval_seconds: float = Field(default=5.0, gt=0)
+    # /healthz fails once the consume loop has not turned for this long (a hung worker).
+    health_stall_seconds: float = Field(default=60.0, ge=5, le=3600)
+    # /readyz fails once every poll has failed for this long (a codec, credentials, an outage).
+    consumer_error_grace_seconds: float = Field(default=30.0, ge=1, le=3600)
+    # SIGTERM: how long flushing state and committing may take before the process exits.
+    shutdown_timeout_seconds: float = Field(default=30.0, ge=1, le=600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # text for a terminal; json or logfmt (one line per notable event) for log pipelines.
+    log_format: Literal["text", "json", "logfmt"] = "text"
 
     @field_validator("windows")
     @classmethod

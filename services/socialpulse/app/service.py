@@ -10,8 +10,9 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
@@ -25,7 +26,7 @@ from socialpulse.export.server import HttpServer, build_app
 from socialpulse.export.summary import summary_line
 from socialpulse.kafka.changelog import state_topic_spec
 from socialpulse.kafka.embedded import EmbeddedBroker
-from socialpulse.kafka.options import client_options
+from socialpulse.kafka.options import client_options, producer_options
 from socialpulse.kafka.topics import TopicSpec, ensure_topics
 from socialpulse.kafka.worker import Worker
 from socialpulse.settings import Settings
@@ -70,14 +71,22 @@ async def run_service(
         worker = Worker(settings, pipeline, bootstrap, clock)
         registry = CollectorRegistry()
         register_metrics(registry, pipeline, clock, worker.stats)
+        grace = settings.consumer_error_grace_seconds
         app = build_app(
-            registry, pipeline.store, clock, settings.top_k, ready=lambda: worker.stats.ready
+            registry,
+            pipeline.store,
+            clock,
+            settings.top_k,
+            ready=lambda: worker.stats.consuming(time.monotonic(), grace),
+            healthy=lambda: (
+                time.monotonic() - worker.stats.last_loop < settings.health_stall_seconds
+            ),
         )
         http = HttpServer(app, settings.metrics_host, settings.metrics_port)
         await http.start()
         stack.push_async_callback(http.stop)
         await worker.start()
-        stack.push_async_callback(worker.stop)
+        stack.push_async_callback(_within, worker.stop(), settings.shutdown_timeout_seconds)
 
         demo = (
             f", demo traffic {settings.demo_events_per_second:g} ev/s"
@@ -94,7 +103,9 @@ async def run_service(
         )
         tasks = [asyncio.create_task(worker.run(stop), name="worker")]
         if settings.demo_enabled:
-            producer = AIOKafkaProducer(acks=1, enable_idempotence=False, linger_ms=20, **opts)
+            producer = AIOKafkaProducer(
+                acks=1, enable_idempotence=False, linger_ms=20, **producer_options(kafka), **opts
+            )
             await producer.start()
             stack.push_async_callback(producer.stop)
             tasks.append(
@@ -123,12 +134,26 @@ async def run_service(
         finally:
             stop.set()
             stop_wait.cancel()
+            deadline = time.monotonic() + settings.shutdown_timeout_seconds / 2
             for t in tasks:
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(t), timeout=10)
+                    remaining = max(0.1, deadline - time.monotonic())
+                    await asyncio.wait_for(asyncio.shield(t), timeout=remaining)
                 if not t.done():
                     t.cancel()
             out("socialpulse stopped")
+
+
+async def _within(stopping: Coroutine[Any, Any, None], seconds: float) -> None:
+    """Run a stop step, but give up after ``seconds``: SIGTERM must end the process in time.
+
+    Giving up is safe for the worker: offsets are committed only after the state they reflect,
+    so the next owner re-reads what was not committed and skips what was already counted.
+    """
+    try:
+        await asyncio.wait_for(stopping, timeout=seconds)
+    except TimeoutError:
+        log.error("shutdown step did not finish within %.0f s; exiting anyway", seconds)
 
 
 async def _print_summary(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
@@ -39,12 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValidationError, ValueError) as e:
         print(f"socialpulse: invalid configuration:\n{e}", file=sys.stderr)  # noqa: T201
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if settings.log_level != "DEBUG":
-        # The client's INFO lines (group joins, coordinator lookups) drown the live summary.
-        logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    from socialpulse.app.logs import configure_logging
+
+    configure_logging(settings)
     if args.command == "config":
         from socialpulse.cli.config import show_config
 

@@ -256,7 +256,21 @@ class KpiCollector(Collector):
             "1 when the worker is in its group and every owned partition is restored and read",
         )
         ready.add_metric([], 1 if c.ready else 0)
-        yield from (lag, batches, busy, commits, refused, dlq, since, ready)
+        errors = CounterMetricFamily(
+            "socialpulse_consumer_errors",
+            "Kafka client errors of the consume loop, by kind (codec, authentication, "
+            "authorization, corrupt_record, connection, timeout, other)",
+            labels=["kind"],
+        )
+        for kind, n in c.errors.items():
+            errors.add_metric([kind], n)
+        failing = GaugeMetricFamily(
+            "socialpulse_consumer_failing_seconds",
+            "Seconds every poll has failed for (0 while polls succeed)",
+        )
+        now = time.monotonic()
+        failing.add_metric([], 0.0 if c.failing_since is None else now - c.failing_since)
+        yield from (lag, batches, busy, commits, refused, dlq, since, ready, errors, failing)
         yield from _state_metrics(c.state)
 
 

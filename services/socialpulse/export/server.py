@@ -15,9 +15,11 @@ from socialpulse.export.api import add_api_routes
 from socialpulse.settings import DEFAULT_TOP_K
 
 REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
-# Whether the service is ready for traffic: in its group, every owned partition restored.
+# Whether the service is ready: in its group, every owned partition restored, polls succeeding.
 Readiness = Callable[[], bool]
 READY_KEY: web.AppKey[Readiness] = web.AppKey("ready")
+# Whether the process is alive in the sense that matters: its consume loop keeps turning.
+HEALTHY_KEY: web.AppKey[Readiness] = web.AppKey("healthy")
 
 
 async def _metrics(request: web.Request) -> web.Response:
@@ -27,7 +29,10 @@ async def _metrics(request: web.Request) -> web.Response:
 
 
 async def _healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    healthy = request.app[HEALTHY_KEY]()
+    return web.json_response(
+        {"status": "ok" if healthy else "stalled"}, status=200 if healthy else 503
+    )
 
 
 async def _readyz(request: web.Request) -> web.Response:
@@ -43,6 +48,7 @@ def build_app(
     clock: Clock = time.time,
     top_k: int = DEFAULT_TOP_K,
     ready: Readiness = lambda: True,
+    healthy: Readiness = lambda: True,
 ) -> web.Application:
     """The web application: ``/metrics``, ``/healthz``, ``/readyz`` and, given a store, the API.
 
@@ -52,6 +58,7 @@ def build_app(
     app[REGISTRY_KEY] = registry
     app.router.add_get("/metrics", _metrics)
     app[READY_KEY] = ready
+    app[HEALTHY_KEY] = healthy
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     if store is not None:

@@ -7,6 +7,13 @@ from typing import Any
 from socialpulse.settings import KafkaSettings
 
 
+def producer_options(kafka: KafkaSettings) -> dict[str, Any]:
+    """Options of every producer the service creates, beyond the connection: the codec."""
+    return {
+        "compression_type": None if kafka.compression_type == "none" else kafka.compression_type
+    }
+
+
 def client_options(kafka: KafkaSettings, bootstrap_servers: str) -> dict[str, Any]:
     """Connection and security options common to aiokafka's clients; never assumes a broker kind."""
     opts: dict[str, Any] = {

@@ -25,7 +25,8 @@ from socialpulse.core.pipeline import Pipeline
 from socialpulse.core.windows.timeline import Source
 from socialpulse.kafka.changelog import MAX_RECORD_BYTES, Changelog, StateStats
 from socialpulse.kafka.deadletter import dead_letter_headers
-from socialpulse.kafka.options import client_options
+from socialpulse.kafka.errors import ERROR_KINDS, PERMANENT, advice, error_kind
+from socialpulse.kafka.options import client_options, producer_options
 from socialpulse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,19 @@ class ConsumerStats:
     # partitions holding handled records that are not committed yet.
     last_commit: dict[Source, float] = field(default_factory=dict)
     uncommitted: set[Source] = field(default_factory=set)
-    # Whether the worker is in the group and every owned partition is restored and consumed.
+    # Whether the worker is in the group and every owned partition is restored.
     ready: bool = False
+    # Client errors of the consume loop by kind (a bounded label), and the monotonic times the
+    # loop last turned and last polled without an error.
+    errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ERROR_KINDS, 0))
+    last_loop: float = field(default_factory=time.monotonic)
+    last_poll_ok: float = field(default_factory=time.monotonic)
+    # Since when every poll has failed (None while polls succeed).
+    failing_since: float | None = None
+
+    def consuming(self, now: float, grace: float) -> bool:
+        """Ready, and polls have not been failing for longer than ``grace`` seconds."""
+        return self.ready and (self.failing_since is None or now - self.failing_since < grace)
 
     def seconds_since_commit(self, now: float) -> dict[Source, float]:
         """Per owned partition, how long its handled records have waited for a commit (0: none)."""
@@ -121,6 +133,7 @@ class Worker:
             enable_idempotence=self._kafka.enable_idempotence,
             linger_ms=5,
             max_request_size=MAX_RECORD_BYTES + 4096,
+            **producer_options(self._kafka),
             **opts,
         )
         self.changelog = Changelog(
@@ -143,6 +156,8 @@ class Worker:
         self._generation = -1
         # A commit was refused: the group has given our partitions to others until we rejoin.
         self._fenced = False
+        # Error kinds of failed polls already logged since the last good poll.
+        self._reported: set[str] = set()
         self._lock = asyncio.Lock()
         self._started = False
 
@@ -280,11 +295,20 @@ class Worker:
         next_expire = next_lag = next_checkpoint = 0.0
         interval = self._kafka.checkpoint_interval_seconds
         while not stop.is_set():
+            self.stats.last_loop = time.monotonic()
             try:
-                batch = await self._consumer.getmany(
-                    timeout_ms=self._kafka.poll_timeout_ms,
-                    max_records=self._kafka.max_batch_records,
-                )
+                try:
+                    batch = await self._consumer.getmany(
+                        timeout_ms=self._kafka.poll_timeout_ms,
+                        max_records=self._kafka.max_batch_records,
+                    )
+                except KafkaError as e:
+                    self._poll_failed(e)
+                    # Lag comes from the broker's end offsets, so it shows while fetches fail.
+                    await self._update_lag()
+                    await asyncio.sleep(1.0)
+                    continue
+                self._poll_ok()
                 if batch:
                     await self._handle(batch)
                 now = time.monotonic()
@@ -303,8 +327,44 @@ class Worker:
                     await self._update_lag()
                     next_lag = now + LAG_EVERY_SECONDS
             except KafkaError as e:
+                self._count_error(e)
                 log.warning("kafka error, retrying in 1 s: %r", e)
                 await asyncio.sleep(1.0)
+
+    def _count_error(self, exc: BaseException) -> str:
+        kind = error_kind(exc)
+        self.stats.errors[kind] += 1
+        return kind
+
+    def _poll_failed(self, exc: BaseException) -> None:
+        """Count a failed poll; say so once per kind until polls succeed again."""
+        kind = self._count_error(exc)
+        now = time.monotonic()
+        if self.stats.failing_since is None:
+            self.stats.failing_since = now
+        if kind in self._reported:
+            return
+        self._reported.add(kind)
+        if kind in PERMANENT:
+            log.error(
+                "consumer cannot read its partitions (%s: %r): %s; it keeps trying, and "
+                "/readyz fails and lag grows until this is fixed",
+                kind,
+                exc,
+                advice(kind),
+            )
+        else:
+            log.warning("consumer poll failed (%s: %r); retrying every second", kind, exc)
+
+    def _poll_ok(self) -> None:
+        now = time.monotonic()
+        if self.stats.failing_since is not None:
+            log.info(
+                "consumer reads again after %.0f s of failed polls", now - self.stats.failing_since
+            )
+            self.stats.failing_since = None
+            self._reported.clear()
+        self.stats.last_poll_ok = now
 
     async def _handle(self, batch: dict[TopicPartition, list[object]]) -> None:
         async with self._lock:
@@ -407,14 +467,29 @@ class Worker:
             self.stats.commits += 1
 
     async def _update_lag(self) -> None:
-        lag = {}
-        for tp in self._consumer.assignment():
-            high = self._consumer.highwater(tp)
-            if high is None:
+        """Records between each owned partition's end (asked of the broker) and our position.
+
+        The end offsets come from the broker, not from fetch responses, so the lag keeps growing
+        when fetches fail (a codec, a corrupt record) instead of freezing at its last value.
+        """
+        tps = list(self._consumer.assignment())
+        if not tps:
+            self.stats.lag = {}
+            return
+        try:
+            end = await self._consumer.end_offsets(tps)
+        except KafkaError as e:
+            self._count_error(e)
+            return
+        lag = dict(self.stats.lag)
+        for tp in tps:
+            try:  # an unknown position waits for a reset that a failing broker never gives
+                position = await asyncio.wait_for(self._consumer.position(tp), timeout=1.0)
+            except (KafkaError, TimeoutError):
                 continue
-            position = await self._consumer.position(tp)
-            lag[(tp.topic, tp.partition)] = max(0, high - position)
-        self.stats.lag = lag
+            lag[(tp.topic, tp.partition)] = max(0, end[tp] - position)
+        owned = {(tp.topic, tp.partition) for tp in tps}
+        self.stats.lag = {k: v for k, v in lag.items() if k in owned}
 
 
 def _group_generation(consumer: AIOKafkaConsumer) -> int:
