@@ -48,10 +48,13 @@ bench: $(STAMP) ## Benchmarks, each beside its baseline: pipeline throughput, 24
 	$(PY) tests/bench/bench_pipeline.py
 	$(PY) tests/bench/bench_restore.py
 
+docs: $(STAMP) ## Regenerate the README's configuration reference from the settings object
+	$(PY) -m socialpulse.app.reference README.md
+
 kafka: ## Start a single-node Apache Kafka (KRaft) on 127.0.0.1:19092 in the foreground
 	bash deploy/kafka/kafka.sh run
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: help install run test test-unit test-deploy test-faults lint fmt bench kafka clean
+.PHONY: help install docs run test test-unit test-deploy test-faults lint fmt bench kafka clean

@@ -36,21 +36,32 @@ def window_seconds(label: str) -> int:
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # A string under a field is its description: the README's reference is generated from it.
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
 class BrandSettings(_Frozen):
     """A tracked brand: how mentions of it are recognised and whom it competes with."""
 
     id: BrandId
+    """The brand's Prometheus label and API key: `[a-z0-9][a-z0-9_-]*`, at most 64 characters."""
     name: str
+    """Display name."""
     terms: tuple[str, ...] = Field(min_length=1)
+    """Words or phrases that name the brand: case-insensitive, whole words, also as `#tag` and
+    `@handle`."""
     handles: tuple[str, ...] = ()
+    """The brand's own accounts (`@name`): they also match, make a mention tagged, and mark
+    owned posts."""
     exclude: tuple[str, ...] = ()
+    """Phrases that veto the brand when present (e.g. "aurora borealis")."""
     competitors: tuple[BrandId, ...] = ()
+    """Other configured brands: the share-of-voice set."""
     followers: int | None = Field(default=None, ge=0)
+    """Follower count used when no account snapshot is known."""
     # Overrides the global expected_customer_lifetime_windows for this brand's CLV.
     customer_lifetime_windows: float | None = Field(default=None, gt=0)
+    """This brand's CLV multiplier, overriding `expected_customer_lifetime_windows`."""
 
     @field_validator("handles")
     @classmethod
@@ -65,33 +76,56 @@ class KafkaSettings(_Frozen):
     """Where the events come from and where rejects go."""
 
     bootstrap_servers: str | None = None
+    """Kafka to read from, `host:port,...`; unset starts the embedded broker with demo traffic."""
     group_id: str = "socialpulse"
+    """Consumer group; run more copies with the same group to scale out."""
     client_id: str = "socialpulse"
+    """Client id the brokers see."""
     mentions_topic: str = "socialpulse.mentions"
+    """Input topic of mention events."""
     interactions_topic: str = "socialpulse.interactions"
+    """Input topic of interaction events."""
     dlq_topic: str = "socialpulse.dlq"
+    """Dead-letter topic: rejected records with their reason."""
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    """Where a new consumer group starts reading."""
     max_batch_records: int = Field(default=2000, ge=1)
+    """Records per `getmany` batch."""
     poll_timeout_ms: int = Field(default=500, ge=1)
+    """Longest wait for a batch."""
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """How clients connect to the brokers."""
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    """SASL mechanism, with `sasl_username` and `sasl_password`."""
     sasl_username: str | None = None
+    """SASL user."""
     sasl_password: SecretStr | None = None
+    """SASL password (a secret: never printed)."""
     enable_idempotence: bool = False
+    """Idempotent producers (the embedded broker does not support them)."""
     # Codec of the records the service produces (dead letters, state, demo traffic); input in
     # any codec is read whatever this says.
     compression_type: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "none"
+    """Codec of what the service produces (dead letters, state, demo); input in any codec is
+    read regardless."""
     create_topics: bool = True
+    """Create missing topics at start-up."""
     topic_partitions: int = Field(default=4, ge=1)
+    """Partitions of the topics it creates."""
     # Compacted topic holding the window state of this consumer group; default "<group_id>.state".
     state_topic: str | None = None
+    """Compacted topic holding the group's window state; unset: `<group_id>.state`."""
     # How often window state is flushed to the state topic; offsets are committed after each flush.
     checkpoint_interval_seconds: float = Field(default=1.0, gt=0)
+    """How often state is flushed and offsets committed after it."""
     # Group membership: a worker silent for session_timeout_ms (no heartbeat) or not polling for
     # max_poll_interval_ms loses its partitions to the others. aiokafka's defaults.
     session_timeout_ms: int = Field(default=10_000, ge=1_000, le=3_600_000)
+    """A worker silent this long (no heartbeat) loses its partitions to the others."""
     heartbeat_interval_ms: int = Field(default=3_000, ge=100, le=600_000)
+    """How often a worker tells the group it is alive; below `session_timeout_ms`."""
     max_poll_interval_ms: int = Field(default=300_000, ge=1_000, le=86_400_000)
+    """A worker that does not poll this long loses its partitions."""
 
     @model_validator(mode="after")
     def _heartbeat_below_session(self) -> KafkaSettings:
@@ -116,32 +150,52 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         frozen=True,
         extra="forbid",
+        use_attribute_docstrings=True,
     )
 
     kafka: KafkaSettings = KafkaSettings()
+    """Kafka connection, topics and group (the `kafka.*` rows)."""
     brands: tuple[BrandSettings, ...] = ()
+    """Tracked brands (the brand table); the demo brands when embedded and none are set."""
     windows: tuple[str, ...] = ("5m", "1h", "24h", "7d")
+    """Rolling windows: whole minutes, hours or days (`5m`, `1h`, `7d`)."""
     # CLV = mean order value × purchases per customer in the window × this many windows.
     expected_customer_lifetime_windows: float = Field(default=DEFAULT_LIFETIME_WINDOWS, gt=0)
+    """CLV multiplier: expected customer lifetime in windows."""
     # Length of each top-authors list served by the JSON API.
     top_k: int = Field(default=DEFAULT_TOP_K, ge=1, le=1000)
+    """Length of each top-authors list."""
     max_future_seconds: int = Field(default=300, ge=0)
+    """How far ahead of the service clock an event may be."""
     max_text_chars: int = Field(default=10_000, ge=1)
+    """Longer mention texts are rejected as `oversized`."""
     max_event_bytes: int = Field(default=1_048_576, ge=256)
+    """Larger records are rejected as `oversized`."""
     metrics_host: str = "0.0.0.0"  # noqa: S104 - a service is scraped from outside its pod
+    """Address `/metrics`, `/healthz`, `/readyz` and the JSON API listen on."""
     metrics_port: int = Field(default=9464, ge=0, le=65535)
+    """Port of the same (0: any free port)."""
     demo: bool | None = None
+    """Produce demo traffic into the input topics; unset: only when embedded."""
     demo_events_per_second: float = Field(default=200.0, gt=0)
+    """Demo traffic rate."""
     summary_interval_seconds: float = Field(default=5.0, gt=0)
+    """How often the live summary prints."""
     # /healthz fails once the consume loop has not turned for this long (a hung worker).
     health_stall_seconds: float = Field(default=60.0, ge=5, le=3600)
+    """`/healthz` answers 503 once the consume loop has not turned for this long."""
     # /readyz fails once every poll has failed for this long (a codec, credentials, an outage).
     consumer_error_grace_seconds: float = Field(default=30.0, ge=1, le=3600)
+    """`/readyz` answers 503 once every poll has failed for this long."""
     # SIGTERM: how long flushing state and committing may take before the process exits.
     shutdown_timeout_seconds: float = Field(default=30.0, ge=1, le=600)
+    """On SIGTERM, how long flushing state and committing may take before the process exits
+    anyway."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Log level."""
     # text for a terminal; json or logfmt (one line per notable event) for log pipelines.
     log_format: Literal["text", "json", "logfmt"] = "text"
+    """`text` for a terminal; `json` or `logfmt` (one line per notable event) for log pipelines."""
 
     @field_validator("windows")
     @classmethod
