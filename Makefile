@@ -51,10 +51,17 @@ bench: $(STAMP) ## Benchmarks, each beside its baseline: pipeline throughput, 24
 docs: $(STAMP) ## Regenerate the README's configuration reference from the settings object
 	$(PY) -m socialpulse.app.reference README.md
 
+wheel: $(STAMP) ## Build the wheel into dist/ and prove it installs alone with its console script
+	rm -rf dist /tmp/socialpulse-wheel
+	$(PY) -m pip wheel --quiet --no-deps --wheel-dir dist .
+	$(PYTHON) -m venv /tmp/socialpulse-wheel
+	/tmp/socialpulse-wheel/bin/pip install --quiet dist/socialpulse-*.whl
+	/tmp/socialpulse-wheel/bin/socialpulse --version
+
 kafka: ## Start a single-node Apache Kafka (KRaft) on 127.0.0.1:19092 in the foreground
 	bash deploy/kafka/kafka.sh run
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: help install docs run test test-unit test-deploy test-faults lint fmt bench kafka clean
+.PHONY: help install docs wheel run test test-unit test-deploy test-faults lint fmt bench kafka clean

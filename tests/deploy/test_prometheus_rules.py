@@ -281,6 +281,24 @@ def test_compose_mounts_existing_files() -> None:
                 assert (compose_dir / source).exists(), f"{name}: {source} does not exist"
 
 
+def test_the_image_is_multi_stage_slim_unprivileged_and_built_by_compose() -> None:
+    dockerfile = REPO / "deploy" / "Dockerfile"
+    lines = [ln.strip() for ln in dockerfile.read_text().splitlines() if not ln.startswith("#")]
+    stages = [ln for ln in lines if ln.startswith("FROM ")]
+    assert len(stages) == 2 and all("slim" in s for s in stages), stages
+    users = [ln.split()[1] for ln in lines if ln.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0"), users
+    assert any("SOCIALPULSE_METRICS_HOST=0.0.0.0" in ln for ln in lines)
+    compose = cast(
+        dict[str, Any],
+        yaml.safe_load((REPO / "deploy" / "compose" / "docker-compose.yml").read_text()),
+    )
+    build = compose["services"]["socialpulse"]["build"]
+    assert (REPO / "deploy" / "compose" / build["context"] / build["dockerfile"]).resolve() == (
+        dockerfile.resolve()
+    )
+
+
 def test_k8s_manifests_parse_and_match_the_scrape_job() -> None:
     docs = [
         d
