@@ -44,8 +44,9 @@ fmt: $(STAMP) ## Format and auto-fix with ruff
 	$(VENV)/bin/ruff format services tests
 	$(VENV)/bin/ruff check --fix services tests
 
-bench: $(STAMP) ## Benchmarks, each beside its baseline: pipeline throughput, 24 h state restore
+bench: $(STAMP) ## Benchmarks, each beside its baseline: pipeline throughput, brand matching, 24 h state restore
 	$(PY) tests/bench/bench_pipeline.py
+	$(PY) tests/bench/bench_matcher.py
 	$(PY) tests/bench/bench_restore.py
 
 docs: $(STAMP) ## Regenerate the README's configuration reference from the settings object
