@@ -20,9 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from brands_reference import ReferenceBrandAccounts, ReferenceBrandMatcher
-from shared_data import vader_corpus
 from socialpulse.core.brands import BrandAccounts, BrandMatcher, _folding
 from socialpulse.settings import BrandSettings
+from vader_corpus import read_corpus
 
 CORPORA = (
     "tweets_GroundTruth.txt",
@@ -182,7 +182,7 @@ def test_lower_folds_every_character_the_table_does_unless_marked() -> None:
 
 @pytest.mark.parametrize("name", CORPORA)
 def test_corpus_with_terms_from_its_own_words(name: str) -> None:
-    texts = [text for _, text in vader_corpus(name)]
+    texts = [text for _, text in read_corpus(name)]
     rng = random.Random(name)
     tokens = [t for text in texts for t in text.split()]
     words = [w for text in texts for w in re.findall(r"\w+", text)]
