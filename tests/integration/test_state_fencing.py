@@ -389,3 +389,37 @@ async def test_a_partition_whose_state_cannot_be_written_does_not_hold_back_the_
     # Partition 0 committed everything it read.
     consumer_tp = TopicPartition(settings.kafka.mentions_topic, 0)
     assert consumer_tp not in worker._positions
+
+
+async def test_readiness_follows_a_rebalance(kafka_bootstrap: str, topic_prefix: str) -> None:
+    settings = _settings(kafka_bootstrap, topic_prefix)
+    await _group_topics(settings, 2)
+    await _produce_demo(settings, 200, seed=13)
+    first = Worker(settings, Pipeline(settings), kafka_bootstrap, lambda: NOW)
+    await first.start()
+    stop1 = asyncio.Event()
+    task1 = asyncio.create_task(first.run(stop1))
+    second = Worker(settings, Pipeline(settings), kafka_bootstrap, lambda: NOW)
+    stop2 = asyncio.Event()
+    task2: asyncio.Task[None] | None = None
+    seen_not_ready = False
+    try:
+        await _until(lambda: first.stats.ready and len(first._owned) == 4)
+        await second.start()
+        task2 = asyncio.create_task(second.run(stop2))
+        # The first worker leaves readiness while the group moves partitions, then returns.
+        deadline = time.monotonic() + 60
+        while not (second.stats.ready and len(second._owned) == 2 and first.stats.ready):
+            seen_not_ready |= not first.stats.ready
+            assert time.monotonic() < deadline, "the rebalance did not settle"
+            await asyncio.sleep(0.02)
+        assert len(first._owned) == 2
+    finally:
+        stop1.set()
+        stop2.set()
+        await task1
+        if task2 is not None:
+            await task2
+        await first.stop()
+        await second.stop()
+    assert seen_not_ready, "readiness never dropped while partitions moved"
