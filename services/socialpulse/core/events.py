@@ -59,7 +59,21 @@ ENGAGEMENT_TYPES: Final[frozenset[str]] = frozenset(
 
 Id = Annotated[str, Meta(min_length=1, max_length=256)]
 Timestamp = Annotated[datetime, Meta(tz=True)]
-NonNegative = Annotated[float, Meta(ge=0)]
+
+# Ranges of the numeric inputs (the schemas' ``maximum``s; a test keeps them equal). Each is far
+# beyond anything real, so no genuine event is refused, and small enough that no sum the state
+# keeps can leave its format (see ``socialpulse.core.windows.bucket``).
+# More people than are alive; the largest accounts have under 10^9 followers.
+MAX_FOLLOWERS: Final = 10**10
+# 366 days: a 24/7 live stream watched for a year; sessions and videos are far shorter.
+MAX_SECONDS: Final = 366 * 86_400
+# Orders are in any currency, unconverted: 10^12 leaves room for large orders in currencies
+# whose unit is worth a fraction of a cent (VND, IRR, IDR).
+MAX_ORDER_VALUE: Final = 10**12
+
+Followers = Annotated[int, Meta(ge=0, le=MAX_FOLLOWERS)]
+# A float bound also refuses infinity (1e400 is out of range for msgspec; inf > any bound).
+Seconds = Annotated[float, Meta(ge=0, le=MAX_SECONDS)]
 
 
 class Author(msgspec.Struct, frozen=True, gc=False):
@@ -67,7 +81,7 @@ class Author(msgspec.Struct, frozen=True, gc=False):
 
     id: Id
     handle: Annotated[str, Meta(min_length=1, max_length=256)]
-    followers: Annotated[int, Meta(ge=0)]
+    followers: Followers
     verified: bool = False
 
 
@@ -89,17 +103,17 @@ class Mention(msgspec.Struct, frozen=True, gc=False):
 class InteractionValue(msgspec.Struct, frozen=True, gc=False):
     """Type-specific measurements of an interaction; which fields are required depends on type."""
 
-    watch_seconds: NonNegative | None = None
-    video_seconds: Annotated[float, Meta(gt=0)] | None = None
-    session_seconds: NonNegative | None = None
+    watch_seconds: Seconds | None = None
+    video_seconds: Annotated[float, Meta(gt=0, le=MAX_SECONDS)] | None = None
+    session_seconds: Seconds | None = None
     bounced: bool | None = None
     referred_from_social: bool | None = None
-    order_value: NonNegative | None = None
+    order_value: Annotated[float, Meta(ge=0, le=MAX_ORDER_VALUE)] | None = None
     # The lengths reject "USD\n": Python's ``$`` matches before a final newline; ECMA-262 not.
     currency: Annotated[str, Meta(min_length=3, max_length=3, pattern="^[A-Z]{3}$")] | None = None
     customer_id: Id | None = None
     rating: Annotated[int, Meta(ge=1, le=5)] | None = None
-    followers: Annotated[int, Meta(ge=0)] | None = None
+    followers: Followers | None = None
     replies_to: Id | None = None
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from socialpulse.core.clock import Clock, rfc3339
@@ -16,9 +16,23 @@ CLOCK_KEY: web.AppKey[Clock] = web.AppKey("clock")
 TOP_K_KEY = web.AppKey("top_k", int)
 
 
+def json_body(doc: Any) -> bytes:
+    """``doc`` as JSON text, NaN and ±Infinity as null: JSON has no such numbers.
+
+    msgspec writes every non-finite float as null (the standard library would write the
+    non-JSON ``Infinity``). Inputs are bounded, so no KPI should be non-finite; this keeps the
+    API valid JSON even if one were.
+    """
+    return msgspec.json.encode(doc)
+
+
+def _json(doc: Any) -> web.Response:
+    return web.Response(body=json_body(doc), content_type="application/json")
+
+
 def _fail(status: type[web.HTTPClientError], message: str) -> web.HTTPClientError:
     """An HTTP error whose body is ``{"error": message}``."""
-    return status(text=json.dumps({"error": message}), content_type="application/json")
+    return status(text=json_body({"error": message}).decode(), content_type="application/json")
 
 
 def _query(request: web.Request) -> tuple[str, str]:
@@ -79,7 +93,7 @@ async def _kpis(request: web.Request) -> web.Response:
         "window_end": rfc3339(end),
         "kpis": kpis_json(k),
     }
-    return web.json_response(body)
+    return _json(body)
 
 
 async def _top_authors(request: web.Request) -> web.Response:
@@ -108,7 +122,7 @@ async def _top_authors(request: web.Request) -> web.Response:
             }
             for a in authors
         ]
-    return web.json_response(body)
+    return _json(body)
 
 
 def add_api_routes(app: web.Application, store: WindowStore, clock: Clock, top_k: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from socialpulse.core.decode import Decoder
-from socialpulse.core.events import INTERACTION_TYPES, Interaction, Mention
+from socialpulse.core.events import (
+    INTERACTION_TYPES,
+    MAX_FOLLOWERS,
+    MAX_ORDER_VALUE,
+    MAX_SECONDS,
+    Interaction,
+    Mention,
+)
 from socialpulse.core.rejection import Rejection
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
@@ -123,6 +131,23 @@ INVALID: list[tuple[str, str, Any]] = [
     ("interaction.survey-response.json", "value.rating", 0),
     ("interaction.survey-response.json", "value.rating", 4.5),
     ("interaction.account-snapshot.json", "value.followers", -3),
+    # Just outside each upper bound (next integer, next double), and far outside it.
+    ("mention.post.json", "author.followers", MAX_FOLLOWERS + 1),
+    ("mention.post.json", "author.followers", float(MAX_FOLLOWERS + 1)),
+    ("mention.post.json", "author.followers", 10**30),
+    ("mention.post.json", "author.followers", 1e30),
+    ("mention.post.json", "author.followers", 2**64),
+    ("interaction.account-snapshot.json", "value.followers", MAX_FOLLOWERS + 1),
+    ("interaction.account-snapshot.json", "value.followers", 10**30),
+    ("interaction.video-view.json", "value.watch_seconds", math.nextafter(MAX_SECONDS, math.inf)),
+    ("interaction.video-view.json", "value.watch_seconds", 1e308),
+    ("interaction.video-view.json", "value.video_seconds", math.nextafter(MAX_SECONDS, math.inf)),
+    ("interaction.video-view.json", "value.video_seconds", 0),
+    ("interaction.session.json", "value.session_seconds", MAX_SECONDS + 1),
+    ("interaction.session.json", "value.session_seconds", 1e308),
+    ("interaction.purchase.json", "value.order_value", math.nextafter(MAX_ORDER_VALUE, math.inf)),
+    ("interaction.purchase.json", "value.order_value", 1e308),
+    ("interaction.purchase.json", "value.order_value", -1e308),
 ]
 
 
@@ -148,6 +173,24 @@ VALID: list[tuple[str, str, Any]] = [
     ("mention.post.json", "future_field", {"anything": [1, 2]}),
     ("interaction.survey-response.json", "value.rating", 5.0),
     ("interaction.like.json", "post_id", None),
+    # At and just inside each bound.
+    ("mention.post.json", "author.followers", 0),
+    ("mention.post.json", "author.followers", MAX_FOLLOWERS),
+    ("mention.post.json", "author.followers", MAX_FOLLOWERS - 1),
+    ("mention.post.json", "author.followers", float(MAX_FOLLOWERS)),
+    ("interaction.account-snapshot.json", "value.followers", MAX_FOLLOWERS),
+    ("interaction.account-snapshot.json", "value.followers", 0),
+    ("interaction.video-view.json", "value.watch_seconds", MAX_SECONDS),
+    ("interaction.video-view.json", "value.watch_seconds", math.nextafter(MAX_SECONDS, 0)),
+    ("interaction.video-view.json", "value.watch_seconds", 0),
+    ("interaction.video-view.json", "value.video_seconds", MAX_SECONDS),
+    ("interaction.video-view.json", "value.video_seconds", 5e-324),
+    ("interaction.session.json", "value.session_seconds", float(MAX_SECONDS)),
+    ("interaction.session.json", "value.session_seconds", MAX_SECONDS - 1),
+    ("interaction.purchase.json", "value.order_value", MAX_ORDER_VALUE),
+    ("interaction.purchase.json", "value.order_value", math.nextafter(MAX_ORDER_VALUE, 0)),
+    ("interaction.purchase.json", "value.order_value", 0.0),
+    ("interaction.survey-response.json", "value.rating", 1),
 ]
 
 
@@ -160,6 +203,61 @@ def test_valid_variants_are_accepted_by_schema_and_decoder(
     VALIDATORS[kind].validate(doc)
     got = _decode(kind, doc)
     assert not isinstance(got, Rejection), got
+
+
+# Every numeric field with a maximum, as (schema, JSON pointer path, the decoder's bound).
+BOUNDS: list[tuple[str, tuple[str, ...], float]] = [
+    ("mention", ("author", "followers"), MAX_FOLLOWERS),
+    ("interaction", ("value", "followers"), MAX_FOLLOWERS),
+    ("interaction", ("value", "watch_seconds"), MAX_SECONDS),
+    ("interaction", ("value", "video_seconds"), MAX_SECONDS),
+    ("interaction", ("value", "session_seconds"), MAX_SECONDS),
+    ("interaction", ("value", "order_value"), MAX_ORDER_VALUE),
+    ("interaction", ("value", "rating"), 5),
+]
+
+
+def _numeric_fields(node: Any, at: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    """Every property whose type admits a number, by its path of property names."""
+    found: dict[tuple[str, ...], Any] = {}
+    if isinstance(node, dict):
+        types = node.get("type", [])
+        if {"number", "integer"} & set([types] if isinstance(types, str) else types):
+            found[at] = node
+        for name, sub in node.get("properties", {}).items():
+            found |= _numeric_fields(sub, (*at, name))
+    return found
+
+
+@pytest.mark.parametrize("name", ["mention", "interaction"])
+def test_every_number_in_the_schemas_has_the_decoders_range(name: str) -> None:
+    fields = _numeric_fields(_schema(name))
+    bounds = {path: bound for schema, path, bound in BOUNDS if schema == name}
+    assert set(fields) == set(bounds)
+    for path, node in fields.items():
+        assert node["maximum"] == bounds[path], path
+        assert node.get("minimum", node.get("exclusiveMinimum")) in (0, 1), path
+
+
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [
+        ("mention.post.json", "author.followers"),
+        ("interaction.account-snapshot.json", "value.followers"),
+        ("interaction.video-view.json", "value.watch_seconds"),
+        ("interaction.video-view.json", "value.video_seconds"),
+        ("interaction.session.json", "value.session_seconds"),
+        ("interaction.purchase.json", "value.order_value"),
+    ],
+)
+@pytest.mark.parametrize("literal", ["1e400", "-1e400"])
+def test_a_number_beyond_the_largest_double_is_rejected(name: str, path: str, literal: str) -> None:
+    """JSON text cannot say Infinity, but 1e400 becomes inf in decoders such as Python's."""
+    kind = name.split(".")[0]
+    raw = json.dumps(_set(_example(name), path, "@@")).replace('"@@"', literal).encode()
+    assert not VALIDATORS[kind].is_valid(json.loads(raw))
+    got = DECODER.mention(raw) if kind == "mention" else DECODER.interaction(raw)
+    assert isinstance(got, Rejection) and got.reason == "schema", got
 
 
 def test_bytes_that_are_not_json_are_told_apart() -> None:
@@ -189,7 +287,14 @@ def _mutations() -> st.SearchStrategy[tuple[str, str, Any]]:
             "event_id", "type", "brand", "user_id", "value.order_value", "value.currency",
         ],
         "interaction.session.json": ["value.session_seconds", "value.bounced"],
+        "interaction.video-view.json": ["value.watch_seconds", "value.video_seconds"],
+        "interaction.account-snapshot.json": ["value.followers"],
     }  # fmt: skip
+    edges = [
+        m + d for m in (MAX_FOLLOWERS, MAX_SECONDS, MAX_ORDER_VALUE) for d in (-1, 0, 1, -0.5, 0.5)
+    ]
+    near_edges = [math.nextafter(m, to) for m in (MAX_SECONDS, MAX_ORDER_VALUE)
+                  for to in (0, math.inf)]  # fmt: skip
     values = st.one_of(
         st.none(),
         st.booleans(),
@@ -198,6 +303,8 @@ def _mutations() -> st.SearchStrategy[tuple[str, str, Any]]:
         st.text(max_size=5),
         st.sampled_from(["x", "post", "2025-01-01T00:00:00Z", "EUR", "like", "reply"]),
         st.just(_DELETE),
+        st.sampled_from([*edges, *near_edges, 10**30, 1e30, 1e308, -1e308]),
+        st.floats(0, 2 * MAX_ORDER_VALUE),
     )
     return st.sampled_from(sorted(paths)).flatmap(
         lambda n: st.tuples(st.just(n), st.sampled_from(paths[n]), values)
