@@ -141,6 +141,8 @@ async def run_service(
                     await asyncio.wait_for(asyncio.shield(t), timeout=remaining)
                 if not t.done():
                     t.cancel()
+                    # Before the worker stops: its checkpoint must not race a batch still in hand.
+                    await asyncio.wait([t])
             out("socialpulse stopped")
 
 

@@ -243,6 +243,19 @@ class KpiCollector(Collector):
             "socialpulse_dead_letters_produced", "Records acknowledged by the dead-letter topic"
         )
         dlq.add_metric([], c.dead_lettered)
+        dlq_refused = CounterMetricFamily(
+            "socialpulse_dead_letter_refusals",
+            "Dead letters the dead-letter topic refused for good, by kind: too_large ones were "
+            "sent truncated, the others hold their partition back",
+            labels=["kind"],
+        )
+        for kind, n in c.dead_letter_refusals.items():
+            dlq_refused.add_metric([kind], n)
+        held = GaugeMetricFamily(
+            "socialpulse_dead_letter_held_partitions",
+            "Partitions paused at a dead letter the dead-letter topic refuses",
+        )
+        held.add_metric([], c.held_partitions)
         since = GaugeMetricFamily(
             "socialpulse_seconds_since_last_commit",
             "Seconds the partition's handled records have waited for an offset commit "
@@ -270,7 +283,20 @@ class KpiCollector(Collector):
         )
         now = time.monotonic()
         failing.add_metric([], 0.0 if c.failing_since is None else now - c.failing_since)
-        yield from (lag, batches, busy, commits, refused, dlq, since, ready, errors, failing)
+        yield from (
+            lag,
+            batches,
+            busy,
+            commits,
+            refused,
+            dlq,
+            dlq_refused,
+            held,
+            since,
+            ready,
+            errors,
+            failing,
+        )
         yield from _state_metrics(c.state)
 
 

@@ -6,6 +6,12 @@ any point therefore leaves committed offsets at or behind the persisted state, a
 records are skipped by the per-bucket offsets: nothing is lost and nothing is counted twice.
 A rejected record may be dead-lettered twice after a crash; the dead-letter topic is
 at-least-once.
+
+A partition's position moves past a batch only once the batch's dead letters are acknowledged,
+so neither a checkpoint nor ``stop`` commits past a reject that has not reached the dead-letter
+topic. A reject the topic refuses for good (not authorised, no such topic) holds its partition
+at that reject: the partition is paused and read again from there every
+``DEAD_LETTER_RETRY_SECONDS``, while the other partitions go on.
 """
 
 from __future__ import annotations
@@ -24,7 +30,15 @@ from socialpulse.core.events import Stream
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.core.windows.timeline import Source
 from socialpulse.kafka.changelog import MAX_RECORD_BYTES, Changelog, StateStats
-from socialpulse.kafka.deadletter import dead_letter_headers
+from socialpulse.kafka.deadletter import (
+    REFUSAL_KINDS,
+    TRUNCATED_VALUE_BYTES,
+    DeadLetter,
+    dead_letter_headers,
+    is_retriable,
+    refusal_kind,
+    truncated,
+)
 from socialpulse.kafka.errors import ERROR_KINDS, PERMANENT, advice, error_kind
 from socialpulse.kafka.options import client_options, producer_options
 from socialpulse.settings import Settings
@@ -44,6 +58,12 @@ class ConsumerStats:
     # Commits the group coordinator refused: this worker was no longer the owner (fenced).
     commits_refused: int = 0
     dead_lettered: int = 0
+    # Dead letters the topic refused for good, by kind (``too_large`` ones were sent truncated).
+    dead_letter_refusals: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(REFUSAL_KINDS, 0)
+    )
+    # Partitions held at a dead letter that could not be delivered.
+    held_partitions: int = 0
     state: StateStats = field(default_factory=StateStats)
     # Per owned partition: monotonic time of its last commit (or of its assignment), and the
     # partitions holding handled records that are not committed yet.
@@ -82,6 +102,8 @@ _FENCED = (
     Errors.UnknownMemberIdError,
     Errors.RebalanceInProgressError,
 )
+# How often a partition held at an undeliverable dead letter is read again from it.
+DEAD_LETTER_RETRY_SECONDS = 30.0
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -158,6 +180,8 @@ class Worker:
         self._fenced = False
         # Error kinds of failed polls already logged since the last good poll.
         self._reported: set[str] = set()
+        # Paused partitions -> offset of the first dead letter the topic refused for good.
+        self._held: dict[TopicPartition, int] = {}
         self._lock = asyncio.Lock()
         self._started = False
 
@@ -215,6 +239,8 @@ class Worker:
                 for tp, o in self._positions.items()
                 if (tp.topic, tp.partition) in keep - gained
             }
+            self._held = {tp: o for tp, o in self._held.items() if (tp.topic, tp.partition) in keep}
+            self.stats.held_partitions = len(self._held)
             self.stats.lag = {k: v for k, v in self.stats.lag.items() if k in keep}
             now = time.monotonic()
             self.stats.last_commit = {
@@ -293,6 +319,7 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; a broker outage is waited out, not fatal."""
         next_expire = next_lag = next_checkpoint = 0.0
+        next_retry = time.monotonic() + DEAD_LETTER_RETRY_SECONDS
         interval = self._kafka.checkpoint_interval_seconds
         while not stop.is_set():
             self.stats.last_loop = time.monotonic()
@@ -326,6 +353,9 @@ class Worker:
                 if now >= next_lag:
                     await self._update_lag()
                     next_lag = now + LAG_EVERY_SECONDS
+                if now >= next_retry:
+                    self._read_held_again()
+                    next_retry = now + DEAD_LETTER_RETRY_SECONDS
             except KafkaError as e:
                 self._count_error(e)
                 log.warning("kafka error, retrying in 1 s: %r", e)
@@ -370,7 +400,8 @@ class Worker:
         async with self._lock:
             started = time.perf_counter()
             now = self._clock()
-            dead: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
+            dead: list[DeadLetter] = []
+            handled: dict[TopicPartition, int] = {}
             process = self._pipeline.process
             for tp, records in batch.items():
                 stream = self._streams[tp.topic]
@@ -385,35 +416,140 @@ class Worker:
                         headers = dead_letter_headers(
                             rejection, tp.topic, tp.partition, offset, now
                         )
-                        dead.append((r.key, value, headers))  # type: ignore[attr-defined]
-                self._positions[tp] = records[-1].offset + 1  # type: ignore[attr-defined]
-                self.stats.uncommitted.add(source)
-            if dead:
-                await self._dead_letter(dead)
+                        key: bytes | None = r.key  # type: ignore[attr-defined]
+                        dead.append(DeadLetter(tp, offset, key, value, headers))
+                handled[tp] = records[-1].offset + 1  # type: ignore[attr-defined]
+            held = await self._dead_letter(dead) if dead else {}
+            # Only now, with the dead letters acknowledged, may the positions move.
+            for tp, end in handled.items():
+                self.stats.uncommitted.add((tp.topic, tp.partition))
+                at = held.get(tp)
+                if at is None:
+                    self._positions[tp] = end
+                    if self._held.pop(tp, None) is not None:
+                        log.info("dead letters of %s delivered; reading it on", tp)
+                else:
+                    self._positions[tp] = at
+                    self._held[tp] = at
+                    self._consumer.pause(tp)
+            self.stats.held_partitions = len(self._held)
             self.stats.batches += 1
             self.stats.batch_seconds += time.perf_counter() - started
 
-    async def _dead_letter(
-        self, dead: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]
-    ) -> None:
-        """Send rejects until the dead-letter topic acknowledges them all; they are never dropped.
+    async def _dead_letter(self, dead: list[DeadLetter]) -> dict[TopicPartition, int]:
+        """Send rejects until each is acknowledged or refused for good; none is dropped.
 
-        The records were consumed already, so giving up here would lose them: a broker outage
-        is waited out (the offsets stay uncommitted meanwhile).
+        The records were consumed already, so giving up would lose them: a retriable error (a
+        broker outage) is waited out, the offsets uncommitted meanwhile. A letter too large for
+        the topic goes again alone (the broker refuses a whole batch, the small letters in it
+        too), then truncated. Any other refusal is final: the result holds, per partition, the
+        offset of the first letter not delivered, which its position must not pass.
         """
-        while True:
-            try:
-                futures = [
-                    await self._producer.send(self._kafka.dlq_topic, value=v, key=k, headers=h)
-                    for k, v, h in dead
-                ]
-                await asyncio.gather(*futures)
-            except KafkaError as e:
-                log.warning("dead-letter send failed (%r); retrying in 1 s", e)
+        held: dict[TopicPartition, int] = {}
+        pending = dead
+        while pending:
+            retry: list[DeadLetter] = []
+            last: KafkaError | None = None
+            for letter, err in zip(pending, await self._send(pending), strict=True):
+                sent, err = (
+                    (letter, err) if err is None else await self._resend_if_too_large(letter, err)
+                )
+                if err is None:
+                    self.stats.dead_lettered += 1
+                elif is_retriable(err):
+                    retry.append(sent)
+                    last = err
+                else:
+                    self._refused(letter, err, held)
+            if retry:
+                log.warning("%d dead-letter sends failed (%r); retrying in 1 s", len(retry), last)
                 await asyncio.sleep(1.0)
+            pending = retry
+        return held
+
+    async def _send(self, letters: list[DeadLetter]) -> list[KafkaError | None]:
+        """Send ``letters`` together; per letter, the error that stopped it, or None."""
+        topic = self._kafka.dlq_topic
+        sent: list[asyncio.Future[object] | KafkaError] = []
+        for d in letters:
+            try:
+                sent.append(
+                    await self._producer.send(topic, value=d.value, key=d.key, headers=d.headers)
+                )
+            except KafkaError as e:  # too large for max_request_size, or no metadata in time
+                sent.append(e)
+        results: list[KafkaError | None] = []
+        for f in sent:
+            if isinstance(f, KafkaError):
+                results.append(f)
                 continue
-            self.stats.dead_lettered += len(dead)
-            return
+            try:
+                await f
+            except KafkaError as e:
+                results.append(e)
+            else:
+                results.append(None)
+        return results
+
+    async def _resend_if_too_large(
+        self, letter: DeadLetter, err: KafkaError
+    ) -> tuple[DeadLetter, KafkaError | None]:
+        """For a size refusal: the letter alone, then truncated, then empty; what was sent last."""
+        if is_retriable(err) or refusal_kind(err) != "too_large":
+            return letter, err
+        (err,) = await self._send([letter])
+        if err is None or refusal_kind(err) != "too_large" or is_retriable(err):
+            return letter, err
+        sent = letter
+        for keep in (TRUNCATED_VALUE_BYTES, 0):
+            sent = truncated(letter, err, keep=keep)
+            (again,) = await self._send([sent])
+            if again is None or refusal_kind(again) != "too_large" or is_retriable(again):
+                break
+        else:
+            return sent, again  # even empty it is refused: the headers themselves are too large
+        if again is None:
+            self.stats.dead_letter_refusals["too_large"] += 1
+            size = len(letter.value or b"")
+            log.warning(
+                "dead letter of %s offset %d (%d bytes) refused as too large (%r); sent truncated "
+                "to %d bytes with its size and SHA-256",
+                letter.tp,
+                letter.offset,
+                size,
+                err,
+                len(sent.value or b""),
+            )
+        return sent, again
+
+    def _refused(
+        self, letter: DeadLetter, err: KafkaError, held: dict[TopicPartition, int]
+    ) -> None:
+        """Count a final refusal and hold the letter's partition at it; say so once."""
+        kind = refusal_kind(err)
+        self.stats.dead_letter_refusals[kind] += 1
+        if letter.tp not in self._held and letter.tp not in held:
+            log.error(
+                "the dead-letter topic %s refuses the reject at %s offset %d for good (%s: %r); "
+                "%s is paused there, nothing past it is committed, and it is read again every "
+                "%.0f s",
+                self._kafka.dlq_topic,
+                letter.tp,
+                letter.offset,
+                kind,
+                err,
+                letter.tp,
+                DEAD_LETTER_RETRY_SECONDS,
+            )
+        held[letter.tp] = min(letter.offset, held.get(letter.tp, letter.offset))
+
+    def _read_held_again(self) -> None:
+        """Resume held partitions from their first undelivered dead letter, to send it again."""
+        assigned = self._consumer.assignment()
+        for tp, offset in list(self._held.items()):
+            if tp in assigned and tp not in self._unrestored:  # a restore resumes those itself
+                self._consumer.seek(tp, offset)
+                self._consumer.resume(tp)
 
     async def checkpoint(self) -> None:
         """Flush the state of owned partitions, then commit the offsets it reflects.

@@ -1,0 +1,255 @@
+"""The dead-letter path: refusals end in a truncated letter or a held partition, never a wedge.
+
+The worker runs against a fake producer whose batches fail the way Apache Kafka's do (a record
+too large fails its whole batch) and a fake consumer that records pauses and seeks; positions
+are what a checkpoint would commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jsonschema  # type: ignore[import-untyped]
+import pytest
+import pytest_asyncio
+from aiokafka import TopicPartition
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    TopicAuthorizationFailedError,
+)
+
+from socialpulse.core.pipeline import Pipeline
+from socialpulse.core.rejection import Rejection
+from socialpulse.kafka.deadletter import (
+    TRUNCATED_VALUE_BYTES,
+    DeadLetter,
+    dead_letter_headers,
+    headers_as_dict,
+    is_retriable,
+    refusal_kind,
+    truncated,
+)
+from socialpulse.kafka.worker import Worker
+from socialpulse.settings import Settings
+
+NOW = 1_800_000_030.0
+SCHEMA_DIR = Path(__file__).resolve().parents[3] / "schemas"
+SCHEMA = json.loads((SCHEMA_DIR / "dead-letter.v1.json").read_text())
+SETTINGS = Settings(
+    kafka={"bootstrap_servers": "127.0.0.1:9", "mentions_topic": "m", "dlq_topic": "dlq"},
+    brands=[{"id": "a", "name": "A", "terms": ["alpha"]}],
+    windows=("5m",),
+)
+M0, M1 = TopicPartition("m", 0), TopicPartition("m", 1)
+LIMIT = 4096  # the fake dead-letter topic's largest batch
+
+
+@dataclass
+class Rec:
+    offset: int
+    value: bytes | None
+    key: bytes | None = b"k"
+
+
+def _valid(event_id: str) -> bytes:
+    return json.dumps(
+        {
+            "event_id": event_id,
+            "platform": "x",
+            "created_at": datetime.fromtimestamp(NOW - 5, tz=UTC).isoformat(),
+            "author": {"id": "u", "handle": "@u", "followers": 5},
+            "text": "alpha",
+            "kind": "post",
+        }
+    ).encode()
+
+
+@dataclass
+class FakeProducer:
+    """Sends resolve together at the next loop turn, as one batch: too large fails them all."""
+
+    refuse: Callable[[bytes | None], KafkaError | None] = lambda _: None
+    delivered: list[tuple[bytes | None, bytes | None, dict[str, str]]] = field(default_factory=list)
+    _open: list[tuple[asyncio.Future[None], Any]] = field(default_factory=list)
+
+    async def send(
+        self, topic: str, value: bytes | None, key: bytes | None, headers: list[Any]
+    ) -> asyncio.Future[None]:
+        assert topic == "dlq"
+        f: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if not self._open:
+            asyncio.get_running_loop().call_soon(self._resolve)
+        self._open.append((f, (key, value, headers_as_dict(headers))))
+        return f
+
+    def _resolve(self) -> None:
+        batch, self._open = self._open, []
+        size = sum(len(v or b"") for _, (_, v, _) in batch)
+        errors = [self.refuse(v) for _, (_, v, _) in batch]
+        for (f, letter), err in zip(batch, errors, strict=True):
+            if size > LIMIT:
+                f.set_exception(MessageSizeTooLargeError())
+            elif err is not None:
+                f.set_exception(err)
+            else:
+                self.delivered.append(letter)
+                f.set_result(None)
+
+
+@dataclass
+class FakeConsumer:
+    paused: set[TopicPartition] = field(default_factory=set)
+    seeks: list[tuple[TopicPartition, int]] = field(default_factory=list)
+
+    def pause(self, *tps: TopicPartition) -> None:
+        self.paused |= set(tps)
+
+    def resume(self, *tps: TopicPartition) -> None:
+        self.paused -= set(tps)
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+    def assignment(self) -> set[TopicPartition]:
+        return {M0, M1}
+
+
+@dataclass
+class Rig:
+    worker: Worker
+    producer: FakeProducer
+    consumer: FakeConsumer
+
+    async def handle(self, batch: dict[TopicPartition, list[Rec]]) -> None:
+        await self.worker._handle(batch)  # type: ignore[arg-type]
+
+    @property
+    def positions(self) -> dict[TopicPartition, int]:
+        return self.worker._positions
+
+
+@pytest_asyncio.fixture
+async def rig(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Rig]:
+    monkeypatch.setattr("socialpulse.kafka.worker.asyncio.sleep", _no_sleep)
+    worker = Worker(SETTINGS, Pipeline(SETTINGS), "127.0.0.1:9", lambda: NOW)
+    real = worker._producer, worker._consumer
+    producer, consumer = FakeProducer(), FakeConsumer()
+    worker._producer, worker._consumer = producer, consumer
+    worker._owned = {("m", 0), ("m", 1)}
+    try:
+        yield Rig(worker, producer, consumer)
+    finally:
+        await real[1].stop()
+        await real[0].stop()
+
+
+_real_sleep = asyncio.sleep
+
+
+async def _no_sleep(_: float) -> None:
+    await _real_sleep(0)
+
+
+def test_a_truncated_letter_keeps_why_where_from_size_and_digest() -> None:
+    value = b"\xff" + b"x" * 5000
+    headers = dead_letter_headers(Rejection("undecodable", "not UTF-8"), "m", 0, 7, NOW)
+    letter = DeadLetter(M0, 7, b"key", value, headers)
+    for keep in (TRUNCATED_VALUE_BYTES, 0):
+        cut = truncated(letter, MessageSizeTooLargeError(), keep=keep)
+        h = headers_as_dict(cut.headers)
+        jsonschema.validate(h, SCHEMA, format_checker=jsonschema.FormatChecker())
+        assert cut.value == value[:keep]
+        assert cut.key == (b"key" if keep else None)
+        assert h["socialpulse.original.bytes"] == "5001"
+        assert h["socialpulse.original.sha256"] == hashlib.sha256(value).hexdigest()
+        assert "MessageSizeTooLargeError" in h["socialpulse.truncated"]
+        assert h["socialpulse.reason"] == "undecodable"
+
+
+def test_errors_are_told_apart() -> None:
+    assert is_retriable(KafkaConnectionError()) and is_retriable(KafkaTimeoutError())
+    assert not is_retriable(MessageSizeTooLargeError())
+    assert refusal_kind(MessageSizeTooLargeError()) == "too_large"
+    assert refusal_kind(TopicAuthorizationFailedError()) == "authorization"
+    assert refusal_kind(KafkaError()) == "other"
+
+
+async def test_a_reject_too_large_goes_truncated_and_its_batch_mates_whole(rig: Rig) -> None:
+    huge = b"{" * (LIMIT * 2)
+    await rig.handle({M0: [Rec(0, b"{"), Rec(1, huge), Rec(2, _valid("ok")), Rec(3, b"[")]})
+    by_offset = {int(h["socialpulse.source.offset"]): (v, h) for _, v, h in rig.producer.delivered}
+    assert sorted(by_offset) == [0, 1, 3]
+    assert by_offset[0][0] == b"{" and "socialpulse.truncated" not in by_offset[0][1]
+    assert by_offset[3][0] == b"["
+    value, h = by_offset[1]
+    assert value == huge[:TRUNCATED_VALUE_BYTES]
+    assert h["socialpulse.original.sha256"] == hashlib.sha256(huge).hexdigest()
+    assert rig.positions == {M0: 4}
+    assert rig.worker.stats.dead_lettered == 3
+    assert rig.worker.stats.dead_letter_refusals["too_large"] == 1
+
+
+async def test_a_final_refusal_holds_its_partition_and_the_others_go_on(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig.producer.refuse = lambda v: TopicAuthorizationFailedError() if v == b"{m0" else None
+    batch = {M0: [Rec(0, _valid("a")), Rec(1, b"{m0"), Rec(2, b"{x")], M1: [Rec(5, b"{m1")]}
+    with caplog.at_level(logging.ERROR):
+        await rig.handle(batch)
+        assert rig.positions == {M0: 1, M1: 6}  # never past the undelivered reject at 1
+        assert rig.consumer.paused == {M0}
+        assert rig.worker.stats.held_partitions == 1
+        assert rig.worker.stats.dead_letter_refusals["authorization"] == 1
+
+        # Read again from the held reject; still refused: counted again, logged once only.
+        rig.worker._read_held_again()
+        assert rig.consumer.seeks == [(M0, 1)] and not rig.consumer.paused
+        await rig.handle({M0: batch[M0][1:]})
+    assert rig.positions[M0] == 1 and rig.consumer.paused == {M0}
+    assert rig.worker.stats.dead_letter_refusals["authorization"] == 2
+    assert len([r for r in caplog.records if "for good" in r.getMessage()]) == 1
+
+    # Allowed again: the partition moves on and is no longer held.
+    rig.producer.refuse = lambda _: None
+    rig.worker._read_held_again()
+    await rig.handle({M0: batch[M0][1:]})
+    assert rig.positions == {M0: 3, M1: 6}
+    assert rig.worker.stats.held_partitions == 0
+
+
+async def test_positions_do_not_move_while_dead_letters_wait_for_the_broker(rig: Rig) -> None:
+    rig.producer.refuse = lambda _: KafkaConnectionError()
+    rig.positions[M0] = 3  # acknowledged earlier, not yet committed
+    task = asyncio.create_task(rig.handle({M0: [Rec(3, _valid("a")), Rec(4, b"{")]}))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not task.done()  # a retriable error is retried...
+    task.cancel()  # ...until shutdown cancels the batch
+    await asyncio.wait([task])
+    assert rig.positions == {M0: 3}  # what stop() would commit: nothing past the reject
+    assert rig.worker.stats.dead_letter_refusals == dict.fromkeys(
+        rig.worker.stats.dead_letter_refusals, 0
+    )
+
+
+def test_the_schema_wants_size_and_digest_with_a_truncated_value() -> None:
+    example = json.loads((SCHEMA_DIR / "examples" / "dead-letter.truncated.json").read_text())
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    assert validator.is_valid(example)
+    for name in ("socialpulse.original.sha256", "socialpulse.original.bytes"):
+        assert not validator.is_valid({k: v for k, v in example.items() if k != name})
+    assert not validator.is_valid(example | {"socialpulse.original.sha256": "ABC"})
+    untouched = {k: v for k, v in example.items() if "truncated" not in k and "original" not in k}
+    assert validator.is_valid(untouched)
+    assert not validator.is_valid(untouched | {"socialpulse.original.bytes": "5"})
