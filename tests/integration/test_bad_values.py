@@ -16,7 +16,6 @@ import asyncio
 import hashlib
 import json
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry, generate_latest
 
+from builders import encoded, interaction, mention
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.export.collector import register_metrics
 from socialpulse.kafka.changelog import state_topic_spec
@@ -43,30 +43,12 @@ SCHEMA = json.loads(
 
 
 def _mention(event_id: str, followers: int, now: float) -> bytes:
-    return json.dumps(
-        {
-            "event_id": event_id,
-            "platform": "x",
-            "created_at": datetime.fromtimestamp(now - 30, tz=UTC).isoformat(),
-            "author": {"id": "u1", "handle": "@u1", "followers": followers},
-            "text": "aurora is lovely",
-            "kind": "post",
-        }
-    ).encode()
+    return encoded(mention(now - 30, "u1", followers, text="aurora is lovely", event_id=event_id))
 
 
 def _purchase(event_id: str, order_value: float, now: float) -> bytes:
-    return json.dumps(
-        {
-            "event_id": event_id,
-            "platform": "x",
-            "created_at": datetime.fromtimestamp(now - 30, tz=UTC).isoformat(),
-            "type": "purchase",
-            "brand": "aurora",
-            "user_id": "v1",
-            "value": {"order_value": order_value},
-        }
-    ).encode()
+    event = interaction(now - 30, "purchase", "aurora", event_id=event_id, order_value=order_value)
+    return encoded(event)
 
 
 async def _read(bootstrap: str, topic: str, count: int) -> list[Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
+from builders import ALPHA_BETA, encoded, interaction, iso, mention
 from socialpulse.core.events import (
     INTERACTION_TYPES,
     MAX_FOLLOWERS,
@@ -44,12 +44,9 @@ VALIDATORS = {
     )
     for stream, name in (("mentions", "mention"), ("interactions", "interaction"))
 }
+# Brand b's configured followers at the bound too (it is exported when no snapshot is known).
 SETTINGS = Settings(
-    brands=[
-        {"id": "a", "name": "A", "terms": ["alpha"], "handles": ["@alpha"], "competitors": ["b"]},
-        {"id": "b", "name": "B", "terms": ["beta"], "followers": MAX_FOLLOWERS},
-    ],
-    windows=("5m", "1h"),
+    brands=[ALPHA_BETA[0], ALPHA_BETA[1] | {"followers": MAX_FOLLOWERS}], windows=("5m", "1h")
 )
 SCORER = SentimentScorer()
 TEXTS = ("alpha is great", "beta is awful", "alpha and beta", "@alpha thanks", "nothing")
@@ -66,10 +63,6 @@ def _edged_floats(hi: float, lo: float = 0.0) -> st.SearchStrategy[float]:
     return st.one_of(st.sampled_from(edges), st.floats(lo, hi))
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat()
-
-
 @st.composite
 def records(draw: st.DrawFn) -> list[Record]:
     """(stream, JSON bytes, source, offset) of schema-valid events, some re-sent."""
@@ -78,7 +71,7 @@ def records(draw: st.DrawFn) -> list[Record]:
     out: list[Record] = []
     for _ in range(draw(st.integers(1, 30))):
         stream = draw(st.sampled_from(STREAMS))
-        created = _iso(draw(st.floats(NOW - 3000, NOW)))
+        created = iso(draw(st.floats(NOW - 3000, NOW)))
         doc: dict[str, Any]
         if stream == "mentions":
             author = draw(st.sampled_from(("u0", "u1", "u2", "alpha")))
@@ -212,36 +205,21 @@ def test_a_full_minute_of_events_at_every_maximum() -> None:
     """The largest sums one bucket can reach per event, many times over, stay exact."""
     p = Pipeline(SETTINGS, scorer=SCORER)
     read: list[Record] = []
-    created = _iso(NOW - 1)
+    ts = NOW - 1
     for i in range(2000):
-        mention = {
-            "event_id": f"m{i}",
-            "platform": "x",
-            "created_at": created,
-            "author": {"id": f"u{i}", "handle": f"@u{i}", "followers": MAX_FOLLOWERS},
-            "text": "alpha and beta",
-            "kind": "post",
-        }
-        read.append(("mentions", json.dumps(mention).encode(), ("m", 0), i))
-        for j, (typ, value) in enumerate(
+        m = mention(ts, f"u{i}", MAX_FOLLOWERS, text="alpha and beta")
+        read.append(("mentions", encoded(m), ("m", 0), i))
+        for j, event in enumerate(
             [
-                ("purchase", {"order_value": MAX_ORDER_VALUE}),
-                ("session", {"session_seconds": MAX_SECONDS, "bounced": False,
-                             "referred_from_social": True}),
-                ("video_view", {"watch_seconds": MAX_SECONDS, "video_seconds": MAX_SECONDS}),
-                ("account_snapshot", {"followers": MAX_FOLLOWERS}),
+                interaction(ts, "purchase", user=f"v{i}", order_value=float(MAX_ORDER_VALUE)),
+                interaction(ts, "session", session_seconds=float(MAX_SECONDS), bounced=False,
+                            referred_from_social=True),
+                interaction(ts, "video_view", watch_seconds=float(MAX_SECONDS),
+                            video_seconds=float(MAX_SECONDS)),
+                interaction(ts, "account_snapshot", followers=MAX_FOLLOWERS),
             ]
         ):  # fmt: skip
-            interaction = {
-                "event_id": f"i{i}-{j}",
-                "platform": "x",
-                "created_at": created,
-                "type": typ,
-                "brand": "a",
-                "user_id": f"v{i}",
-                "value": value,
-            }
-            read.append(("interactions", json.dumps(interaction).encode(), ("i", 0), 4 * i + j))
+            read.append(("interactions", encoded(event), ("i", 0), 4 * i + j))
     for stream, raw, source, offset in read:
         assert p.process(stream, raw, source, NOW, offset) is None
     k = p.store.snapshot(NOW)["a"]["5m"]
@@ -253,29 +231,13 @@ def test_a_full_minute_of_events_at_every_maximum() -> None:
 
 def test_values_beyond_the_ranges_are_rejected_before_they_reach_the_state() -> None:
     p = Pipeline(SETTINGS, scorer=SCORER)
-    created = _iso(NOW - 1)
-    mention = {
-        "event_id": "m-huge",
-        "platform": "x",
-        "created_at": created,
-        "author": {"id": "u", "handle": "@u", "followers": 10**30},
-        "text": "alpha",
-        "kind": "post",
-    }
-    purchase = {
-        "event_id": "i-huge",
-        "platform": "x",
-        "created_at": created,
-        "type": "purchase",
-        "brand": "a",
-        "user_id": "v",
-        "value": {"order_value": 1e308},
-    }
+    absurd = encoded(interaction(NOW - 1, "purchase", order_value=1e308))
     raws: list[tuple[Stream, bytes]] = [
-        ("mentions", json.dumps(mention).encode()),
-        ("interactions", json.dumps(purchase).encode()),
-        ("interactions", json.dumps(purchase).replace("1e+308", "1e400").encode()),
+        ("mentions", encoded(mention(NOW - 1, followers=10**30, text="alpha"))),
+        ("interactions", absurd),
+        ("interactions", absurd.replace(b"1e308", b"1e400")),
     ]
+    assert b"1e400" in raws[2][1]
     for offset, (stream, raw) in enumerate(raws):
         got = p.process(stream, raw, (stream, 0), NOW, offset)
         assert got is not None and got.reason == "schema", got

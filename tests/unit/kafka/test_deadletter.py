@@ -1,19 +1,38 @@
-"""Dead-letter headers: what the schema in schemas/ promises, for every rejection reason."""
+"""Dead-letter headers: what the schema in schemas/ promises, for every rejection reason.
+
+And the letters too large for the topic: truncated, with the original's size and digest.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    TopicAuthorizationFailedError,
+)
 
 from socialpulse.core.rejection import REJECT_REASONS, Rejection
-from socialpulse.kafka.deadletter import dead_letter_headers, headers_as_dict
-
-SCHEMA = json.loads(
-    (Path(__file__).resolve().parents[3] / "schemas" / "dead-letter.v1.json").read_text()
+from socialpulse.kafka.deadletter import (
+    TRUNCATED_VALUE_BYTES,
+    DeadLetter,
+    dead_letter_headers,
+    headers_as_dict,
+    is_retriable,
+    refusal_kind,
+    truncated,
 )
+
+SCHEMA_DIR = Path(__file__).resolve().parents[3] / "schemas"
+SCHEMA = json.loads((SCHEMA_DIR / "dead-letter.v1.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
 NOW = 1_800_000_000.25  # 2027-01-15T08:00:00.25Z
 
@@ -65,3 +84,38 @@ def test_the_schema_rejects_what_the_service_must_never_write() -> None:
         ("socialpulse.reason", "duplicate"),
     ):
         assert not VALIDATOR.is_valid({**good, name: bad}), name
+
+
+def test_a_truncated_letter_keeps_why_where_from_size_and_digest() -> None:
+    value = b"\xff" + b"x" * 5000
+    headers = dead_letter_headers(Rejection("undecodable", "not UTF-8"), "m", 0, 7, NOW)
+    letter = DeadLetter(TopicPartition("m", 0), 7, b"key", value, headers)
+    for keep in (TRUNCATED_VALUE_BYTES, 0):
+        cut = truncated(letter, MessageSizeTooLargeError(), keep=keep)
+        h = headers_as_dict(cut.headers)
+        VALIDATOR.validate(h)
+        assert cut.value == value[:keep]
+        assert cut.key == (b"key" if keep else None)
+        assert h["socialpulse.original.bytes"] == "5001"
+        assert h["socialpulse.original.sha256"] == hashlib.sha256(value).hexdigest()
+        assert "MessageSizeTooLargeError" in h["socialpulse.truncated"]
+        assert h["socialpulse.reason"] == "undecodable"
+
+
+def test_errors_are_told_apart() -> None:
+    assert is_retriable(KafkaConnectionError()) and is_retriable(KafkaTimeoutError())
+    assert not is_retriable(MessageSizeTooLargeError())
+    assert refusal_kind(MessageSizeTooLargeError()) == "too_large"
+    assert refusal_kind(TopicAuthorizationFailedError()) == "authorization"
+    assert refusal_kind(KafkaError()) == "other"
+
+
+def test_the_schema_wants_size_and_digest_with_a_truncated_value() -> None:
+    example = json.loads((SCHEMA_DIR / "examples" / "dead-letter.truncated.json").read_text())
+    assert VALIDATOR.is_valid(example)
+    for name in ("socialpulse.original.sha256", "socialpulse.original.bytes"):
+        assert not VALIDATOR.is_valid({k: v for k, v in example.items() if k != name})
+    assert not VALIDATOR.is_valid(example | {"socialpulse.original.sha256": "ABC"})
+    untouched = {k: v for k, v in example.items() if "truncated" not in k and "original" not in k}
+    assert VALIDATOR.is_valid(untouched)
+    assert not VALIDATOR.is_valid(untouched | {"socialpulse.original.bytes": "5"})

@@ -1,4 +1,4 @@
-"""The dead-letter path: refusals end in a truncated letter or a held partition, never a wedge.
+"""The worker's dead-letter path: a refusal ends in a truncated letter or a held partition.
 
 The worker runs against a fake producer whose batches fail the way Apache Kafka's do (a record
 too large fails its whole batch) and a fake consumer that records pauses and seeks; positions
@@ -9,46 +9,31 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]
 import pytest
 import pytest_asyncio
 from aiokafka import TopicPartition
 from aiokafka.errors import (
     KafkaConnectionError,
     KafkaError,
-    KafkaTimeoutError,
     MessageSizeTooLargeError,
     TopicAuthorizationFailedError,
 )
 
+from builders import ALPHA_BETA, encoded, mention
 from socialpulse.core.pipeline import Pipeline
-from socialpulse.core.rejection import Rejection
-from socialpulse.kafka.deadletter import (
-    TRUNCATED_VALUE_BYTES,
-    DeadLetter,
-    dead_letter_headers,
-    headers_as_dict,
-    is_retriable,
-    refusal_kind,
-    truncated,
-)
+from socialpulse.kafka.deadletter import TRUNCATED_VALUE_BYTES, headers_as_dict
 from socialpulse.kafka.worker import Worker
 from socialpulse.settings import Settings
 
 NOW = 1_800_000_030.0
-SCHEMA_DIR = Path(__file__).resolve().parents[3] / "schemas"
-SCHEMA = json.loads((SCHEMA_DIR / "dead-letter.v1.json").read_text())
 SETTINGS = Settings(
     kafka={"bootstrap_servers": "127.0.0.1:9", "mentions_topic": "m", "dlq_topic": "dlq"},
-    brands=[{"id": "a", "name": "A", "terms": ["alpha"]}],
+    brands=ALPHA_BETA,
     windows=("5m",),
 )
 M0, M1 = TopicPartition("m", 0), TopicPartition("m", 1)
@@ -63,16 +48,7 @@ class Rec:
 
 
 def _valid(event_id: str) -> bytes:
-    return json.dumps(
-        {
-            "event_id": event_id,
-            "platform": "x",
-            "created_at": datetime.fromtimestamp(NOW - 5, tz=UTC).isoformat(),
-            "author": {"id": "u", "handle": "@u", "followers": 5},
-            "text": "alpha",
-            "kind": "post",
-        }
-    ).encode()
+    return encoded(mention(NOW - 5, text="alpha", event_id=event_id))
 
 
 @dataclass
@@ -161,30 +137,6 @@ async def _no_sleep(_: float) -> None:
     await _real_sleep(0)
 
 
-def test_a_truncated_letter_keeps_why_where_from_size_and_digest() -> None:
-    value = b"\xff" + b"x" * 5000
-    headers = dead_letter_headers(Rejection("undecodable", "not UTF-8"), "m", 0, 7, NOW)
-    letter = DeadLetter(M0, 7, b"key", value, headers)
-    for keep in (TRUNCATED_VALUE_BYTES, 0):
-        cut = truncated(letter, MessageSizeTooLargeError(), keep=keep)
-        h = headers_as_dict(cut.headers)
-        jsonschema.validate(h, SCHEMA, format_checker=jsonschema.FormatChecker())
-        assert cut.value == value[:keep]
-        assert cut.key == (b"key" if keep else None)
-        assert h["socialpulse.original.bytes"] == "5001"
-        assert h["socialpulse.original.sha256"] == hashlib.sha256(value).hexdigest()
-        assert "MessageSizeTooLargeError" in h["socialpulse.truncated"]
-        assert h["socialpulse.reason"] == "undecodable"
-
-
-def test_errors_are_told_apart() -> None:
-    assert is_retriable(KafkaConnectionError()) and is_retriable(KafkaTimeoutError())
-    assert not is_retriable(MessageSizeTooLargeError())
-    assert refusal_kind(MessageSizeTooLargeError()) == "too_large"
-    assert refusal_kind(TopicAuthorizationFailedError()) == "authorization"
-    assert refusal_kind(KafkaError()) == "other"
-
-
 async def test_a_reject_too_large_goes_truncated_and_its_batch_mates_whole(rig: Rig) -> None:
     huge = b"{" * (LIMIT * 2)
     await rig.handle({M0: [Rec(0, b"{"), Rec(1, huge), Rec(2, _valid("ok")), Rec(3, b"[")]})
@@ -241,15 +193,3 @@ async def test_positions_do_not_move_while_dead_letters_wait_for_the_broker(rig:
     assert rig.worker.stats.dead_letter_refusals == dict.fromkeys(
         rig.worker.stats.dead_letter_refusals, 0
     )
-
-
-def test_the_schema_wants_size_and_digest_with_a_truncated_value() -> None:
-    example = json.loads((SCHEMA_DIR / "examples" / "dead-letter.truncated.json").read_text())
-    validator = jsonschema.Draft202012Validator(SCHEMA)
-    assert validator.is_valid(example)
-    for name in ("socialpulse.original.sha256", "socialpulse.original.bytes"):
-        assert not validator.is_valid({k: v for k, v in example.items() if k != name})
-    assert not validator.is_valid(example | {"socialpulse.original.sha256": "ABC"})
-    untouched = {k: v for k, v in example.items() if "truncated" not in k and "original" not in k}
-    assert validator.is_valid(untouched)
-    assert not validator.is_valid(untouched | {"socialpulse.original.bytes": "5"})
