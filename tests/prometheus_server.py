@@ -90,6 +90,7 @@ CONTRACT_METRICS = frozenset(
         "socialpulse_seconds_since_last_commit",
         "socialpulse_state_partitions_unrestored",
         "socialpulse_consumer_failing_seconds",
+        "socialpulse_dead_letter_held_partitions",
     }
 )
 
