@@ -199,7 +199,11 @@ class Worker:
         self._started = True
 
     async def stop(self) -> None:
-        """Checkpoint what was processed and leave the group; safe to call twice."""
+        """Checkpoint what was processed and leave the group; safe to call twice.
+
+        Only positions whose dead letters were acknowledged are committed: a batch cut short by
+        shutdown left its partitions where they were.
+        """
         if not self._started:
             return
         self._started = False
