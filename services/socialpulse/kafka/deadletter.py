@@ -9,35 +9,34 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
-from typing import Final, Literal, get_args
+from typing import Final, Literal
 
 from aiokafka import TopicPartition
 from aiokafka.errors import (
-    ClusterAuthorizationFailedError,
     InvalidTopicError,
     KafkaError,
     KafkaTimeoutError,
     MessageSizeTooLargeError,
     RecordListTooLargeError,
     RecordTooLargeError,
-    TopicAuthorizationFailedError,
 )
 
 from socialpulse.core.clock import rfc3339
 from socialpulse.core.rejection import Rejection
+from socialpulse.kafka.errors import ERROR_KINDS, ErrorKind, error_kind
 
 HEADER_PREFIX = "socialpulse."
 # What a truncated dead letter keeps of the original value: enough to recognise the record
 # (its first fields), small enough for any dead-letter topic.
 TRUNCATED_VALUE_BYTES: Final = 1024
 
-# Why the dead-letter topic refused a record for good: a metric label, so a bounded set.
-# ``too_large`` ones are sent truncated; the others hold their partition back.
-RefusalKind = Literal["too_large", "authorization", "invalid_topic", "other"]
-REFUSAL_KINDS: Final[tuple[str, ...]] = get_args(RefusalKind)
+# Why the dead-letter topic refused a record for good: a metric label, so a bounded set, the
+# Kafka error kinds plus two of the producer's own. ``too_large`` ones are sent truncated; the
+# others hold their partition back.
+RefusalKind = Literal["too_large", "invalid_topic"] | ErrorKind
+REFUSAL_KINDS: Final[tuple[str, ...]] = ("too_large", "invalid_topic", *ERROR_KINDS)
 
 _TOO_LARGE: Final = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
-_AUTHORIZATION: Final = (TopicAuthorizationFailedError, ClusterAuthorizationFailedError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +78,9 @@ def refusal_kind(err: KafkaError) -> RefusalKind:
     """The metric label of an error that will not pass by retrying."""
     if isinstance(err, _TOO_LARGE):
         return "too_large"
-    if isinstance(err, _AUTHORIZATION):
-        return "authorization"
     if isinstance(err, InvalidTopicError):
         return "invalid_topic"
-    return "other"
+    return error_kind(err)
 
 
 def truncated(letter: DeadLetter, err: KafkaError, *, keep: int) -> DeadLetter:
