@@ -190,7 +190,7 @@ def _assert_round_trip_exact_and_finite(p: Pipeline, read: list[Record]) -> None
     assert _exports(fresh)["kpis/b/1h"] == before["kpis/b/1h"]
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(records())
 def test_events_anywhere_in_range_checkpoint_restore_and_export_exactly(
     read: list[Record],
