@@ -430,9 +430,9 @@ class Changelog:
             fetch_max_bytes=4 * MAX_RECORD_BYTES,
             **self._opts,
         )
-        await consumer.start()
         found: dict[Logical, dict[Ident, tuple[bytes, int]]] = {}
         try:
+            await consumer.start()
             consumer.assign(tps)
             end = await consumer.end_offsets(tps)
             await consumer.seek_to_beginning(*tps)
