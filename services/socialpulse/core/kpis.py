@@ -10,8 +10,9 @@ import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, get_args
+from typing import Any, Final, get_args
 
+from socialpulse.core.catalogue import KPIS, RATIO_KINDS, Kpi
 from socialpulse.core.events import ENGAGEMENT_TYPES, MentionKind
 
 # Bases of share of voice: what the brand's part and its competitive set's total are counted in.
@@ -63,35 +64,111 @@ class AuthorKpis:
 class WindowKpis:
     """One brand's counts over one window; every ratio is derived from them as a property."""
 
-    mentions_by_platform: Mapping[str, int]
+    # Every count and total measure of the catalogue summed over the window, by measure name.
+    totals: Mapping[str, int | float]
+    mentions_by_platform: Mapping[str, int]  # platforms seen, sorted
     mentions_by_kind: Mapping[str, int]
-    tagged: int
-    positive: int
-    neutral: int
-    negative: int
-    compound_sum: float
     potential_reach: int
     unique_authors: int
     reach: int
-    owned_posts: int
     # Every interaction type, zeros included.
     interactions: Mapping[str, int]
-    sessions: int
-    sessions_bounced: int
-    session_seconds_sum: float
-    video_views_completed: int
-    video_watch_seconds_sum: float
     followers_at_window_start: int | None
-    survey_responses_satisfied: int
-    purchase_value_sum: float
     purchasing_customers: int
-    ugc_mentions: int
     ugc_engagements: int
     dm_first_response_seconds: Sequence[float]
     customer_lifetime_windows: float
     # basis -> the brand's part, and the sum over its competitive set (itself and competitors).
     share_of_voice_base: Mapping[str, float]
     share_of_voice_set_base: Mapping[str, float]
+
+    # -- measures summed over the window ----------------------------------------------------
+
+    def _count(self, measure: str) -> int:
+        return int(self.totals[measure])
+
+    def _total(self, measure: str) -> float:
+        return float(self.totals[measure])
+
+    @property
+    def tagged(self) -> int:
+        """Mentions that tagged the brand."""
+        return self._count("tagged")
+
+    @property
+    def positive(self) -> int:
+        """Mentions classed positive."""
+        return self._count("positive")
+
+    @property
+    def neutral(self) -> int:
+        """Mentions classed neutral."""
+        return self._count("neutral")
+
+    @property
+    def negative(self) -> int:
+        """Mentions classed negative."""
+        return self._count("negative")
+
+    @property
+    def compound_sum(self) -> float:
+        """Sum of the mentions' VADER compound scores."""
+        return self._total("compound_sum")
+
+    @property
+    def owned_posts(self) -> int:
+        """Posts by the brand's own accounts."""
+        return self._count("owned_posts")
+
+    @property
+    def ugc_mentions(self) -> int:
+        """User-generated-content mentions."""
+        return self._count("ugc_mentions")
+
+    @property
+    def sessions(self) -> int:
+        """Social-referred sessions."""
+        return self._count("sessions")
+
+    @property
+    def sessions_bounced(self) -> int:
+        """Social-referred sessions that bounced."""
+        return self._count("sessions_bounced")
+
+    @property
+    def session_seconds_sum(self) -> float:
+        """Seconds of social-referred sessions."""
+        return self._total("session_seconds_sum")
+
+    @property
+    def video_views_completed(self) -> int:
+        """Video views watched to at least 95 %."""
+        return self._count("video_views_completed")
+
+    @property
+    def video_watch_seconds_sum(self) -> float:
+        """Seconds of video watched."""
+        return self._total("video_watch_seconds_sum")
+
+    @property
+    def survey_responses_satisfied(self) -> int:
+        """Survey responses rated 4 or 5."""
+        return self._count("survey_responses_satisfied")
+
+    @property
+    def purchase_value_sum(self) -> float:
+        """Order value of the purchases."""
+        return self._total("purchase_value_sum")
+
+    @property
+    def mentions_by_every_kind(self) -> dict[str, int]:
+        """Mention kind -> mentions, every kind (zeros included)."""
+        return {kind: self.mentions_by_kind.get(kind, 0) for kind in MENTION_KINDS}
+
+    @property
+    def mentions_by_sentiment(self) -> dict[str, int]:
+        """Sentiment class -> mentions."""
+        return {s: self._count(s) for s in SENTIMENTS}
 
     # -- counts derived from counts ---------------------------------------------------------
 
@@ -226,91 +303,26 @@ class WindowKpis:
         return statistics.median(self.dm_first_response_seconds)
 
 
-# Ratio KPIs: metric name (0..1 or a unit in the name), JSON name, and how to read it. The JSON
-# API also gives ``_percent`` for the ``_ratio`` ones. Shared by the exporter and the API.
-RATIOS: Final[tuple[tuple[str, str, Callable[[WindowKpis], float | None]], ...]] = (
-    ("socialpulse_sentiment_compound_mean", "sentiment_compound_mean", lambda k: k.compound_mean),
-    ("socialpulse_engagement_rate_ratio", "engagement_rate", lambda k: k.engagement_rate),
-    (
-        "socialpulse_engagement_rate_by_impressions_ratio",
-        "engagement_rate_by_impressions",
-        lambda k: k.engagement_rate_by_impressions,
-    ),
-    (
-        "socialpulse_conversation_comments_per_post",
-        "conversation_comments_per_post",
-        lambda k: k.comments_per_post,
-    ),
-    (
-        "socialpulse_amplification_shares_per_post",
-        "amplification_shares_per_post",
-        lambda k: k.shares_per_post,
-    ),
-    ("socialpulse_click_through_ratio", "click_through_rate", lambda k: k.click_through),
-    ("socialpulse_conversion_ratio", "conversion_rate", lambda k: k.conversion),
-    ("socialpulse_bounce_ratio", "bounce_rate", lambda k: k.bounce),
-    ("socialpulse_session_seconds_mean", "session_seconds_mean", lambda k: k.session_seconds_mean),
-    ("socialpulse_follower_growth_ratio", "follower_growth_rate", lambda k: k.follower_growth),
-    ("socialpulse_net_sentiment_ratio", "net_sentiment", lambda k: k.net_sentiment),
-    (
-        "socialpulse_passion_mentions_per_author",
-        "passion_mentions_per_author",
-        lambda k: k.passion,
-    ),
-    (
-        "socialpulse_video_watch_seconds_mean",
-        "video_watch_seconds_mean",
-        lambda k: k.video_watch_seconds_mean,
-    ),
-    ("socialpulse_video_completion_ratio", "video_completion_rate", lambda k: k.video_completion),
-    ("socialpulse_csat_ratio", "csat", lambda k: k.csat),
-    (
-        "socialpulse_customer_lifetime_value",
-        "customer_lifetime_value",
-        lambda k: k.customer_lifetime_value,
-    ),
-    (
-        "socialpulse_dm_first_response_seconds_median",
-        "dm_first_response_seconds_median",
-        lambda k: k.dm_first_response_seconds_median,
-    ),
+def kpi_value(k: WindowKpis, kpi: Kpi) -> Any:
+    """One KPI of one window: a number (None when undefined), or label value -> number."""
+    if kpi.measure is not None:
+        return k.totals[kpi.measure]
+    assert kpi.attr is not None  # noqa: S101 - the catalogue's tests hold every KPI to one
+    return getattr(k, kpi.attr)
+
+
+def _reader(kpi: Kpi) -> Callable[[WindowKpis], Any]:
+    return lambda k: kpi_value(k, kpi)
+
+
+_PLAIN: Final = tuple(kpi for kpi in KPIS if kpi.label is None and kpi.kind != "level")
+
+# Ratio KPIs with no extra label: metric name (0..1 or a unit in the name), JSON name, reader.
+RATIOS: Final[tuple[tuple[str, str, Callable[[WindowKpis], float | None]], ...]] = tuple(
+    (kpi.metric, kpi.json, _reader(kpi)) for kpi in _PLAIN if kpi.kind in RATIO_KINDS
 )
 
 # Plain counts per brand and window (no extra label): metric name, JSON name, reader.
-COUNTS: Final[tuple[tuple[str, str, Callable[[WindowKpis], float]], ...]] = (
-    ("socialpulse_mentions_tagged", "mentions_tagged", lambda k: k.tagged),
-    ("socialpulse_mentions_untagged", "mentions_untagged", lambda k: k.untagged),
-    ("socialpulse_sentiment_compound_sum", "sentiment_compound_sum", lambda k: k.compound_sum),
-    ("socialpulse_potential_reach", "potential_reach", lambda k: k.potential_reach),
-    ("socialpulse_unique_authors", "unique_authors", lambda k: k.unique_authors),
-    ("socialpulse_reach", "reach", lambda k: k.reach),
-    ("socialpulse_owned_posts", "owned_posts", lambda k: k.owned_posts),
-    ("socialpulse_impressions", "impressions", lambda k: k.impressions),
-    ("socialpulse_engagements", "engagements", lambda k: k.engagements),
-    ("socialpulse_sessions", "sessions", lambda k: k.sessions),
-    ("socialpulse_sessions_bounced", "sessions_bounced", lambda k: k.sessions_bounced),
-    ("socialpulse_session_seconds_sum", "session_seconds_sum", lambda k: k.session_seconds_sum),
-    (
-        "socialpulse_video_views_completed",
-        "video_views_completed",
-        lambda k: k.video_views_completed,
-    ),
-    (
-        "socialpulse_video_watch_seconds_sum",
-        "video_watch_seconds_sum",
-        lambda k: k.video_watch_seconds_sum,
-    ),
-    (
-        "socialpulse_survey_responses_satisfied",
-        "survey_responses_satisfied",
-        lambda k: k.survey_responses_satisfied,
-    ),
-    ("socialpulse_purchase_value_sum", "purchase_value_sum", lambda k: k.purchase_value_sum),
-    (
-        "socialpulse_purchasing_customers",
-        "purchasing_customers",
-        lambda k: k.purchasing_customers,
-    ),
-    ("socialpulse_ugc_mentions", "ugc_mentions", lambda k: k.ugc_mentions),
-    ("socialpulse_ugc_engagements", "ugc_engagements", lambda k: k.ugc_engagements),
+COUNTS: Final[tuple[tuple[str, str, Callable[[WindowKpis], float]], ...]] = tuple(
+    (kpi.metric, kpi.json, _reader(kpi)) for kpi in _PLAIN if kpi.kind not in RATIO_KINDS
 )

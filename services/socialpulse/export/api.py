@@ -7,8 +7,9 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from socialpulse.core.catalogue import KPIS
 from socialpulse.core.clock import Clock, rfc3339
-from socialpulse.core.kpis import COUNTS, MENTION_KINDS, RATIOS, SENTIMENTS, SOV_BASES, WindowKpis
+from socialpulse.core.kpis import WindowKpis, kpi_value
 from socialpulse.core.windows.store import WindowStore
 
 STORE_KEY = web.AppKey("store", WindowStore)
@@ -58,26 +59,18 @@ def _percent(value: float | None) -> float | None:
 
 def kpis_json(k: WindowKpis) -> dict[str, Any]:
     """Every KPI of one brand and window: counts, ratios (0..1), percentages; null if undefined."""
-    out: dict[str, Any] = {
-        "mentions": k.mentions,
-        "mentions_by_platform": dict(sorted(k.mentions_by_platform.items())),
-        "mentions_by_kind": {kind: k.mentions_by_kind.get(kind, 0) for kind in MENTION_KINDS},
-        "mentions_by_sentiment": {s: getattr(k, s) for s in SENTIMENTS},
-        "interactions": dict(k.interactions),
-        "followers_at_window_start": k.followers_at_window_start,
-        "share_of_voice_base": dict(k.share_of_voice_base),
-        "share_of_voice_set_base": dict(k.share_of_voice_set_base),
-    }
-    for _, name, read in COUNTS:
-        out[name] = read(k)
-    for metric, name, read_ratio in RATIOS:
-        value = read_ratio(k)
-        out[name] = value
-        if metric.endswith("_ratio"):
-            out[f"{name}_percent"] = _percent(value)
-    shares = k.share_of_voice_by
-    out["share_of_voice"] = {b: shares[b] for b in SOV_BASES}
-    out["share_of_voice_percent"] = {b: _percent(shares[b]) for b in SOV_BASES}
+    out: dict[str, Any] = {}
+    for kpi in KPIS:
+        value = kpi_value(k, kpi)
+        if kpi.json_total is not None:
+            out[kpi.json_total] = sum(value.values())
+        out[kpi.json] = value if kpi.label is None else dict(value)
+        if kpi.percent is not None:
+            out[kpi.percent] = (
+                _percent(value)
+                if kpi.label is None
+                else {label: _percent(v) for label, v in value.items()}
+            )
     return out
 
 

@@ -10,71 +10,19 @@ zero is left out, never exported as NaN or 0.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from socialpulse import __version__
+from socialpulse.core.catalogue import KPIS
 from socialpulse.core.clock import Clock
-from socialpulse.core.events import INTERACTION_TYPES
-from socialpulse.core.kpis import COUNTS, MENTION_KINDS, RATIOS, SENTIMENTS, SOV_BASES
+from socialpulse.core.kpis import kpi_value
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.kafka.changelog import StateStats
 from socialpulse.kafka.worker import ConsumerStats
-
-# Help text of each per-brand-and-window gauge; every one has the labels brand and window.
-_HELP: Mapping[str, str] = {
-    "socialpulse_mentions_tagged": "Mentions in the window that tagged the brand",
-    "socialpulse_mentions_untagged": "Mentions in the window that did not tag the brand",
-    "socialpulse_sentiment_compound_sum": (
-        "Sum of VADER compound scores of the window's mentions (divide by mentions for the mean)"
-    ),
-    "socialpulse_potential_reach": (
-        "Sum of follower counts of distinct mention authors in the window"
-    ),
-    "socialpulse_unique_authors": "Distinct mention authors in the window",
-    "socialpulse_reach": (
-        "Distinct users with an impression in the window (HyperLogLog estimate, RSE 0.81 %)"
-    ),
-    "socialpulse_owned_posts": "Posts by the brand's own accounts in the window",
-    "socialpulse_impressions": "Impressions of owned content in the window",
-    "socialpulse_engagements": (
-        "Likes, comments, shares, saves and link clicks on owned content in the window"
-    ),
-    "socialpulse_sessions": "Site or app sessions referred from social in the window",
-    "socialpulse_sessions_bounced": "Social-referred sessions that bounced",
-    "socialpulse_session_seconds_sum": "Total length of social-referred sessions",
-    "socialpulse_video_views_completed": "Video views that watched at least 95 % of the video",
-    "socialpulse_video_watch_seconds_sum": "Seconds of video watched in the window",
-    "socialpulse_survey_responses_satisfied": "Survey responses rated 4 or 5 of 5",
-    "socialpulse_purchase_value_sum": "Total order value of purchases in the window",
-    "socialpulse_purchasing_customers": "Distinct customers who purchased in the window",
-    "socialpulse_ugc_mentions": "User-generated content: mentions with media, not by the brand",
-    "socialpulse_ugc_engagements": "Engagement interactions on user-generated-content mentions",
-    "socialpulse_sentiment_compound_mean": "Mean VADER compound score of the window's mentions",
-    "socialpulse_engagement_rate_ratio": "Engagements over reach, 0..1 and above",
-    "socialpulse_engagement_rate_by_impressions_ratio": "Engagements over impressions",
-    "socialpulse_conversation_comments_per_post": "Comments per owned post (conversation rate)",
-    "socialpulse_amplification_shares_per_post": "Shares per owned post (amplification rate)",
-    "socialpulse_click_through_ratio": "Link clicks over impressions, 0..1",
-    "socialpulse_conversion_ratio": "Conversions over link clicks",
-    "socialpulse_bounce_ratio": "Bounced over social-referred sessions, 0..1",
-    "socialpulse_session_seconds_mean": "Mean social-referred session length (time on site)",
-    "socialpulse_follower_growth_ratio": "(Follows - unfollows) over followers at window start",
-    "socialpulse_net_sentiment_ratio": "(Positive - negative) over (positive + negative), -1..1",
-    "socialpulse_passion_mentions_per_author": "Mentions per unique author (passion)",
-    "socialpulse_video_watch_seconds_mean": "Mean seconds watched per video view",
-    "socialpulse_video_completion_ratio": "Video views watched to at least 95 % over views, 0..1",
-    "socialpulse_csat_ratio": "Survey responses rated 4-5 over all responses, 0..1 (CSAT)",
-    "socialpulse_customer_lifetime_value": (
-        "Mean order value x purchases per customer x expected lifetime in windows"
-    ),
-    "socialpulse_dm_first_response_seconds_median": (
-        "Median seconds from a direct message to the brand's first reply"
-    ),
-}
 
 
 class KpiCollector(Collector):
@@ -93,81 +41,29 @@ class KpiCollector(Collector):
             yield from self._consumer_metrics(self._consumer)
 
     def _window_metrics(self) -> Iterator[Metric]:
+        """One gauge family per catalogue KPI, labelled brand and window (and its own label)."""
         snapshot = self._pipeline.store.snapshot(self._clock())
-        bw = ["brand", "window"]
-
-        def family(name: str, doc: str, extra: str | None = None) -> GaugeMetricFamily:
-            return GaugeMetricFamily(name, doc, labels=[*bw, extra] if extra else bw)
-
-        mentions = family(
-            "socialpulse_mentions", "Mentions of the brand in the window, by platform", "platform"
-        )
-        by_kind = family(
-            "socialpulse_mentions_by_kind", "Mentions of the brand in the window, by kind", "kind"
-        )
-        by_sentiment = family(
-            "socialpulse_mentions_by_sentiment",
-            "Mentions of the brand in the window, by VADER sentiment class",
-            "sentiment",
-        )
-        interactions = family(
-            "socialpulse_interactions", "Interactions with the brand in the window, by type", "type"
-        )
-        followers = family(
-            "socialpulse_followers_at_window_start",
-            "Brand followers at the window's start, from the latest account snapshot at or "
-            "before it, else configuration (absent when unknown)",
-        )
-        sov_base = family(
-            "socialpulse_share_of_voice_base",
-            "The brand's own part of share of voice, by basis",
-            "basis",
-        )
-        sov_set = family(
-            "socialpulse_share_of_voice_set_base",
-            "Share-of-voice basis summed over the brand's competitive set (itself included)",
-            "basis",
-        )
-        sov = family(
-            "socialpulse_share_of_voice_ratio",
-            "Brand part over its competitive set's total, 0..1, by basis "
-            "(absent when the total is 0)",
-            "basis",
-        )
-        counts = {name: family(name, _HELP[name]) for name, _, _ in COUNTS}
-        ratios = {
-            name: family(name, _HELP[name] + " (absent when undefined)") for name, _, _ in RATIOS
-        }
+        families = [
+            GaugeMetricFamily(
+                kpi.metric,
+                kpi.help,
+                labels=["brand", "window", kpi.label] if kpi.label else ["brand", "window"],
+            )
+            for kpi in KPIS
+        ]
         for brand, per_window in snapshot.items():
             for window, k in per_window.items():
                 key = [brand, window]
-                for platform, n in sorted(k.mentions_by_platform.items()):
-                    mentions.add_metric([*key, platform], n)
-                for kind in MENTION_KINDS:
-                    by_kind.add_metric([*key, kind], k.mentions_by_kind.get(kind, 0))
-                for label in SENTIMENTS:
-                    by_sentiment.add_metric([*key, label], getattr(k, label))
-                for typ in INTERACTION_TYPES:
-                    interactions.add_metric([*key, typ], k.interactions.get(typ, 0))
-                if k.followers_at_window_start is not None:
-                    followers.add_metric(key, k.followers_at_window_start)
-                shares = k.share_of_voice_by
-                for basis in SOV_BASES:
-                    sov_base.add_metric([*key, basis], k.share_of_voice_base[basis])
-                    sov_set.add_metric([*key, basis], k.share_of_voice_set_base[basis])
-                    share = shares[basis]
-                    if share is not None:
-                        sov.add_metric([*key, basis], share)
-                for name, _, read in COUNTS:
-                    counts[name].add_metric(key, read(k))
-                for name, _, read_ratio in RATIOS:
-                    value = read_ratio(k)
-                    if value is not None:
-                        ratios[name].add_metric(key, value)
-        yield from (mentions, by_kind, by_sentiment, interactions, followers)
-        yield from (sov_base, sov_set, sov)
-        yield from counts.values()
-        yield from ratios.values()
+                for kpi, family in zip(KPIS, families, strict=True):
+                    value = kpi_value(k, kpi)
+                    if kpi.label is None:
+                        if value is not None:
+                            family.add_metric(key, value)
+                        continue
+                    for label, v in value.items():
+                        if v is not None:
+                            family.add_metric([*key, label], v)
+        yield from families
         state = GaugeMetricFamily(
             "socialpulse_window_buckets", "Live one-minute buckets held in window state"
         )

@@ -2,81 +2,81 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from typing import Any, Final, cast
 
-from datasketches import hll_union, tgt_hll_type
-
+from socialpulse.core.catalogue import BUCKET_ONLY_KINDS, MEASURES
 from socialpulse.core.events import ENGAGEMENT_TYPES, INTERACTION_TYPES
-from socialpulse.core.kpis import WindowKpis
-from socialpulse.core.windows.bucket import REACH_LG_K, AuthorTally, Bucket
+from socialpulse.core.kpis import SENTIMENTS, WindowKpis
+from socialpulse.core.windows.bucket import AuthorTally, Bucket
+from socialpulse.core.windows.measures import CODE, add_counts
 from socialpulse.core.windows.timeline import bucket_of
+
+# The measures merged over a window, in catalogue order.
+_MERGED: Final = tuple(m for m in MEASURES if m.kind not in BUCKET_ONLY_KINDS)
+_SUMMED: Final = tuple(m.name for m in _MERGED if CODE[m.kind].merge is None)
+
+
+def _merge_source() -> tuple[str, dict[str, Any]]:
+    """Source of ``Accumulator.add`` written out from the catalogue, and the merges it calls.
+
+    Numbers are summed inline; any other measure is merged by its kind unless the bucket left it
+    empty. Written out (as ``dataclasses`` writes ``__init__``) because a loop over the measures
+    cost a third more per bucket merged than hand-written code; this costs no more than it.
+    """
+    lines = ["def add(self, b):"]
+    merges: dict[str, Any] = {}
+    for m in _MERGED:
+        if not m.name.isidentifier():
+            raise ValueError(f"measure name {m.name!r} is not an identifier")
+        merge = CODE[m.kind].merge
+        if merge is None:
+            lines.append(f"    self.{m.name} += b.{m.name}")
+        else:
+            merges[f"merge_{m.name}"] = merge
+            lines.append(f"    if b.{m.name}:")
+            lines.append(f"        merge_{m.name}(self.{m.name}, b.{m.name})")
+    return "\n".join(lines), merges
+
+
+def _compile_merge() -> Callable[[Accumulator, Bucket | Accumulator], None]:
+    source, namespace = _merge_source()
+    exec(source, namespace)  # noqa: S102 - source built above from catalogue identifiers only
+    return cast(Callable[["Accumulator", "Bucket | Accumulator"], None], namespace["add"])
+
+
+_merge: Final = _compile_merge()
 
 
 class Accumulator:
     """Sums buckets (or other accumulators) newest to oldest, so nested windows take one pass.
 
-    Its fields carry the names of ``Bucket``'s, so a bucket and an accumulator merge alike: an
-    hour of buckets is summed once into an accumulator and cached until one of them changes.
+    It has one attribute per merged measure of the catalogue, named like ``Bucket``'s fields,
+    so a bucket and an accumulator merge alike: an hour of buckets is summed once into an
+    accumulator and cached until one of them changes. Each measure merges by its kind
+    (``windows.measures``).
     """
 
+    __slots__ = tuple(m.name for m in _MERGED)
+
     def __init__(self) -> None:
-        self.mentions_by_platform: dict[str, int] = {}
-        self.mentions_by_kind: dict[str, int] = {}
-        self.tagged = self.positive = self.neutral = self.negative = 0
-        self.compound_sum = 0.0
-        self.authors: dict[str, AuthorTally] = {}
-        self.reach = hll_union(REACH_LG_K)
-        self.owned_posts = self.ugc_mentions = 0
-        self.interactions: dict[str, int] = {}
-        self.post_engagements: dict[str, int] = {}
-        self.sessions = self.sessions_bounced = 0
-        self.session_seconds_sum = 0.0
-        self.video_views_completed = 0
-        self.video_watch_seconds_sum = 0.0
-        self.survey_responses_satisfied = 0
-        self.purchase_value_sum = 0.0
-        self.customers: set[str] = set()
-        self.dm_opened: dict[str, float] = {}
-        self.dm_replies: dict[str, float] = {}
-        self.snapshots: list[tuple[float, int]] = []
+        for m in _MERGED:
+            setattr(self, m.name, CODE[m.kind].zero())
 
     def add(self, b: Bucket | Accumulator) -> None:
         """Merge a bucket or another accumulator into this one (newer before older)."""
-        add_counts(self.mentions_by_platform, b.mentions_by_platform)
-        add_counts(self.mentions_by_kind, b.mentions_by_kind)
-        self.tagged += b.tagged
-        self.positive += b.positive
-        self.neutral += b.neutral
-        self.negative += b.negative
-        self.compound_sum += b.compound_sum
-        authors = self.authors
-        for author, t in b.authors.items():
-            seen = authors.get(author)
-            if seen is None:  # newest first: its handle is the current one
-                authors[author] = AuthorTally(t.handle, t.followers, t.verified, t.mentions)
-            else:
-                seen.followers = max(seen.followers, t.followers)
-                seen.verified = seen.verified or t.verified
-                seen.mentions += t.mentions
-        if isinstance(b, Accumulator):
-            self.reach.update(b.reach.get_result(tgt_hll_type.HLL_8))
-        elif b.reach is not None:
-            self.reach.update(b.reach)
-        self.owned_posts += b.owned_posts
-        self.ugc_mentions += b.ugc_mentions
-        add_counts(self.interactions, b.interactions)
-        add_counts(self.post_engagements, b.post_engagements)
-        self.sessions += b.sessions
-        self.sessions_bounced += b.sessions_bounced
-        self.session_seconds_sum += b.session_seconds_sum
-        self.video_views_completed += b.video_views_completed
-        self.video_watch_seconds_sum += b.video_watch_seconds_sum
-        self.survey_responses_satisfied += b.survey_responses_satisfied
-        self.purchase_value_sum += b.purchase_value_sum
-        self.customers |= b.customers
-        keep_min(self.dm_opened, b.dm_opened)
-        keep_min(self.dm_replies, b.dm_replies)
-        self.snapshots.extend(b.snapshots)
+        _merge(self, b)
+
+    def totals(self) -> dict[str, int | float]:
+        """Every summed measure (counts and totals) over the window, by measure name."""
+        return {name: getattr(self, name) for name in _SUMMED}
+
+    def _get(self, name: str) -> Any:
+        return getattr(self, name)
+
+    def tallies(self) -> dict[str, AuthorTally]:
+        """Mention authors and what the window saw of each."""
+        return cast(dict[str, AuthorTally], self._get("authors"))
 
     def engagement(
         self, lookup: Callable[[str], tuple[str, bool] | None]
@@ -84,7 +84,7 @@ class Accumulator:
         """Engagement received per mention author, and engagement on UGC mentions."""
         per_author: dict[str, int] = {}
         ugc = 0
-        for post, n in self.post_engagements.items():
+        for post, n in cast(dict[str, int], self._get("post_engagements")).items():
             found = lookup(post)
             if found is None:
                 continue
@@ -96,72 +96,48 @@ class Accumulator:
 
     def responses(self) -> list[tuple[int, float]]:
         """(bucket of the first reply, seconds from the message to it) of each answered DM."""
-        opened = self.dm_opened
+        opened: dict[str, float] = self._get("dm_opened")
+        replies: dict[str, float] = self._get("dm_replies")
         return [
-            (bucket_of(at), max(0.0, at - opened[dm]))
-            for dm, at in self.dm_replies.items()
-            if dm in opened
+            (bucket_of(at), max(0.0, at - opened[dm])) for dm, at in replies.items() if dm in opened
         ]
 
     def followers_at(self, ts: float) -> int | None:
         """Followers in the latest snapshot at or before ``ts`` (ties: the larger count)."""
-        before = [s for s in self.snapshots if s[0] <= ts]
+        snapshots: list[tuple[float, int]] = self._get("snapshots")
+        before = [s for s in snapshots if s[0] <= ts]
         return max(before)[1] if before else None
 
     def freeze(self, ugc_engagements: int, lifetime_windows: float) -> WindowKpis:
-        """The counts as they are now; DM times and followers are filled in by the caller."""
-        reach = round(float(self.reach.get_estimate()))
+        """The window as it is now; DM times and followers are filled in by the caller."""
+        totals = self.totals()
+        reach = round(float(self._get("reach").get_estimate()))
         interactions = dict.fromkeys(INTERACTION_TYPES, 0)
-        add_counts(interactions, self.interactions)
+        add_counts(interactions, self._get("interactions"))
         engagements = sum(interactions[t] for t in ENGAGEMENT_TYPES)
-        potential_reach = sum(t.followers for t in self.authors.values())
-        mentions = self.positive + self.neutral + self.negative
+        authors = self.tallies()
+        potential_reach = sum(t.followers for t in authors.values())
+        mentions = sum(totals[s] for s in SENTIMENTS)
         base = {
             "mentions": float(mentions),
             "reach": float(potential_reach),
             "engagement": float(engagements),
-            "positive": float(self.positive),
-            "negative": float(self.negative),
+            "positive": float(totals["positive"]),
+            "negative": float(totals["negative"]),
         }
         return WindowKpis(
-            mentions_by_platform=dict(self.mentions_by_platform),
-            mentions_by_kind=dict(self.mentions_by_kind),
-            tagged=self.tagged,
-            positive=self.positive,
-            neutral=self.neutral,
-            negative=self.negative,
-            compound_sum=self.compound_sum,
+            totals=totals,
+            mentions_by_platform=dict(sorted(self._get("mentions_by_platform").items())),
+            mentions_by_kind=dict(self._get("mentions_by_kind")),
             potential_reach=potential_reach,
-            unique_authors=len(self.authors),
+            unique_authors=len(authors),
             reach=reach,
-            owned_posts=self.owned_posts,
             interactions=interactions,
-            sessions=self.sessions,
-            sessions_bounced=self.sessions_bounced,
-            session_seconds_sum=self.session_seconds_sum,
-            video_views_completed=self.video_views_completed,
-            video_watch_seconds_sum=self.video_watch_seconds_sum,
             followers_at_window_start=None,
-            survey_responses_satisfied=self.survey_responses_satisfied,
-            purchase_value_sum=self.purchase_value_sum,
-            purchasing_customers=len(self.customers),
-            ugc_mentions=self.ugc_mentions,
+            purchasing_customers=len(self._get("customers")),
             ugc_engagements=ugc_engagements,
             dm_first_response_seconds=(),
             customer_lifetime_windows=lifetime_windows,
             share_of_voice_base=base,
             share_of_voice_set_base=base,  # replaced once every brand is known
         )
-
-
-def add_counts(into: dict[str, int], counts: Mapping[str, int]) -> None:
-    """Add per-key counts into ``into``."""
-    for k, n in counts.items():
-        into[k] = into.get(k, 0) + n
-
-
-def keep_min(into: dict[str, float], times: Mapping[str, float]) -> None:
-    """Keep the earliest time per key."""
-    for k, t in times.items():
-        if t < into.get(k, t + 1):
-            into[k] = t

@@ -26,8 +26,9 @@ from socialpulse.core.kpis import (
     WindowKpis,
 )
 from socialpulse.core.sentiment import Sentiment
-from socialpulse.core.windows.accumulator import Accumulator, keep_min
+from socialpulse.core.windows.accumulator import Accumulator
 from socialpulse.core.windows.bucket import AuthorTally, Bucket, new_reach_sketch
+from socialpulse.core.windows.measures import keep_min
 from socialpulse.core.windows.timeline import BUCKET_SECONDS, Source, bucket_of, first_bucket
 from socialpulse.settings import DEFAULT_LIFETIME_WINDOWS, DEFAULT_TOP_K, BrandSettings
 
@@ -380,7 +381,7 @@ class WindowStore:
             received, _ = acc.engagement(lookup)
             authors = [
                 AuthorKpis(a, t.handle, t.followers, t.verified, t.mentions, received.get(a, 0))
-                for a, t in acc.authors.items()
+                for a, t in acc.tallies().items()
                 if not self._accounts.is_own_handle(brand, t.handle)
             ]
             break

@@ -1,0 +1,86 @@
+"""Benchmark: one scrape's ``WindowStore.snapshot`` over hours of demo traffic, 3 and 100 brands.
+
+    .venv/bin/python tests/bench/bench_snapshot.py [--hours 4] [--events 80000]
+
+Cold: the hour cache empty (the first scrape, or every hour whose buckets changed); warm: every
+whole hour already summed, as on most scrapes. CPU time (the machine may be shared), best of
+several runs each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+import zlib
+from datetime import UTC, datetime
+
+from socialpulse.core.pipeline import Pipeline
+from socialpulse.demo.brands import DEMO_BRANDS
+from socialpulse.demo.generator import DemoTraffic
+from socialpulse.settings import BrandSettings, Settings
+
+
+def _brands(n: int) -> list[BrandSettings]:
+    if n <= len(DEMO_BRANDS):
+        return list(DEMO_BRANDS[:n])
+    ids = [f"brand{i}" for i in range(n)]
+    return [
+        BrandSettings(
+            id=b,
+            name=f"Roaster {b}",
+            terms=(f"Roaster {b}", f"roaster{b}"),
+            handles=(f"@roaster{b}",),
+            competitors=tuple(ids[(i + j) % n] for j in (1, 2)),
+            followers=10_000 + i,
+        )
+        for i, b in enumerate(ids)
+    ]
+
+
+def _pipeline(brands: list[BrandSettings], hours: float, events: int) -> tuple[Pipeline, float]:
+    """A pipeline fed ``events`` demo events spread over the last ``hours``."""
+    settings = Settings(brands=[b.model_dump() for b in brands], metrics_port=0)
+    pipeline = Pipeline(settings)
+    demo = DemoTraffic(brands, random.Random(7))
+    end = time.time()
+    span = hours * 3600
+    for n in range(events):
+        now = end - span + span * n / events
+        stream, key, value = demo.encoded_next(datetime.fromtimestamp(now, tz=UTC))
+        pipeline.process(stream, value, (stream, zlib.crc32(key) % 4), now, n)
+    return pipeline, end
+
+
+def _best(pipeline: Pipeline, now: float, *, cold: bool, runs: int) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        if cold:
+            pipeline.store._blocks.clear()  # noqa: SLF001 - the benchmark measures the cold path
+        t0 = time.process_time()
+        pipeline.store.snapshot(now)
+        best = min(best, time.process_time() - t0)
+    return best
+
+
+def main() -> None:
+    """Parse arguments and run the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hours", type=float, default=4.0)
+    parser.add_argument("--events", type=int, default=80_000)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    print(f"snapshot benchmark: {args.events:,} demo events over {args.hours} h")  # noqa: T201
+    for n in (3, 100):
+        pipeline, now = _pipeline(_brands(n), args.hours, args.events)
+        cold = _best(pipeline, now, cold=True, runs=args.runs)
+        warm = _best(pipeline, now, cold=False, runs=args.runs)
+        buckets = pipeline.store.bucket_count()
+        print(  # noqa: T201
+            f"  {n:3} brands, {buckets:6,} buckets: cold {cold * 1e3:8.1f} ms"
+            f"   warm {warm * 1e3:8.1f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()
