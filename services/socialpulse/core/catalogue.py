@@ -122,8 +122,9 @@ class Kpi:
     merge: Merge
     unit: str  # what one unit of the value is; "ratio" for 0..1 fractions (``_ratio`` metrics)
     help: str
-    # What the value is read from: a scalar measure's window total, else a ``WindowKpis``
-    # attribute (a mapping label value -> value for a labelled KPI).
+    # What the value is read from: a measure that reads as one number over the window (a count,
+    # a sum, a distinct count, a sketch's estimate), else a ``WindowKpis`` attribute (a mapping
+    # label value -> value for a labelled KPI).
     measure: str | None = None
     attr: str | None = None
     label: Label | None = None
@@ -159,7 +160,7 @@ class Kpi:
 
 
 def _count(metric: str, measure: str, unit: str, help: str, kind: KpiKind = "count") -> Kpi:
-    """A KPI that is a scalar measure's window total, exported under the metric's stem."""
+    """A KPI that is a number measure's window total, exported under the metric's stem."""
     return Kpi(metric, metric.removeprefix("socialpulse_"), kind, "sum", unit, help, measure)
 
 
@@ -318,7 +319,7 @@ KPIS: Final[tuple[Kpi, ...]] = (
         "sum",
         "users",
         "Distinct users with an impression in the window (HyperLogLog estimate, RSE 0.81 %)",
-        attr="reach",
+        measure="reach",
     ),
     _count(
         "socialpulse_owned_posts",
@@ -396,7 +397,7 @@ KPIS: Final[tuple[Kpi, ...]] = (
         "sum",
         "customers",
         "Distinct customers who purchased in the window",
-        attr="purchasing_customers",
+        measure="customers",
     ),
     _count(
         "socialpulse_ugc_mentions",

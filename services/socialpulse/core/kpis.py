@@ -64,17 +64,16 @@ class AuthorKpis:
 class WindowKpis:
     """One brand's counts over one window; every ratio is derived from them as a property."""
 
-    # Every count and total measure of the catalogue summed over the window, by measure name.
-    totals: Mapping[str, int | float]
+    # Every catalogue measure that reads as one number over the window (counts, sums, distinct
+    # counts, sketch estimates), by measure name.
+    numbers: Mapping[str, int | float]
     mentions_by_platform: Mapping[str, int]  # platforms seen, sorted
     mentions_by_kind: Mapping[str, int]
     potential_reach: int
     unique_authors: int
-    reach: int
     # Every interaction type, zeros included.
     interactions: Mapping[str, int]
     followers_at_window_start: int | None
-    purchasing_customers: int
     ugc_engagements: int
     dm_first_response_seconds: Sequence[float]
     customer_lifetime_windows: float
@@ -85,10 +84,10 @@ class WindowKpis:
     # -- measures summed over the window ----------------------------------------------------
 
     def _count(self, measure: str) -> int:
-        return int(self.totals[measure])
+        return int(self.numbers[measure])
 
     def _total(self, measure: str) -> float:
-        return float(self.totals[measure])
+        return float(self.numbers[measure])
 
     @property
     def tagged(self) -> int:
@@ -159,6 +158,16 @@ class WindowKpis:
     def purchase_value_sum(self) -> float:
         """Order value of the purchases."""
         return self._total("purchase_value_sum")
+
+    @property
+    def reach(self) -> int:
+        """Distinct users with an impression (HyperLogLog estimate)."""
+        return self._count("reach")
+
+    @property
+    def purchasing_customers(self) -> int:
+        """Distinct customers who purchased."""
+        return self._count("customers")
 
     @property
     def mentions_by_every_kind(self) -> dict[str, int]:
@@ -306,7 +315,7 @@ class WindowKpis:
 def kpi_value(k: WindowKpis, kpi: Kpi) -> Any:
     """One KPI of one window: a number (None when undefined), or label value -> number."""
     if kpi.measure is not None:
-        return k.totals[kpi.measure]
+        return k.numbers[kpi.measure]
     assert kpi.attr is not None  # noqa: S101 - the catalogue's tests hold every KPI to one
     return getattr(k, kpi.attr)
 

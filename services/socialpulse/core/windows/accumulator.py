@@ -14,7 +14,8 @@ from socialpulse.core.windows.timeline import bucket_of
 
 # The measures merged over a window, in catalogue order.
 _MERGED: Final = tuple(m for m in MEASURES if m.kind not in BUCKET_ONLY_KINDS)
-_SUMMED: Final = tuple(m.name for m in _MERGED if CODE[m.kind].merge is None)
+# The measures that read as one number over the window, and how.
+_NUMBERS: Final = tuple((m.name, read) for m in _MERGED if (read := CODE[m.kind].read) is not None)
 
 
 def _merge_source() -> tuple[str, dict[str, Any]]:
@@ -67,9 +68,9 @@ class Accumulator:
         """Merge a bucket or another accumulator into this one (newer before older)."""
         _merge(self, b)
 
-    def totals(self) -> dict[str, int | float]:
-        """Every summed measure (counts and totals) over the window, by measure name."""
-        return {name: getattr(self, name) for name in _SUMMED}
+    def numbers(self) -> dict[str, int | float]:
+        """Every measure that reads as one number (counts, sums, distinct counts, estimates)."""
+        return {name: read(getattr(self, name)) for name, read in _NUMBERS}
 
     def _get(self, name: str) -> Any:
         return getattr(self, name)
@@ -110,31 +111,28 @@ class Accumulator:
 
     def freeze(self, ugc_engagements: int, lifetime_windows: float) -> WindowKpis:
         """The window as it is now; DM times and followers are filled in by the caller."""
-        totals = self.totals()
-        reach = round(float(self._get("reach").get_estimate()))
+        numbers = self.numbers()
         interactions = dict.fromkeys(INTERACTION_TYPES, 0)
         add_counts(interactions, self._get("interactions"))
         engagements = sum(interactions[t] for t in ENGAGEMENT_TYPES)
         authors = self.tallies()
         potential_reach = sum(t.followers for t in authors.values())
-        mentions = sum(totals[s] for s in SENTIMENTS)
+        mentions = sum(numbers[s] for s in SENTIMENTS)
         base = {
             "mentions": float(mentions),
             "reach": float(potential_reach),
             "engagement": float(engagements),
-            "positive": float(totals["positive"]),
-            "negative": float(totals["negative"]),
+            "positive": float(numbers["positive"]),
+            "negative": float(numbers["negative"]),
         }
         return WindowKpis(
-            totals=totals,
+            numbers=numbers,
             mentions_by_platform=dict(sorted(self._get("mentions_by_platform").items())),
             mentions_by_kind=dict(self._get("mentions_by_kind")),
             potential_reach=potential_reach,
             unique_authors=len(authors),
-            reach=reach,
             interactions=interactions,
             followers_at_window_start=None,
-            purchasing_customers=len(self._get("customers")),
             ugc_engagements=ugc_engagements,
             dm_first_response_seconds=(),
             customer_lifetime_windows=lifetime_windows,

@@ -22,14 +22,16 @@ _HLL_8: Final = tgt_hll_type.HLL_8
 
 @dataclass(frozen=True, slots=True)
 class MeasureCode:
-    """A measure kind's ``Bucket`` field type, its zero over a window, and its merge.
+    """A measure kind's ``Bucket`` field type, its zero over a window, its merge, its reading.
 
-    ``merge`` is None for numbers, which are summed.
+    ``merge`` is None for numbers, which are summed. ``read`` gives the window's value as one
+    number (a count, a distinct count, an estimate), or is None where there is no such number.
     """
 
     bucket_type: Any
     zero: Callable[[], Any]
     merge: Callable[[Any, Any], None] | None
+    read: Callable[[Any], int | float] | None = None
 
 
 def add_counts(into: dict[str, int], counts: Mapping[str, int]) -> None:
@@ -70,16 +72,21 @@ def _extend(into: list[Any], items: list[Any]) -> None:
     into.extend(items)
 
 
+def _estimate(union: Any) -> int:
+    """A sketch union's distinct-count estimate, rounded to a whole id."""
+    return round(float(union.get_estimate()))
+
+
 def _not_merged(into: Any, _: Any) -> None:
     raise TypeError("a per-bucket join measure is never merged over a window")
 
 
 CODE: Final[Mapping[MeasureKind, MeasureCode]] = {
-    "count": MeasureCode(int, int, None),
-    "total": MeasureCode(float, float, None),
+    "count": MeasureCode(int, int, None, int),
+    "total": MeasureCode(float, float, None, float),
     "label_counts": MeasureCode(dict[str, int], dict, add_counts),
-    "distinct": MeasureCode(set[str], set, _union),
-    "hll": MeasureCode(hll_sketch | None, lambda: hll_union(REACH_LG_K), _hll_union),
+    "distinct": MeasureCode(set[str], set, _union, len),
+    "hll": MeasureCode(hll_sketch | None, lambda: hll_union(REACH_LG_K), _hll_union, _estimate),
     "authors": MeasureCode(dict[str, AuthorTally], dict, _tally),
     "earliest": MeasureCode(dict[str, float], dict, keep_min),
     "series": MeasureCode(list[tuple[float, int]], list, _extend),
