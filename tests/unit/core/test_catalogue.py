@@ -52,7 +52,7 @@ def fed() -> tuple[Pipeline, Settings]:
     settings = Settings(brands=[b.model_dump() for b in DEMO_BRANDS], metrics_port=0)
     pipeline = Pipeline(settings)
     demo = DemoTraffic(DEMO_BRANDS, random.Random(3))
-    events = 20_000
+    events = 6_000
     for n in range(events):
         now = END - 7200 + 7200 * n / events
         stream, key, value = demo.encoded_next(datetime.fromtimestamp(now, tz=UTC))
