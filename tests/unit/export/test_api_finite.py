@@ -29,7 +29,9 @@ def _strict(raw: bytes) -> Any:
 def test_a_non_finite_kpi_is_written_as_null(bad: float) -> None:
     store = Pipeline(Settings(brands=[{"id": "a", "name": "A", "terms": ["alpha"]}])).store
     k = store.snapshot(NOW)["a"]["1h"]
-    broken = replace(k, compound_sum=bad, purchase_value_sum=bad, session_seconds_sum=bad)
+    numbers = dict(k.numbers)
+    numbers.update(compound_sum=bad, purchase_value_sum=bad, session_seconds_sum=bad)
+    broken = replace(k, numbers=numbers)
     doc = _strict(json_body({"kpis": kpis_json(broken), "nested": [bad, {"x": bad}]}))
     assert doc["kpis"]["sentiment_compound_sum"] is None
     assert doc["kpis"]["purchase_value_sum"] is None
