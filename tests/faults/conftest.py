@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from .harness import REPO, SeparateKafka, dump_report
+from .harness import REPO, SeparateKafka, WorkerProcess, dump_report
 
 REPORT_ENV = "SOCIALPULSE_FAULT_REPORT"
 _ROWS: list[dict[str, Any]] = []
@@ -29,6 +29,17 @@ def record_result(request: pytest.FixtureRequest) -> Iterator[list[dict[str, Any
         row.setdefault("nodeid", request.node.nodeid)
         _ROWS.append(row)
     dump_report(report_path(), _ROWS)
+
+
+@pytest_asyncio.fixture
+async def workers() -> AsyncIterator[list[WorkerProcess]]:
+    """Every worker a test starts; whatever still runs is killed at teardown."""
+    started: list[WorkerProcess] = []
+    try:
+        yield started
+    finally:
+        for w in started:
+            await w.close()
 
 
 @pytest_asyncio.fixture

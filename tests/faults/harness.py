@@ -28,6 +28,7 @@ from typing import Any, Final
 import aiohttp
 import yaml
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from socialpulse.demo.brands import DEMO_BRANDS
@@ -141,6 +142,8 @@ class Scrape:
     lag: dict[Source, int]
     rejected: dict[str, float]
     samples: dict[tuple[str, tuple[tuple[str, str], ...]], float]
+    # Samples without labels by name, e.g. ``socialpulse_state_flush_failures_total``.
+    counters: dict[str, float] = field(default_factory=dict)
 
 
 def parse_metrics(text: str) -> Scrape:
@@ -149,9 +152,12 @@ def parse_metrics(text: str) -> Scrape:
     lag: dict[Source, int] = {}
     rejected: dict[str, float] = {}
     samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    counters: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             labels = s.labels
+            if not labels:
+                counters[s.name] = s.value
             if "brand" in labels and labels.get("window") in (WINDOW, "24h"):
                 samples[(s.name, tuple(sorted(labels.items())))] = s.value
             if s.name == "socialpulse_consumer_lag_records":
@@ -169,7 +175,7 @@ def parse_metrics(text: str) -> Scrape:
                 kpis[(brand, "impressions")] += int(s.value)
             elif s.name == "socialpulse_engagements":
                 kpis[(brand, "engagements")] += int(s.value)
-    return Scrape(dict(kpis), lag, rejected, samples)
+    return Scrape(dict(kpis), lag, rejected, samples, counters)
 
 
 async def scrape(port: int) -> Scrape | None:
@@ -198,12 +204,33 @@ def sum_kpis(scrapes: Iterable[Scrape]) -> Kpis:
 class WorkerProcess:
     """One worker of either implementation, as an OS process with its own metrics port."""
 
-    def __init__(self, impl: str, scenario: Scenario, name: str) -> None:
+    def __init__(
+        self,
+        impl: str,
+        scenario: Scenario,
+        name: str,
+        *,
+        kafka: Mapping[str, Any] | None = None,
+        brands: Sequence[Mapping[str, Any]] | None = None,
+        bootstrap: str | None = None,
+    ) -> None:
+        """A worker of ``impl``; ``bootstrap`` overrides the scenario's broker address.
+
+        ``kafka`` adds socialpulse ``kafka.*`` settings and ``brands`` replaces the demo brands
+        (socialpulse only: the faust peer has its own fixed configuration).
+        """
         if impl not in IMPLS:
             raise ValueError(f"unknown implementation {impl!r}")
         self.impl = impl
         self.scenario = scenario
         self.name = name
+        self.kafka_settings = dict(kafka or {})
+        self.brands = (
+            [dict(b) for b in brands]
+            if brands is not None
+            else [b.model_dump(mode="json", include=BRAND_FIELDS) for b in DEMO_BRANDS]
+        )
+        self.bootstrap = bootstrap or scenario.bootstrap
         self.port = free_port()
         self.proc: asyncio.subprocess.Process | None = None
         self.log = scenario.workdir / f"{name}.log"
@@ -219,16 +246,15 @@ class WorkerProcess:
                 yaml.safe_dump(
                     {
                         "kafka": {
-                            "bootstrap_servers": sc.bootstrap,
+                            "bootstrap_servers": self.bootstrap,
                             "group_id": sc.group_id,
                             "mentions_topic": sc.mentions_topic,
                             "interactions_topic": sc.interactions_topic,
                             "dlq_topic": sc.dlq_topic,
                             "create_topics": True,
+                            **self.kafka_settings,
                         },
-                        "brands": [
-                            b.model_dump(mode="json", include=BRAND_FIELDS) for b in DEMO_BRANDS
-                        ],
+                        "brands": self.brands,
                         "demo": False,
                         "metrics_host": "127.0.0.1",
                         "metrics_port": self.port,
@@ -243,7 +269,7 @@ class WorkerProcess:
         datadir = sc.workdir / f"{self.name}-faust-data"
         datadir.mkdir(exist_ok=True)
         env |= {
-            "PEER_BROKER": sc.bootstrap,
+            "PEER_BROKER": self.bootstrap,
             "PEER_APP_ID": sc.group_id,
             "PEER_MENTIONS_TOPIC": sc.mentions_topic,
             "PEER_INTERACTIONS_TOPIC": sc.interactions_topic,
@@ -277,6 +303,16 @@ class WorkerProcess:
         with contextlib.suppress(ProcessLookupError):
             self.proc.kill()
         await self.proc.wait()
+
+    def pause(self) -> None:
+        """SIGSTOP: the process stops dead, heartbeats included, keeping whatever it holds."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT: the paused process carries on where it stopped."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
 
     async def terminate(self, grace_s: float = 60.0) -> int | None:
         """SIGTERM and wait for a clean exit; SIGKILL after ``grace_s`` (then returns None)."""
@@ -556,3 +592,158 @@ def _command_line(pidfile: Path) -> list[str]:
 def dump_report(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     """Write the result rows as JSON."""
     path.write_text(json.dumps(list(rows), indent=2) + "\n")
+
+
+@dataclass
+class MinuteFeeder:
+    """Demo traffic in event-time order: all of one minute's events, then the next minute's.
+
+    Minute ``k`` is the wall-clock minute ``first_minute + k`` (epoch minutes); its ``per_minute``
+    events are sent over ``minute_seconds`` real seconds and acknowledged before minute ``k + 1``
+    starts, so a worker that has read past a minute never sees that minute again. With
+    ``hold_at`` = (k, fraction), the feeder stops after that share of minute ``k`` (all of it
+    acknowledged), sets ``held`` and waits for ``release``.
+    """
+
+    scenario: Scenario
+    first_minute: int
+    minutes: int
+    per_minute: int
+    minute_seconds: float
+    seed: int = 0
+    hold_at: tuple[int, float] | None = None
+    sent: int = 0
+    failed: int = 0
+    minute: int = 0  # the minute being sent
+    held: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def total(self) -> int:
+        return self.minutes * self.per_minute
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name="minute-feeder")
+
+    async def wait(self, limit_s: float = 900.0) -> None:
+        assert self.task is not None
+        await asyncio.wait_for(asyncio.shield(self.task), limit_s)
+
+    async def _run(self) -> None:
+        rng = random.Random(self.seed)  # noqa: S311 - test data
+        traffic = DemoTraffic(DEMO_BRANDS, rng)
+        topics = {
+            "mentions": self.scenario.mentions_topic,
+            "interactions": self.scenario.interactions_topic,
+        }
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.scenario.bootstrap,
+            enable_idempotence=False,
+            acks="all",
+            linger_ms=20,
+            request_timeout_ms=120_000,
+        )
+        await producer.start()
+        try:
+            hold_minute, hold_fraction = self.hold_at or (-1, 0.0)
+            steps = 10
+            for k in range(self.minutes):
+                self.minute = k
+                base = (self.first_minute + k) * 60
+                times = sorted(base + rng.uniform(0.0, 59.999) for _ in range(self.per_minute))
+                hold_index = int(hold_fraction * self.per_minute) if k == hold_minute else -1
+                started = time.monotonic()
+                pending: list[asyncio.Future[Any]] = []
+                for i, t in enumerate(times):
+                    if i == hold_index:
+                        await self._settle(pending)
+                        pending = []
+                        self.held.set()
+                        await self.release.wait()
+                        started = time.monotonic() - self.minute_seconds * i / self.per_minute
+                    stream, key, value = traffic.encoded_next(datetime.fromtimestamp(t, UTC))
+                    pending.append(await producer.send(topics[stream], value=value, key=key))
+                    self.sent += 1
+                    if (i + 1) % max(1, self.per_minute // steps) == 0:
+                        due = started + self.minute_seconds * (i + 1) / self.per_minute
+                        await asyncio.sleep(max(0.0, due - time.monotonic()))
+                await self._settle(pending)
+        finally:
+            await producer.stop()
+
+    async def _settle(self, pending: list[asyncio.Future[Any]]) -> None:
+        for result in await asyncio.gather(*pending, return_exceptions=True):
+            if isinstance(result, BaseException):
+                self.failed += 1
+
+
+class BootstrapGate:
+    """A TCP forwarder in front of a broker's address, used as the clients' bootstrap server.
+
+    Kafka clients bootstrap through it and then talk to the address the broker advertises, so
+    connections already made survive ``close()``: only clients started afterwards (a restore's
+    new consumer) find nothing listening until ``open()``.
+    """
+
+    def __init__(self, target: str) -> None:
+        host, port = target.rsplit(":", 1)
+        self._target = (host, int(port))
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.connections = 0
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def open(self) -> None:
+        """Listen (again) on the same port."""
+        if self._server is None:
+            self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def close(self) -> None:
+        """Stop listening: new connections are refused; open ones go on."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    async def stop(self) -> None:
+        await self.close()
+        for t in list(self._tasks):
+            t.cancel()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self._target)
+        except OSError:
+            writer.close()
+            return
+        for src, dst in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.create_task(_pipe(src, dst))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+
+async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    try:
+        while data := await src.read(65536):
+            dst.write(data)
+            await dst.drain()
+    except (OSError, asyncio.IncompleteReadError):
+        pass
+    finally:
+        dst.close()
+
+
+async def committed_offsets(bootstrap: str, group: str) -> dict[Source, int]:
+    """The offsets ``group`` has committed, per input partition."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}

@@ -14,119 +14,30 @@ import json
 import os
 import random
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from socialpulse.demo.brands import DEMO_BRANDS
 from socialpulse.demo.generator import DemoTraffic
 
 from .harness import (
     IMPLS,
-    Converged,
     Feeder,
     Scenario,
     SeparateKafka,
     WorkerProcess,
-    crash_summary,
     fault_events,
     fault_rate,
-    new_scenario,
-    sum_kpis,
     wait_converged,
 )
-from .oracle import Comparison, Oracle, compare, read_topic
+from .measure import CONVERGE_TIMEOUT_S, Rows, measure, scenario_with_topics, start_worker
+from .oracle import read_topic
 
 pytestmark = [pytest.mark.fault, pytest.mark.integration, pytest.mark.timeout(1800)]
 impls = pytest.mark.parametrize("impl", IMPLS)
-
-CONVERGE_TIMEOUT_S = 420.0
-Rows = list[dict[str, Any]]
-
-
-@pytest_asyncio.fixture
-async def workers() -> AsyncIterator[list[WorkerProcess]]:
-    """Every worker a test starts; whatever still runs is killed at teardown."""
-    started: list[WorkerProcess] = []
-    try:
-        yield started
-    finally:
-        for w in started:
-            await w.close()
-
-
-async def _scenario(bootstrap: str, tmp_path: Path, name: str) -> Scenario:
-    scenario = new_scenario(bootstrap, tmp_path, name)
-    await scenario.create_topics()
-    return scenario
-
-
-async def _worker(
-    impl: str, scenario: Scenario, name: str, workers: list[WorkerProcess]
-) -> WorkerProcess:
-    w = WorkerProcess(impl, scenario, name)
-    workers.append(w)
-    await w.start()
-    return w
-
-
-async def _measure(
-    rows: Rows,
-    test: str,
-    impl: str,
-    scenario: Scenario,
-    live: list[WorkerProcess],
-    since: float,
-    events: int,
-    note: str = "",
-    every: list[WorkerProcess] | None = None,
-) -> tuple[Comparison, Converged | None]:
-    """Converge, compare with the oracle, record the row; socialpulse must be exact."""
-    try:
-        conv: Converged | None = await wait_converged(
-            live, scenario, since, limit_s=CONVERGE_TIMEOUT_S
-        )
-    except TimeoutError as e:
-        if impl == "socialpulse":
-            raise
-        conv = None
-        note = f"{note}; did not converge ({str(e).splitlines()[0][:120]})"
-    if conv is not None:
-        observed, at = conv.kpis, conv.at
-    else:  # the faust peer that never settled: measure what it shows now
-        last = [await w.scrape() for w in live]
-        observed = sum_kpis(s for s in last if s is not None)
-        at = time.time()
-    truth = await Oracle().truth(scenario, at)
-    errors = crash_summary(every if every is not None else live)
-    if errors:
-        note = f"{note}; logged {errors}"
-    for kpi in ("mentions", "impressions", "engagements"):  # a real workload, not 0 == 0
-        assert sum(v for (_, k), v in truth.kpis.items() if k == kpi) > 0, truth.kpis
-    result = compare(truth.kpis, observed)
-    rows.append(
-        {
-            "test": test,
-            "impl": impl,
-            "events": events,
-            "distinct_events": truth.distinct,
-            "lost": result.lost,
-            "doubled": result.doubled,
-            "recovery_s": round(conv.seconds, 1) if conv is not None else None,
-            "kpis_off": len(result.mismatches),
-            "note": " ".join(note.strip("; ").split()),
-        }
-    )
-    if impl == "socialpulse":
-        assert result.exact, (
-            f"{test}: lost {result.lost}, double counted {result.doubled}; "
-            f"(oracle, observed) of every KPI off: {result.mismatches}"
-        )
-    return result, conv
 
 
 @impls
@@ -143,8 +54,8 @@ async def test_kill9_five_times_while_streaming(
         events, rate = int(os.environ.get("SOCIALPULSE_FAULT_KILL9_EVENTS", "200000")), 4000.0
     else:
         events, rate = fault_events(), fault_rate()
-    scenario = await _scenario(kafka_bootstrap, tmp_path, "kill9")
-    w = await _worker(impl, scenario, "w1", workers)
+    scenario = await scenario_with_topics(kafka_bootstrap, tmp_path, "kill9")
+    w = await start_worker(impl, scenario, "w1", workers)
     feeder = Feeder(scenario, events, rate, seed=1)
     feeder.start()
     rng = random.Random()  # noqa: S311 - random kill points, reported below
@@ -159,7 +70,7 @@ async def test_kill9_five_times_while_streaming(
         last_restart = time.monotonic()
     await feeder.wait()
     since = max(last_restart, time.monotonic())
-    await _measure(
+    await measure(
         record_result,
         "1 kill -9 ×5 while streaming",
         impl,
@@ -180,8 +91,8 @@ async def test_sigterm_restart_without_input_changes_nothing(
     record_result: Rows,
 ) -> None:
     events = fault_events()
-    scenario = await _scenario(kafka_bootstrap, tmp_path, "sigterm")
-    w = await _worker(impl, scenario, "w1", workers)
+    scenario = await scenario_with_topics(kafka_bootstrap, tmp_path, "sigterm")
+    w = await start_worker(impl, scenario, "w1", workers)
     feeder = Feeder(scenario, events, fault_rate() * 4, seed=2)
     feeder.start()
     await feeder.wait()
@@ -189,7 +100,7 @@ async def test_sigterm_restart_without_input_changes_nothing(
     code = await w.terminate()
     await w.start()
     restarted = time.monotonic()
-    result, after = await _measure(
+    result, after = await measure(
         record_result,
         "2 SIGTERM + restart, no input",
         impl,
@@ -227,16 +138,16 @@ async def test_two_workers_kill_one_then_scale_1_2_1(
     record_result: Rows,
 ) -> None:
     events = fault_events()
-    scenario = await _scenario(kafka_bootstrap, tmp_path, "scale")
-    a = await _worker(impl, scenario, "a", workers)
-    b = await _worker(impl, scenario, "b", workers)
+    scenario = await scenario_with_topics(kafka_bootstrap, tmp_path, "scale")
+    a = await start_worker(impl, scenario, "a", workers)
+    b = await start_worker(impl, scenario, "b", workers)
     feeder = Feeder(scenario, events, fault_rate(), seed=3)
     feeder.start()
     await feeder.until_fraction(0.4)
     await a.kill9()
     killed = time.monotonic()
     await feeder.wait()
-    await _measure(
+    await measure(
         record_result,
         "3a 2 workers, kill -9 one",
         impl,
@@ -252,12 +163,12 @@ async def test_two_workers_kill_one_then_scale_1_2_1(
     feeder2 = Feeder(scenario, events, fault_rate(), seed=33)
     feeder2.start()
     await feeder2.until_fraction(0.3)
-    c = await _worker(impl, scenario, "c", workers)
+    c = await start_worker(impl, scenario, "c", workers)
     await feeder2.until_fraction(0.7)
     code = await c.terminate()
     scaled_in = time.monotonic()
     await feeder2.wait()
-    await _measure(
+    await measure(
         record_result,
         "3b scale 1→2→1 while streaming",
         impl,
@@ -279,8 +190,8 @@ async def test_broker_down_30s_worker_recovers_on_its_own(
     record_result: Rows,
 ) -> None:
     events = fault_events()
-    scenario = await _scenario(separate_kafka.bootstrap, tmp_path, "outage")
-    w = await _worker(impl, scenario, "w1", workers)
+    scenario = await scenario_with_topics(separate_kafka.bootstrap, tmp_path, "outage")
+    w = await start_worker(impl, scenario, "w1", workers)
     feeder = Feeder(scenario, events, fault_rate(), seed=4)
     feeder.start()
     await feeder.until_fraction(0.3)
@@ -290,7 +201,7 @@ async def test_broker_down_30s_worker_recovers_on_its_own(
     back = time.monotonic()
     await feeder.wait()
     survived = w.alive
-    await _measure(
+    await measure(
         record_result,
         "4 broker down 30 s",
         impl,
@@ -315,14 +226,14 @@ async def test_resent_ids_count_once(
     record_result: Rows,
 ) -> None:
     events = fault_events()
-    scenario = await _scenario(kafka_bootstrap, tmp_path, "dups")
-    w = await _worker(impl, scenario, "w1", workers)
+    scenario = await scenario_with_topics(kafka_bootstrap, tmp_path, "dups")
+    w = await start_worker(impl, scenario, "w1", workers)
     feeder = Feeder(scenario, events, fault_rate(), seed=5, duplicate_every=10)
     feeder.start()
     await feeder.wait()
     started = time.monotonic()
     assert feeder.duplicates == events // 10
-    await _measure(
+    await measure(
         record_result,
         "5 10% event ids re-sent",
         impl,
@@ -358,20 +269,20 @@ async def test_out_of_order_within_lateness_counts_later_goes_to_dlq(
     record_result: Rows,
 ) -> None:
     events = fault_events()
-    scenario = await _scenario(kafka_bootstrap, tmp_path, "late")
+    scenario = await scenario_with_topics(kafka_bootstrap, tmp_path, "late")
     n_late = max(20, events // 100)
     late = _aged_mentions(scenario, n_late, (25 * 3600, 30 * 3600), seed=61)
     older = _aged_mentions(scenario, n_late, (65 * 60, 23 * 3600), seed=62)
     extra = late + older
     random.Random(63).shuffle(extra)  # noqa: S311
-    w = await _worker(impl, scenario, "w1", workers)
+    w = await start_worker(impl, scenario, "w1", workers)
     # The stream's own event times are spread over 50 minutes: thoroughly out of order.
     feeder = Feeder(scenario, events, fault_rate(), seed=6, age_range=(1.0, 50 * 60.0), extra=extra)
     feeder.start()
     await feeder.wait()
     started = time.monotonic()
     late_ids = {json.loads(v)["event_id"] for _, _, v in late}
-    result, conv = await _measure(
+    result, conv = await measure(
         record_result,
         "6 out of order + late",
         impl,
