@@ -159,9 +159,13 @@ async def test_paused_worker_does_not_overwrite_its_successor(
     paused_s = time.monotonic() - paused
     a.resume()
     await asyncio.sleep(10.0)
-    assert a.alive and b.alive, f"{a.log_tail()}\n{b.log_tail()}"
+    survived = {w.name: w.alive for w in (a, b)}
+    if impl == "socialpulse":
+        assert all(survived.values()), f"{a.log_tail()}\n{b.log_tail()}"
     await feeder.wait()
-    code_a, code_b = await a.terminate(), await b.terminate()
+    # 20 s: a faust worker that hangs on stop is killed rather than waited for a minute.
+    code_a, code_b = await a.terminate(20.0), await b.terminate(20.0)
+    exited = [name for name, alive in survived.items() if not alive]
     fresh = await start_worker(impl, scenario, "fresh", workers)
     started = time.monotonic()
     refused = _log_count(a, "offset commit failed")
@@ -174,8 +178,9 @@ async def test_paused_worker_does_not_overwrite_its_successor(
         started,
         feeder.sent,
         note=f"a paused {paused_s:.0f} s owning {len(a_partitions)} partitions mid-minute; "
-        f"{refused} commits refused after it woke; exit status a {code_a}, b {code_b}; "
-        "totals of a fresh worker",
+        f"{refused} commits refused after it woke; exit status a {code_a}, b {code_b}"
+        + (f" ({', '.join(exited)} exited on its own)" if exited else "")
+        + "; totals of a fresh worker",
         every=[a, b, fresh],
     )
 
