@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import signal
 import sys
 
 from socialpulse.cli.output import print_line
 from socialpulse.settings import Settings
+
+NEEDS_BRANDS = True
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``run``."""
+    sub.add_parser(
+        "run", help="run the service (embedded broker and demo traffic if no Kafka is set)"
+    )
 
 
 async def _run(settings: Settings) -> None:
@@ -28,3 +38,8 @@ def run(settings: Settings) -> int:
         print(f"socialpulse: {e}", file=sys.stderr)  # noqa: T201 - the CLI's own output
         return 1
     return 0
+
+
+def main(settings: Settings, args: argparse.Namespace) -> int:
+    """Run ``run``."""
+    return run(settings)

@@ -49,7 +49,7 @@ def test_a_missing_or_unknown_command_is_a_usage_error(
         ("brands: [{id: a, name: A, terms: [a], handles: [a]}]\n", "brands.0.handles"),
     ],
 )
-@pytest.mark.parametrize("command", ["config", "run"])
+@pytest.mark.parametrize("command", ["config", "run", "check-config"])
 def test_an_invalid_config_file_exits_2_naming_the_field(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, field: str, command: str
 ) -> None:
