@@ -20,6 +20,7 @@ COMMANDS = {
     "run": "socialpulse.cli.run",
     "config": "socialpulse.cli.config",
     "check-config": "socialpulse.cli.check_config",
+    "score": "socialpulse.cli.score",
 }
 
 
