@@ -21,6 +21,7 @@ COMMANDS = {
     "config": "socialpulse.cli.config",
     "check-config": "socialpulse.cli.check_config",
     "score": "socialpulse.cli.score",
+    "replay": "socialpulse.cli.replay",
 }
 
 
