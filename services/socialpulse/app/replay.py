@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from socialpulse.core.events import STREAMS, Stream
-from socialpulse.kafka.options import client_options
+from socialpulse.kafka.options import client_options, required_bootstrap
 from socialpulse.settings import Settings
 
 # Sends awaiting acknowledgement before the next one waits for the oldest: bounds memory.
@@ -59,13 +59,7 @@ class Replayer:
 
     def __init__(self, settings: Settings) -> None:
         kafka = settings.kafka
-        if kafka.bootstrap_servers is None:
-            raise RuntimeError(
-                "replay needs a Kafka address: set kafka.bootstrap_servers in the config file or "
-                "SOCIALPULSE_KAFKA__BOOTSTRAP_SERVERS (replay never starts the embedded broker; "
-                "--dry-run checks a file without Kafka)"
-            )
-        self.bootstrap = kafka.bootstrap_servers
+        self.bootstrap = required_bootstrap(kafka, "replay")
         self.topics: dict[Stream, str] = {
             "mentions": kafka.mentions_topic,
             "interactions": kafka.interactions_topic,

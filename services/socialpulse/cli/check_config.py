@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 NEEDS_BRANDS = True
-PIPE_WIDTH = 120
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -84,14 +83,12 @@ def report(settings: Settings, samples: Sequence[str], console: Console) -> None
 
 def main(settings: Settings, args: argparse.Namespace) -> int:
     """Run ``check-config``."""
-    from rich.console import Console
+    from socialpulse.cli.output import console
 
     samples = list(args.sample or ())
     if not samples and not sys.stdin.isatty():
         samples = [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
     if not samples:
         samples = builtin_samples(settings.brands)
-    # A pipe or file has no width of its own; wide enough that terms rarely wrap.
-    width = None if sys.stdout.isatty() else PIPE_WIDTH
-    report(settings, samples, Console(highlight=False, width=width))
+    report(settings, samples, console())
     return 0

@@ -22,6 +22,7 @@ COMMANDS = {
     "check-config": "socialpulse.cli.check_config",
     "score": "socialpulse.cli.score",
     "replay": "socialpulse.cli.replay",
+    "topics": "socialpulse.cli.topics",
 }
 
 

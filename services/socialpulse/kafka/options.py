@@ -32,3 +32,16 @@ def client_options(kafka: KafkaSettings, bootstrap_servers: str) -> dict[str, An
             kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
         )
     return opts
+
+
+def required_bootstrap(kafka: KafkaSettings, command: str) -> str:
+    """The configured Kafka address, for commands that must not start the embedded broker.
+
+    Raises RuntimeError naming ``command`` and the settings that give the address.
+    """
+    if kafka.bootstrap_servers is None:
+        raise RuntimeError(
+            f"{command} needs a Kafka address: set kafka.bootstrap_servers in the config file or "
+            f"SOCIALPULSE_KAFKA__BOOTSTRAP_SERVERS ({command} never starts the embedded broker)"
+        )
+    return kafka.bootstrap_servers

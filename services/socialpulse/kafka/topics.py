@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
-__all__ = ["TopicSpec", "ensure_topics"]
+__all__ = ["TopicDescription", "TopicSpec", "describe_topics", "ensure_topics"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,76 @@ class TopicSpec:
     def __post_init__(self) -> None:
         if self.partitions < 1:
             raise ValueError(f"a topic needs at least one partition, not {self.partitions}")
+
+
+@dataclass(frozen=True)
+class TopicDescription:
+    """A topic as the cluster has it: partitions, the fewest (in-sync) replicas, some configs."""
+
+    partitions: int
+    replication: int  # the fewest replicas of any partition
+    in_sync: int  # the fewest in-sync replicas of any partition
+    configs: Mapping[str, str | None]  # None: the broker did not say
+
+
+async def describe_topics(
+    client_options: dict[str, Any],
+    names: list[str],
+    configs: tuple[str, ...],
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> dict[str, TopicDescription]:
+    """Those of ``names`` that exist, with the topic ``configs`` asked for.
+
+    One attempt, no retries (an operator asked): raises RuntimeError when the cluster cannot be
+    reached or does not answer within ``timeout_s``. A config the broker does not report (some
+    Kafka-compatible brokers do not answer DescribeConfigs) is None.
+    """
+    admin = AIOKafkaAdminClient(request_timeout_ms=int(timeout_s * 1000), **client_options)
+    try:
+        await admin.start()
+        existing = [name for name in names if name in set(await admin.list_topics())]
+        if not existing:
+            return {}
+        described = await admin.describe_topics(existing)
+    except (KafkaError, OSError, TimeoutError) as exc:
+        await admin.close()
+        raise RuntimeError(f"cannot describe topics: {exc!r}") from exc
+    try:
+        found = await _topic_configs(admin, existing, configs)
+    except (KafkaError, OSError, TimeoutError) as exc:
+        # Some Kafka-compatible brokers (the embedded one) do not answer DescribeConfigs.
+        log.warning("the cluster did not describe topic configs: %r", exc)
+        found = {}
+    finally:
+        await admin.close()
+    out = {}
+    for topic in described:
+        parts = topic["partitions"]
+        out[topic["topic"]] = TopicDescription(
+            partitions=len(parts),
+            replication=min((len(p["replicas"]) for p in parts), default=0),
+            in_sync=min((len(p["isr"]) for p in parts), default=0),
+            configs={key: found.get(topic["topic"], {}).get(key) for key in configs},
+        )
+    return out
+
+
+async def _topic_configs(
+    admin: Any, names: list[str], keys: tuple[str, ...]
+) -> dict[str, dict[str, str]]:
+    """Topic name to its values of ``keys`` (a topic the broker does not describe is left out)."""
+    resources = [
+        ConfigResource(ConfigResourceType.TOPIC, name, dict.fromkeys(keys)) for name in names
+    ]
+    out: dict[str, dict[str, str]] = {}
+    for response in await admin.describe_configs(resources):
+        for resource in response.to_object()["resources"]:
+            if resource["error_code"] == 0:
+                out[resource["resource_name"]] = {
+                    e["config_names"]: e["config_value"] for e in resource["config_entries"]
+                }
+    return out
 
 
 async def ensure_topics(
