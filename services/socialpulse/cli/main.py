@@ -23,6 +23,7 @@ COMMANDS = {
     "score": "socialpulse.cli.score",
     "replay": "socialpulse.cli.replay",
     "topics": "socialpulse.cli.topics",
+    "tail": "socialpulse.cli.tail",
 }
 
 

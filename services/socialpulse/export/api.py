@@ -1,4 +1,7 @@
-"""The KPI JSON API: ``/api/v1/kpis`` and ``/api/v1/top-authors`` for one brand and window."""
+"""The KPI JSON API: ``/api/v1/kpis`` and ``/api/v1/top-authors`` for one brand and window.
+
+``/api/v1/brands`` lists what may be asked for: the configured brands and windows.
+"""
 
 from __future__ import annotations
 
@@ -118,6 +121,12 @@ async def _top_authors(request: web.Request) -> web.Response:
     return _json(body)
 
 
+async def _brands(request: web.Request) -> web.Response:
+    store = request.app[STORE_KEY]
+    brands = [{"id": b.id, "name": b.name} for b in store.brands.values()]
+    return web.json_response({"brands": brands, "windows": list(store.windows)})
+
+
 def add_api_routes(app: web.Application, store: WindowStore, clock: Clock, top_k: int) -> None:
     """Serve the JSON API of ``store`` from ``app``, reading windows at ``clock``."""
     app[STORE_KEY] = store
@@ -125,3 +134,4 @@ def add_api_routes(app: web.Application, store: WindowStore, clock: Clock, top_k
     app[TOP_K_KEY] = top_k
     app.router.add_get("/api/v1/kpis", _kpis)
     app.router.add_get("/api/v1/top-authors", _top_authors)
+    app.router.add_get("/api/v1/brands", _brands)

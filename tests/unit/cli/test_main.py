@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from socialpulse import __version__
-from socialpulse.cli.main import main
+from socialpulse.cli.main import COMMANDS, main
 from socialpulse.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("clean_environment")
@@ -88,3 +88,20 @@ def test_kafka_without_brands_exits_2(
     assert main([command]) == 2
     err = capsys.readouterr().err
     assert err.startswith("socialpulse: invalid configuration:\nno brands configured")
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    listed = capsys.readouterr().out
+    for name in COMMANDS:
+        assert f"\n    {name} " in listed, name
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_each_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: socialpulse {command} ")

@@ -105,3 +105,14 @@ async def test_metrics_and_healthz_still_served(client: TestClient[Any, Any]) ->
     text = await (await client.get("/metrics")).text()
     assert 'socialpulse_engagement_rate_ratio{brand="a",window="5m"} 2.0' in text
     assert 'socialpulse_csat_ratio{brand="a"' not in text
+
+
+async def test_brands_lists_the_configured_brands_and_windows(
+    client: TestClient[Any, Any],
+) -> None:
+    resp = await client.get("/api/v1/brands")
+    assert resp.status == 200
+    assert await resp.json() == {
+        "brands": [{"id": b.id, "name": b.name} for b in SETTINGS.brands],
+        "windows": list(SETTINGS.windows),
+    }
