@@ -105,3 +105,14 @@ def test_each_command_has_help(command: str, capsys: pytest.CaptureFixture[str])
         main([command, "--help"])
     assert exit_.value.code == 0
     assert capsys.readouterr().out.startswith(f"usage: socialpulse {command} ")
+
+
+def test_the_readme_shows_the_help_as_it_is(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")  # argparse wraps to the terminal; the README at 80
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    shown = readme.split("`socialpulse --help`", 1)[1].split("```\n", 2)[1]
+    assert shown == capsys.readouterr().out
