@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -164,3 +165,29 @@ def test_a_gzip_csv_export_is_paced_and_arrives_keyed(
         None,
         3.5,
     }
+
+
+def test_ctrl_c_stops_a_paced_replay_with_what_was_sent_sent_once(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    topics = _topics(kafka_bootstrap, topic_prefix)
+    events = [mention(T + i, author=f"a{i % 3}") for i in range(200)]
+    f = tmp_path / "export.jsonl"
+    f.write_bytes(b"\n".join(encoded(m) for m in events) + b"\n")
+    proc = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
+        [sys.executable, "-m", "socialpulse.cli", "replay", str(f), "--rate", "40"],
+        env=_settings_env(kafka_bootstrap, topic_prefix),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(3)  # start-up, then some dozens of events at 40/s
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "replay interrupted after" in err
+    records = asyncio.run(_read_all(kafka_bootstrap, topics))
+    ids = [json.loads(r.value)["event_id"] for _, _, r in records]
+    assert 0 < len(ids) < len(events)
+    assert len(set(ids)) == len(ids)
+    assert set(ids) == {m.event_id for m in events[: len(ids)]}  # the lines before the stop

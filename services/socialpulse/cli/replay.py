@@ -32,11 +32,13 @@ EXIT_OK: Final = 0
 EXIT_MALFORMED: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_KAFKA: Final = 3
+EXIT_INTERRUPTED: Final = 130  # as a shell reports a process ended by SIGINT
 
 EPILOG = """\
 exit status: 0 every line was valid (and sent); 1 some lines were malformed (the valid ones are
 still sent: fix the others and replay them, re-sent events count once); 2 bad arguments,
-settings or file, or no Kafka address; 3 Kafka could not be reached or refused a record.
+settings or file, or no Kafka address; 3 Kafka could not be reached or refused a record;
+130 interrupted by Ctrl-C.
 
 CSV: a header line names the columns, nested fields flattened with dots, for example
   stream,event_id,platform,created_at,author.id,author.handle,author.followers,text,kind,
@@ -203,10 +205,12 @@ async def replay(
     dry_run: bool,
     max_errors: int,
     progress: Callable[[int], _Progress],
+    counts: Counts | None = None,
 ) -> Counts:
     """Read ``path`` line by line, sending each valid line unless ``dry_run``.
 
-    Raises ValueError for a file that cannot be read and RuntimeError for Kafka failures.
+    Raises ValueError for a file that cannot be read and RuntimeError for Kafka failures;
+    ``counts`` (a fresh one when None) holds how far it got, whatever happens.
     """
     from socialpulse.cli import exports
     from socialpulse.core.decode import Decoder
@@ -217,7 +221,7 @@ async def replay(
     except OSError as e:
         raise ValueError(f"cannot read {path}: {e.strerror}") from e
     reader = exports.ExportReader(Decoder(settings.max_event_bytes), settings.max_event_bytes)
-    counts = Counts()
+    counts = Counts() if counts is None else counts
     shown = progress(export.size)
     try:
         lines = reader.csv(export.stream) if fmt == "csv" else reader.jsonl(export.stream)
@@ -289,8 +293,9 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     def progress(size: int) -> Any:
         return _BarProgress(size) if sys.stderr.isatty() else _PlainProgress(size)
 
+    counts = Counts()
     try:
-        counts = asyncio.run(
+        asyncio.run(
             replay(
                 settings,
                 args.file,
@@ -299,8 +304,15 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
                 dry_run=args.dry_run,
                 max_errors=args.max_errors,
                 progress=progress,
+                counts=counts,
             )
         )
+    except KeyboardInterrupt:
+        _err(
+            f"socialpulse: replay interrupted after {counts.lines} lines; what was sent stays "
+            "sent, and replaying the whole file again is safe (a re-sent event counts once)"
+        )
+        return EXIT_INTERRUPTED
     except ValueError as e:
         _err(f"socialpulse: {e}")
         return EXIT_USAGE

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -165,3 +166,23 @@ def test_the_plain_progress_line_is_periodic(capsys: pytest.CaptureFixture[str])
 
 def test_counts_serialise_per_stream() -> None:
     assert json.dumps(Counts().valid) == '{"mentions": 0, "interactions": 0}'
+
+
+def test_ctrl_c_says_how_far_it_got_and_exits_130(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from socialpulse.cli import replay as command
+
+    tally = command._tally
+
+    def interrupted(item: Any, counts: Counts, *args: Any) -> None:
+        tally(item, counts, *args)
+        if counts.lines == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(command, "_tally", interrupted)
+    f = _export(tmp_path, [encoded(mention(T))] * 10)
+    assert main(["replay", str(f), "--dry-run"]) == 130
+    out = capsys.readouterr()
+    assert "replay interrupted after 3 lines" in out.err
+    assert out.out == ""
