@@ -13,7 +13,7 @@ from socialpulse.core.decode import Decoder
 from socialpulse.core.dedup import Deduplicator
 from socialpulse.core.events import STREAMS, Interaction, Mention, Stream
 from socialpulse.core.rejection import REJECT_REASONS, Rejection
-from socialpulse.core.sentiment import SentimentScorer
+from socialpulse.core.sentiment import Scorer, SentimentScorer
 from socialpulse.core.validate import Validator
 from socialpulse.core.windows.store import WindowStore
 from socialpulse.core.windows.timeline import Source
@@ -39,7 +39,7 @@ class PipelineStats:
 class Pipeline:
     """The pure core: one record in, state updated or a rejection out."""
 
-    def __init__(self, settings: Settings, scorer: SentimentScorer | None = None) -> None:
+    def __init__(self, settings: Settings, scorer: Scorer | None = None) -> None:
         self.decoder = Decoder(settings.max_event_bytes)
         self.store = WindowStore(
             settings.brands,

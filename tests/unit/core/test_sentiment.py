@@ -3,33 +3,19 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from socialpulse.core.sentiment import Sentiment, SentimentScorer
+from vader_corpus import read_corpus
 
-CORPUS = Path(__file__).resolve().parents[3].parent / "shared" / "corpora" / "vader_icwsm2014"
 FILES = {
     "tweets_GroundTruth.txt": (4200, 0.872),
     "movieReviewSnippets_GroundTruth.txt": (10605, 0.427),
     "amazonReviewSnippets_GroundTruth.txt": (3708, 0.590),
     "nytEditorialSnippets_GroundTruth.txt": (5190, 0.503),
 }
-
-
-def _read(name: str) -> list[tuple[float, str]]:
-    path = CORPUS / name
-    assert path.is_file(), f"corpus missing at {path}; shared/ must sit beside the repo"
-    rows = []
-    with path.open(encoding="utf-8", errors="replace", newline="") as f:
-        for line in f.read().split("\r\n"):
-            if not line:
-                continue
-            _id, rating, text = line.split("\t", 2)
-            rows.append((float(rating), text))
-    return rows
 
 
 def _pearson(xs: list[float], ys: list[float]) -> float:
@@ -49,7 +35,7 @@ def scorer() -> SentimentScorer:
 @pytest.mark.parametrize("name", sorted(FILES))
 def test_scores_equal_vadersentiment_on_every_line(name: str, scorer: SentimentScorer) -> None:
     expected_count, expected_r = FILES[name]
-    rows = _read(name)
+    rows = read_corpus(name)
     assert len(rows) == expected_count
     reference = SentimentIntensityAnalyzer()
     compounds = []
