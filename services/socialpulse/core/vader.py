@@ -47,6 +47,12 @@ _PUNCT: Final = string.punctuation
 _NEGATE: Final = frozenset(NEGATE)
 _SO_THIS: Final = ("so", "this")
 _ZERO: Final[Scores] = (0.0, 0.0, 0.0, 0.0)
+# Every word of a multi-word idiom or booster. Each sequence the idiom check builds holds the
+# word one or two back or the one after, so without one of those three in here nothing matches
+# (words never hold a space: split() removes whitespace and lower() never makes one).
+_IDIOM_WORDS: Final = frozenset(
+    w for key in (*SPECIAL_CASES, *BOOSTER_DICT) if " " in key for w in key.split()
+)
 
 
 def _negated(word: str) -> bool:
@@ -83,11 +89,11 @@ class VaderRules:
 
         positions: list[int] = []
         values: list[float] = []
-        get = lexicon.get
-        for i, lw in enumerate(lower):
-            base = get(lw)
-            if base is None or lw in BOOSTER_DICT:
+        for i in [i for i, lw in enumerate(lower) if lw in lexicon]:
+            lw = lower[i]
+            if lw in BOOSTER_DICT:
                 continue
+            base = lexicon[lw]
             if lw == "kind" and i < n - 1 and lower[i + 1] == "of":
                 continue
             valence = base
@@ -106,12 +112,13 @@ class VaderRules:
                     valence -= C_INCR
             if i > 0 and lower[i - 1] not in lexicon:
                 p1 = lower[i - 1]
-                valence = valence + _scalar(words[i - 1], p1, valence, cap_diff)
+                s = _scalar(words[i - 1], p1, valence, cap_diff) if p1 in BOOSTER_DICT else 0.0
+                valence = valence + s
                 if _negated(p1):
                     valence = valence * N_SCALAR
             if i > 1 and lower[i - 2] not in lexicon:
                 p1, p2 = lower[i - 1], lower[i - 2]
-                s = _scalar(words[i - 2], p2, valence, cap_diff)
+                s = _scalar(words[i - 2], p2, valence, cap_diff) if p2 in BOOSTER_DICT else 0.0
                 if s != 0:
                     s = s * 0.95
                 valence = valence + s
@@ -123,7 +130,7 @@ class VaderRules:
                     valence = valence * N_SCALAR
             if i > 2 and lower[i - 3] not in lexicon:
                 p1, p2, p3 = lower[i - 1], lower[i - 2], lower[i - 3]
-                s = _scalar(words[i - 3], p3, valence, cap_diff)
+                s = _scalar(words[i - 3], p3, valence, cap_diff) if p3 in BOOSTER_DICT else 0.0
                 if s != 0:
                     s = s * 0.9
                 valence = valence + s
@@ -133,7 +140,12 @@ class VaderRules:
                     pass
                 elif _negated(p3):
                     valence = valence * N_SCALAR
-                valence = _special_idioms(valence, lower, i)
+                if (
+                    p1 in _IDIOM_WORDS
+                    or p2 in _IDIOM_WORDS
+                    or (i < n - 1 and lower[i + 1] in _IDIOM_WORDS)
+                ):
+                    valence = _special_idioms(valence, lower, i)
             if i > 0 and lower[i - 1] == "least":  # "least" is not in the lexicon
                 if i == 1 or (lower[i - 2] != "at" and lower[i - 2] != "very"):
                     valence = valence * N_SCALAR
