@@ -25,8 +25,8 @@ run: $(STAMP) ## Run the service on its embedded broker with demo traffic (Ctrl-
 test: $(STAMP) ## Run every test; integration tests start their own brokers
 	$(PY) -m pytest
 
-test-unit: $(STAMP) ## Run the fast unit tests only (tests/unit: no servers, no tools)
-	$(PY) -m pytest tests/unit
+test-unit: $(STAMP) ## Run the fast unit tests only (tests/unit: no servers, no tools, not `slow`)
+	$(PY) -m pytest tests/unit -m "not slow"
 
 test-deploy: $(STAMP) ## Check deploy/ with promtool, amtool and parsers (tests/deploy)
 	$(PY) -m pytest tests/deploy

@@ -227,7 +227,10 @@ def _but(positions: list[int], values: list[float], but_at: int) -> None:
 
 
 def _score_valence(values: list[float], n: int, text: str) -> Scores:
-    """``score_valence`` over the non-zero scores of ``n`` words (the rest are neutral)."""
+    """``score_valence`` over the non-zero scores of ``n`` words (the rest are neutral).
+
+    ``abs`` of a float is exactly ``math.fabs``, one attribute look-up cheaper.
+    """
     sum_s = float(sum(values))
     ep_count = text.count("!")
     if ep_count > 4:
@@ -258,14 +261,14 @@ def _score_valence(values: list[float], n: int, text: str) -> Scores:
         elif v < 0:
             neg_sum += v - 1
             neu_count -= 1
-    if pos_sum > math.fabs(neg_sum):
+    if pos_sum > abs(neg_sum):
         pos_sum += punct
-    elif pos_sum < math.fabs(neg_sum):
+    elif pos_sum < abs(neg_sum):
         neg_sum -= punct
-    total = pos_sum + math.fabs(neg_sum) + neu_count
+    total = pos_sum + abs(neg_sum) + neu_count
     return (
         round(compound, 4),
-        round(math.fabs(pos_sum / total), 3),
-        round(math.fabs(neu_count / total), 3),
-        round(math.fabs(neg_sum / total), 3),
+        round(abs(pos_sum / total), 3),
+        round(abs(neu_count / total), 3),
+        round(abs(neg_sum / total), 3),
     )
