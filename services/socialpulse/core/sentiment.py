@@ -54,7 +54,7 @@ class VaderScorer:
     """The reference: vaderSentiment 3.3.2 ``polarity_scores`` itself.
 
     Kept as the yardstick of the parity tests and as a fallback; quadratic in the length of a
-    text (a post of 500 emoji takes about 80 ms).
+    text (500 × 😍 takes about 130 ms of CPU).
     """
 
     def __init__(self) -> None:

@@ -2,10 +2,10 @@
 
 The stock code rebuilds a lower-cased copy of the whole text for every sentiment word and, when
 the text holds "but", searches the score list from its start for every word, so a long post
-costs quadratic time (a post of 500 emoji takes 80 ms). This module applies the same rules, in
-the same order and with the same float operations, to a text lower-cased once, and replays the
-"but" rule with a heap per value. The lexicon, emoji descriptions, booster words, negations and
-idioms are read from the installed ``vaderSentiment`` package itself, never copied.
+costs quadratic time (500 × 😍 takes 130 ms of CPU; see the README). This module applies the
+same rules, in the same order and with the same float operations, to a text lower-cased once,
+and replays the "but" rule with a heap per value. The lexicon, emoji descriptions, booster words,
+negations and idioms are read from the installed ``vaderSentiment`` package itself, never copied.
 
 Quirks of 3.3.2 kept on purpose because they change scores:
 
