@@ -18,7 +18,7 @@ from socialpulse.settings import Settings
 
 if TYPE_CHECKING:
     from socialpulse.core.brands import BrandMatcher
-    from socialpulse.core.sentiment import SentimentScorer
+    from socialpulse.core.sentiment import Scorer
 
 NEEDS_BRANDS = True
 # Lines scored between two writes when reading a pipe: big enough to amortise the write.
@@ -53,7 +53,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("text", nargs="?", metavar="TEXT", help="the text to score")
 
 
-def _tools(settings: Settings) -> tuple[SentimentScorer, BrandMatcher]:
+def _tools(settings: Settings) -> tuple[Scorer, BrandMatcher]:
     """The scorer and brand matcher a pipeline built from ``settings`` uses."""
     from socialpulse.core.pipeline import Pipeline
 
@@ -67,7 +67,7 @@ def score_one(settings: Settings, text: str) -> Scored:
     return _scored(scorer, matcher, text)
 
 
-def _scored(scorer: SentimentScorer, matcher: BrandMatcher, text: str) -> Scored:
+def _scored(scorer: Scorer, matcher: BrandMatcher, text: str) -> Scored:
     s = scorer.score(text)
     brands = [m.brand for m in matcher.match(text)]
     return Scored(s.compound, s.pos, s.neu, s.neg, s.label, brands)
