@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -256,7 +256,13 @@ def register_metrics(
     clock: Clock,
     consumer: ConsumerStats | None = None,
 ) -> KpiCollector:
-    """Attach socialpulse's collector to ``registry`` (a fresh one per test)."""
+    """Attach socialpulse's collector to ``registry`` (a fresh one per test).
+
+    prometheus-client's process collector comes along: ``process_resident_memory_bytes``, CPU
+    seconds, open file descriptors and start time, read from /proc at scrape time (absent on
+    systems without /proc).
+    """
     collector = KpiCollector(pipeline, clock, consumer)
     registry.register(collector)
+    ProcessCollector(registry=registry)
     return collector

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
@@ -85,3 +87,54 @@ def test_metrics_read_state_at_scrape_time(settings: Settings) -> None:
         "type",
         "basis",
     }
+
+
+def test_process_metrics_come_with_the_collector(settings: Settings) -> None:
+    registry = CollectorRegistry()
+    register_metrics(registry, Pipeline(settings), lambda: NOW)
+    samples = _samples(registry)
+    # Read from /proc/self: the resident set of this very process, in bytes.
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    rss = samples[("process_resident_memory_bytes", ())]
+    assert rss > 10 * 2**20
+    assert abs(rss - pages * os.sysconf("SC_PAGE_SIZE")) < 64 * 2**20
+    assert samples[("process_start_time_seconds", ())] > 0
+
+
+def test_operations_series_exist_at_zero_before_anything_happens(settings: Settings) -> None:
+    # An operations panel is empty (not 0) when its series is missing: every one is exported
+    # from the first scrape on.
+    registry = CollectorRegistry()
+    consumer = ConsumerStats(last_commit={SRC: 0.0})
+    register_metrics(registry, Pipeline(settings), lambda: NOW, consumer)
+    samples = _samples(registry)
+    for name in (
+        "socialpulse_state_restores_total",
+        "socialpulse_state_restore_failures_total",
+        "socialpulse_state_partitions_unrestored",
+        "socialpulse_state_flush_failures_total",
+        "socialpulse_offset_commits_refused_total",
+        "socialpulse_dead_letters_produced_total",
+        "socialpulse_consumer_failing_seconds",
+        "socialpulse_ready",
+        "socialpulse_window_buckets",
+        "socialpulse_dedup_ids",
+    ):
+        assert samples[(name, ())] == 0, name
+    errors = {
+        dict(labels)["kind"]
+        for name, labels in samples
+        if name == "socialpulse_consumer_errors_total"
+    }
+    assert {"connection", "timeout", "other"} <= errors
+    assert (
+        samples[("socialpulse_seconds_since_last_commit", (("partition", "0"), ("topic", "m")))]
+        == 0
+    )
+    reasons = {
+        dict(labels)["reason"]
+        for name, labels in samples
+        if name == "socialpulse_events_rejected_total"
+    }
+    assert {"late", "future", "schema"} <= reasons
