@@ -1,6 +1,6 @@
 """Prometheus, Alertmanager and Grafana files under deploy/, and a real Prometheus for the tests.
 
-Shared by ``tests/unit/test_prometheus_rules.py`` (promtool, amtool, the files' structure) and
+Shared by ``tests/deploy/test_prometheus_rules.py`` (promtool, amtool, the files' structure) and
 ``tests/integration/test_prometheus_e2e.py`` (a real Prometheus scraping the real service). The
 tools come from Debian's ``prometheus`` and ``prometheus-alertmanager`` packages; ``.ci/run``
 installs them, and a test that needs one fails (never skips) without it.
@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -32,7 +33,14 @@ RULES_DIR = PROMETHEUS_DIR / "rules"
 RULE_TESTS_DIR = PROMETHEUS_DIR / "tests"
 ALERTMANAGER_CONFIG = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
 GRAFANA_DIR = REPO / "deploy" / "grafana"
-DASHBOARD = GRAFANA_DIR / "dashboards" / "socialpulse.json"
+DASHBOARDS_DIR = GRAFANA_DIR / "dashboards"
+# Board name -> its provisioned file. The brand board keeps uid "socialpulse" (the one board
+# there was before), so links and bookmarks to /d/socialpulse still open it.
+BOARDS = {
+    "overview": DASHBOARDS_DIR / "socialpulse-overview.json",
+    "brand": DASHBOARDS_DIR / "socialpulse-brand.json",
+    "operations": DASHBOARDS_DIR / "socialpulse-operations.json",
+}
 
 # The service's metric names (the contract between the exporter and these files). Rules and
 # panels may use these, `up`, and the names the recording rules define; nothing else.
@@ -91,18 +99,33 @@ CONTRACT_METRICS = frozenset(
         "socialpulse_state_partitions_unrestored",
         "socialpulse_consumer_failing_seconds",
         "socialpulse_dead_letter_held_partitions",
+        "socialpulse_consumer_errors_total",
+        "socialpulse_ready",
+        "socialpulse_state_restores_total",
+        "socialpulse_state_restore_failures_total",
+        "socialpulse_state_records_restored_total",
+        "socialpulse_state_flush_failures_total",
+        "socialpulse_state_written_bytes_total",
+        "socialpulse_offset_commits_refused_total",
+        "socialpulse_dead_letters_produced_total",
+        "socialpulse_batch_processing_seconds_total",
+        "socialpulse_window_buckets",
+        "socialpulse_dedup_ids",
+        # prometheus-client's process collector, registered with the service's own.
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
     }
 )
 
 _NAME = re.compile(
     r"(?<![\w:.\"])"
-    r"([a-z_]+:socialpulse_[a-z0-9_]+:[a-z0-9_]+|socialpulse_[a-z0-9_]+|up)"
+    r"([a-z_]+:socialpulse_[a-z0-9_]+:[a-z0-9_]+|socialpulse_[a-z0-9_]+|process_[a-z_]+|up)"
     r"(?![\w:])"
 )
 
 
 def metric_names(expr: str) -> set[str]:
-    """Metric and recorded-series names a PromQL expression selects (ours and ``up``)."""
+    """Metric and recorded-series names a PromQL expression selects (ours, process_*, ``up``)."""
     return set(_NAME.findall(expr))
 
 
@@ -170,25 +193,41 @@ def raw_inputs(expr: str, recorded: dict[str, str]) -> set[str]:
 
 @dataclass(frozen=True)
 class PanelTarget:
-    """One query of one dashboard panel."""
+    """One query of one panel of one board."""
 
+    board: str
     panel: str
     ref_id: str
     expr: str
 
 
-def dashboard() -> dict[str, Any]:
-    """The provisioned Grafana dashboard."""
-    return cast(dict[str, Any], json.loads(DASHBOARD.read_text()))
+def dashboard(board: str) -> dict[str, Any]:
+    """One provisioned Grafana board (a key of ``BOARDS``)."""
+    return cast(dict[str, Any], json.loads(BOARDS[board].read_text()))
+
+
+def panels(board: str) -> list[dict[str, Any]]:
+    """The board's panels, rows excluded."""
+    return [p for p in dashboard(board)["panels"] if p["type"] != "row"]
 
 
 def panel_targets() -> list[PanelTarget]:
-    """Every query of every panel of the dashboard (rows excluded)."""
+    """Every query of every panel of every board."""
     return [
-        PanelTarget(p["title"], t["refId"], t["expr"])
-        for p in dashboard()["panels"]
-        if p["type"] != "row"
+        PanelTarget(board, p["title"], t["refId"], t["expr"])
+        for board in BOARDS
+        for p in panels(board)
         for t in p["targets"]
+    ]
+
+
+def annotation_targets() -> list[PanelTarget]:
+    """Every Prometheus annotation query of every board (Grafana's built-in one excluded)."""
+    return [
+        PanelTarget(board, a["name"], "annotation", a["expr"])
+        for board in BOARDS
+        for a in dashboard(board)["annotations"]["list"]
+        if not a.get("builtIn")
     ]
 
 
@@ -218,8 +257,11 @@ class PrometheusServer:
     def api(self, path: str, **params: str) -> Any:
         """GET ``/api/v1/<path>`` and return its ``data``; raises on an API error."""
         query = urllib.parse.urlencode(params)
-        with urllib.request.urlopen(f"{self.url}/api/v1/{path}?{query}", timeout=10) as r:  # noqa: S310 - our local server
-            body = json.loads(r.read())
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/v1/{path}?{query}", timeout=10) as r:  # noqa: S310 - our local server
+                body = json.loads(r.read())
+        except urllib.error.HTTPError as e:  # a bad query: Prometheus says why in the body
+            raise RuntimeError(f"{path} {params}: {e.code} {e.read().decode()}") from e
         if body.get("status") != "success":
             raise RuntimeError(f"{path} {params}: {body}")
         return body["data"]
@@ -243,14 +285,26 @@ class PrometheusServer:
 
 @contextmanager
 def run_prometheus(
-    workdir: Path, targets: list[str], *, interval: str = "1s"
+    workdir: Path,
+    targets: list[str],
+    *,
+    interval: str = "1s",
+    extra_rules: dict[str, Any] | None = None,
 ) -> Iterator[PrometheusServer]:
-    """Start ``prometheus`` scraping ``targets`` as job socialpulse with the repository's rules."""
+    """Start ``prometheus`` scraping ``targets`` as job socialpulse with the repository's rules.
+
+    ``extra_rules`` is one more rule file's content (a test's own alerts), loaded beside them.
+    """
     binary = tool("prometheus")
     port = free_port()
+    rule_files = [str(RULES_DIR / "*.yml")]
+    if extra_rules is not None:
+        extra = workdir / "extra-rules.yml"
+        extra.write_text(yaml.safe_dump(extra_rules))
+        rule_files.append(str(extra))
     config = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
-        "rule_files": [str(RULES_DIR / "*.yml")],
+        "rule_files": rule_files,
         "scrape_configs": [
             {
                 "job_name": "socialpulse",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, cast
@@ -13,16 +12,12 @@ import yaml
 from prometheus_server import (
     ALERTMANAGER_CONFIG,
     CONTRACT_METRICS,
-    DASHBOARD,
-    GRAFANA_DIR,
     PROMETHEUS_DIR,
     REPO,
     RULE_TESTS_DIR,
     RULES_DIR,
     alert_rules,
-    dashboard,
     metric_names,
-    panel_targets,
     recording_rules,
     rule_groups,
     run_tool,
@@ -197,70 +192,6 @@ def test_prometheus_scrapes_job_socialpulse_every_15s_and_alerts_to_alertmanager
     assert jobs["socialpulse"]["scrape_interval"] == "15s"
     assert config["rule_files"] == ["rules/*.yml"]
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
-
-
-def test_dashboard_panels_query_only_recording_rules_and_contract_metrics() -> None:
-    allowed = CONTRACT_METRICS | set(recording_rules()) | {"up"}
-    targets = panel_targets()
-    assert len({t.panel for t in targets}) >= 30, "panels missing"
-    for t in targets:
-        names = metric_names(t.expr)
-        assert names, f"{t.panel}: no metric in {t.expr!r}"
-        assert names <= allowed, f"{t.panel}: unknown metrics {sorted(names - allowed)}"
-        # Window KPIs follow the dashboard's brand and window selection.
-        if any(n.startswith("brand_window") and not n.endswith("_1d") for n in names):
-            assert 'brand=~"$brand"' in t.expr and 'window="$window"' in t.expr, t
-
-
-def test_dashboard_structure_and_variables() -> None:
-    dash = dashboard()
-    ids = [p["id"] for p in dash["panels"]]
-    assert len(ids) == len(set(ids)), "duplicate panel ids"
-    variables = {v["name"]: v for v in dash["templating"]["list"]}
-    assert {"datasource", "brand", "window"} <= set(variables)
-    assert variables["brand"]["multi"] and variables["brand"]["includeAll"]
-    for p in dash["panels"]:
-        if p["type"] != "row":
-            assert p["datasource"]["uid"] == "${datasource}", p["title"]
-            grid = p["gridPos"]
-            assert grid["x"] + grid["w"] <= 24, p["title"]
-    titles = {p["title"] for p in dash["panels"]}
-    for needed in (
-        "Mentions",
-        "Sentiment mix",
-        "Net sentiment",
-        "Share of voice (mentions)",
-        "Reach and impressions",
-        "Engagement rate",
-        "Click-through and conversion rate",
-        "Bounce rate",
-        "Time on site (mean session)",
-        "Follower growth rate",
-        "Video completion rate",
-        "CSAT",
-        "Customer lifetime value",
-        "DM median first response (per worker)",
-        "Throughput",
-        "Consumer lag",
-        "Rejected events",
-    ):
-        assert needed in titles, needed
-
-
-def test_grafana_provisioning_points_at_the_dashboard_and_datasource() -> None:
-    ds = cast(
-        dict[str, Any],
-        yaml.safe_load((GRAFANA_DIR / "provisioning/datasources/prometheus.yml").read_text()),
-    )
-    uids = {d["uid"] for d in ds["datasources"]}
-    variables = {v["name"]: v for v in dashboard()["templating"]["list"]}
-    assert variables["datasource"]["current"]["value"] in uids
-    provider = cast(
-        dict[str, Any],
-        yaml.safe_load((GRAFANA_DIR / "provisioning/dashboards/socialpulse.yml").read_text()),
-    )
-    assert provider["providers"][0]["type"] == "file"
-    json.loads(DASHBOARD.read_text())
 
 
 def test_promtool_accepts_the_compose_prometheus_config() -> None:

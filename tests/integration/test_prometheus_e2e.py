@@ -4,8 +4,9 @@ The service runs as a user would start it (embedded broker, demo traffic); Prome
 binary) scrapes it every second and evaluates the repository's recording and alert rules every
 second. The tests then ask Prometheus' HTTP API what Grafana would ask.
 
-Each dashboard panel is its own test case, so a panel without data fails by name, with the metric
-names it needs that the service does not export yet.
+Each panel of each board is its own test case, so a panel without data fails by name, with the
+metric names it needs that the service does not export yet. Two alerts of the test's own fire at
+once, so the boards' alert annotations are seen to pick firing alerts up.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from typing import Any
 import pytest
 
 from prometheus_server import (
+    BOARDS,
     CONTRACT_METRICS,
     PanelTarget,
     PrometheusServer,
+    annotation_targets,
     free_port,
     panel_targets,
     raw_inputs,
@@ -37,8 +40,32 @@ from prometheus_server import (
 
 pytestmark = pytest.mark.integration
 
-# What a Grafana user would pick: one demo brand, the shortest window.
-VARIABLES = {"brand": "aurora", "window": "5m"}
+# What a Grafana user would pick: one demo brand, the shortest window, every worker; the overview
+# with its default of every brand. Grafana's $__rate_interval is at least 4 scrape intervals: 1m
+# with the production 15 s scrape; $__interval is the step.
+VARIABLES = {
+    "brand": "aurora",
+    "window": "5m",
+    "instance": ".*",
+    "__rate_interval": "1m",
+    "__interval": "15s",
+}
+BOARD_VARIABLES = {board: VARIABLES for board in BOARDS} | {"overview": VARIABLES | {"brand": ".*"}}
+# Alerts that fire at once (no `for:`), one per team, for the annotation queries to find.
+TEST_ALERT_RULES: list[dict[str, Any]] = [
+    {
+        "alert": "SocialpulseE2eBrandAlert",
+        "expr": "max by (brand) (brand_window:socialpulse_mentions:sum) > 0",
+        "labels": {"severity": "warning", "team": "social"},
+    },
+    {
+        "alert": "SocialpulseE2ePipelineAlert",
+        "expr": 'socialpulse_build_info{job="socialpulse"} > 0',
+        "labels": {"severity": "warning", "team": "platform"},
+    },
+]
+TEST_ALERTS = {"groups": [{"name": "e2e_annotations", "rules": TEST_ALERT_RULES}]}
+TEST_ALERT_NAMES = {r["alert"] for r in TEST_ALERT_RULES}
 START_TIMEOUT_S = 120
 # After the first KPIs arrive, how long panels still empty get to fill (rates need two scrapes,
 # ratios need events of every type in the window).
@@ -88,13 +115,18 @@ class Stack:
 
 def _exported(prom: PrometheusServer) -> set[str]:
     names = prom.api("label/__name__/values", **{"match[]": '{job="socialpulse"}'})
-    return {n for n in names if n.startswith("socialpulse_")}
+    return {n for n in names if n.startswith(("socialpulse_", "process_"))}
+
+
+def _expr(target: PanelTarget) -> str:
+    """The query as Grafana sends it for the target's board."""
+    return substitute(target.expr, BOARD_VARIABLES[target.board])
 
 
 def _query_panels(prom: PrometheusServer, stack: Stack) -> None:
-    for target in panel_targets():
+    for target in [*panel_targets(), *annotation_targets()]:
         if not stack.panel_results.get(target):
-            stack.panel_results[target] = prom.query(substitute(target.expr, VARIABLES))
+            stack.panel_results[target] = prom.query(_expr(target))
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +146,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             stdin=subprocess.DEVNULL,
         )
     try:
-        with run_prometheus(workdir, [f"127.0.0.1:{port}"]) as prom:
+        with run_prometheus(workdir, [f"127.0.0.1:{port}"], extra_rules=TEST_ALERTS) as prom:
             deadline = time.monotonic() + START_TIMEOUT_S
             while not (
                 prom.query('up{job="socialpulse"} == 1')
@@ -156,7 +188,7 @@ def test_every_rule_loads_and_evaluates_without_error(stack: Stack) -> None:
     groups = stack.prometheus.api("rules")["groups"]
     loaded = {r["name"]: r for g in groups for r in g["rules"]}
     expected = {r.get("record") or r["alert"] for g in rule_groups() for r in g["rules"]}
-    assert set(loaded) == expected
+    assert set(loaded) == expected | TEST_ALERT_NAMES
     errors = {n: r.get("lastError") for n, r in loaded.items() if r["health"] != "ok"}
     assert not errors, errors
 
@@ -235,25 +267,57 @@ def _key(sample: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((k, v) for k, v in labels.items() if k in ("brand", "window", "basis")))
 
 
-def test_dashboard_variables_have_values(stack: Stack) -> None:
+def test_board_variables_have_values(stack: Stack) -> None:
     match = {"match[]": "brand_window:socialpulse_mentions:sum"}
     brands = stack.prometheus.api("label/brand/values", **match)
     windows = stack.prometheus.api("label/window/values", **match)
     assert VARIABLES["brand"] in brands
     assert VARIABLES["window"] in windows
+    workers = stack.prometheus.api("label/instance/values", **{"match[]": 'up{job="socialpulse"}'})
+    assert workers == [f"127.0.0.1:{stack.metrics_port}"]
 
 
-@pytest.mark.parametrize("target", panel_targets(), ids=lambda t: f"{t.panel} [{t.ref_id}]")
+def _id(target: PanelTarget) -> str:
+    return f"{target.board}: {target.panel} [{target.ref_id}]"
+
+
+@pytest.mark.parametrize("target", panel_targets(), ids=_id)
 def test_panel_query_returns_data(stack: Stack, target: PanelTarget) -> None:
     if stack.panel_results.get(target):
         return
     missing = sorted(raw_inputs(target.expr, recording_rules()) - stack.exported - {"up"})
-    expr = substitute(target.expr, VARIABLES)
+    expr = _expr(target)
     assert missing == [], (
-        f"panel {target.panel!r} query {target.ref_id} returned no data; Prometheus has no "
-        f"series of {missing} (not exported, or exported without samples): {expr}"
+        f"{target.board} panel {target.panel!r} query {target.ref_id} returned no data; "
+        f"Prometheus has no series of {missing} (not exported, or exported without samples): "
+        f"{expr}"
     )
-    pytest.fail(f"panel {target.panel!r} query {target.ref_id} returned no data: {expr}")
+    pytest.fail(f"{target.board} panel {target.panel!r} query {target.ref_id} no data: {expr}")
+
+
+def test_overview_shows_every_brand(stack: Stack) -> None:
+    # The overview's default selection is every brand: its panels get one series per brand.
+    brands = set(stack.prometheus.api("label/brand/values", **{"match[]": "socialpulse_mentions"}))
+    assert len(brands) >= 3, brands
+    target = next(
+        t for t in panel_targets() if (t.board, t.panel) == ("overview", "Mentions by brand")
+    )
+    assert {s["metric"]["brand"] for s in stack.panel_results[target]} == brands
+
+
+@pytest.mark.parametrize("target", annotation_targets(), ids=_id)
+def test_alert_annotation_picks_up_firing_alerts(stack: Stack, target: PanelTarget) -> None:
+    # Only alerts that fire, of the board's scope: the brand board's brand, the pipeline's team.
+    alerts = [s["metric"] for s in stack.panel_results[target]]
+    assert alerts, (
+        f"{target.board} annotation {target.panel!r} saw no firing alert: {_expr(target)}"
+    )
+    assert {a["alertname"] for a in alerts} <= TEST_ALERT_NAMES
+    assert {a["alertstate"] for a in alerts} == {"firing"}
+    if 'brand=~"$brand"' in target.expr:
+        assert {a["brand"] for a in alerts} == {BOARD_VARIABLES[target.board]["brand"]}
+    if 'team="platform"' in target.expr:
+        assert {a["alertname"] for a in alerts} == {"SocialpulseE2ePipelineAlert"}
 
 
 def test_run_prometheus_stops_its_server(tmp_path: Path) -> None:
