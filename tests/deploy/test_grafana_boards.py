@@ -283,3 +283,13 @@ def test_promtool_parses_every_board_query_with_its_variables_substituted(tmp_pa
     ]
     assert result.returncode == 0, (bad, result.stdout + result.stderr)
     assert f"SUCCESS: {len(rules)} rules found" in result.stdout, result.stdout
+
+
+def test_the_operations_board_shows_what_the_runbook_confirms_pipeline_alerts_with() -> None:
+    sections = re.split(r"^## (\w+)$", (REPO / "deploy" / "runbook.md").read_text(), flags=re.M)
+    text = dict(zip(sections[1::2], sections[2::2], strict=True))
+    platform = [a for a, rule in alert_rules().items() if rule["labels"]["team"] == "platform"]
+    named = {n for a in platform for n in metric_names(text[a])}
+    assert len(named) >= 8, named
+    shown = {n for t in panel_targets() if t.board == "operations" for n in metric_names(t.expr)}
+    assert not named - shown, f"runbook metrics without an operations panel: {named - shown}"
