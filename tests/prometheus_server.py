@@ -108,6 +108,7 @@ CONTRACT_METRICS = frozenset(
         "socialpulse_state_written_bytes_total",
         "socialpulse_offset_commits_refused_total",
         "socialpulse_dead_letters_produced_total",
+        "socialpulse_dead_letter_refusals_total",
         "socialpulse_batch_processing_seconds_total",
         "socialpulse_window_buckets",
         "socialpulse_dedup_ids",

@@ -100,6 +100,8 @@ TITLES = {
         "Consumer lag by partition",
         "Seconds since last commit",
         "Rejected events",
+        "Dead letters refused by kind",
+        "Partitions held at a dead letter",
         "Consumer errors by kind",
         "Consumer failing seconds",
         "State restores",

@@ -116,6 +116,7 @@ def test_operations_series_exist_at_zero_before_anything_happens(settings: Setti
         "socialpulse_state_flush_failures_total",
         "socialpulse_offset_commits_refused_total",
         "socialpulse_dead_letters_produced_total",
+        "socialpulse_dead_letter_held_partitions",
         "socialpulse_consumer_failing_seconds",
         "socialpulse_ready",
         "socialpulse_window_buckets",
@@ -138,3 +139,9 @@ def test_operations_series_exist_at_zero_before_anything_happens(settings: Setti
         if name == "socialpulse_events_rejected_total"
     }
     assert {"late", "future", "schema"} <= reasons
+    refusals = {
+        dict(labels)["kind"]
+        for name, labels in samples
+        if name == "socialpulse_dead_letter_refusals_total"
+    }
+    assert {"too_large", "authorization"} <= refusals
