@@ -142,6 +142,69 @@ class KafkaSettings(_Frozen):
         return self.state_topic or f"{self.group_id}.state"
 
 
+class AnomalySettings(_Frozen):
+    """Thresholds of the in-service spike detector (per brand and signal; see the README)."""
+
+    slot_minutes: int = Field(default=15, ge=5, le=60)
+    """Resolution of the seasonal baseline: minutes per time-of-day slot; must divide a day."""
+    baseline_days: int = Field(default=7, ge=1, le=28)
+    """Days back whose same time of day gives the daily baseline (their median)."""
+    baseline_weeks: int = Field(default=4, ge=0, le=8)
+    """Weeks back whose same time of week gives the weekly baseline (their median, times the
+    day-over-week trend)."""
+    warmup_days: int = Field(default=7, ge=1, le=28)
+    """History a brand needs before it may alert: a week learns the weekly profile too."""
+    window_minutes: int = Field(default=5, ge=1, le=60)
+    """Every signal compares the totals of the last this many minutes with their baseline."""
+    persistence_minutes: int = Field(default=3, ge=1, le=120)
+    """A condition must hold this many consecutive minutes before it fires."""
+    resolve_minutes: int = Field(default=10, ge=1, le=240)
+    """A firing alert resolves after its condition has been clear this many minutes."""
+    cooldown_minutes: int = Field(default=60, ge=0, le=1440)
+    """After a resolve, the same brand and signal stays quiet this long."""
+    threshold: float = Field(default=5.0, gt=0, le=100)
+    """Score (deviations from the expected value, in robust standard deviations) that fires."""
+    min_relative_spread: float = Field(default=0.1, ge=0, le=1)
+    """Least day-to-day variation assumed for a count beyond Poisson noise, relative to its
+    expected value."""
+    min_ratio_spread: float = Field(default=0.02, ge=0, le=0.5)
+    """Least spread assumed for a share (negative share, net sentiment, share of voice)."""
+    min_volume: int = Field(default=30, ge=1)
+    """Mentions in the window below which a volume spike (brand or platform) never fires."""
+    min_volume_lift: float = Field(default=1.0, ge=0)
+    """A volume spike must exceed its expected value by this fraction too (1.0: twice)."""
+    min_sentiment_mentions: int = Field(default=20, ge=1)
+    """Mentions (polar ones for net sentiment, the competitive set's for share of voice) in the
+    window below which a share signal is not judged."""
+    min_share_lift: float = Field(default=0.5, ge=0)
+    """Negative share must exceed its expected value by this fraction too (0.5: 1.5 times)."""
+    min_share_delta: float = Field(default=0.1, gt=0, le=1)
+    """Least absolute change of negative share or share of voice that fires."""
+    min_net_sentiment_drop: float = Field(default=0.2, gt=0, le=2)
+    """Least drop of net sentiment (−1..1) that fires."""
+    alert_on_positive_surge: bool = False
+    """Let a volume spike fire when its mentions are markedly more positive than usual (a
+    launch); off: only a neutral or negative surge is news."""
+    positive_surge_margin: float = Field(default=0.15, gt=0, le=1)
+    """Positive share above its expected value by this much marks a surge as positive."""
+    share_of_voice_direction: Literal["down", "up", "both"] = "down"
+    """Which way a share-of-voice move alerts."""
+    silent_min_expected: float = Field(default=30.0, ge=1)
+    """A platform counts as a source of the brand when this many mentions are expected within
+    `silent_max_window_minutes`; only such a platform can go silent."""
+    silent_max_window_minutes: int = Field(default=60, ge=1, le=240)
+    """Longest stretch looked at for a silent source."""
+    silent_max_fraction: float = Field(default=0.1, ge=0, lt=1)
+    """A source is silent when it delivers at most this fraction of what it should."""
+
+    @field_validator("slot_minutes")
+    @classmethod
+    def _slot_divides_day(cls, v: int) -> int:
+        if 1440 % v:
+            raise ValueError(f"slot_minutes ({v}) must divide 1440, the minutes of a day")
+        return v
+
+
 class Settings(BaseSettings):
     """Everything the service can be told; see the README's configuration reference."""
 
@@ -157,6 +220,8 @@ class Settings(BaseSettings):
     """Kafka connection, topics and group (the `kafka.*` rows)."""
     brands: tuple[BrandSettings, ...] = ()
     """Tracked brands (the brand table); the demo brands when embedded and none are set."""
+    anomaly: AnomalySettings = AnomalySettings()
+    """Spike detector thresholds (the `anomaly.*` rows)."""
     windows: tuple[str, ...] = ("5m", "1h", "24h", "7d")
     """Rolling windows: whole minutes, hours or days (`5m`, `1h`, `7d`)."""
     # CLV = mean order value × purchases per customer in the window × this many windows.

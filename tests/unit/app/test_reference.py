@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from socialpulse.app.reference import BEGIN, END, rewrite, settings_reference
-from socialpulse.settings import BrandSettings, KafkaSettings, Settings
+from socialpulse.settings import AnomalySettings, BrandSettings, KafkaSettings, Settings
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 
@@ -18,10 +18,16 @@ def test_the_readme_reference_is_current() -> None:
 
 def test_every_setting_is_described_and_listed() -> None:
     table = settings_reference()
-    for model, prefix in ((Settings, ""), (KafkaSettings, "kafka."), (BrandSettings, "")):
+    models = (
+        (Settings, ""),
+        (KafkaSettings, "kafka."),
+        (AnomalySettings, "anomaly."),
+        (BrandSettings, ""),
+    )
+    for model, prefix in models:
         for name, info in model.model_fields.items():
             assert info.description, f"{model.__name__}.{name} has no docstring"
-            if name != "kafka":
+            if name not in ("kafka", "anomaly"):
                 assert f"`{prefix}{name}`" in table
 
 
