@@ -1,0 +1,1 @@
+"""Spike detection per brand and signal: seasonal baselines, robust bands, alert transitions."""

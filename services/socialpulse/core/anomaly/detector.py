@@ -1,0 +1,391 @@
+"""The detector: per brand and signal, scores every minute and turns breaches into incidents.
+
+``Detector.step(minute, counts)`` is fed each closed minute's totals of every brand and returns
+the scores of that minute and the ``firing``/``resolved`` transitions. A breach must hold for
+``persistence_minutes`` consecutive minutes to fire, an incident resolves after
+``resolve_minutes`` clear ones, and the same brand and signal then stays quiet for
+``cooldown_minutes``. Nothing fires before a brand has ``warmup_days`` of history.
+
+An incident's idempotency key hashes the brand, the signal and the minute its breach began, so
+evaluating the same minutes again (after a restore, on another worker, in a replay) yields the
+same key and a notifier can drop the repeat. The whole state is a msgspec snapshot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Mapping
+from typing import Final, Literal
+
+import msgspec
+
+from socialpulse.core.anomaly import rules
+from socialpulse.core.anomaly.baseline import (
+    MINUTES_PER_DAY,
+    BrandHistory,
+    Expectation,
+    expectation,
+    history_minutes,
+    new_history,
+    observe,
+)
+from socialpulse.core.anomaly.counts import (
+    NEGATIVE,
+    NEUTRAL,
+    PLATFORM_INDEX,
+    POSITIVE,
+    VOICE_SET,
+    WIDTH,
+    MinuteCounts,
+)
+from socialpulse.core.anomaly.rules import Reading
+from socialpulse.core.events import PLATFORMS
+from socialpulse.settings import AnomalySettings
+
+SNAPSHOT_VERSION: Final = 1
+BRAND_SIGNALS: Final[tuple[str, ...]] = (
+    "negative_share",
+    "net_sentiment",
+    "mention_volume",
+    "share_of_voice",
+)
+# Every signal name: a bounded set, fit for a Prometheus label.
+SIGNALS: Final[tuple[str, ...]] = (
+    *BRAND_SIGNALS,
+    *(f"platform_volume:{p}" for p in PLATFORMS),
+    *(f"source_silent:{p}" for p in PLATFORMS),
+)
+_PLATFORM_SIGNALS: Final = tuple(
+    (PLATFORM_INDEX[p], f"platform_volume:{p}", f"source_silent:{p}") for p in PLATFORMS
+)
+
+
+def incident_key(brand: str, signal: str, start_minute: int) -> str:
+    """The idempotency key of the incident of ``signal`` for ``brand`` whose breach began then."""
+    raw = f"socialpulse-anomaly\x1f{brand}\x1f{signal}\x1f{start_minute}".encode()
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+class Incident(msgspec.Struct):
+    """An alert that fired and has not resolved yet."""
+
+    start_minute: int
+    key: str
+    fired_minute: int
+    observed: float
+    expected: float
+    lower: float
+    upper: float
+    score: float
+
+
+class SignalState(msgspec.Struct):
+    """Persistence, resolve and cooldown bookkeeping of one brand's signal."""
+
+    run_start: int | None = None
+    run_minutes: int = 0
+    clear_minutes: int = 0
+    quiet_until: int = 0
+    incident: Incident | None = None
+
+
+class BrandState(msgspec.Struct):
+    """Everything the detector knows about one brand."""
+
+    history: BrandHistory
+    signals: dict[str, SignalState] = {}
+
+
+class DetectorSnapshot(msgspec.Struct, frozen=True):
+    """The detector's whole state, for the state topic; ``slot_minutes`` must match on restore."""
+
+    version: int
+    slot_minutes: int
+    brands: dict[str, BrandState]
+
+
+class Transition(msgspec.Struct, frozen=True):
+    """An incident firing or resolving, with what was seen against what was expected."""
+
+    brand: str
+    signal: str
+    state: Literal["firing", "resolved"]
+    minute: int
+    started_minute: int
+    key: str
+    observed: float
+    expected: float
+    lower: float
+    upper: float
+    score: float
+
+
+class Evaluation(msgspec.Struct, frozen=True):
+    """One minute's outcome: brand -> signal -> score (signals with a baseline), transitions."""
+
+    minute: int
+    scores: dict[str, dict[str, float]]
+    transitions: tuple[Transition, ...]
+
+
+class Detector:
+    """Spike detector over every brand it is fed; pure (time is the ``minute`` argument)."""
+
+    def __init__(self, settings: AnomalySettings, brands: Iterable[str] = ()) -> None:
+        self._s = settings
+        self._keep = max(settings.window_minutes, settings.silent_max_window_minutes)
+        self._brands: dict[str, BrandState] = {}
+        self._pending = set(brands)
+        # brand -> (slot, its expectation): recomputed once per slot, never persisted.
+        self._expect: dict[str, tuple[int, Expectation | None]] = {}
+        # brand -> running sum of the last window_minutes of totals (derived from history).
+        self._window: dict[str, list[int]] = {}
+
+    @property
+    def settings(self) -> AnomalySettings:
+        """The thresholds this detector applies."""
+        return self._s
+
+    @property
+    def warmup_minutes(self) -> int:
+        """History a brand needs before it can alert."""
+        return self._s.warmup_days * MINUTES_PER_DAY
+
+    # -- feeding ----------------------------------------------------------------------------
+
+    def _state(self, brand: str, minute: int) -> BrandState:
+        st = self._brands.get(brand)
+        if st is None:
+            st = self._brands[brand] = BrandState(new_history(minute, self._s.slot_minutes))
+            self._pending.discard(brand)
+        return st
+
+    def _observe(self, brand: str, minute: int, totals: list[int]) -> bool:
+        st = self._state(brand, minute)
+        if not observe(st.history, minute, totals, self._s, self._keep):
+            return False
+        self._window.pop(brand, None)
+        return True
+
+    def warm(self, history: Iterable[MinuteCounts], start: int, end: int) -> None:
+        """Learn baselines from past totals of minutes ``start`` ≤ minute < ``end``; no alerts.
+
+        A brand's minutes in the range that ``history`` lacks are zeros from its first minute
+        on; minutes the detector has already seen are skipped.
+        """
+        by_brand: dict[str, dict[int, list[int]]] = {}
+        for c in history:
+            if start <= c.minute < end:
+                by_brand.setdefault(c.brand, {})[c.minute] = c.vector()
+        zeros = [0] * WIDTH
+        for brand, minutes in sorted(by_brand.items()):
+            first = min(minutes)
+            known = self._brands.get(brand)
+            if known is not None:
+                first = min(first, known.history.last_minute + 1)
+            for m in range(first, end):
+                self._observe(brand, m, minutes.get(m, zeros))
+
+    def step(self, minute: int, counts: Iterable[MinuteCounts]) -> Evaluation:
+        """Observe ``minute``'s totals and evaluate every brand at it.
+
+        Brands known but absent from ``counts`` had no mentions that minute. A minute at or
+        before the last one observed was handled already: it yields nothing.
+        """
+        fed: dict[str, list[int]] = {}
+        for c in counts:
+            if c.minute != minute:
+                raise ValueError(f"counts of minute {c.minute} given for minute {minute}")
+            fed[c.brand] = c.vector()
+        for brand in self._pending | set(fed):
+            self._state(brand, minute)
+        scores: dict[str, dict[str, float]] = {}
+        transitions: list[Transition] = []
+        zeros = [0] * WIDTH
+        for brand, st in self._brands.items():
+            if not self._observe(brand, minute, fed.get(brand, zeros)):
+                continue
+            readings = self._read(brand, st, minute)
+            if readings:
+                scores[brand] = {sig: r.score for sig, r in readings.items()}
+            transitions += self._advance(brand, st, minute, readings)
+        return Evaluation(minute, scores, tuple(transitions))
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _expectation(self, brand: str, st: BrandState, minute: int) -> Expectation | None:
+        slot = minute // self._s.slot_minutes
+        cached = self._expect.get(brand)
+        if cached is None or cached[0] != slot:
+            cached = self._expect[brand] = (slot, expectation(st.history, slot, self._s))
+        return cached[1]
+
+    def _window_totals(self, brand: str, h: BrandHistory) -> list[int]:
+        w = self._s.window_minutes
+        win = self._window.get(brand)
+        if win is None:
+            win = [0] * WIDTH
+            for v in h.recent[-w:]:
+                for i, x in enumerate(v):
+                    win[i] += x
+            self._window[brand] = win
+        return win
+
+    def _read(self, brand: str, st: BrandState, minute: int) -> dict[str, Reading]:
+        """Every signal that has a baseline at ``minute``."""
+        s = self._s
+        h = st.history
+        if len(h.recent) < s.window_minutes:
+            return {}
+        e = self._expectation(brand, st, minute)
+        if e is None:
+            return {}
+        w = s.window_minutes
+        win = self._window_totals(brand, h)
+        exp = e.per_minute
+        pos, neg = win[POSITIVE], win[NEGATIVE]
+        mentions = pos + win[NEUTRAL] + neg
+        e_pos, e_neg = exp[POSITIVE] * w, exp[NEGATIVE] * w
+        e_mentions = e_pos + exp[NEUTRAL] * w + e_neg
+        positive_share = pos / mentions if mentions else None
+        out: dict[str, Reading] = {}
+        out["mention_volume"] = rules.volume_spike(
+            mentions,
+            e_mentions,
+            e.mentions_spread,
+            s,
+            positive_share=positive_share,
+            expected_positive_share=e.positive_share,
+        )
+        if e_mentions > 0:
+            r = rules.negative_share_rise(neg, mentions, e_neg / e_mentions, s)
+            if r is not None:
+                out["negative_share"] = r
+        if e_pos + e_neg > 0:
+            r = rules.net_sentiment_drop(pos, neg, (e_pos - e_neg) / (e_pos + e_neg), s)
+            if r is not None:
+                out["net_sentiment"] = r
+        e_set = exp[VOICE_SET] * w
+        if e_set > 0 and win[VOICE_SET]:
+            r = rules.voice_shift(mentions, win[VOICE_SET], e_mentions / e_set, s)
+            if r is not None:
+                out["share_of_voice"] = r
+        recent = h.recent
+        for i, volume_sig, silent_sig in _PLATFORM_SIGNALS:
+            rate = exp[i]
+            if rate <= 0 and not win[i]:
+                continue
+            out[volume_sig] = rules.volume_spike(
+                win[i],
+                rate * w,
+                e.spread[i],
+                s,
+                positive_share=positive_share,
+                expected_positive_share=e.positive_share,
+            )
+            if rate <= 0:
+                continue
+            stretch = math.ceil(s.silent_min_expected / rate)
+            if stretch <= s.silent_max_window_minutes and stretch <= len(recent):
+                seen = sum(v[i] for v in recent[-stretch:])
+                out[silent_sig] = rules.source_silent(seen, rate * stretch, s)
+        return out
+
+    # -- incidents --------------------------------------------------------------------------
+
+    def _advance(
+        self, brand: str, st: BrandState, minute: int, readings: Mapping[str, Reading]
+    ) -> list[Transition]:
+        s = self._s
+        warm = history_minutes(st.history) >= self.warmup_minutes
+        out: list[Transition] = []
+        for sig in [*readings, *(k for k in st.signals if k not in readings)]:
+            r = readings.get(sig)
+            breach = r is not None and r.breach
+            state = st.signals.get(sig)
+            if state is None:
+                if not breach:
+                    continue
+                state = st.signals[sig] = SignalState()
+            if breach:
+                if state.run_start is None:
+                    state.run_start = minute
+                state.run_minutes += 1
+                state.clear_minutes = 0
+            else:
+                state.run_start = None
+                state.run_minutes = 0
+                state.clear_minutes += 1
+            inc = state.incident
+            if (
+                inc is None
+                and breach
+                and warm
+                and state.run_minutes >= s.persistence_minutes
+                and minute >= state.quiet_until
+                and state.run_start is not None
+                and r is not None
+            ):
+                key = incident_key(brand, sig, state.run_start)
+                state.incident = Incident(
+                    state.run_start, key, minute, r.observed, r.expected, r.lower, r.upper, r.score
+                )
+                out.append(_transition(brand, sig, "firing", minute, state.incident, r))
+            elif inc is not None and state.clear_minutes >= s.resolve_minutes:
+                out.append(_transition(brand, sig, "resolved", minute, inc, r))
+                state.incident = None
+                state.quiet_until = minute + s.cooldown_minutes + 1
+            if state.incident is None and state.run_start is None and minute >= state.quiet_until:
+                del st.signals[sig]  # nothing left to remember
+        return out
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def snapshot(self) -> DetectorSnapshot:
+        """A copy of the whole state (baselines, recent minutes, open incidents)."""
+        copy = msgspec.msgpack.decode(
+            msgspec.msgpack.encode(self._brands), type=dict[str, BrandState]
+        )
+        return DetectorSnapshot(SNAPSHOT_VERSION, self._s.slot_minutes, copy)
+
+    @classmethod
+    def restore(cls, settings: AnomalySettings, snapshot: DetectorSnapshot) -> Detector:
+        """A detector continuing from ``snapshot`` (which must use the same slot length)."""
+        if snapshot.version != SNAPSHOT_VERSION:
+            raise ValueError(f"detector snapshot version {snapshot.version} is not supported")
+        if snapshot.slot_minutes != settings.slot_minutes:
+            raise ValueError(
+                f"detector snapshot has {snapshot.slot_minutes}-minute slots, the settings say "
+                f"{settings.slot_minutes}: its baselines do not apply"
+            )
+        d = cls(settings)
+        d._brands = msgspec.msgpack.decode(
+            msgspec.msgpack.encode(snapshot.brands), type=dict[str, BrandState]
+        )
+        return d
+
+
+def _transition(
+    brand: str,
+    signal: str,
+    state: Literal["firing", "resolved"],
+    minute: int,
+    inc: Incident,
+    r: Reading | None,
+) -> Transition:
+    if r is None:  # a resolve while the signal is below its volume floor: the firing's values
+        values = (inc.observed, inc.expected, inc.lower, inc.upper, inc.score)
+    else:
+        values = (r.observed, r.expected, r.lower, r.upper, r.score)
+    return Transition(brand, signal, state, minute, inc.start_minute, inc.key, *values)
+
+
+def encode_snapshot(snapshot: DetectorSnapshot) -> bytes:
+    """The snapshot as msgpack bytes, for the state topic."""
+    return msgspec.msgpack.encode(snapshot)
+
+
+def decode_snapshot(data: bytes) -> DetectorSnapshot:
+    """A snapshot back from ``encode_snapshot`` bytes."""
+    return msgspec.msgpack.decode(data, type=DetectorSnapshot)
