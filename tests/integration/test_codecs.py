@@ -22,54 +22,16 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import UnsupportedCodecError
 
+from kafka_group import create_group_topics, group_settings, until
 from socialpulse.core.events import Author, Mention
 from socialpulse.core.pipeline import Pipeline
-from socialpulse.demo.brands import DEMO_BRANDS
-from socialpulse.kafka.changelog import state_topic_spec
-from socialpulse.kafka.topics import TopicSpec, ensure_topics
 from socialpulse.kafka.worker import Worker
-from socialpulse.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 CODECS = ("gzip", "snappy", "lz4", "zstd")
 NOW = time.time()
 PER_CLIENT = 150
-
-
-def _settings(bootstrap: str, prefix: str, **extra: Any) -> Settings:
-    kafka = {
-        "bootstrap_servers": bootstrap,
-        "group_id": f"{prefix}group",
-        "mentions_topic": f"{prefix}m",
-        "interactions_topic": f"{prefix}i",
-        "dlq_topic": f"{prefix}dlq",
-        "poll_timeout_ms": 200,
-        "checkpoint_interval_seconds": 0.3,
-    }
-    kafka.update(extra.pop("kafka", {}))
-    return Settings(
-        kafka=kafka,
-        brands=[b.model_dump() for b in DEMO_BRANDS],
-        windows=("5m", "1h"),
-        metrics_port=0,
-        **extra,
-    )
-
-
-async def _topics(settings: Settings) -> None:
-    kafka = settings.kafka
-    assert kafka.bootstrap_servers is not None
-    spec = TopicSpec(partitions=2)
-    await ensure_topics(
-        {"bootstrap_servers": kafka.bootstrap_servers},
-        {
-            kafka.mentions_topic: spec,
-            kafka.interactions_topic: spec,
-            kafka.dlq_topic: spec,
-            kafka.state_topic_name: state_topic_spec(2),
-        },
-    )
 
 
 def _mention(tag: str, n: int) -> tuple[bytes, bytes]:
@@ -100,13 +62,6 @@ def _kcat(bootstrap: str, topic: str, codec: str, lines: list[tuple[bytes, bytes
     assert done.returncode == 0, done.stderr.decode()
 
 
-async def _until(predicate: Any, limit_s: float = 60.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.1)
-
-
 async def _run(worker: Worker) -> tuple[asyncio.Event, asyncio.Task[None]]:
     await worker.start()
     stop = asyncio.Event()
@@ -117,8 +72,10 @@ async def _run(worker: Worker) -> tuple[asyncio.Event, asyncio.Task[None]]:
 async def test_every_codec_is_read_and_written(
     apache_kafka_bootstrap: str, topic_prefix: str, codec: str
 ) -> None:
-    settings = _settings(apache_kafka_bootstrap, topic_prefix, kafka={"compression_type": codec})
-    await _topics(settings)
+    settings = group_settings(
+        apache_kafka_bootstrap, topic_prefix, kafka={"compression_type": codec}
+    )
+    await create_group_topics(settings, 2)
     topic = settings.kafka.mentions_topic
     producer = AIOKafkaProducer(
         bootstrap_servers=apache_kafka_bootstrap, enable_idempotence=False, compression_type=codec
@@ -138,8 +95,8 @@ async def test_every_codec_is_read_and_written(
     worker = Worker(settings, pipeline, apache_kafka_bootstrap, lambda: NOW)
     stop, task = await _run(worker)
     try:
-        await _until(lambda: pipeline.stats.processed["mentions"] >= 2 * PER_CLIENT + 1)
-        await _until(lambda: not worker.stats.uncommitted and worker.stats.dead_lettered == 1)
+        await until(lambda: pipeline.stats.processed["mentions"] >= 2 * PER_CLIENT + 1)
+        await until(lambda: not worker.stats.uncommitted and worker.stats.dead_lettered == 1)
     finally:
         stop.set()
         await task
@@ -173,8 +130,8 @@ async def test_a_consumer_that_cannot_read_says_so_and_recovers(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    settings = _settings(apache_kafka_bootstrap, topic_prefix, consumer_error_grace_seconds=1)
-    await _topics(settings)
+    settings = group_settings(apache_kafka_bootstrap, topic_prefix, consumer_error_grace_seconds=1)
+    await create_group_topics(settings, 2)
     pipeline = Pipeline(settings)
     worker = Worker(settings, pipeline, apache_kafka_bootstrap, lambda: NOW)
     real_getmany = worker._consumer.getmany
@@ -196,9 +153,9 @@ async def test_a_consumer_that_cannot_read_says_so_and_recovers(
     caplog.set_level(logging.INFO, logger="socialpulse.kafka.worker")
     stop, task = await _run(worker)
     try:
-        await _until(lambda: worker.stats.ready)  # in the group, partitions restored
-        await _until(lambda: sum(worker.stats.lag.values()) == 40)
-        await _until(lambda: worker.stats.errors["codec"] >= 3)
+        await until(lambda: worker.stats.ready)  # in the group, partitions restored
+        await until(lambda: sum(worker.stats.lag.values()) == 40)
+        await until(lambda: worker.stats.errors["codec"] >= 3)
         await asyncio.sleep(1.2)
         assert not worker.stats.consuming(time.monotonic(), 1.0)
         assert pipeline.stats.processed["mentions"] == 0
@@ -207,8 +164,8 @@ async def test_a_consumer_that_cannot_read_says_so_and_recovers(
         assert "codec" in said[0].getMessage()
 
         broken = False
-        await _until(lambda: pipeline.stats.processed["mentions"] == 40)
-        await _until(lambda: sum(worker.stats.lag.values()) == 0)
+        await until(lambda: pipeline.stats.processed["mentions"] == 40)
+        await until(lambda: sum(worker.stats.lag.values()) == 0)
         assert worker.stats.failing_since is None
         assert worker.stats.consuming(time.monotonic(), 1.0)
     finally:

@@ -19,6 +19,7 @@ import pytest_asyncio
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
+from kafka_group import create_group_topics, group_settings, until
 from socialpulse.core.events import Author, Mention, Stream
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.core.sentiment import Sentiment
@@ -32,7 +33,7 @@ from socialpulse.kafka.changelog import (
     StateFormatError,
     state_topic_spec,
 )
-from socialpulse.kafka.topics import TopicSpec, ensure_topics
+from socialpulse.kafka.topics import ensure_topics
 from socialpulse.kafka.worker import Worker
 from socialpulse.settings import Settings
 
@@ -40,23 +41,6 @@ pytestmark = pytest.mark.integration
 
 NOW = time.time()
 SOURCE = ("m", 0)
-
-
-def _settings(bootstrap: str, prefix: str) -> Settings:
-    return Settings(
-        kafka={
-            "bootstrap_servers": bootstrap,
-            "group_id": f"{prefix}group",
-            "mentions_topic": f"{prefix}m",
-            "interactions_topic": f"{prefix}i",
-            "dlq_topic": f"{prefix}dlq",
-            "poll_timeout_ms": 200,
-            "checkpoint_interval_seconds": 0.3,
-        },
-        brands=[b.model_dump() for b in DEMO_BRANDS],
-        windows=("5m", "1h"),
-        metrics_port=0,
-    )
 
 
 @pytest_asyncio.fixture
@@ -104,7 +88,7 @@ async def _changelog(
 async def test_a_fenced_writer_never_wins_over_its_successor(
     kafka_bootstrap: str, topic_prefix: str, producer: AIOKafkaProducer
 ) -> None:
-    settings = _settings(kafka_bootstrap, topic_prefix)
+    settings = group_settings(kafka_bootstrap, topic_prefix)
     topic = await _state_topic(kafka_bootstrap, topic_prefix)
     minute = NOW - 600
     # The first owner, generation 5, counts two mentions of one minute and checkpoints.
@@ -144,7 +128,7 @@ async def test_a_fenced_writer_never_wins_over_its_successor(
 async def test_a_reset_group_still_outranks_older_epochs(
     kafka_bootstrap: str, topic_prefix: str, producer: AIOKafkaProducer
 ) -> None:
-    settings = _settings(kafka_bootstrap, topic_prefix)
+    settings = group_settings(kafka_bootstrap, topic_prefix)
     topic = await _state_topic(kafka_bootstrap, topic_prefix)
     p = Pipeline(settings)
     log = await _changelog(kafka_bootstrap, topic, p, producer)
@@ -164,7 +148,7 @@ async def test_a_reset_group_still_outranks_older_epochs(
 async def test_a_minute_larger_than_a_record_is_split_and_restored_whole(
     kafka_bootstrap: str, topic_prefix: str, producer: AIOKafkaProducer
 ) -> None:
-    settings = _settings(kafka_bootstrap, topic_prefix)
+    settings = group_settings(kafka_bootstrap, topic_prefix)
     topic = await _state_topic(kafka_bootstrap, topic_prefix)
     p = Pipeline(settings)
     log = await _changelog(kafka_bootstrap, topic, p, producer)
@@ -213,7 +197,7 @@ async def test_a_minute_larger_than_a_record_is_split_and_restored_whole(
 async def test_old_records_are_read_and_newer_formats_fail_loudly(
     kafka_bootstrap: str, topic_prefix: str, producer: AIOKafkaProducer
 ) -> None:
-    settings = _settings(kafka_bootstrap, topic_prefix)
+    settings = group_settings(kafka_bootstrap, topic_prefix)
     topic = await _state_topic(kafka_bootstrap, topic_prefix)
     p = Pipeline(settings)
     for n in range(5):
@@ -245,21 +229,6 @@ async def test_old_records_are_read_and_newer_formats_fail_loudly(
     assert later_log.stats.unrestored == {SOURCE}
 
 
-async def _group_topics(settings: Settings, partitions: int) -> None:
-    kafka = settings.kafka
-    assert kafka.bootstrap_servers is not None
-    spec = TopicSpec(partitions=partitions)
-    await ensure_topics(
-        {"bootstrap_servers": kafka.bootstrap_servers},
-        {
-            kafka.mentions_topic: spec,
-            kafka.interactions_topic: spec,
-            kafka.dlq_topic: spec,
-            kafka.state_topic_name: state_topic_spec(partitions),
-        },
-    )
-
-
 async def _produce_demo(settings: Settings, count: int, seed: int) -> list[tuple[Stream, bytes]]:
     kafka = settings.kafka
     rng = random.Random(seed)
@@ -281,18 +250,11 @@ async def _produce_demo(settings: Settings, count: int, seed: int) -> list[tuple
     return sent
 
 
-async def _until(predicate: Any, limit_s: float = 60.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.1)
-
-
 async def test_a_failed_restore_pauses_the_partitions_and_is_retried(
     kafka_bootstrap: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = _settings(kafka_bootstrap, topic_prefix)
-    await _group_topics(settings, 2)
+    settings = group_settings(kafka_bootstrap, topic_prefix)
+    await create_group_topics(settings, 2)
     sent = await _produce_demo(settings, 400, seed=11)
     reference = Pipeline(settings)
 
@@ -313,13 +275,13 @@ async def test_a_failed_restore_pauses_the_partitions_and_is_retried(
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:
-        await _until(lambda: worker.changelog.stats.restore_failures >= 1)
+        await until(lambda: worker.changelog.stats.restore_failures >= 1)
         # Not restored: nothing consumed, nothing exported, not ready.
         assert not worker.stats.ready
         assert sum(pipeline.stats.processed.values()) == 0
         assert pipeline.store.sources() == set()
-        await _until(lambda: sum(pipeline.stats.processed.values()) >= len(sent))
-        await _until(lambda: not worker.stats.uncommitted)
+        await until(lambda: sum(pipeline.stats.processed.values()) >= len(sent))
+        await until(lambda: not worker.stats.uncommitted)
         assert worker.stats.ready
         assert worker.changelog.stats.restore_failures == 2
         # Each partition's state is written with the epoch of the group generation it came in.
@@ -344,8 +306,8 @@ async def test_a_failed_restore_pauses_the_partitions_and_is_retried(
 async def test_a_partition_whose_state_cannot_be_written_does_not_hold_back_the_others(
     kafka_bootstrap: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = _settings(kafka_bootstrap, topic_prefix)
-    await _group_topics(settings, 2)
+    settings = group_settings(kafka_bootstrap, topic_prefix)
+    await create_group_topics(settings, 2)
     sent = await _produce_demo(settings, 300, seed=12)
     pipeline = Pipeline(settings)
     worker = Worker(settings, pipeline, kafka_bootstrap, lambda: NOW)
@@ -364,8 +326,8 @@ async def test_a_partition_whose_state_cannot_be_written_does_not_hold_back_the_
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:
-        await _until(lambda: sum(pipeline.stats.processed.values()) >= len(sent))
-        await _until(
+        await until(lambda: sum(pipeline.stats.processed.values()) >= len(sent))
+        await until(
             lambda: (
                 worker.stats.uncommitted
                 <= {
@@ -392,8 +354,8 @@ async def test_a_partition_whose_state_cannot_be_written_does_not_hold_back_the_
 
 
 async def test_readiness_follows_a_rebalance(kafka_bootstrap: str, topic_prefix: str) -> None:
-    settings = _settings(kafka_bootstrap, topic_prefix)
-    await _group_topics(settings, 2)
+    settings = group_settings(kafka_bootstrap, topic_prefix)
+    await create_group_topics(settings, 2)
     await _produce_demo(settings, 200, seed=13)
     first = Worker(settings, Pipeline(settings), kafka_bootstrap, lambda: NOW)
     # What the first worker reported while the group moved its partitions: at the moment the
@@ -413,10 +375,10 @@ async def test_readiness_follows_a_rebalance(kafka_bootstrap: str, topic_prefix:
     stop2 = asyncio.Event()
     task2: asyncio.Task[None] | None = None
     try:
-        await _until(lambda: first.stats.ready and len(first._owned) == 4)
+        await until(lambda: first.stats.ready and len(first._owned) == 4)
         await second.start()
         task2 = asyncio.create_task(second.run(stop2))
-        await _until(lambda: second.stats.ready and len(second._owned) == 2 and first.stats.ready)
+        await until(lambda: second.stats.ready and len(second._owned) == 2 and first.stats.ready)
         assert len(first._owned) == 2
     finally:
         stop1.set()
