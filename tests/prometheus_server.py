@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -291,10 +291,14 @@ def run_prometheus(
     *,
     interval: str = "1s",
     extra_rules: dict[str, Any] | None = None,
+    scrape: dict[str, Any] | None = None,
+    more_jobs: Sequence[dict[str, Any]] = (),
 ) -> Iterator[PrometheusServer]:
     """Start ``prometheus`` scraping ``targets`` as job socialpulse with the repository's rules.
 
     ``extra_rules`` is one more rule file's content (a test's own alerts), loaded beside them.
+    ``scrape`` adds keys to that job (``scheme``, ``tls_config``, ``basic_auth``); ``more_jobs``
+    are further scrape configs, given whole.
     """
     binary = tool("prometheus")
     port = free_port()
@@ -312,7 +316,9 @@ def run_prometheus(
                 "scrape_interval": interval,
                 "scrape_timeout": interval,
                 "static_configs": [{"targets": targets}],
-            }
+                **(scrape or {}),
+            },
+            *more_jobs,
         ],
     }
     config_file = workdir / "prometheus.yml"

@@ -236,10 +236,19 @@ class Settings(BaseSettings):
     """Longer mention texts are rejected as `oversized`."""
     max_event_bytes: int = Field(default=1_048_576, ge=256)
     """Larger records are rejected as `oversized`."""
-    metrics_host: str = "0.0.0.0"  # noqa: S104 - a service is scraped from outside its pod
-    """Address `/metrics`, `/healthz`, `/readyz` and the JSON API listen on."""
+    metrics_host: str = "127.0.0.1"
+    """Address `/metrics`, `/healthz`, `/readyz` and the JSON API listen on; loopback unless told
+    otherwise (the container image sets `0.0.0.0`)."""
     metrics_port: int = Field(default=9464, ge=0, le=65535)
     """Port of the same (0: any free port)."""
+    web_config_file: Path | None = None
+    """TLS, client certificates and basic auth for that server, in the format of Prometheus'
+    `--web.config.file`; see Security."""
+    web_probes_open: bool = False
+    """Serve `/healthz` and `/readyz` without basic auth (TLS and client certificates still
+    apply)."""
+    api_top_authors: bool = True
+    """Serve `/api/v1/top-authors`, which lists authors' ids and handles; `false` answers 404."""
     demo: bool | None = None
     """Produce demo traffic into the input topics; unset: only when embedded."""
     demo_events_per_second: float = Field(default=200.0, gt=0)

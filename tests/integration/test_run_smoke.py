@@ -70,6 +70,7 @@ def test_run_serves_live_kpis_and_stops_cleanly_on_ctrl_c() -> None:
         r"^(\d+) ev/s \| 5m: (\d+) brand mentions .*SoV aurora (\d+)%", out, re.M
     )
     assert any(int(rate) > 0 and int(n) > 0 for rate, n, _ in summaries), out
+    assert f"metrics http://127.0.0.1:{port}/metrics" in out, out  # the address actually bound
     broker = re.search(r"kafka 127\.0\.0\.1:(\d+) \(embedded\)", out)
     assert broker is not None, out
     with socket.socket() as s:  # the embedded broker went with the service

@@ -21,9 +21,16 @@ from socialpulse import __version__
 from socialpulse.core.clock import Clock
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.demo.driver import run_demo
+from socialpulse.export.basic_auth import BasicAuth
 from socialpulse.export.collector import register_metrics
-from socialpulse.export.server import HttpServer, build_app
+from socialpulse.export.server import PROBE_PATHS, HttpServer, build_app
 from socialpulse.export.summary import summary_line
+from socialpulse.export.webconfig import (
+    WebConfig,
+    WebConfigError,
+    load_web_config,
+    server_ssl_context,
+)
 from socialpulse.kafka.changelog import state_topic_spec
 from socialpulse.kafka.embedded import EmbeddedBroker
 from socialpulse.kafka.options import client_options, producer_options
@@ -43,6 +50,7 @@ async def run_service(
     clock: Clock = time.time,
 ) -> None:
     """Run until ``stop`` is set; ``out`` receives the start-up lines and the live summary."""
+    web_config = _web_config(settings)
     async with AsyncExitStack() as stack:
         if settings.embedded:
             broker = EmbeddedBroker()
@@ -72,6 +80,7 @@ async def run_service(
         registry = CollectorRegistry()
         register_metrics(registry, pipeline, clock, worker.stats)
         grace = settings.consumer_error_grace_seconds
+        users = web_config.basic_auth_users
         app = build_app(
             registry,
             pipeline.store,
@@ -81,8 +90,13 @@ async def run_service(
             healthy=lambda: (
                 time.monotonic() - worker.stats.last_loop < settings.health_stall_seconds
             ),
+            top_authors=settings.api_top_authors,
+            auth=BasicAuth(users) if users else None,
+            open_paths=PROBE_PATHS if settings.web_probes_open else (),
         )
-        http = HttpServer(app, settings.metrics_host, settings.metrics_port)
+        http = HttpServer(
+            app, settings.metrics_host, settings.metrics_port, server_ssl_context(web_config)
+        )
         await http.start()
         stack.push_async_callback(http.stop)
         await worker.start()
@@ -97,7 +111,7 @@ async def run_service(
             f"socialpulse {__version__}: kafka {bootstrap}"
             f"{' (embedded)' if settings.embedded else ''}, "
             f"brands {', '.join(b.id for b in settings.brands)}, "
-            f"metrics http://127.0.0.1:{http.port}/metrics"
+            f"metrics {http.url}/metrics"
             f"{demo}"
             " — Ctrl-C stops"
         )
@@ -156,6 +170,16 @@ async def _within(stopping: Coroutine[Any, Any, None], seconds: float) -> None:
         await asyncio.wait_for(stopping, timeout=seconds)
     except TimeoutError:
         log.error("shutdown step did not finish within %.0f s; exiting anyway", seconds)
+
+
+def _web_config(settings: Settings) -> WebConfig:
+    """The web config file's checked contents; an empty config (plain HTTP, open) without one."""
+    if settings.web_config_file is None:
+        return WebConfig()
+    try:
+        return load_web_config(settings.web_config_file)
+    except WebConfigError as e:
+        raise RuntimeError(str(e)) from e
 
 
 async def _print_summary(

@@ -127,11 +127,30 @@ async def _brands(request: web.Request) -> web.Response:
     return web.json_response({"brands": brands, "windows": list(store.windows)})
 
 
-def add_api_routes(app: web.Application, store: WindowStore, clock: Clock, top_k: int) -> None:
-    """Serve the JSON API of ``store`` from ``app``, reading windows at ``clock``."""
+async def _top_authors_disabled(request: web.Request) -> web.Response:
+    raise _fail(
+        web.HTTPNotFound,
+        "the per-author API is disabled on this server (api_top_authors: false)",
+    )
+
+
+def add_api_routes(
+    app: web.Application,
+    store: WindowStore,
+    clock: Clock,
+    top_k: int,
+    *,
+    top_authors: bool = True,
+) -> None:
+    """Serve the JSON API of ``store`` from ``app``, reading windows at ``clock``.
+
+    ``top_authors=False`` answers 404 on ``/api/v1/top-authors``, which names authors.
+    """
     app[STORE_KEY] = store
     app[CLOCK_KEY] = clock
     app[TOP_K_KEY] = top_k
     app.router.add_get("/api/v1/kpis", _kpis)
-    app.router.add_get("/api/v1/top-authors", _top_authors)
+    app.router.add_get(
+        "/api/v1/top-authors", _top_authors if top_authors else _top_authors_disabled
+    )
     app.router.add_get("/api/v1/brands", _brands)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -12,6 +13,7 @@ from prometheus_client.exposition import choose_encoder
 from socialpulse.core.clock import Clock
 from socialpulse.core.windows.store import WindowStore
 from socialpulse.export.api import add_api_routes
+from socialpulse.export.basic_auth import BasicAuth
 from socialpulse.settings import DEFAULT_TOP_K
 
 REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
@@ -20,6 +22,8 @@ Readiness = Callable[[], bool]
 READY_KEY: web.AppKey[Readiness] = web.AppKey("ready")
 # Whether the process is alive in the sense that matters: its consume loop keeps turning.
 HEALTHY_KEY: web.AppKey[Readiness] = web.AppKey("healthy")
+# What liveness and readiness probes ask for; open without credentials when so configured.
+PROBE_PATHS = ("/healthz", "/readyz")
 
 
 async def _metrics(request: web.Request) -> web.Response:
@@ -49,12 +53,17 @@ def build_app(
     top_k: int = DEFAULT_TOP_K,
     ready: Readiness = lambda: True,
     healthy: Readiness = lambda: True,
+    *,
+    top_authors: bool = True,
+    auth: BasicAuth | None = None,
+    open_paths: Collection[str] = (),
 ) -> web.Application:
     """The web application: ``/metrics``, ``/healthz``, ``/readyz`` and, given a store, the API.
 
     ``clock`` must be the one the metrics collector reads, so both show the same windows.
+    With ``auth`` every path but ``open_paths`` needs credentials.
     """
-    app = web.Application()
+    app = web.Application(middlewares=[auth.middleware(open_paths)] if auth else [])
     app[REGISTRY_KEY] = registry
     app.router.add_get("/metrics", _metrics)
     app[READY_KEY] = ready
@@ -62,23 +71,38 @@ def build_app(
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     if store is not None:
-        add_api_routes(app, store, clock, top_k)
+        add_api_routes(app, store, clock, top_k, top_authors=top_authors)
     return app
 
 
 class HttpServer:
-    """Runs the app on host:port inside the service's event loop."""
+    """Runs the app on host:port inside the service's event loop, over TLS given a context."""
 
-    def __init__(self, app: web.Application, host: str, port: int) -> None:
+    def __init__(
+        self,
+        app: web.Application,
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self._runner = web.AppRunner(app, access_log=None)
         self._host = host
         self._port = port
+        self._ssl_context = ssl_context
+        self.host = host
         self.port = port
 
+    @property
+    def url(self) -> str:
+        """Base URL of the address actually bound, e.g. ``https://0.0.0.0:9464``."""
+        scheme = "https" if self._ssl_context is not None else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
     async def start(self) -> None:
-        """Bind and serve; with port 0 the chosen port is in ``self.port``."""
+        """Bind and serve; the bound address (port 0 picks one) is in ``host`` and ``port``."""
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
+        site = web.TCPSite(self._runner, self._host, self._port, ssl_context=self._ssl_context)
         try:
             await site.start()
         except OSError as e:
@@ -89,7 +113,7 @@ class HttpServer:
             ) from e
         addresses = self._runner.addresses
         if addresses:
-            self.port = int(addresses[0][1])
+            self.host, self.port = str(addresses[0][0]), int(addresses[0][1])
 
     async def stop(self) -> None:
         """Stop serving."""
