@@ -17,9 +17,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -28,6 +25,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from apache_kafka import apache_kafka
 from socialpulse.kafka.embedded import EmbeddedBroker
 
 # Event builders and the fixtures that go with them, for every test folder.
@@ -36,10 +34,6 @@ pytest_plugins = ["builders"]
 BROKER_ENV = "SOCIALPULSE_TEST_BROKER"
 BROKER_CHOICES = ("kafka", "tansu", "auto")
 REPO = Path(__file__).resolve().parents[1]
-KAFKA_SH = REPO / "deploy" / "kafka" / "kafka.sh"
-# kafka.sh start: a cold jar fetch (~30 s) plus up to 90 s of start-up.
-KAFKA_START_TIMEOUT_S = 240
-KAFKA_STOP_TIMEOUT_S = 60
 
 
 def _test_broker_kind() -> str:
@@ -63,76 +57,11 @@ def _test_broker_kind() -> str:
     return choice
 
 
-def _free_ports(count: int) -> list[int]:
-    """``count`` distinct TCP ports on 127.0.0.1 that nothing listens on right now."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def _kafka_sh(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own script, fixed arguments
-        ["bash", str(KAFKA_SH), *args],  # noqa: S607 - bash from PATH, like `make kafka`
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie, on Linux, does not count)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
-
-
 @pytest.fixture(scope="session")
 def apache_kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fresh single-node Apache Kafka started with ``deploy/kafka/kafka.sh``."""
-    data = tmp_path_factory.mktemp("kafka")
-    pidfile = data / "kafka.pid"
-    port, controller_port = _free_ports(2)
-    try:
-        started = _kafka_sh(
-            "start",
-            "--port",
-            str(port),
-            "--controller-port",
-            str(controller_port),
-            "--data",
-            str(data),
-            "--pidfile",
-            str(pidfile),
-            timeout=KAFKA_START_TIMEOUT_S,
-        )
-        if started.returncode != 0:
-            pytest.fail(
-                f"kafka.sh start failed (exit status {started.returncode}):\n"
-                f"{started.stderr}{started.stdout}",
-                pytrace=False,
-            )
-        yield started.stdout.strip().splitlines()[-1]
-    finally:
-        pid = int(pidfile.read_text()) if pidfile.exists() else None
-        stopped = _kafka_sh("stop", "--pidfile", str(pidfile), timeout=KAFKA_STOP_TIMEOUT_S)
-        if pid is not None and _alive(pid):
-            os.kill(pid, signal.SIGKILL)
-            pytest.fail(f"kafka.sh stop left the broker running; killed it:\n{stopped.stderr}")
-        if stopped.returncode != 0:
-            pytest.fail(f"kafka.sh stop failed:\n{stopped.stderr}", pytrace=False)
+    with apache_kafka(tmp_path_factory.mktemp("kafka")) as bootstrap:
+        yield bootstrap
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

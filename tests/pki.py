@@ -45,6 +45,7 @@ class Pki:
     """A CA, a server and a client it signed, and a client signed by another CA."""
 
     ca: Path
+    other_ca: Path
     server: KeyPair
     client: KeyPair
     stranger: KeyPair
@@ -91,6 +92,7 @@ def make_pki(dir: Path, *, client_key_password: str | None = None) -> Pki:
     other = _ca(dir, "other-ca")
     return Pki(
         ca=ca.cert,
+        other_ca=other.cert,
         server=_signed(dir, ca, "server", "serverAuth", None),
         client=_signed(dir, ca, "client", "clientAuth", client_key_password),
         stranger=_signed(dir, other, "stranger", "clientAuth", None),

@@ -26,6 +26,7 @@ from typing import Any, cast
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[1]
 PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
@@ -247,6 +248,22 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def scraped_mentions(port: int, window: str = "5m") -> float:
+    """Brand mentions the service at 127.0.0.1:``port`` serves for ``window``; 0 if it is not up."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:  # noqa: S310 - our local server
+            text = r.read().decode()
+    except OSError:
+        return 0.0
+    return sum(
+        s.value
+        for f in text_string_to_metric_families(text)
+        if f.name == "socialpulse_mentions"
+        for s in f.samples
+        if s.labels.get("window") == window
+    )
 
 
 class PrometheusServer:

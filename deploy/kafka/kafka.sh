@@ -37,6 +37,7 @@ Commands:
                            Fetch if needed, format fresh storage and run the broker in the
                            foreground (Ctrl-C stops it). This is \`make kafka\`.
   start [--port P] [--controller-port C] [--data DIR] [--pidfile F] [--log F] [--timeout S]
+        [SASL_SSL options]
                            The same in the background: waits until the broker has started and
                            accepts connections on P, then prints the bootstrap address.
   stop  [--pidfile F | --data DIR]
@@ -53,6 +54,14 @@ Options:
   --log F              broker output of \`start\` (default DIR/kafka.log)
   --timeout S          how long \`start\` waits for the broker (default ${START_TIMEOUT}s)
   -h, --help           this help
+
+SASL_SSL options (run and start): a second client listener with TLS and SASL PLAIN,
+SCRAM-SHA-256 and SCRAM-SHA-512, beside the PLAINTEXT one (which the broker keeps for itself):
+  --sasl-ssl-port S    its port on 127.0.0.1
+  --keystore F         PKCS12 keystore with the broker's key and certificate (for 127.0.0.1)
+  --store-password W   password of the keystore (and truststore)
+  --truststore F       PKCS12 truststore: clients must then present a certificate it trusts
+  --user NAME:PASSWORD a client login for every mechanism (repeatable; letters, digits, . _ -)
 
 Environment:
   SOCIALPULSE_CACHE    cache root (default \${XDG_CACHE_HOME:-~/.cache}/socialpulse)
@@ -152,6 +161,11 @@ CONTROLLER_PORT=""
 DATA=""
 PIDFILE=""
 LOGFILE=""
+SASL_SSL_PORT=""
+KEYSTORE=""
+TRUSTSTORE=""
+STORE_PASSWORD=""
+USERS=()
 
 parse_options() {
     while (($#)); do
@@ -162,19 +176,25 @@ parse_options() {
         --pidfile) PIDFILE="${2:?--pidfile needs a value}" && shift 2 ;;
         --log) LOGFILE="${2:?--log needs a value}" && shift 2 ;;
         --timeout) START_TIMEOUT="${2:?--timeout needs a value}" && shift 2 ;;
+        --sasl-ssl-port) SASL_SSL_PORT="${2:?--sasl-ssl-port needs a value}" && shift 2 ;;
+        --keystore) KEYSTORE="${2:?--keystore needs a value}" && shift 2 ;;
+        --truststore) TRUSTSTORE="${2:?--truststore needs a value}" && shift 2 ;;
+        --store-password) STORE_PASSWORD="${2:?--store-password needs a value}" && shift 2 ;;
+        --user) USERS+=("${2:?--user needs NAME:PASSWORD}") && shift 2 ;;
         -h | --help) usage && exit 0 ;;
         *) die "unknown option '$1' (see $PROG --help)" ;;
         esac
     done
     PORT="${PORT:-$DEFAULT_PORT}"
     local p
-    for p in "$PORT" "$CONTROLLER_PORT" "$START_TIMEOUT"; do
+    for p in "$PORT" "$CONTROLLER_PORT" "$START_TIMEOUT" "$SASL_SSL_PORT"; do
         [[ -z "$p" || "$p" =~ ^[0-9]+$ ]] || die "'$p' is not a number"
     done
     CONTROLLER_PORT="${CONTROLLER_PORT:-$((PORT + 1))}"
     ((PORT > 0 && PORT < 65536 && CONTROLLER_PORT > 0 && CONTROLLER_PORT < 65536)) ||
         die "ports must be between 1 and 65535"
     [[ "$PORT" != "$CONTROLLER_PORT" ]] || die "--port and --controller-port must differ"
+    check_sasl_ssl_options
     DATA="${DATA:-$KAFKA_HOME/data-$PORT}"
     if [[ "$COMMAND" != stop ]]; then
         mkdir -p "$DATA"
@@ -182,6 +202,59 @@ parse_options() {
     fi
     PIDFILE="${PIDFILE:-$DATA/kafka.pid}"
     LOGFILE="${LOGFILE:-$DATA/kafka.log}"
+}
+
+check_sasl_ssl_options() {
+    if [[ -z "$SASL_SSL_PORT" ]]; then
+        [[ -z "$KEYSTORE$TRUSTSTORE$STORE_PASSWORD" && ${#USERS[@]} -eq 0 ]] ||
+            die "--keystore, --truststore, --store-password and --user need --sasl-ssl-port"
+        return 0
+    fi
+    ((SASL_SSL_PORT > 0 && SASL_SSL_PORT < 65536)) || die "ports must be between 1 and 65535"
+    [[ "$SASL_SSL_PORT" != "$PORT" && "$SASL_SSL_PORT" != "$CONTROLLER_PORT" ]] ||
+        die "--sasl-ssl-port must differ from --port and --controller-port"
+    [[ -n "$KEYSTORE" && -f "$KEYSTORE" ]] || die "--sasl-ssl-port needs --keystore FILE (PKCS12) that exists"
+    [[ -z "$TRUSTSTORE" || -f "$TRUSTSTORE" ]] || die "truststore $TRUSTSTORE does not exist"
+    [[ -n "$STORE_PASSWORD" ]] || die "--sasl-ssl-port needs --store-password"
+    ((${#USERS[@]} > 0)) || die "--sasl-ssl-port needs at least one --user NAME:PASSWORD"
+    local user
+    for user in "${USERS[@]}"; do
+        [[ "$user" =~ ^[A-Za-z0-9._-]+:[A-Za-z0-9._-]+$ ]] ||
+            die "--user '$user' is not NAME:PASSWORD of letters, digits, '.', '_' and '-'"
+    done
+    KEYSTORE="$(cd "$(dirname "$KEYSTORE")" && pwd)/$(basename "$KEYSTORE")"
+    [[ -z "$TRUSTSTORE" ]] || TRUSTSTORE="$(cd "$(dirname "$TRUSTSTORE")" && pwd)/$(basename "$TRUSTSTORE")"
+}
+
+# server.properties lines for the SASL_SSL listener (later keys override the template's).
+sasl_ssl_properties() {
+    local plain_users="" user
+    for user in "${USERS[@]}"; do
+        plain_users+=" user_${user%%:*}=\"${user#*:}\""
+    done
+    local prefix=listener.name.sasl_ssl
+    cat <<PROPS
+
+# SASL_SSL listener added by kafka.sh --sasl-ssl-port: TLS, then PLAIN or SCRAM logins.
+listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT,SASL_SSL://127.0.0.1:$SASL_SSL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT,SASL_SSL://127.0.0.1:$SASL_SSL_PORT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+$prefix.ssl.keystore.type=PKCS12
+$prefix.ssl.keystore.location=$KEYSTORE
+$prefix.ssl.keystore.password=$STORE_PASSWORD
+$prefix.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$plain_users;
+$prefix.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+$prefix.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+PROPS
+    if [[ -n "$TRUSTSTORE" ]]; then
+        cat <<PROPS
+$prefix.ssl.client.auth=required
+$prefix.ssl.truststore.type=PKCS12
+$prefix.ssl.truststore.location=$TRUSTSTORE
+$prefix.ssl.truststore.password=$STORE_PASSWORD
+PROPS
+    fi
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -208,7 +281,7 @@ java_cmd() {
 # Write DATA/server.properties from the template and format fresh, empty storage.
 prepare() {
     local port
-    for port in "$PORT" "$CONTROLLER_PORT"; do
+    for port in "$PORT" "$CONTROLLER_PORT" $SASL_SSL_PORT; do
         ! port_open "$port" || die "port $port on 127.0.0.1 is already in use (another broker running? pick another with --port / --controller-port)"
     done
     local logdir="$DATA/kraft-logs"
@@ -219,10 +292,21 @@ prepare() {
     props="${props//@CONTROLLER_PORT@/"$CONTROLLER_PORT"}"
     props="${props//@LOG_DIR@/"$logdir"}"
     printf '%s\n' "$props" >"$DATA/server.properties"
+    # SCRAM credentials are KRaft metadata: written into the storage as it is formatted.
+    local scram=() user mechanism
+    if [[ -n "$SASL_SSL_PORT" ]]; then
+        sasl_ssl_properties >>"$DATA/server.properties"
+        chmod 600 "$DATA/server.properties"
+        for user in "${USERS[@]}"; do
+            for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do
+                scram+=(--add-scram "$mechanism=[name=${user%%:*},password=${user#*:}]")
+            done
+        done
+    fi
     java_cmd
     local out
     if ! out="$("${JAVA_CMD[@]}" kafka.tools.StorageTool format -t "$(cluster_id)" \
-        -c "$DATA/server.properties" 2>&1)"; then
+        -c "$DATA/server.properties" "${scram[@]}" 2>&1)"; then
         printf '%s\n' "$out" >&2
         die "formatting the storage in $logdir failed (output above)."
     fi
@@ -280,7 +364,7 @@ cmd_start() {
         </dev/null >>"$LOGFILE" 2>&1 &
     pid=$!
     printf '%s\n' "$pid" >"$PIDFILE"
-    say "starting Kafka $KAFKA_VERSION on 127.0.0.1:$PORT (pid $pid, log $LOGFILE) ..."
+    say "starting Kafka $KAFKA_VERSION on 127.0.0.1:$PORT${SASL_SSL_PORT:+ and SASL_SSL 127.0.0.1:$SASL_SSL_PORT} (pid $pid, log $LOGFILE) ..."
     local waited=0
     while :; do
         if ! kill -0 "$pid" 2>/dev/null; then
@@ -288,7 +372,8 @@ cmd_start() {
             tail_log
             die "the broker exited during start-up (log above)."
         fi
-        if grep -q 'Kafka Server started' "$LOGFILE" && port_open "$PORT"; then
+        if grep -q 'Kafka Server started' "$LOGFILE" && port_open "$PORT" &&
+            { [[ -z "$SASL_SSL_PORT" ]] || port_open "$SASL_SSL_PORT"; }; then
             break
         fi
         if ((waited >= START_TIMEOUT * 4)); then

@@ -96,11 +96,23 @@ class KafkaSettings(_Frozen):
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     """How clients connect to the brokers."""
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    """SASL mechanism, with `sasl_username` and `sasl_password`."""
+    """SASL mechanism, with `sasl_username` and `sasl_password`; required with `SASL_*`, refused
+    with the other protocols."""
     sasl_username: str | None = None
     """SASL user."""
     sasl_password: SecretStr | None = None
     """SASL password (a secret: never printed)."""
+    ssl_cafile: Path | None = None
+    """PEM file of the CA(s) that signed the brokers' certificates (`SSL`, `SASL_SSL`); unset:
+    the system's CAs."""
+    ssl_certfile: Path | None = None
+    """Client certificate (PEM) for brokers that require one."""
+    ssl_keyfile: Path | None = None
+    """Private key (PEM) of `ssl_certfile`, if not in that file."""
+    ssl_key_password: SecretStr | None = None
+    """Password of an encrypted `ssl_keyfile` (a secret: never printed)."""
+    ssl_check_hostname: bool = True
+    """A broker's certificate must name the address it was reached at."""
     enable_idempotence: bool = False
     """Idempotent producers (the embedded broker does not support them)."""
     # Codec of the records the service produces (dead letters, state, demo traffic); input in
@@ -126,6 +138,35 @@ class KafkaSettings(_Frozen):
     """How often a worker tells the group it is alive; below `session_timeout_ms`."""
     max_poll_interval_ms: int = Field(default=300_000, ge=1_000, le=86_400_000)
     """A worker that does not poll this long loses its partitions."""
+
+    @model_validator(mode="after")
+    def _security_consistent(self) -> KafkaSettings:
+        """Credentials the protocol would ignore are a mistake, not a default."""
+        protocol = self.security_protocol
+        sasl = protocol.startswith("SASL_")
+        if sasl and self.sasl_mechanism is None:
+            raise ValueError(f"security_protocol {protocol} needs sasl_mechanism")
+        if not sasl and self.sasl_mechanism is not None:
+            raise ValueError(
+                f"sasl_mechanism {self.sasl_mechanism} is set but security_protocol is "
+                f"{protocol}; use SASL_SSL (or SASL_PLAINTEXT)"
+            )
+        if sasl and (not self.sasl_username or self.sasl_password is None):
+            raise ValueError(
+                f"sasl_mechanism {self.sasl_mechanism} needs sasl_username and sasl_password"
+            )
+        tls_set = [
+            name
+            for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_key_password")
+            if getattr(self, name) is not None
+        ]
+        if tls_set and protocol not in ("SSL", "SASL_SSL"):
+            raise ValueError(
+                f"{', '.join(tls_set)} set but security_protocol is {protocol}; use SSL or SASL_SSL"
+            )
+        if self.ssl_certfile is None and (self.ssl_keyfile or self.ssl_key_password):
+            raise ValueError("ssl_keyfile and ssl_key_password need ssl_certfile")
+        return self
 
     @model_validator(mode="after")
     def _heartbeat_below_session(self) -> KafkaSettings:

@@ -9,10 +9,10 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+
+from prometheus_server import scraped_mentions
 
 pytestmark = pytest.mark.integration
 
@@ -22,21 +22,6 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def _mentions_total(port: int) -> float:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:  # noqa: S310
-            text = r.read().decode()
-    except OSError:
-        return 0.0
-    return sum(
-        s.value
-        for f in text_string_to_metric_families(text)
-        if f.name == "socialpulse_mentions"
-        for s in f.samples
-        if s.labels.get("window") == "5m"
-    )
 
 
 def test_run_serves_live_kpis_and_stops_cleanly_on_ctrl_c() -> None:
@@ -52,7 +37,7 @@ def test_run_serves_live_kpis_and_stops_cleanly_on_ctrl_c() -> None:
     )
     try:
         deadline = time.monotonic() + 90
-        while (mentions := _mentions_total(port)) < 50:
+        while (mentions := scraped_mentions(port)) < 50:
             assert proc.poll() is None, proc.communicate()[0]
             assert time.monotonic() < deadline, f"only {mentions} mentions after 90 s"
             time.sleep(0.5)

@@ -31,6 +31,7 @@ from socialpulse.export.webconfig import (
     load_web_config,
     server_ssl_context,
 )
+from socialpulse.kafka.access import check_access
 from socialpulse.kafka.changelog import state_topic_spec
 from socialpulse.kafka.embedded import EmbeddedBroker
 from socialpulse.kafka.options import client_options, producer_options
@@ -63,6 +64,7 @@ async def run_service(
             bootstrap = settings.kafka.bootstrap_servers
         kafka = settings.kafka
         opts = client_options(kafka, bootstrap)
+        await check_access(opts)  # a refused login stops start-up here, not in endless retries
         if kafka.create_topics:
             spec = TopicSpec(partitions=kafka.topic_partitions)
             await ensure_topics(

@@ -29,6 +29,7 @@ from socialpulse.core.clock import Clock
 from socialpulse.core.events import Stream
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.core.windows.timeline import Source
+from socialpulse.kafka.access import check_access
 from socialpulse.kafka.changelog import MAX_RECORD_BYTES, Changelog, StateStats
 from socialpulse.kafka.deadletter import (
     REFUSAL_KINDS,
@@ -139,7 +140,7 @@ class Worker:
             self._kafka.mentions_topic: "mentions",
             self._kafka.interactions_topic: "interactions",
         }
-        opts = client_options(self._kafka, bootstrap_servers)
+        opts = self._opts = client_options(self._kafka, bootstrap_servers)
         self._consumer = AIOKafkaConsumer(
             group_id=self._kafka.group_id,
             enable_auto_commit=False,
@@ -186,7 +187,8 @@ class Worker:
         self._started = False
 
     async def start(self) -> None:
-        """Connect and join the consumer group."""
+        """Connect and join the consumer group; ``KafkaAccessDenied`` if the brokers refuse us."""
+        await check_access(self._opts)
         await self._producer.start()
         try:
             await self.changelog.start()

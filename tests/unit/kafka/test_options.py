@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
+from typing import Any
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
+from pki import Pki, make_pki
 from socialpulse.kafka.options import client_options
 from socialpulse.settings import KafkaSettings
 
 SECRET = "hunter2"  # noqa: S105 - a made-up credential
+SASL = {"sasl_mechanism": "PLAIN", "sasl_username": "svc", "sasl_password": SECRET}
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"), client_key_password=SECRET)
 
 
 def test_plaintext_is_only_the_address_client_id_and_protocol() -> None:
@@ -30,7 +39,8 @@ def test_the_bootstrap_argument_wins_over_settings() -> None:
 
 @pytest.mark.parametrize("protocol", ["SSL", "SASL_SSL"])
 def test_tls_gets_an_ssl_context_that_verifies_the_broker(protocol: str) -> None:
-    opts = client_options(KafkaSettings(security_protocol=protocol), "b:9093")
+    sasl = SASL if protocol == "SASL_SSL" else {}
+    opts = client_options(KafkaSettings(security_protocol=protocol, **sasl), "b:9093")
     context = opts["ssl_context"]
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
@@ -38,7 +48,7 @@ def test_tls_gets_an_ssl_context_that_verifies_the_broker(protocol: str) -> None
 
 
 def test_sasl_plaintext_has_no_ssl_context() -> None:
-    kafka = KafkaSettings(security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN")
+    kafka = KafkaSettings(security_protocol="SASL_PLAINTEXT", **SASL)
     assert "ssl_context" not in client_options(kafka, "b:9092")
 
 
@@ -58,12 +68,60 @@ def test_sasl_passes_mechanism_user_and_the_password_itself(mechanism: str) -> N
     assert type(opts["sasl_plain_password"]) is str
 
 
-def test_sasl_without_a_password_passes_none() -> None:
-    kafka = KafkaSettings(security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN")
-    opts = client_options(kafka, "b:9092")
-    assert opts["sasl_plain_username"] is None and opts["sasl_plain_password"] is None
+def test_tls_trusts_the_configured_ca_and_presents_the_client_certificate(pki: Pki) -> None:
+    kafka = KafkaSettings(
+        security_protocol="SSL",
+        ssl_cafile=pki.ca,
+        ssl_certfile=pki.client.cert,
+        ssl_keyfile=pki.client.key,
+        ssl_key_password=SecretStr(SECRET),
+    )
+    context = client_options(kafka, "b:9093")["ssl_context"]
+    assert [c["subject"] for c in context.get_ca_certs()] == [((("commonName", "ca"),),)]
+    assert context.check_hostname
+
+
+def test_hostname_check_can_be_switched_off(pki: Pki) -> None:
+    kafka = KafkaSettings(security_protocol="SSL", ssl_cafile=pki.ca, ssl_check_hostname=False)
+    context = client_options(kafka, "b:9093")["ssl_context"]
+    assert not context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_unusable_tls_files_are_named(pki: Pki, tmp_path: Path) -> None:
+    missing = KafkaSettings(security_protocol="SSL", ssl_cafile=tmp_path / "ca.pem")
+    with pytest.raises(RuntimeError, match=r"kafka\.ssl_cafile .*ca\.pem does not exist"):
+        client_options(missing, "b:9093")
+    wrong_password = KafkaSettings(
+        security_protocol="SSL",
+        ssl_certfile=pki.client.cert,
+        ssl_keyfile=pki.client.key,
+        ssl_key_password=SecretStr("not it"),
+    )
+    with pytest.raises(RuntimeError, match="cannot use the Kafka TLS files"):
+        client_options(wrong_password, "b:9093")
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"security_protocol": "SASL_SSL"}, "SASL_SSL needs sasl_mechanism"),
+        ({"sasl_mechanism": "PLAIN"}, "security_protocol is PLAINTEXT; use SASL_SSL"),
+        (
+            {"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512"},
+            "needs sasl_username and sasl_password",
+        ),
+        ({"ssl_cafile": "ca.pem"}, "ssl_cafile set but security_protocol is PLAINTEXT"),
+        (
+            {"security_protocol": "SSL", "ssl_keyfile": "k.pem"},
+            "ssl_keyfile and ssl_key_password need ssl_certfile",
+        ),
+    ],
+)
+def test_inconsistent_security_settings_are_refused(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        KafkaSettings(**fields)
 
 
 def test_no_sasl_mechanism_no_sasl_options() -> None:
-    opts = client_options(KafkaSettings(sasl_username="svc"), "b:9092")
+    opts = client_options(KafkaSettings(sasl_username="svc"), "b:9092")  # ignored: PLAINTEXT
     assert not any(name.startswith("sasl") for name in opts)
