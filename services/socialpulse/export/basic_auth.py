@@ -1,6 +1,6 @@
 """HTTP basic auth against the bcrypt hashes of a web config file, as exporter-toolkit does it.
 
-bcrypt is slow on purpose (about 0.1 s at cost 10), so a check runs in a thread, never on the
+bcrypt is slow on purpose (0.1 to 0.2 s at cost 10), so a check runs in a thread, never on the
 event loop that also heartbeats Kafka, and a successful one is remembered under a SHA-256 of
 the credentials (never the password itself) so a scrape every second costs one check in all.
 Failures are not remembered: every wrong guess pays the full bcrypt cost.
