@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import ssl
-from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from pki import Pki, make_pki
 from socialpulse.kafka.options import client_options
 from socialpulse.settings import KafkaSettings
 
 SECRET = "hunter2"  # noqa: S105 - a made-up credential
 SASL = {"sasl_mechanism": "PLAIN", "sasl_username": "svc", "sasl_password": SECRET}
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"), client_key_password=SECRET)
 
 
 def test_plaintext_is_only_the_address_client_id_and_protocol() -> None:
@@ -66,39 +59,6 @@ def test_sasl_passes_mechanism_user_and_the_password_itself(mechanism: str) -> N
     # aiokafka wants the plain string; the SecretStr only keeps it out of logs and dumps.
     assert opts["sasl_plain_password"] == SECRET
     assert type(opts["sasl_plain_password"]) is str
-
-
-def test_tls_trusts_the_configured_ca_and_presents_the_client_certificate(pki: Pki) -> None:
-    kafka = KafkaSettings(
-        security_protocol="SSL",
-        ssl_cafile=pki.ca,
-        ssl_certfile=pki.client.cert,
-        ssl_keyfile=pki.client.key,
-        ssl_key_password=SecretStr(SECRET),
-    )
-    context = client_options(kafka, "b:9093")["ssl_context"]
-    assert [c["subject"] for c in context.get_ca_certs()] == [((("commonName", "ca"),),)]
-    assert context.check_hostname
-
-
-def test_hostname_check_can_be_switched_off(pki: Pki) -> None:
-    kafka = KafkaSettings(security_protocol="SSL", ssl_cafile=pki.ca, ssl_check_hostname=False)
-    context = client_options(kafka, "b:9093")["ssl_context"]
-    assert not context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
-
-
-def test_unusable_tls_files_are_named(pki: Pki, tmp_path: Path) -> None:
-    missing = KafkaSettings(security_protocol="SSL", ssl_cafile=tmp_path / "ca.pem")
-    with pytest.raises(RuntimeError, match=r"kafka\.ssl_cafile .*ca\.pem does not exist"):
-        client_options(missing, "b:9093")
-    wrong_password = KafkaSettings(
-        security_protocol="SSL",
-        ssl_certfile=pki.client.cert,
-        ssl_keyfile=pki.client.key,
-        ssl_key_password=SecretStr("not it"),
-    )
-    with pytest.raises(RuntimeError, match="cannot use the Kafka TLS files"):
-        client_options(wrong_password, "b:9093")
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,9 @@
-"""The web config file: exporter-toolkit's format, checked at start-up with clear messages."""
+"""TLS files as the settings name them, checked with certificates the test makes with openssl.
+
+The web config file (exporter-toolkit's format) is checked whole at start-up with messages that
+name the problem; the Kafka settings' CA, client certificate and encrypted key give the context
+every Kafka client uses.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +13,22 @@ from pathlib import Path
 import bcrypt
 import pytest
 import yaml
+from pydantic import SecretStr
 
 from pki import Pki, make_pki
 from socialpulse.export.webconfig import WebConfigError, load_web_config, server_ssl_context
+from socialpulse.kafka.options import client_options
+from socialpulse.settings import KafkaSettings
+
+pytestmark = pytest.mark.integration
 
 HASH = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode()
+SECRET = "hunter2"  # noqa: S105 - a made-up key password
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
+    return make_pki(tmp_path_factory.mktemp("pki"), client_key_password=SECRET)
 
 
 def _write(path: Path, data: object) -> Path:
@@ -145,3 +156,36 @@ def test_bad_config_stops_with_a_message_naming_the_problem(
 def test_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(WebConfigError, match=r"cannot read web config file .*nope\.yml"):
         load_web_config(tmp_path / "nope.yml")
+
+
+def test_tls_trusts_the_configured_ca_and_presents_the_client_certificate(pki: Pki) -> None:
+    kafka = KafkaSettings(
+        security_protocol="SSL",
+        ssl_cafile=pki.ca,
+        ssl_certfile=pki.client.cert,
+        ssl_keyfile=pki.client.key,
+        ssl_key_password=SecretStr(SECRET),
+    )
+    context = client_options(kafka, "b:9093")["ssl_context"]
+    assert [c["subject"] for c in context.get_ca_certs()] == [((("commonName", "ca"),),)]
+    assert context.check_hostname
+
+
+def test_hostname_check_can_be_switched_off(pki: Pki) -> None:
+    kafka = KafkaSettings(security_protocol="SSL", ssl_cafile=pki.ca, ssl_check_hostname=False)
+    context = client_options(kafka, "b:9093")["ssl_context"]
+    assert not context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_unusable_tls_files_are_named(pki: Pki, tmp_path: Path) -> None:
+    missing = KafkaSettings(security_protocol="SSL", ssl_cafile=tmp_path / "ca.pem")
+    with pytest.raises(RuntimeError, match=r"kafka\.ssl_cafile .*ca\.pem does not exist"):
+        client_options(missing, "b:9093")
+    wrong_password = KafkaSettings(
+        security_protocol="SSL",
+        ssl_certfile=pki.client.cert,
+        ssl_keyfile=pki.client.key,
+        ssl_key_password=SecretStr("not it"),
+    )
+    with pytest.raises(RuntimeError, match="cannot use the Kafka TLS files"):
+        client_options(wrong_password, "b:9093")
