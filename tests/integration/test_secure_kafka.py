@@ -197,10 +197,10 @@ async def test_worker_consumes_through_sasl_ssl_and_counts_exactly(
     assert sum(again.stats.processed.values()) == 0  # restored, not read again
 
 
-def _socialpulse_run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """`socialpulse run` to its end, which a refused login must bring within the limit."""
+def _socialpulse_run(env: dict[str, str], command: str = "run") -> subprocess.CompletedProcess[str]:
+    """`socialpulse <command>` to its end, which a refused login must bring within the limit."""
     return subprocess.run(  # noqa: S603 - our own CLI
-        [sys.executable, "-m", "socialpulse.cli", "run"],
+        [sys.executable, "-m", "socialpulse.cli", command],
         env=env,
         capture_output=True,
         text=True,
@@ -245,6 +245,18 @@ def test_refused_login_stops_socialpulse_run_within_30_s(
     assert f"Kafka broker {secure_kafka.bootstrap} {expected} over SASL_SSL" in error, error
     assert "SaslAuthenticationFailed" in error and "sasl_password" in error, error
     assert "Traceback" not in error, error
+
+
+def test_topics_command_says_the_login_was_refused(secure_kafka: SecureKafka) -> None:
+    """`socialpulse topics` goes through the same check as the service."""
+    wrong = secure_kafka.kafka(sasl_password="nope-1")  # noqa: S106 - a wrong one on purpose
+    done = _socialpulse_run(_run_env(wrong), "topics")
+    assert done.returncode != 0, done
+    assert f"Kafka broker {secure_kafka.bootstrap} refused SASL SCRAM-SHA-512" in done.stderr, done
+    listed = _socialpulse_run(_run_env(secure_kafka.kafka()), "topics")
+    # With the right password it reads the cluster: its topics are not created yet, and it says so.
+    assert "Kafka broker" not in listed.stderr, listed
+    assert "the mentions topic socialpulse.mentions is missing" in listed.stderr, listed
 
 
 def test_untrusted_broker_certificate_stops_start_up(secure_kafka: SecureKafka) -> None:

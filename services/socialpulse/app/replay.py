@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from socialpulse.core.events import STREAMS, Stream
+from socialpulse.kafka.access import check_access
 from socialpulse.kafka.options import client_options, required_bootstrap
 from socialpulse.settings import Settings
 
@@ -65,16 +66,18 @@ class Replayer:
             "interactions": kafka.interactions_topic,
         }
         self.acked: dict[str, int] = dict.fromkeys(STREAMS, 0)
+        self._options = client_options(kafka, self.bootstrap)
         self._producer = AIOKafkaProducer(
             acks="all",
             enable_idempotence=kafka.enable_idempotence,
             linger_ms=20,
-            **client_options(kafka, self.bootstrap),
+            **self._options,
         )
         self._in_flight: deque[tuple[Stream, asyncio.Future[object]]] = deque()
 
     async def __aenter__(self) -> Replayer:
         try:
+            await check_access(self._options)  # a refused login is said so, not "cannot reach"
             await self._producer.start()
         except (KafkaError, OSError) as e:
             await self._producer.stop()

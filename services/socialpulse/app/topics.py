@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from socialpulse.kafka.access import check_access
 from socialpulse.kafka.changelog import state_topic_spec
 from socialpulse.kafka.options import client_options, required_bootstrap
 from socialpulse.kafka.topics import TopicDescription, TopicSpec, describe_topics, ensure_topics
@@ -57,6 +58,7 @@ async def service_topic_states(settings: Settings, create: bool = False) -> list
     """
     bootstrap = required_bootstrap(settings.kafka, "topics")
     opts = client_options(settings.kafka, bootstrap)
+    await check_access(opts)
     topics = service_topics(settings)
     if create:
         await ensure_topics(opts, dict(topics.values()))
