@@ -33,6 +33,7 @@ from prometheus_client import CollectorRegistry
 
 from pki import Pki, make_pki
 from prometheus_server import free_port, run_prometheus, run_tool
+from socialpulse.core.pipeline import Pipeline
 from socialpulse.export.basic_auth import BasicAuth
 from socialpulse.export.server import HttpServer, build_app
 from socialpulse.export.webconfig import load_web_config, server_ssl_context
@@ -317,3 +318,63 @@ def test_prometheus_scrapes_through_tls_client_cert_and_basic_auth(
         assert refused["value"][1] == "0"
         samples = prom.query('count({job="socialpulse", __name__=~"socialpulse_.+"})')
         assert int(samples[0]["value"][1]) > 10
+
+
+async def _tail(url: str, pki: Pki, password_file: Path, seconds: float) -> tuple[int, str, str]:
+    """Run ``socialpulse tail`` against ``url`` for ``seconds``, then Ctrl-C it."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "socialpulse.cli",
+        "tail",
+        "--url",
+        url,
+        "--cafile",
+        str(pki.ca),
+        "--cert",
+        str(pki.client.cert),
+        "--key",
+        str(pki.client.key),
+        "--user",
+        USER,
+        "--password-file",
+        str(password_file),
+        "--interval",
+        "0.2",
+        env=_run_env(brands='[{"id": "a", "name": "A", "terms": ["alpha"]}]'),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    await asyncio.sleep(seconds)
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGINT)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_tail_reads_a_secured_service(pki: Pki, tmp_path: Path) -> None:
+    settings = Settings(brands=[{"id": "a", "name": "A", "terms": ["alpha"]}])
+    pipeline = Pipeline(settings)
+    config = load_web_config(
+        _web_config(tmp_path, pki, client_auth="RequireAndVerifyClientCert", users=True)
+    )
+    users = config.basic_auth_users
+    app = build_app(CollectorRegistry(), pipeline.store, auth=BasicAuth(users))
+    server = HttpServer(app, "127.0.0.1", 0, server_ssl_context(config))
+    await server.start()
+    try:
+        url = f"https://127.0.0.1:{server.port}"
+        good = tmp_path / "password"
+        good.write_text(PASSWORD + "\n")
+        code, out, err = await _tail(url, pki, good, 4.0)
+        assert code == 0, err
+        assert "socialpulse" in out and " a " in out, out
+        bad = tmp_path / "wrong"
+        bad.write_text("wrong\n")
+        code, out, err = await _tail(url, pki, bad, 4.0)
+        assert code == 1
+        assert "401" in err
+    finally:
+        await server.stop()

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import signal
+import ssl
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from socialpulse.settings import Settings, window_seconds
@@ -77,6 +80,32 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help=f"seconds between refreshes, 0.1 to 3600 (default {DEFAULT_INTERVAL_S:g})",
     )
     p.add_argument("--brand", action="append", default=None, help="a brand id to show (repeatable)")
+    tls = p.add_argument_group("a secured service (web_config_file)")
+    tls.add_argument("--cafile", type=Path, help="CA certificate that signed the service's")
+    tls.add_argument("--cert", type=Path, help="client certificate, when the service requires one")
+    tls.add_argument("--key", type=Path, help="the client certificate's key")
+    tls.add_argument("--user", help="basic-auth user; the password is read from --password-file")
+    tls.add_argument(
+        "--password-file",
+        type=Path,
+        help="file holding the basic-auth password (default: asked for on the terminal)",
+    )
+
+
+def _ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """A client TLS context trusting ``--cafile`` (else the system's), with ``--cert``."""
+    if args.cafile is None and args.cert is None:
+        return None
+    ctx = ssl.create_default_context(cafile=args.cafile)
+    if args.cert is not None:
+        ctx.load_cert_chain(args.cert, args.key)
+    return ctx
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_file is not None:
+        return str(args.password_file.read_text(encoding="utf-8")).rstrip("\r\n")
+    return getpass.getpass(f"password for {args.user}: ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +256,12 @@ async def _main(settings: Settings, args: argparse.Namespace) -> int:
     from socialpulse.cli.output import console
 
     url = args.url or f"http://127.0.0.1:{settings.metrics_port}"
+    try:
+        ctx = _ssl_context(args)
+        auth = aiohttp.BasicAuth(args.user, _password(args)) if args.user else None
+    except (OSError, ssl.SSLError) as e:
+        print(f"socialpulse: tail: {e}", file=sys.stderr)  # noqa: T201 - the CLI's own output
+        return EXIT_UNREACHABLE
     window = args.window or settings.windows[0]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -234,7 +269,8 @@ async def _main(settings: Settings, args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     out = console()
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    connector = aiohttp.TCPConnector(ssl=ctx) if ctx is not None else None
+    async with aiohttp.ClientSession(timeout=timeout, auth=auth, connector=connector) as session:
         client = KpiClient(session, url)
         try:
             brands = args.brand or await client.brands() or [b.id for b in settings.brands]
