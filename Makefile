@@ -54,6 +54,9 @@ bench: $(STAMP) ## Benchmarks, each beside its baseline: pipeline, brand matchin
 docs: $(STAMP) ## Regenerate the README's configuration reference from the settings object
 	$(PY) -m socialpulse.app.reference README.md
 
+rules: $(STAMP) ## Regenerate deploy/prometheus/rules/brand_alerts.yml from the detector's default thresholds
+	$(PY) -m socialpulse.app.rules > deploy/prometheus/rules/brand_alerts.yml
+
 wheel: $(STAMP) ## Build the wheel into dist/ and prove it installs alone with its console script
 	rm -rf dist /tmp/socialpulse-wheel
 	$(PY) -m pip wheel --quiet --no-deps --wheel-dir dist .
@@ -67,4 +70,4 @@ kafka: ## Start a single-node Apache Kafka (KRaft) on 127.0.0.1:19092 in the for
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: help install docs wheel run test test-unit test-deploy test-faults lint fmt bench kafka clean
+.PHONY: help install docs rules wheel run test test-unit test-deploy test-faults lint fmt bench kafka clean

@@ -184,7 +184,11 @@ class KafkaSettings(_Frozen):
 
 
 class AnomalySettings(_Frozen):
-    """Thresholds of the in-service spike detector (per brand and signal; see the README)."""
+    """Thresholds of the in-service spike detector (per brand and signal; see the README).
+
+    The Prometheus brand alerts are generated from the same fields (``socialpulse rules``,
+    ``socialpulse.app.rules``), so both alert paths agree on every threshold.
+    """
 
     slot_minutes: int = Field(default=15, ge=5, le=60)
     """Resolution of the seasonal baseline: minutes per time-of-day slot; must divide a day."""

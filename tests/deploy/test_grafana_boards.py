@@ -57,9 +57,6 @@ VARIABLES: dict[str, dict[str, tuple[bool, bool]]] = {
 }
 # Panels drawing an alert's threshold: (board, panel) -> (alert, the threshold in its expr).
 ALERT_THRESHOLDS = {
-    ("overview", "Negative share by brand"): ("SocialpulseNegativeSentimentSpike", 0.2),
-    ("brand", "Negative share"): ("SocialpulseNegativeSentimentSpike", 0.2),
-    ("brand", "Negative share now"): ("SocialpulseNegativeSentimentSpike", 0.2),
     ("operations", "Consumer lag"): ("SocialpulseConsumerLagGrowing", 1000),
     ("operations", "Records behind"): ("SocialpulseConsumerLagGrowing", 1000),
     ("operations", "Seconds since last commit"): ("SocialpulseCommitsStalled", 300),
