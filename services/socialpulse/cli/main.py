@@ -24,6 +24,7 @@ COMMANDS = {
     "replay": "socialpulse.cli.replay",
     "topics": "socialpulse.cli.topics",
     "tail": "socialpulse.cli.tail",
+    "rules": "socialpulse.cli.rules",
 }
 
 
