@@ -1,4 +1,4 @@
-"""Benchmark: alert quality of the in-service detector beside today's Prometheus rules and 3 σ.
+"""Benchmark: alert quality of the in-service detector beside the Prometheus rules and 3 σ.
 
 Synthetic per-minute traffic for many brands over two weeks (the first is history): volumes from
 about 2 to 500 mentions a minute, daily and weekly seasonality, an evening peak, day-to-day level
@@ -8,9 +8,10 @@ platform falling silent) and benign look-alikes (large positive launches, small 
 low-volume brands; the daily peak is there every day). Three detectors see the same minutes:
 
 * (a) ``socialpulse.core.anomaly`` at its default settings, warmed with the first week;
-* (b) the brand alerts of ``deploy/prometheus/rules/alerts.yml`` over the baselines of
-  ``recording.yml``, re-implemented: 5 m window sums, one-day ``avg_over_time`` of them, the
-  volume guards and ``for:`` durations, evaluated once a minute;
+* (b) the brand alerts of ``deploy/prometheus/rules/brand_alerts.yml`` (generated from the
+  detector's default thresholds), re-implemented: 5 m window sums, the mean of the same time a
+  day and a week ago (the one-day ``avg_over_time`` while a week is missing), the volume, lift
+  and noise-score guards, ``for:`` and ``keep_firing_for:``, evaluated once a minute;
 * (c) the classic peak detector: a 5 m sum (or share) above the mean + 3 σ of the trailing day
   (below mean − 3 σ for a platform's volume), held for the same persistence as (a).
 
@@ -269,42 +270,86 @@ def _avg(x: Floats, n: int) -> Floats:
     return out
 
 
-def _episodes(cond: npt.NDArray[np.bool_], hold: int) -> list[int]:
-    """Minutes an alert fires: ``cond`` held ``hold`` consecutive evaluations; one per run."""
-    fired, run = [], 0
+def _episodes(cond: npt.NDArray[np.bool_], hold: int, keep: int = 0) -> list[int]:
+    """Minutes an alert fires: ``cond`` held ``hold`` consecutive evaluations; one per run.
+
+    A firing alert stays firing ``keep`` minutes after ``cond`` clears (``keep_firing_for``): a
+    run that starts while it still fires is the same alert.
+    """
+    fired, run, last_true, firing = [], 0, -(10**9), False
     for m, c in enumerate(cond.tolist()):
+        if firing and not c and m - last_true > keep:
+            firing = False
         run = run + 1 if c else 0
-        if run == hold:
+        if c:
+            last_true = m
+        if run == hold and not firing:
             fired.append(m)
+        if run >= hold:
+            firing = True
     return fired
 
 
+def _seasonal(x: Floats, fallback: Floats) -> Floats:
+    """The mean of ``x`` a day and a week ago where both exist, else ``fallback`` (``or``)."""
+    both = np.full(len(x), np.nan)
+    both[WEEK:] = 0.5 * (x[WEEK - DAY : -DAY] + x[:-WEEK])
+    return np.where(np.isnan(both), fallback, both)
+
+
+def _ratio(num: Floats, den: Floats) -> Floats:
+    """``num / (den > 0)``: no value where the denominator is 0."""
+    return num / np.where(den > 0, den, np.nan)
+
+
 def run_prometheus(brands: list[Brand], counts: list[Ints]) -> Result:
-    """(b): the three brand alerts of alerts.yml, evaluated once a minute."""
+    """(b): the brand alerts of brand_alerts.yml (default thresholds), evaluated once a minute."""
+    s = AnomalySettings()
     t0 = time.perf_counter()
     alerts = []
+    k, floor2 = s.threshold, s.min_ratio_spread**2
     with np.errstate(invalid="ignore", divide="ignore"):
         for i, c in enumerate(counts):
             pos5, neu5, neg5 = _sentiment5(c)
             all5 = pos5 + neu5 + neg5
-            share = neg5 / np.where(all5 > 0, all5, np.nan)
-            share_avg = _avg(neg5, DAY) / np.where(_avg(all5, DAY) > 0, _avg(all5, DAY), np.nan)
-            neg_spike = (share > 2 * share_avg) & (share > 0.2) & (neg5 >= 10) & (all5 >= 30)
             polar = pos5 + neg5
-            net = (pos5 - neg5) / np.where(polar > 0, polar, np.nan)
-            p_avg, n_avg = _avg(pos5, DAY), _avg(neg5, DAY)
-            net_avg = (p_avg - n_avg) / np.where(p_avg + n_avg > 0, p_avg + n_avg, np.nan)
-            net_drop = (net < net_avg - 0.5) & (polar >= 20)
-            volume = (all5 > 3 * _avg(all5, DAY)) & (all5 >= 50)
-            # `for: 10m` with evaluations a minute apart: 11 consecutive true evaluations.
-            for name, cond, hold in (
-                ("SocialpulseNegativeSentimentSpike", neg_spike, 11),
-                ("SocialpulseNetSentimentDrop", net_drop, 11),
-                ("SocialpulseMentionVolumeSpike", volume, 6),
+            p_avg, n_avg, a_avg = _avg(pos5, DAY), _avg(neg5, DAY), _avg(all5, DAY)
+            share, pshare = _ratio(neg5, all5), _ratio(pos5, all5)
+            net = _ratio(pos5 - neg5, polar)
+            share_b = _seasonal(share, _ratio(n_avg, a_avg))
+            pshare_b = _seasonal(pshare, _ratio(p_avg, a_avg))
+            net_b = _seasonal(net, _ratio(p_avg - n_avg, p_avg + n_avg))
+            vol_b = _seasonal(all5, a_avg)
+            neg_spike = (
+                (share >= (1 + s.min_share_lift) * share_b)
+                & (share >= share_b + s.min_share_delta)
+                & (share >= share_b + k * np.sqrt(share_b * (1 - share_b) / all5 + floor2))
+                & (all5 >= s.min_sentiment_mentions)
+            )
+            net_drop = (
+                (net <= net_b - s.min_net_sentiment_drop)
+                & (net <= net_b - k * np.sqrt((1 - net_b**2) / polar + floor2))
+                & (polar >= s.min_sentiment_mentions)
+            )
+            spread = s.min_relative_spread * vol_b
+            volume = (
+                (all5 >= (1 + s.min_volume_lift) * vol_b)
+                & (all5 >= vol_b + k * np.sqrt(np.maximum(vol_b, 1) + spread**2))
+                & (all5 >= s.min_volume)
+            )
+            if not s.alert_on_positive_surge:
+                volume &= ~(pshare >= pshare_b + s.positive_surge_margin)
+            # `for: 3m` with evaluations a minute apart: 4 consecutive true evaluations.
+            hold = s.persistence_minutes + 1
+            for name, cond in (
+                ("SocialpulseNegativeSentimentSpike", neg_spike),
+                ("SocialpulseNetSentimentDrop", net_drop),
+                ("SocialpulseMentionVolumeSpike", volume),
             ):
                 week2 = cond.copy()
                 week2[: WEEK - hold + 1] = False
-                alerts += [Alert(i, name, m) for m in _episodes(week2, hold) if m >= WEEK]
+                fired = _episodes(week2, hold, keep=s.resolve_minutes)
+                alerts += [Alert(i, name, m) for m in fired if m >= WEEK]
     return Result("(b) Prometheus rules", alerts, time.perf_counter() - t0)
 
 

@@ -146,23 +146,47 @@ def test_amtool_accepts_the_alertmanager_config() -> None:
     assert "SUCCESS" in result.stdout, result.stdout
 
 
+def _route_cases() -> list[tuple[list[str], str]]:
+    """Labels of every alert as it fires (one brand for brand alerts) and its receiver."""
+    receivers = {"social": "social-team", "critical": "platform-oncall", "warning": "platform-team"}
+    cases = []
+    for name, rule in sorted(alert_rules().items()):
+        labels = rule["labels"]
+        team, severity = labels["team"], labels["severity"]
+        extra = ["brand=aurora", "window=5m"] if team == "social" else ["job=socialpulse"]
+        receiver = receivers["social" if team == "social" else severity]
+        cases.append(
+            ([f"alertname={name}", *(f"{k}={v}" for k, v in labels.items()), *extra], receiver)
+        )
+    return cases
+
+
+ROUTE_CASES = _route_cases()
+
+
+def test_route_cases_cover_each_brand_alert_and_each_pipeline_severity() -> None:
+    brand = {c[0][0] for c in ROUTE_CASES if c[1] == "social-team"}
+    assert len(brand) >= 3, brand
+    assert {c[1] for c in ROUTE_CASES} == {"social-team", "platform-oncall", "platform-team"}
+
+
 @pytest.mark.parametrize(
     ("labels", "receiver"),
     [
+        *ROUTE_CASES,
+        # A brand alert of any severity goes to the social team, never to platform on-call.
         (
-            ["alertname=SocialpulseNegativeSentimentSpike", "brand=aurora", "team=social"],
+            [
+                "alertname=SocialpulseMentionVolumeSpike",
+                "brand=aurora",
+                "team=social",
+                "severity=critical",
+            ],
             "social-team",
-        ),
-        (
-            ["alertname=SocialpulseWorkerDown", "team=platform", "severity=critical"],
-            "platform-oncall",
-        ),
-        (
-            ["alertname=SocialpulseHighRejectRate", "team=platform", "severity=warning"],
-            "platform-team",
         ),
         (["alertname=SomethingElse", "severity=critical"], "null"),
     ],
+    ids=lambda v: v[0] if isinstance(v, list) else v,
 )
 def test_alertmanager_routes(labels: list[str], receiver: str) -> None:
     result = run_tool(
@@ -183,6 +207,20 @@ def test_alertmanager_groups_by_alert_and_brand() -> None:
     assert config["route"]["group_by"] == ["alertname", "brand"]
     social = [r for r in config["route"]["routes"] if r["receiver"] == "social-team"]
     assert social and social[0]["group_by"] == ["alertname", "brand"]
+    platform = [r for r in config["route"]["routes"] if r["receiver"].startswith("platform-")]
+    assert platform and all(r["group_by"] == ["alertname", "job"] for r in platform)
+
+
+def test_brand_and_pipeline_alerts_carry_their_team() -> None:
+    brand = {
+        n
+        for g in rule_groups()
+        if g["name"] == "socialpulse_brand_alerts"
+        for n in (r["alert"] for r in g["rules"])
+    }
+    assert brand, "no brand alerts"
+    for name, rule in alert_rules().items():
+        assert rule["labels"]["team"] == ("social" if name in brand else "platform"), name
 
 
 def test_prometheus_scrapes_job_socialpulse_every_15s_and_alerts_to_alertmanager() -> None:
