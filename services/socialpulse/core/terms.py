@@ -1,0 +1,82 @@
+"""Terms of a mention for trend detection: lower-cased words, #hashtags and @mentions.
+
+Stop-words come from the ``stop-words`` package (maintained lists per language); a mention in a
+known language drops that language's list, one without a language (or in another) drops the
+union of the configured lists. Hashtags and @mentions are never stop-words: someone chose them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Final
+
+from stop_words import get_stop_words
+
+LANGUAGE_NAMES: Final = {
+    "en": "english",
+    "es": "spanish",
+    "pt": "portuguese",
+    "fr": "french",
+    "de": "german",
+    "it": "italian",
+    "nl": "dutch",
+}
+# A token: an optional # or @, then a letter and more word characters (unicode); bare numbers
+# and one-letter words are noise, not terms. Apostrophes inside words stay ("don't").
+_TOKEN: Final = re.compile(r"[#@]?[^\W\d_][\w']*|[#@]\w+")
+_URL: Final = re.compile(r"https?://\S+|www\.\S+")
+MAX_TERM_CHARS: Final = 64
+CACHE_ENTRIES: Final = 4096
+
+
+def stop_words(languages: Iterable[str]) -> dict[str, frozenset[str]]:
+    """Each language's stop-words, and their union under ``""`` (for mentions of no language)."""
+    lists = {
+        lang: frozenset(w.lower() for w in get_stop_words(LANGUAGE_NAMES[lang]))
+        for lang in languages
+    }
+    lists[""] = frozenset().union(*lists.values())
+    return lists
+
+
+def brand_terms(terms: Iterable[str], handles: Iterable[str]) -> frozenset[str]:
+    """What a brand's own match terms look like as tokens: every word, as word, #tag and @name."""
+    out: set[str] = set()
+    for phrase in (*terms, *handles):
+        for word in _TOKEN.findall(phrase.lower()):
+            bare = word.lstrip("#@")
+            out.update((bare, f"#{bare}", f"@{bare}"))
+    return frozenset(out)
+
+
+class Tokeniser:
+    """Splits mention texts into candidate terms; repeated texts (reposts) hit an LRU cache."""
+
+    def __init__(self, languages: Iterable[str], cache_entries: int = CACHE_ENTRIES) -> None:
+        self._stop = stop_words(languages)
+        self._cached = lru_cache(maxsize=cache_entries)(self._terms)
+
+    def terms(self, text: str, language: str | None = None) -> tuple[str, ...]:
+        """The distinct terms of ``text``, in first-seen order, stop-words removed.
+
+        A term counts once per mention, so one post repeating a word cannot make it trend.
+        """
+        lang = (language or "")[:2].lower()
+        return self._cached(text, lang if lang in self._stop else "")
+
+    def _terms(self, text: str, lang: str) -> tuple[str, ...]:
+        stop = self._stop[lang]
+        seen: dict[str, None] = {}
+        for tok in _TOKEN.findall(_URL.sub(" ", text.lower())):
+            if len(tok) < 2 or len(tok) > MAX_TERM_CHARS:
+                continue
+            if tok[0] not in "#@":
+                tok = tok.strip("'")
+                if len(tok) < 2 or tok in stop:
+                    continue
+            elif len(tok) < 3:
+                continue
+            seen[tok] = None
+        return tuple(seen)
