@@ -250,6 +250,91 @@ class AnomalySettings(_Frozen):
         return v
 
 
+class TrendSettings(_Frozen):
+    """Emerging terms per brand: a recent window of buckets against the buckets before it."""
+
+    bucket_seconds: int = Field(default=60, ge=10, le=3600)
+    """Event-time length of one bucket of term sketches; trends move in these steps."""
+    recent_buckets: int = Field(default=5, ge=1, le=120)
+    """Buckets in the recent window whose counts are judged (5 × 60 s: the last 5 minutes)."""
+    baseline_buckets: int = Field(default=60, ge=1, le=1440)
+    """Buckets before the recent window whose mean rate is the term's own baseline; a brand
+    reports no trend until it has this much history."""
+    min_count: int = Field(default=10, ge=1)
+    """Occurrences in the recent window below which a term never trends."""
+    min_lift: float = Field(default=3.0, ge=1, le=1000)
+    """A trend's recent count must reach this many times its expected count plus the noise
+    floor."""
+    noise_floor: float = Field(default=3.0, gt=0, le=1000)
+    """Pseudo-count added to the expected count, so a brand-new term scores finite."""
+    threshold: float = Field(default=5.0, gt=0, le=100)
+    """Burst score (count above expectation over the square root of expectation plus the
+    noise floor) from which a term trends."""
+    top_k: int = Field(default=10, ge=1, le=100)
+    """Trends reported per brand, highest score first."""
+    languages: tuple[Literal["en", "es", "pt", "fr", "de", "it", "nl"], ...] = (
+        "en",
+        "es",
+        "pt",
+        "fr",
+        "de",
+    )
+    """Stop-word lists applied: a mention's own language when it is one of these, else all."""
+    sketch_width: int = Field(default=256, ge=16, le=65536)
+    """Counters per row of each bucket's count-min sketch (error ≈ e/width of the bucket's
+    tokens)."""
+    sketch_depth: int = Field(default=3, ge=1, le=16)
+    """Rows of each count-min sketch (the error bound holds with probability 1 − e^−depth)."""
+    heavy_hitters_lg: int = Field(default=7, ge=3, le=16)
+    """log2 of the capacity of each bucket's heavy-hitter sketch: the candidate terms."""
+    open_bucket_terms: int = Field(default=4096, ge=16, le=1_000_000)
+    """Distinct terms counted exactly in a bucket before they are folded into its sketches."""
+
+
+class SpamSettings(_Frozen):
+    """Bot, near-duplicate and copy-paste campaign heuristics (see the README's signals)."""
+
+    window_seconds: int = Field(default=3600, ge=60, le=86_400)
+    """Event-time window in which reposts, near-duplicates and campaigns are looked for."""
+    bot_rate_posts: int = Field(default=30, ge=2, le=100_000)
+    """Posts by one account within `bot_rate_seconds` that mark it as posting at machine rate
+    (`bot_rate`)."""
+    bot_rate_seconds: int = Field(default=600, ge=1, le=86_400)
+    """Span of the posting-rate check."""
+    new_account_max_followers: int = Field(default=10, ge=0)
+    """Unverified accounts with at most this many followers count as new (the events carry
+    no account age)."""
+    new_account_burst_posts: int = Field(default=5, ge=2, le=100_000)
+    """Posts by a new account within `bot_rate_seconds` that mark a `new_account_burst`."""
+    min_text_chars: int = Field(default=20, ge=1, le=10_000)
+    """Normalised texts shorter than this are never reposts or near-duplicates: too short to
+    tell a copy from a coincidence ("lol", "thanks @x")."""
+    shingle_chars: int = Field(default=5, ge=2, le=16)
+    """Characters per shingle of the normalised text compared for near-duplicates."""
+    minhash_bands: int = Field(default=8, ge=1, le=64)
+    """LSH bands of the MinHash signature; more bands find less similar pairs."""
+    minhash_rows: int = Field(default=4, ge=1, le=16)
+    """Signature rows per band; bands × rows is the signature length."""
+    near_duplicate_similarity: float = Field(default=0.6, gt=0, le=1)
+    """Estimated Jaccard similarity of shingles from which two posts are near-duplicates."""
+    near_duplicate_min_posts: int = Field(default=3, ge=2, le=100_000)
+    """A near-duplicate cluster flags its posts (`near_duplicate`) from this size on."""
+    campaign_min_posts: int = Field(default=20, ge=2, le=1_000_000)
+    """Posts a near-duplicate cluster needs to be a copy-paste campaign."""
+    campaign_min_accounts: int = Field(default=10, ge=1, le=1_000_000)
+    """Distinct accounts a near-duplicate cluster needs to be a copy-paste campaign."""
+    max_posts: int = Field(default=50_000, ge=100, le=10_000_000)
+    """Posts remembered in the window (their signatures); the oldest go first beyond it."""
+    max_authors: int = Field(default=100_000, ge=100, le=10_000_000)
+    """Accounts whose posting times are remembered; the least recent go first beyond it."""
+
+    @model_validator(mode="after")
+    def _campaign_at_least_cluster(self) -> SpamSettings:
+        if self.campaign_min_posts < self.near_duplicate_min_posts:
+            raise ValueError("campaign_min_posts must be at least near_duplicate_min_posts")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything the service can be told; see the README's configuration reference."""
 
@@ -267,6 +352,10 @@ class Settings(BaseSettings):
     """Tracked brands (the brand table); the demo brands when embedded and none are set."""
     anomaly: AnomalySettings = AnomalySettings()
     """Spike detector thresholds (the `anomaly.*` rows)."""
+    trends: TrendSettings = TrendSettings()
+    """Emerging terms per brand (the `trends.*` rows)."""
+    spam: SpamSettings = SpamSettings()
+    """Bot, near-duplicate and campaign heuristics (the `spam.*` rows)."""
     windows: tuple[str, ...] = ("5m", "1h", "24h", "7d")
     """Rolling windows: whole minutes, hours or days (`5m`, `1h`, `7d`)."""
     # CLV = mean order value × purchases per customer in the window × this many windows.

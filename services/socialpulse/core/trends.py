@@ -1,0 +1,228 @@
+"""Emerging terms per brand: burst scores of terms on mergeable sketches, one per time bucket.
+
+Each bucket (``bucket_seconds`` of event time) of a brand holds an Apache DataSketches
+count-min sketch of every term (the counts) and a frequent-strings sketch (the heavy hitters,
+the candidates). Both are bounded in memory and merge by union, so buckets merge into windows
+and the state of several workers merges into one. Until a bucket is read it also counts up to
+``open_bucket_terms`` distinct terms exactly and folds them into its sketches in one go: a
+pybind11 call per term and mention would cost more than the rest of the pipeline.
+
+A term's burst score compares its count ``r`` in the recent window with ``e``, its baseline
+rate scaled to the recent window: ``(r − e) / sqrt(e + noise_floor)``. The floor keeps the
+score of a term never seen before finite (``r / sqrt(noise_floor)``), and a trend also needs
+``r ≥ min_count`` and ``r ≥ min_lift × (e + noise_floor)``. The recent count is the heavy-hitter
+lower bound (exact while a window has fewer distinct terms than the sketch holds); the baseline
+is the count-min estimate, which never undercounts, so both errors make a burst look smaller.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+import msgspec
+from datasketches import count_min_sketch, frequent_items_error_type, frequent_strings_sketch
+
+from socialpulse.settings import TrendSettings
+
+SNAPSHOT_VERSION: Final = 1
+# Hash seed of every count-min sketch: workers must hash alike for their sketches to merge.
+SEED: Final = 9001
+
+
+@dataclass(frozen=True, slots=True)
+class Trend:
+    """A term whose recent count jumps against its own baseline."""
+
+    term: str
+    score: float
+    recent: float
+    expected: float
+
+
+class _BucketSnapshot(msgspec.Struct, array_like=True):
+    index: int
+    counts: bytes
+    heavy: bytes
+
+
+class _BrandSnapshot(msgspec.Struct):
+    version: int
+    first_bucket: int | None
+    buckets: list[_BucketSnapshot]
+
+
+class Bucket:
+    """The terms of one brand in one bucket: a count-min and a heavy-hitter sketch."""
+
+    __slots__ = ("_open", "_open_cap", "counts", "heavy")
+
+    def __init__(self, settings: TrendSettings) -> None:
+        self.counts = count_min_sketch(settings.sketch_depth, settings.sketch_width, SEED)
+        self.heavy = frequent_strings_sketch(settings.heavy_hitters_lg)
+        self._open: dict[str, int] = {}
+        self._open_cap = settings.open_bucket_terms
+
+    def add(self, terms: Iterable[str]) -> None:
+        """Count each of ``terms`` once."""
+        pending = self._open
+        for t in terms:
+            pending[t] = pending.get(t, 0) + 1
+        if len(pending) >= self._open_cap:
+            self.fold()
+
+    def fold(self) -> None:
+        """Move the exact counts into the sketches (before any read, merge or snapshot)."""
+        for term, n in self._open.items():
+            self.counts.update(term, n)
+            self.heavy.update(term, n)
+        self._open.clear()
+
+    def merge(self, other: Bucket) -> None:
+        """Add ``other``'s counts to this bucket (the union of their mentions)."""
+        self.fold()
+        other.fold()
+        self.counts.merge(other.counts)
+        self.heavy.merge(other.heavy)
+
+    def sketch_bytes(self) -> int:
+        """Serialised size of both sketches: the bucket's memory, bounded by the settings."""
+        self.fold()
+        return int(self.counts.get_serialized_size_bytes()) + int(
+            self.heavy.get_serialized_size_bytes()
+        )
+
+
+class BrandTrends:
+    """One brand's buckets over the recent window and its baseline; older ones are dropped."""
+
+    def __init__(self, settings: TrendSettings, excluded: frozenset[str] = frozenset()) -> None:
+        self.settings = settings
+        self.excluded = excluded
+        self.buckets: dict[int, Bucket] = {}
+        self.first_bucket: int | None = None
+        self._span = settings.recent_buckets + settings.baseline_buckets
+        self.late = 0
+
+    def bucket_of(self, ts: float) -> int:
+        """Index of the bucket holding event time ``ts``."""
+        return int(ts // self.settings.bucket_seconds)
+
+    def add(self, ts: float, terms: Iterable[str]) -> None:
+        """Count the terms of one mention created at ``ts`` (the brand's own terms excluded)."""
+        index = self.bucket_of(ts)
+        bucket = self.buckets.get(index)
+        if bucket is None:
+            newest = max(self.buckets, default=index)
+            if index <= newest - self._span:
+                self.late += 1
+                return
+            bucket = self.buckets[index] = Bucket(self.settings)
+            if self.first_bucket is None or index < self.first_bucket:
+                self.first_bucket = index
+            self._expire(max(newest, index))
+        excluded = self.excluded
+        bucket.add(t for t in terms if t not in excluded)
+
+    def _expire(self, newest: int) -> None:
+        for index in [i for i in self.buckets if i <= newest - self._span]:
+            del self.buckets[index]
+
+    def _merged(self, lo: int, hi: int) -> Bucket:
+        out = Bucket(self.settings)
+        for index, bucket in self.buckets.items():
+            if lo <= index <= hi:
+                out.merge(bucket)
+        return out
+
+    def trends(self, now: float) -> list[Trend]:
+        """The brand's top trends at event time ``now``: highest burst score first.
+
+        Empty until the brand has a full baseline behind the recent window.
+        """
+        s = self.settings
+        current = self.bucket_of(now)
+        self._expire(current)
+        recent_lo = current - s.recent_buckets + 1
+        base_lo = recent_lo - s.baseline_buckets
+        if self.first_bucket is None or self.first_bucket > base_lo:
+            return []
+        recent = self._merged(recent_lo, current)
+        baseline = self._merged(base_lo, recent_lo - 1)
+        scale = s.recent_buckets / s.baseline_buckets
+        found: list[Trend] = []
+        rows = recent.heavy.get_frequent_items(frequent_items_error_type.NO_FALSE_NEGATIVES)
+        for term, _estimate, lower, _upper in rows:
+            r = float(lower)
+            if r < s.min_count or term in self.excluded:
+                continue
+            e = float(baseline.counts.get_estimate(term)) * scale
+            if r < s.min_lift * (e + s.noise_floor):
+                continue
+            score = (r - e) / math.sqrt(e + s.noise_floor)
+            if score >= s.threshold:
+                found.append(Trend(term, score, r, e))
+        found.sort(key=lambda t: (-t.score, t.term))
+        return found[: s.top_k]
+
+    def memory_bytes(self) -> int:
+        """Serialised size of every bucket's sketches."""
+        return sum(b.sketch_bytes() for b in self.buckets.values())
+
+    def merge(self, other: BrandTrends) -> None:
+        """Add another worker's (or a restored) state of the same brand: the union per bucket."""
+        for index, bucket in other.buckets.items():
+            mine = self.buckets.get(index)
+            if mine is None:
+                mine = self.buckets[index] = Bucket(self.settings)
+            mine.merge(bucket)
+        if other.first_bucket is not None:
+            self.first_bucket = min(self.first_bucket or other.first_bucket, other.first_bucket)
+        if self.buckets:
+            self._expire(max(self.buckets))
+
+    def snapshot(self) -> bytes:
+        """The state as bytes: the serialised sketches of every bucket."""
+        buckets = []
+        for index, b in sorted(self.buckets.items()):
+            b.fold()
+            buckets.append(_BucketSnapshot(index, b.counts.serialize(), b.heavy.serialize()))
+        return msgspec.msgpack.encode(_BrandSnapshot(SNAPSHOT_VERSION, self.first_bucket, buckets))
+
+    @classmethod
+    def restore(
+        cls, data: bytes, settings: TrendSettings, excluded: frozenset[str] = frozenset()
+    ) -> BrandTrends:
+        """Rebuild a brand's state from ``snapshot`` bytes taken with the same settings."""
+        snap = msgspec.msgpack.decode(data, type=_BrandSnapshot)
+        if snap.version != SNAPSHOT_VERSION:
+            raise ValueError(f"trend snapshot version {snap.version} is not {SNAPSHOT_VERSION}")
+        out = cls(settings, excluded)
+        out.first_bucket = snap.first_bucket
+        for b in snap.buckets:
+            bucket = Bucket(settings)
+            bucket.counts = count_min_sketch.deserialize(b.counts)
+            bucket.heavy = frequent_strings_sketch.deserialize(b.heavy)
+            out.buckets[b.index] = bucket
+        return out
+
+
+class TrendDetector:
+    """Every brand's trends; brands come with the terms that name them (never trends)."""
+
+    def __init__(self, settings: TrendSettings, excluded: Mapping[str, frozenset[str]]) -> None:
+        self.settings = settings
+        self.brands = {brand: BrandTrends(settings, ex) for brand, ex in excluded.items()}
+
+    def add(self, brand: str, ts: float, terms: Iterable[str]) -> None:
+        """Count one mention of ``brand`` created at ``ts``; unknown brands are ignored."""
+        state = self.brands.get(brand)
+        if state is not None:
+            state.add(ts, terms)
+
+    def trends(self, brand: str, now: float) -> list[Trend]:
+        """The top trends of ``brand`` at event time ``now``."""
+        state = self.brands.get(brand)
+        return state.trends(now) if state is not None else []
