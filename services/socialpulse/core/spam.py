@@ -1,0 +1,184 @@
+"""Spam, bots and copy-paste campaigns: a verdict per mention from documented heuristics.
+
+Reasons (a bounded set, fit for a Prometheus label):
+
+- ``bot_rate``: the account posted ``bot_rate_posts`` times within ``bot_rate_seconds``.
+- ``new_account_burst``: an unverified account with at most ``new_account_max_followers``
+  followers (the events carry no account age, so few followers stand for new) posted
+  ``new_account_burst_posts`` times within ``bot_rate_seconds``.
+- ``exact_repost``: another account posted the same normalised text within the window.
+- ``near_duplicate``: the post joins a cluster of at least ``near_duplicate_min_posts``
+  near-identical posts (MinHash similarity ≥ ``near_duplicate_similarity``) in the window.
+- ``campaign``: that cluster holds ``campaign_min_posts`` posts from ``campaign_min_accounts``
+  accounts: a copy-paste campaign, also listed by ``campaigns``.
+
+Texts shorter than ``min_text_chars`` once normalised are judged by their account alone.
+Verdicts are given as mentions arrive, in event time: the first posts of a cluster are clean
+until the cluster is big enough. Time is the mentions' ``created_at``; nothing reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Final, Literal, get_args
+
+from socialpulse.core.events import Mention
+from socialpulse.core.neardup import MinHasher, NearDuplicateIndex
+from socialpulse.settings import SpamSettings
+
+SpamReason = Literal["bot_rate", "new_account_burst", "exact_repost", "near_duplicate", "campaign"]
+SPAM_REASONS: Final[tuple[str, ...]] = get_args(SpamReason)
+# Accounts remembered per cluster: enough to tell a campaign; beyond it only a count grows.
+_CLUSTER_ACCOUNTS_CAP: Final = 10_000
+# The cluster of a text too short to compare.
+NO_CLUSTER: Final = -1
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the heuristics say of one mention; ``reasons`` is empty for a genuine post."""
+
+    reasons: frozenset[SpamReason]
+    cluster: int
+
+    @property
+    def flagged(self) -> bool:
+        """True when any heuristic fired."""
+        return bool(self.reasons)
+
+    @property
+    def primary(self) -> SpamReason | None:
+        """The one reason a filtered-mentions counter would carry: the first in ``SPAM_REASONS``."""
+        for reason in SPAM_REASONS:
+            if reason in self.reasons:
+                return reason
+        return None
+
+
+@dataclass(slots=True)
+class Cluster:
+    """Near-identical posts of the window: the copy-paste campaign candidate."""
+
+    id: int
+    text: str
+    first_seen: float
+    last_seen: float
+    posts: int = 0
+    accounts: set[str] = field(default_factory=set)
+    live: int = 0
+
+    @property
+    def account_count(self) -> int:
+        """Distinct accounts seen (exact up to the cap)."""
+        return len(self.accounts)
+
+
+class SpamDetector:
+    """Classifies mentions one by one; all state is bounded by the settings."""
+
+    def __init__(self, settings: SpamSettings) -> None:
+        self.settings = settings
+        self.hasher = MinHasher(
+            settings.shingle_chars, settings.minhash_bands, settings.minhash_rows
+        )
+        self.index = NearDuplicateIndex(settings.window_seconds, settings.max_posts)
+        self._authors: OrderedDict[str, deque[float]] = OrderedDict()
+        self._post_cluster: dict[int, int] = {}
+        self._clusters: dict[int, Cluster] = {}
+        self._texts: dict[str, tuple[int, str]] = {}  # normalised text -> (cluster, first author)
+        self._next = 0
+        self._now = float("-inf")
+
+    def classify(self, mention: Mention) -> Verdict:
+        """The verdict on ``mention``, remembering it for those that follow."""
+        s = self.settings
+        ts = mention.created_at.timestamp()
+        if ts > self._now:
+            self._now = ts
+            self._expire(ts)
+        reasons: set[SpamReason] = set()
+        author = mention.author
+        recent = self._posting_times(author.id, ts)
+        if len(recent) >= s.bot_rate_posts:
+            reasons.add("bot_rate")
+        if (
+            not author.verified
+            and author.followers <= s.new_account_max_followers
+            and len(recent) >= s.new_account_burst_posts
+        ):
+            reasons.add("new_account_burst")
+        fp = self.hasher.fingerprint(mention.text)
+        if len(fp.text) < s.min_text_chars:
+            return Verdict(frozenset(reasons), NO_CLUSTER)
+        post = self._next
+        self._next += 1
+        exact = self._texts.get(fp.text)
+        if exact is not None and exact[0] in self._clusters:
+            cluster = self._clusters[exact[0]]
+            if exact[1] != author.id:
+                reasons.add("exact_repost")
+        else:
+            near = self.index.nearest(fp, s.near_duplicate_similarity)
+            cluster_id = self._post_cluster.get(near[0]) if near is not None else None
+            found = self._clusters.get(cluster_id) if cluster_id is not None else None
+            if found is None:
+                found = self._clusters[post] = Cluster(post, fp.text, ts, ts)
+            cluster = found
+            self._texts[fp.text] = (cluster.id, author.id)
+        self.index.add(post, ts, fp)
+        self._post_cluster[post] = cluster.id
+        if len(self.index) > s.max_posts:
+            self._expire(self._now)
+        cluster.live += 1
+        cluster.posts += 1
+        cluster.last_seen = max(cluster.last_seen, ts)
+        if len(cluster.accounts) < _CLUSTER_ACCOUNTS_CAP:
+            cluster.accounts.add(author.id)
+        if cluster.posts >= s.near_duplicate_min_posts and "exact_repost" not in reasons:
+            if exact is None or exact[1] == author.id:
+                reasons.add("near_duplicate")
+        if self._is_campaign(cluster):
+            reasons.add("campaign")
+        return Verdict(frozenset(reasons), cluster.id)
+
+    def _is_campaign(self, c: Cluster) -> bool:
+        s = self.settings
+        return c.posts >= s.campaign_min_posts and c.account_count >= s.campaign_min_accounts
+
+    def campaigns(self) -> list[Cluster]:
+        """The copy-paste campaigns of the window, largest first."""
+        found = [c for c in self._clusters.values() if self._is_campaign(c)]
+        return sorted(found, key=lambda c: (-c.posts, c.id))
+
+    def _posting_times(self, author: str, ts: float) -> deque[float]:
+        """The author's posting times within the rate span, ``ts`` included."""
+        s = self.settings
+        times = self._authors.get(author)
+        if times is None:
+            times = self._authors[author] = deque(
+                maxlen=max(s.bot_rate_posts, s.new_account_burst_posts)
+            )
+            if len(self._authors) > s.max_authors:
+                self._authors.popitem(last=False)
+        else:
+            self._authors.move_to_end(author)
+        times.append(ts)
+        while times and times[0] <= ts - s.bot_rate_seconds:
+            times.popleft()
+        return times
+
+    def _expire(self, now: float) -> None:
+        for post in self.index.expire(now):
+            cluster_id = self._post_cluster.pop(post, None)
+            cluster = self._clusters.get(cluster_id) if cluster_id is not None else None
+            if cluster is None:
+                continue
+            cluster.live -= 1
+            if cluster.live <= 0:
+                del self._clusters[cluster.id]
+                if self._texts.get(cluster.text, (None,))[0] == cluster.id:
+                    del self._texts[cluster.text]
+        # Texts of clusters gone leave with them; the rest stay while their cluster lives.
+        if len(self._texts) > 2 * self.settings.max_posts:
+            self._texts = {t: v for t, v in self._texts.items() if v[0] in self._clusters}

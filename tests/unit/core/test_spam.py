@@ -1,0 +1,122 @@
+"""Spam heuristics: rates, reposts, near-duplicate thresholds and campaigns."""
+
+from __future__ import annotations
+
+import random
+
+from builders import mention
+from socialpulse.core.neardup import MinHasher, NearDuplicateIndex, normalise, similarity
+from socialpulse.core.spam import NO_CLUSTER, SPAM_REASONS, SpamDetector
+from socialpulse.settings import SpamSettings
+
+T0 = 1_767_225_600.0
+TEXT = "Alpha gave me a free gift card for testing the new phone, claim yours at the link now"
+
+
+def test_normalise_drops_links_handles_digits_and_punctuation() -> None:
+    assert normalise("WIN 500$ now!! @alpha https://x.co/1") == normalise("win 20$ now @beta")
+
+
+def test_similarity_tracks_edit_size() -> None:
+    h = MinHasher(5, 8, 4)
+    base = h.fingerprint(TEXT).signature
+    small = h.fingerprint(TEXT.replace("free", "FREE!!") + " omg").signature
+    other = h.fingerprint("Loving the quiet mornings with a cup of tea and a book").signature
+    assert similarity(base, base) == 1.0
+    assert similarity(base, small) >= 0.6
+    assert similarity(base, other) < 0.2
+
+
+def test_index_finds_above_threshold_only_and_expires() -> None:
+    h = MinHasher(5, 8, 4)
+    index = NearDuplicateIndex(window_seconds=60, max_posts=10)
+    index.add(1, T0, h.fingerprint(TEXT))
+    near = index.nearest(h.fingerprint(TEXT + " pls"), 0.6)
+    assert near is not None and near[0] == 1
+    assert index.nearest(h.fingerprint(TEXT + " pls"), 1.01) is None
+    assert index.nearest(h.fingerprint("something else entirely, nothing alike"), 0.6) is None
+    assert index.expire(T0 + 60) == [1]
+    assert index.nearest(h.fingerprint(TEXT), 0.1) is None
+
+
+def test_exact_repost_from_another_account() -> None:
+    det = SpamDetector(SpamSettings())
+    assert not det.classify(mention(T0, "a", 500, text=TEXT)).flagged
+    v = det.classify(mention(T0 + 1, "b", 500, text=TEXT + " https://x.co/2"))
+    assert v.reasons == {"exact_repost"}
+    assert v.primary == "exact_repost"
+
+
+def test_near_duplicates_flag_from_the_cluster_size_on() -> None:
+    s = SpamSettings(near_duplicate_min_posts=3, campaign_min_posts=3, campaign_min_accounts=3)
+    det = SpamDetector(s)
+    edits = [TEXT, TEXT + " wow", "omg " + TEXT, TEXT.replace("phone", "PHONE!")]
+    verdicts = [det.classify(mention(T0 + i, f"u{i}", 500, text=t)) for i, t in enumerate(edits)]
+    assert [v.flagged for v in verdicts] == [False, False, True, True]
+    assert len({v.cluster for v in verdicts}) == 1
+    assert "near_duplicate" in verdicts[2].reasons and "campaign" in verdicts[2].reasons
+    [campaign] = det.campaigns()
+    assert campaign.posts == 4 and campaign.account_count == 4
+
+
+def test_a_campaign_needs_enough_accounts() -> None:
+    s = SpamSettings(campaign_min_posts=5, campaign_min_accounts=3, bot_rate_posts=1000)
+    det = SpamDetector(s)
+    for i in range(10):
+        det.classify(mention(T0 + i * 60, f"u{i % 2}", 500, text=f"{TEXT} {'!' * i}"))
+    assert det.campaigns() == []
+
+
+def test_distinct_posts_are_not_flagged() -> None:
+    det = SpamDetector(SpamSettings())
+    rng = random.Random(1)
+    words = ["".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=6)) for _ in range(2000)]
+    for i in range(300):
+        text = " ".join(rng.sample(words, 12))
+        assert not det.classify(mention(T0 + i, f"u{i}", 500, text=text)).flagged
+
+
+def test_short_texts_are_never_duplicates() -> None:
+    det = SpamDetector(SpamSettings())
+    verdicts = [det.classify(mention(T0 + i, f"u{i}", 500, text="lol @x")) for i in range(5)]
+    assert all(not v.flagged and v.cluster == NO_CLUSTER for v in verdicts)
+
+
+def test_machine_rate_and_new_account_burst() -> None:
+    s = SpamSettings(bot_rate_posts=10, bot_rate_seconds=60, new_account_burst_posts=3)
+    det = SpamDetector(s)
+    rng = random.Random(2)
+    new = [
+        det.classify(mention(T0 + i, "fresh", 2, text=f"hello {rng.random()}")) for i in range(3)
+    ]
+    assert [("new_account_burst" in v.reasons) for v in new] == [False, False, True]
+    old = [det.classify(mention(T0 + i, "pro", 9000, text=f"hi {rng.random()}")) for i in range(10)]
+    assert [("bot_rate" in v.reasons) for v in old] == [False] * 9 + [True]
+    assert all("new_account_burst" not in v.reasons for v in old)
+    # A slow poster stays clean: the rate span slides.
+    det2 = SpamDetector(s)
+    slow = [det2.classify(mention(T0 + 61 * i, "slow", 2, text=f"x {i}")) for i in range(20)]
+    assert not any(v.flagged for v in slow)
+
+
+def test_window_forgets_and_memory_stays_bounded() -> None:
+    s = SpamSettings(window_seconds=60, max_posts=100, max_authors=100)
+    det = SpamDetector(s)
+    det.classify(mention(T0, "a", 500, text=TEXT))
+    assert not det.classify(mention(T0 + 120, "b", 500, text=TEXT)).flagged
+    for i in range(500):
+        det.classify(
+            mention(T0 + 200 + i * 0.01, f"u{i}", 500, text=f"{TEXT} {i:x}{'z' * (i % 9)}")
+        )
+    assert len(det.index) <= 100
+    assert len(det._authors) <= 100
+
+
+def test_reasons_are_a_bounded_set() -> None:
+    assert set(SPAM_REASONS) == {
+        "bot_rate",
+        "new_account_burst",
+        "exact_repost",
+        "near_duplicate",
+        "campaign",
+    }
