@@ -120,3 +120,28 @@ def test_reasons_are_a_bounded_set() -> None:
         "near_duplicate",
         "campaign",
     }
+
+
+def test_a_batch_gives_the_verdicts_of_one_by_one() -> None:
+    rng = random.Random(3)
+    words = ["".join(rng.choices("abcdefghij", k=5)) for _ in range(50)]
+    mentions = []
+    for i in range(200):
+        text = TEXT + " " + rng.choice(words) if i % 3 == 0 else " ".join(rng.sample(words, 9))
+        mentions.append(mention(T0 + i, f"u{i % 40}", rng.choice([1, 500]), text=text))
+    s = SpamSettings(new_account_burst_posts=3, campaign_min_posts=10, campaign_min_accounts=5)
+    one = SpamDetector(s)
+    expected = [one.classify(m) for m in mentions]
+    batched = SpamDetector(s)
+    got = [v for i in range(0, 200, 64) for v in batched.classify_batch(mentions[i : i + 64])]
+    assert got == expected
+    assert any(v.flagged for v in got) and not all(v.flagged for v in got)
+
+
+def test_batched_signatures_equal_single_ones() -> None:
+    texts = [TEXT, "ab", "", "omg " + TEXT, "x" * 300, TEXT]
+    batch = MinHasher(5, 8, 4).fingerprints(texts)
+    for text, fp in zip(texts, batch, strict=True):
+        alone = MinHasher(5, 8, 4, cache_entries=0).fingerprint(text)
+        assert fp.text == alone.text and fp.bands == alone.bands
+        assert (fp.signature == alone.signature).all()
