@@ -323,8 +323,9 @@ class SpamSettings(_Frozen):
     """Posts a near-duplicate cluster needs to be a copy-paste campaign."""
     campaign_min_accounts: int = Field(default=10, ge=1, le=1_000_000)
     """Distinct accounts a near-duplicate cluster needs to be a copy-paste campaign."""
-    max_posts: int = Field(default=50_000, ge=100, le=10_000_000)
-    """Posts remembered in the window (their signatures); the oldest go first beyond it."""
+    max_posts: int = Field(default=20_000, ge=100, le=10_000_000)
+    """Posts remembered in the window (about 3 kB each with their account); the oldest go
+    first beyond it."""
     max_authors: int = Field(default=100_000, ge=100, le=10_000_000)
     """Accounts whose posting times are remembered; the least recent go first beyond it."""
 

@@ -73,18 +73,19 @@ class MinHasher:
         cache = self._cache
         missing = list(dict.fromkeys(t for t in texts if t not in cache))
         if missing:
-            for text, fp in zip(missing, self._compute(missing), strict=True):
-                cache[text] = fp
+            computed = dict(zip(missing, self._compute(missing), strict=True))
+            cache.update(computed)
             while len(cache) > self._cache_entries:
                 cache.popitem(last=False)
+        else:
+            computed = {}
         out = []
         for t in texts:
-            fp = cache.get(t)
-            if fp is None:  # evicted within this very batch (a batch above the cache size)
-                fp = self._compute([t])[0]
-            else:
+            hit = cache.get(t)
+            if hit is not None:
                 cache.move_to_end(t)
-            out.append(fp)
+            # A text evicted within this very batch (one larger than the cache) is still known.
+            out.append(hit if hit is not None else computed.get(t) or self._compute([t])[0])
         return out
 
     def _compute(self, texts: Sequence[str]) -> list[Fingerprint]:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from socialpulse.app.reference import BEGIN, END, rewrite, settings_reference
-from socialpulse.settings import AnomalySettings, BrandSettings, KafkaSettings, Settings
+from socialpulse.settings import (
+    AnomalySettings,
+    BrandSettings,
+    KafkaSettings,
+    Settings,
+    SpamSettings,
+    TrendSettings,
+)
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 
@@ -22,12 +29,14 @@ def test_every_setting_is_described_and_listed() -> None:
         (Settings, ""),
         (KafkaSettings, "kafka."),
         (AnomalySettings, "anomaly."),
+        (TrendSettings, "trends."),
+        (SpamSettings, "spam."),
         (BrandSettings, ""),
     )
     for model, prefix in models:
         for name, info in model.model_fields.items():
             assert info.description, f"{model.__name__}.{name} has no docstring"
-            if name not in ("kafka", "anomaly"):
+            if name not in ("kafka", "anomaly", "trends", "spam"):
                 assert f"`{prefix}{name}`" in table
 
 

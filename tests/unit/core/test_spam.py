@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import random
 
+import pytest
+from pydantic import ValidationError
+
 from builders import mention
 from socialpulse.core.neardup import MinHasher, NearDuplicateIndex, normalise, similarity
 from socialpulse.core.spam import NO_CLUSTER, SPAM_REASONS, SpamDetector
@@ -145,3 +148,15 @@ def test_batched_signatures_equal_single_ones() -> None:
         alone = MinHasher(5, 8, 4, cache_entries=0).fingerprint(text)
         assert fp.text == alone.text and fp.bands == alone.bands
         assert (fp.signature == alone.signature).all()
+
+
+def test_a_batch_larger_than_the_cache_still_fingerprints_every_text() -> None:
+    texts = [f"{TEXT} {'x' * i}" for i in range(6)] + [TEXT]
+    small = MinHasher(5, 8, 4, cache_entries=2).fingerprints(texts)
+    big = MinHasher(5, 8, 4).fingerprints(texts)
+    assert [f.bands for f in small] == [f.bands for f in big]
+
+
+def test_settings_refuse_a_campaign_smaller_than_a_cluster() -> None:
+    with pytest.raises(ValidationError, match="campaign_min_posts"):
+        SpamSettings(near_duplicate_min_posts=5, campaign_min_posts=4)
