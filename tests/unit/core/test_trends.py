@@ -8,7 +8,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from socialpulse.core.terms import brand_terms
+from socialpulse.core.terms import Tokeniser, brand_terms
 from socialpulse.core.trends import BrandTrends, TrendDetector
 from socialpulse.settings import TrendSettings
 
@@ -136,3 +136,24 @@ def test_merge_across_workers_equals_the_union(events: list[tuple[int, str]], wo
             assert lo <= exact <= hi
     end = T0 + 40 * 60
     assert merged.trends(end) == whole.trends(end)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["the", "and", "los", "und", "avec", "alpha", "#alpha", "@alpha"]),
+        min_size=1,
+        max_size=4,
+    ),
+    st.integers(50, 400),
+)
+def test_stop_words_and_brand_terms_never_trend(burst: list[str], size: int) -> None:
+    """However hard they burst, stop-words and the brand's own terms never trend."""
+    tok = Tokeniser(("en", "es", "pt", "fr", "de"))
+    state = BrandTrends(S, brand_terms(["alpha"], ["@alpha"]))
+    _background(state, 36, random.Random(size))
+    now = T0 + 36 * 60
+    text = " ".join(burst) + " zzlaunch"
+    for i in range(size):
+        state.add(now + i * 0.1, tok.terms(text))
+    assert {t.term for t in state.trends(now + 59)} == {"zzlaunch"}
