@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final, Literal
 
 import msgspec
 from aiohttp import web
@@ -18,6 +18,15 @@ from socialpulse.core.windows.store import WindowStore
 STORE_KEY = web.AppKey("store", WindowStore)
 CLOCK_KEY: web.AppKey[Clock] = web.AppKey("clock")
 TOP_K_KEY = web.AppKey("top_k", int)
+
+# How each reach figure of ``kpis`` is known (the README's reach model): ``measured`` from
+# impression events, ``estimated`` from follower counts.
+REACH_BASIS: Final[dict[str, Literal["measured", "estimated"]]] = {
+    "reach": "measured",
+    "impressions": "measured",
+    "potential_reach": "estimated",
+    "followers_at_window_start": "estimated",
+}
 
 
 def json_body(doc: Any) -> bytes:
@@ -88,6 +97,7 @@ async def _kpis(request: web.Request) -> web.Response:
         "window_start": rfc3339(start),
         "window_end": rfc3339(end),
         "kpis": kpis_json(k),
+        "reach_basis": REACH_BASIS,
     }
     return _json(body)
 

@@ -69,6 +69,17 @@ async def test_kpis_json_has_every_kpi_window_bounds_and_nulls(
     assert k["interactions"]["like"] == 1 and k["interactions"]["purchase"] == 0
 
 
+async def test_reach_figures_are_marked_measured_or_estimated(
+    client: TestClient[Any, Any],
+) -> None:
+    resp = await client.get("/api/v1/kpis", params={"brand": "a", "window": "5m"})
+    body = await resp.json()
+    basis = body["reach_basis"]
+    assert basis["reach"] == "measured" and basis["potential_reach"] == "estimated"
+    assert set(basis) <= set(body["kpis"])
+    assert set(basis.values()) <= {"measured", "estimated"}
+
+
 async def test_top_authors(client: TestClient[Any, Any]) -> None:
     resp = await client.get("/api/v1/top-authors", params={"brand": "a", "window": "5m"})
     assert resp.status == 200
