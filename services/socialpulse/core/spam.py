@@ -139,9 +139,9 @@ class SpamDetector:
             self._texts[fp.text] = (cluster.id, author.id)
         self.index.add(post, ts, fp)
         self._post_cluster[post] = cluster.id
+        cluster.live += 1  # before any eviction, so the post's own cluster outlives it
         if len(self.index) > s.max_posts:
             self._expire(self._now)
-        cluster.live += 1
         cluster.posts += 1
         cluster.last_seen = max(cluster.last_seen, ts)
         if len(cluster.accounts) < _CLUSTER_ACCOUNTS_CAP:
