@@ -48,6 +48,7 @@ bench: $(STAMP) ## Benchmarks, each beside its baseline: pipeline, brand matchin
 	$(PY) tests/bench/bench_pipeline.py
 	$(PY) tests/bench/bench_matcher.py
 	$(PY) tests/bench/bench_restore.py
+	$(PY) tests/bench/bench_backfill.py
 	$(PY) tests/bench/bench_sentiment.py
 	$(PY) tests/bench/bench_alerts.py
 	$(PY) tests/bench/bench_signals.py

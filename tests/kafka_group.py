@@ -28,13 +28,12 @@ def group_settings(bootstrap: str, prefix: str, **extra: Any) -> Settings:
         "checkpoint_interval_seconds": 0.3,
     }
     kafka.update(extra.pop("kafka", {}))
-    return Settings(
-        kafka=kafka,
-        brands=[b.model_dump() for b in DEMO_BRANDS],
-        windows=("5m", "1h"),
-        metrics_port=0,
-        **extra,
-    )
+    fields: dict[str, Any] = {
+        "brands": [b.model_dump() for b in DEMO_BRANDS],
+        "windows": ("5m", "1h"),
+        "metrics_port": 0,
+    }
+    return Settings(kafka=kafka, **(fields | extra))
 
 
 async def create_group_topics(settings: Settings, partitions: int) -> None:

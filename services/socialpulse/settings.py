@@ -130,6 +130,9 @@ class KafkaSettings(_Frozen):
     # How often window state is flushed to the state topic; offsets are committed after each flush.
     checkpoint_interval_seconds: float = Field(default=1.0, gt=0)
     """How often state is flushed and offsets committed after it."""
+    max_checkpoint_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
+    """Longest wait between checkpoints when flushes are costly (a backfill): the interval grows
+    so that flushing takes at most a fifth of the time, up to this."""
     # Group membership: a worker silent for session_timeout_ms (no heartbeat) or not polling for
     # max_poll_interval_ms loses its partitions to the others. aiokafka's defaults.
     session_timeout_ms: int = Field(default=10_000, ge=1_000, le=3_600_000)

@@ -93,6 +93,9 @@ class ConsumerStats:
 
 
 EXPIRE_EVERY_SECONDS = 10.0
+# Checkpoints take at most about this share of the time: a flush that took d seconds is
+# followed by d × (1 − share) ÷ share seconds of processing (at least the configured interval).
+FLUSH_SHARE = 0.2
 LAG_EVERY_SECONDS = 1.0
 # A restore that failed is retried after 1, 2, 4 ... seconds, at most this long apart.
 RESTORE_BACKOFF_MAX_SECONDS = 30.0
@@ -324,9 +327,10 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; a broker outage is waited out, not fatal."""
-        next_expire = next_lag = next_checkpoint = 0.0
+        next_expire = next_lag = next_checkpoint = last_checkpoint = 0.0
         next_retry = time.monotonic() + DEAD_LETTER_RETRY_SECONDS
         interval = self._kafka.checkpoint_interval_seconds
+        max_interval = max(interval, self._kafka.max_checkpoint_interval_seconds)
         while not stop.is_set():
             self.stats.last_loop = time.monotonic()
             try:
@@ -342,6 +346,9 @@ class Worker:
                     await asyncio.sleep(1.0)
                     continue
                 self._poll_ok()
+                # Behind (more lag than a batch): costly checkpoints may wait; caught up: the
+                # interval applies.
+                behind = sum(self.stats.lag.values()) > self._kafka.max_batch_records
                 if batch:
                     await self._handle(batch)
                 now = time.monotonic()
@@ -353,9 +360,16 @@ class Worker:
                     self._pipeline.store.expire(wall)
                     self._pipeline.dedup.expire(wall)
                     next_expire = now + EXPIRE_EVERY_SECONDS
-                if now >= next_checkpoint:
+                if now >= next_checkpoint or (not behind and now >= last_checkpoint + interval):
+                    took = time.monotonic()
                     await self.checkpoint()
-                    next_checkpoint = time.monotonic() + interval
+                    last_checkpoint = time.monotonic()
+                    took = last_checkpoint - took
+                    # While behind, a costly flush (a backfill touching many minutes) waits longer
+                    # for the next one, so flushing stays a bounded share of the time: the same
+                    # state with fewer writes. Once caught up, the interval applies again.
+                    wait = max(interval, took * (1 - FLUSH_SHARE) / FLUSH_SHARE)
+                    next_checkpoint = last_checkpoint + min(wait, max_interval)
                 if now >= next_lag:
                     await self._update_lag()
                     next_lag = now + LAG_EVERY_SECONDS

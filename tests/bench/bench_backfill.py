@@ -1,0 +1,156 @@
+"""Benchmark: a backfill spread over 24 h of event time against the same events in time order.
+
+Through Apache Kafka (``deploy/kafka/kafka.sh``), one in-process worker holding every partition
+reads the same number of demo events twice: once in event-time order within the last hour, once
+spread at random over the last 24 h (a replay of history, a consumer catching up after an
+outage), which dirties a different partition-minute record with almost every event. Each is run
+with the adaptive checkpoint interval (the default: a costly flush waits longer for the next)
+and, as the baseline in the same run, with the interval fixed at one second
+(``kafka.max_checkpoint_interval_seconds`` equal to ``checkpoint_interval_seconds``).
+
+Run with ``make bench`` (or ``python tests/bench/bench_backfill.py --help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from apache_kafka import apache_kafka  # noqa: E402
+from kafka_group import create_group_topics, group_settings  # noqa: E402
+from socialpulse.core.pipeline import Pipeline  # noqa: E402
+from socialpulse.demo.brands import DEMO_BRANDS  # noqa: E402
+from socialpulse.demo.generator import DemoTraffic  # noqa: E402
+from socialpulse.kafka.worker import Worker  # noqa: E402
+from socialpulse.settings import Settings  # noqa: E402
+
+PARTITIONS = 4
+
+
+Records = list[tuple[str, bytes, bytes]]
+
+
+def _events(count: int, now: float, spread_s: float, ordered: bool) -> Records:
+    rng = random.Random(7)
+    demo = DemoTraffic(DEMO_BRANDS, rng)
+    times = [now - spread_s + spread_s * n / count for n in range(count)]
+    if not ordered:
+        rng.shuffle(times)
+    out: Records = []
+    for t in times:
+        stream, key, value = demo.encoded_next(datetime.fromtimestamp(t, tz=UTC))
+        out.append((stream, key, value))
+    return out
+
+
+async def _produce(settings: Settings, events: Records) -> None:
+    kafka = settings.kafka
+    topics = {"mentions": kafka.mentions_topic, "interactions": kafka.interactions_topic}
+    p = AIOKafkaProducer(
+        bootstrap_servers=kafka.bootstrap_servers, enable_idempotence=False, linger_ms=20
+    )
+    await p.start()
+    try:
+        futures = [await p.send(topics[s], v, key=k) for s, k, v in events]
+        await asyncio.gather(*futures)
+    finally:
+        await p.stop()
+
+
+async def _consume(settings: Settings, total: int, now: float) -> dict[str, float]:
+    assert settings.kafka.bootstrap_servers is not None
+    pipeline = Pipeline(settings)
+    worker = Worker(settings, pipeline, settings.kafka.bootstrap_servers, lambda: now)
+    await worker.start()
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        while not worker.stats.ready:  # noqa: ASYNC110 - a flag of the worker's, not an event
+            await asyncio.sleep(0.05)
+        started = time.perf_counter()
+        while sum(pipeline.stats.processed.values()) < total:
+            assert not task.done(), task
+            await asyncio.sleep(0.05)
+        while worker.stats.uncommitted:  # noqa: ASYNC110 - all flushed and committed
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - started
+    finally:
+        stop.set()
+        await task
+        await worker.stop()
+    st = worker.stats
+    return {
+        "events/s": total / elapsed,
+        "seconds": elapsed,
+        "records": st.state.records_written,
+        "flushes": st.state.flushes,
+        "busy": st.batch_seconds / elapsed,
+    }
+
+
+async def _main(args: argparse.Namespace) -> None:
+    now = time.time()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, apache_kafka(Path(tmp)) as bootstrap:
+        for name, spread, ordered in (("in order, last hour", 3600.0, True),
+                                      ("backfill over 24 h", 86000.0, False)):  # fmt: skip
+            events = _events(args.events, now, spread, ordered)
+            prefix = f"bench-{uuid.uuid4().hex[:8]}-"
+            produced = False
+            for mode, max_interval in (("adaptive", 30.0), ("fixed 1 s", 1.0)):
+                settings = group_settings(
+                    bootstrap,
+                    prefix,
+                    windows=("5m", "1h", "24h"),
+                    kafka={
+                        "group_id": f"{prefix}{max_interval:g}",
+                        "checkpoint_interval_seconds": 1.0,
+                        "max_checkpoint_interval_seconds": max_interval,
+                        "poll_timeout_ms": 500,
+                    },
+                )
+                await create_group_topics(settings, PARTITIONS)
+                if not produced:
+                    print(f"  producing {name} ...", flush=True)  # noqa: T201
+                    await _produce(settings, events)
+                    produced = True
+                print(f"  {name}, {mode} ...", flush=True)  # noqa: T201
+                rows.append((name, mode, await _consume(settings, len(events), now)))
+    print(  # noqa: T201
+        f"\nbackfill benchmark: {args.events:,} demo events, 3 brands, {PARTITIONS} partitions, "
+        "Apache Kafka, one worker holding every partition (wall time to all committed)\n"
+    )
+    head = f"{'events':<22}{'checkpoints':<13}{'events/s':>10}{'state records':>15}"
+    print(f"  {head}{'flushes':>9}{'busy':>7}")  # noqa: T201
+    for name, mode, r in rows:
+        print(  # noqa: T201
+            f"  {name:<22}{mode:<13}{r['events/s']:>10,.0f}{r['records']:>15,.0f}"
+            f"{r['flushes']:>9,.0f}{r['busy']:>7.0%}"
+        )
+    rate = {(n, m): r["events/s"] for n, m, r in rows}
+    for mode in ("adaptive", "fixed 1 s"):
+        ratio = rate[("backfill over 24 h", mode)] / rate[("in order, last hour", mode)]
+        print(f"\n  backfill ÷ in order, {mode}: {ratio:.0%}", end="")  # noqa: T201
+    print("  (goal: at least 70 % with the default, adaptive)")  # noqa: T201
+
+
+def main() -> None:
+    """Parse arguments and run the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=400_000)
+    asyncio.run(_main(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
