@@ -87,6 +87,9 @@ class KafkaSettings(_Frozen):
     """Input topic of interaction events."""
     dlq_topic: str = "socialpulse.dlq"
     """Dead-letter topic: rejected records with their reason."""
+    alerts_topic: str = "socialpulse.alerts"
+    """Compacted topic of alert events, keyed `<alert_id>:<status>`; read back at start-up so
+    no event is sent twice."""
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     """Where a new consumer group starts reading."""
     max_batch_records: int = Field(default=2000, ge=1)
@@ -339,6 +342,47 @@ class SpamSettings(_Frozen):
         return self
 
 
+class AlertSettings(_Frozen):
+    """Alert events of the spike detector: their evidence, links and webhook delivery."""
+
+    sample_posts: int = Field(default=3, ge=0, le=20)
+    """Sample mentions quoted in an alert event."""
+    sample_text_chars: int = Field(default=280, ge=16, le=2000)
+    """A sample's text is cut to this many characters (an ellipsis marks the cut)."""
+    samples_per_minute: int = Field(default=3, ge=1, le=50)
+    """Recent mentions kept per brand, minute and tone (negative or not) as alert samples."""
+    top_authors: int = Field(default=5, ge=0, le=50)
+    """Authors by reach listed in an alert event."""
+    grafana_base_url: str = "http://localhost:3000"
+    """Grafana the dashboard link points at (the `socialpulse` brand board)."""
+    runbook_base_url: str = "deploy/runbook.md"
+    """Where `deploy/runbook.md` is served (a URL in production); a signal's section is
+    appended as `#anchor`."""
+    dashboard_context_minutes: int = Field(default=60, ge=0, le=10_080)
+    """The dashboard link starts this long before the breach began."""
+    webhook_urls: tuple[str, ...] = ()
+    """HTTP(S) endpoints every alert event is POSTed to (none: Kafka only)."""
+    webhook_secret: SecretStr | None = None
+    """HMAC-SHA256 key of the `X-Socialpulse-Signature` header (a secret: never printed);
+    unset: requests are unsigned."""
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    """Longest wait for one webhook request."""
+    webhook_max_attempts: int = Field(default=5, ge=1, le=20)
+    """Attempts per webhook and event before it is given up (counted, logged)."""
+    webhook_backoff_seconds: float = Field(default=0.5, gt=0, le=60)
+    """Wait before the second attempt; it doubles after each failure."""
+    webhook_max_backoff_seconds: float = Field(default=30.0, gt=0, le=600)
+    """Longest wait between attempts."""
+
+    @field_validator("webhook_urls")
+    @classmethod
+    def _http_urls(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for url in v:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"webhook URL {url!r} must start with http:// or https://")
+        return v
+
+
 class Settings(BaseSettings):
     """Everything the service can be told; see the README's configuration reference."""
 
@@ -360,6 +404,8 @@ class Settings(BaseSettings):
     """Emerging terms per brand (the `trends.*` rows)."""
     spam: SpamSettings = SpamSettings()
     """Bot, near-duplicate and campaign heuristics (the `spam.*` rows)."""
+    alerts: AlertSettings = AlertSettings()
+    """Alert events and webhooks (the `alerts.*` rows)."""
     windows: tuple[str, ...] = ("5m", "1h", "24h", "7d")
     """Rolling windows: whole minutes, hours or days (`5m`, `1h`, `7d`)."""
     # CLV = mean order value × purchases per customer in the window × this many windows.

@@ -18,9 +18,11 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from socialpulse import __version__
+from socialpulse.app.alerting import AlertDispatcher
 from socialpulse.core.clock import Clock
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.demo.driver import run_demo
+from socialpulse.export.alert_metrics import AlertCollector
 from socialpulse.export.basic_auth import BasicAuth
 from socialpulse.export.collector import register_metrics
 from socialpulse.export.server import PROBE_PATHS, HttpServer, build_app
@@ -31,7 +33,9 @@ from socialpulse.export.webconfig import (
     load_web_config,
     server_ssl_context,
 )
+from socialpulse.export.webhooks import WebhookSender
 from socialpulse.kafka.access import check_access
+from socialpulse.kafka.alerts import AlertLog, alerts_topic_spec
 from socialpulse.kafka.changelog import state_topic_spec
 from socialpulse.kafka.embedded import EmbeddedBroker
 from socialpulse.kafka.options import client_options, producer_options
@@ -74,6 +78,7 @@ async def run_service(
                     kafka.interactions_topic: spec,
                     kafka.dlq_topic: spec,
                     kafka.state_topic_name: state_topic_spec(kafka.topic_partitions),
+                    kafka.alerts_topic: alerts_topic_spec(kafka.topic_partitions),
                 },
             )
 
@@ -81,6 +86,15 @@ async def run_service(
         worker = Worker(settings, pipeline, bootstrap, clock)
         registry = CollectorRegistry()
         register_metrics(registry, pipeline, clock, worker.stats)
+        alerts = await _start_alerts(settings, opts, stack)
+        registry.register(
+            AlertCollector(
+                (b.id for b in settings.brands),
+                lambda: alerts.dispatcher.scores,
+                alerts.log.stats,
+                alerts.webhooks.stats if alerts.webhooks is not None else None,
+            )
+        )
         grace = settings.consumer_error_grace_seconds
         users = web_config.basic_auth_users
         app = build_app(
@@ -160,6 +174,28 @@ async def run_service(
                     # Before the worker stops: its checkpoint must not race a batch still in hand.
                     await asyncio.wait([t])
             out("socialpulse stopped")
+
+
+class _Alerts:
+    """The alert delivery parts the service holds: the topic, the webhooks, the dispatcher."""
+
+    def __init__(self, log_: AlertLog, webhooks: WebhookSender | None, d: AlertDispatcher):
+        self.log = log_
+        self.webhooks = webhooks
+        self.dispatcher = d
+
+
+async def _start_alerts(settings: Settings, opts: dict[str, Any], stack: AsyncExitStack) -> _Alerts:
+    """Read back the alerts topic and open the webhook session (when URLs are configured)."""
+    alert_log = AlertLog(settings.kafka.alerts_topic, opts, producer_options(settings.kafka))
+    await alert_log.start()
+    stack.push_async_callback(alert_log.stop)
+    webhooks = None
+    if settings.alerts.webhook_urls:
+        webhooks = WebhookSender(settings.alerts)
+        await webhooks.start()
+        stack.push_async_callback(webhooks.stop)
+    return _Alerts(alert_log, webhooks, AlertDispatcher(settings.alerts, alert_log, webhooks))
 
 
 async def _within(stopping: Coroutine[Any, Any, None], seconds: float) -> None:

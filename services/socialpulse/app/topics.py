@@ -1,6 +1,6 @@
 """The service's topics as the settings name them: how they are created, and what the cluster has.
 
-The same four topics ``run`` creates (mentions, interactions, dead letters, state), with the
+The same topics ``run`` creates (mentions, interactions, dead letters, state, alerts), with the
 same specs, so ``socialpulse topics --create`` makes exactly what the service would.
 """
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from socialpulse.kafka.access import check_access
+from socialpulse.kafka.alerts import alerts_topic_spec
 from socialpulse.kafka.changelog import state_topic_spec
 from socialpulse.kafka.options import client_options, required_bootstrap
 from socialpulse.kafka.topics import TopicDescription, TopicSpec, describe_topics, ensure_topics
@@ -48,6 +49,7 @@ def service_topics(settings: Settings) -> dict[str, tuple[str, TopicSpec]]:
         "interactions": (kafka.interactions_topic, spec),
         "dead letters": (kafka.dlq_topic, spec),
         STATE_ROLE: (kafka.state_topic_name, state_topic_spec(kafka.topic_partitions)),
+        "alerts": (kafka.alerts_topic, alerts_topic_spec(kafka.topic_partitions)),
     }
 
 

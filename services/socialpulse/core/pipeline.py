@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from socialpulse.core.alerts.samples import SampleReservoir
 from socialpulse.core.brands import BrandMatcher
 from socialpulse.core.decode import Decoder
 from socialpulse.core.dedup import Deduplicator
@@ -55,6 +56,12 @@ class Pipeline:
         self.matcher = BrandMatcher(settings.brands)
         self.scorer = scorer if scorer is not None else SentimentScorer()
         self.stats = PipelineStats()
+        # Recent mention texts per brand, quoted by alert events (the store keeps no texts).
+        self.samples = SampleReservoir(
+            settings.alerts.samples_per_minute,
+            settings.alerts.sample_text_chars,
+            settings.anomaly.window_minutes,
+        )
 
     def process(
         self, stream: Stream, raw: bytes | None, source: Source, now: float, offset: int
@@ -102,3 +109,4 @@ class Pipeline:
         self.stats.brand_matches += len(matches)
         for m in matches:
             self.store.add_mention(source, m.brand, event, sentiment, m.tagged, offset)
+            self.samples.add(m.brand, event, sentiment.label)

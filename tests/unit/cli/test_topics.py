@@ -10,6 +10,7 @@ from rich.console import Console
 from socialpulse.app.topics import TopicState, service_topics
 from socialpulse.cli.main import main
 from socialpulse.cli.topics import problems, report
+from socialpulse.kafka.alerts import ALERTS_TOPIC_CONFIG
 from socialpulse.kafka.changelog import STATE_TOPIC_CONFIG
 from socialpulse.kafka.topics import TopicDescription
 from socialpulse.settings import Settings
@@ -31,9 +32,11 @@ def test_the_topics_are_those_the_settings_name_with_the_service_specs() -> None
         "interactions": "socialpulse.interactions",
         "dead letters": "dead",
         "state": "g.state",
+        "alerts": "socialpulse.alerts",
     }
     assert {spec.partitions for _, spec in topics.values()} == {6}
     assert dict(topics["state"][1].config) == STATE_TOPIC_CONFIG
+    assert dict(topics["alerts"][1].config) == ALERTS_TOPIC_CONFIG
     assert not topics["mentions"][1].config
 
 

@@ -292,6 +292,22 @@ class Detector:
                 out[silent_sig] = rules.source_silent(seen, rate * stretch, s)
         return out
 
+    def window_mix(self, brand: str) -> tuple[list[int], list[float]] | None:
+        """The totals of the brand's last window and what its baseline expected of them.
+
+        Both in the ``counts`` layout, at the last minute observed; None before a baseline
+        exists. Alert evidence (platform mix, sentiment shares) comes from here, so it shows
+        exactly what the detector compared.
+        """
+        st = self._brands.get(brand)
+        if st is None or not st.history.recent:
+            return None
+        e = self._expectation(brand, st, st.history.last_minute)
+        if e is None:
+            return None
+        w = min(self._s.window_minutes, len(st.history.recent))
+        return list(self._window_totals(brand, st.history)), [x * w for x in e.per_minute]
+
     # -- incidents --------------------------------------------------------------------------
 
     def _advance(

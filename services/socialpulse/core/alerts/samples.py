@@ -1,0 +1,118 @@
+"""Sample mentions for alert events: a bounded reservoir of each brand's recent matched mentions.
+
+The window store keeps counts, never texts; an alert wants a few posts to quote. Per brand and
+event-time minute the reservoir keeps the newest ``per_minute`` negative mentions and the newest
+``per_minute`` others, for at most ``keep_minutes`` minutes (the newest ones seen), so a negative
+alert can quote negative posts even when they are a minority. Texts are cut on the way in.
+
+Memory bound: brands × ``keep_minutes`` × 2 × ``per_minute`` samples of at most ``text_chars``
+characters plus the URL (≤ 2,048) and ids; at the defaults (3 per tone, 5 + 10 minutes,
+280 characters) that is 90 samples, under 300 kB per brand. Pure: time comes with the mention.
+Samples are not persisted: after a restart they cover the mentions seen since.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Final
+
+from socialpulse.core.alerts.event import SamplePost
+from socialpulse.core.clock import rfc3339
+from socialpulse.core.events import Mention
+
+ELLIPSIS: Final = "…"
+# Minutes kept beyond the detector's window: late and early (clock-skewed) mentions.
+SLACK_MINUTES: Final = 10
+
+
+def truncate(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, the last one an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rstrip() + ELLIPSIS
+
+
+class _Minute:
+    __slots__ = ("negative", "other")
+
+    def __init__(self, per_minute: int) -> None:
+        # (event time, sample), in arrival order.
+        self.negative: deque[tuple[float, SamplePost]] = deque(maxlen=per_minute)
+        self.other: deque[tuple[float, SamplePost]] = deque(maxlen=per_minute)
+
+
+class SampleReservoir:
+    """The newest matched mentions per brand, minute and tone, within a fixed memory bound."""
+
+    def __init__(self, per_minute: int, text_chars: int, window_minutes: int) -> None:
+        if per_minute < 1 or text_chars < 2 or window_minutes < 1:
+            raise ValueError("per_minute, window_minutes ≥ 1 and text_chars ≥ 2 are required")
+        self._per_minute = per_minute
+        self._text_chars = text_chars
+        self._keep = window_minutes + SLACK_MINUTES
+        self._brands: dict[str, dict[int, _Minute]] = {}
+
+    @property
+    def keep_minutes(self) -> int:
+        """Minutes kept per brand: the newest ones seen."""
+        return self._keep
+
+    def add(self, brand: str, mention: Mention, sentiment: str) -> None:
+        """Keep ``mention`` (matched to ``brand``, scored ``sentiment``) as a possible sample."""
+        ts = mention.created_at.timestamp()
+        minute = int(ts // 60)
+        per_brand = self._brands.setdefault(brand, {})
+        slot = per_brand.get(minute)
+        if slot is None:
+            if len(per_brand) >= self._keep:
+                oldest = min(per_brand)
+                if minute < oldest:
+                    return  # older than everything kept: not a recent mention
+                del per_brand[oldest]
+            slot = per_brand[minute] = _Minute(self._per_minute)
+        label = sentiment if sentiment in ("positive", "negative") else "neutral"
+        post = SamplePost(
+            event_id=mention.event_id,
+            url=mention.url,
+            platform=mention.platform,
+            sentiment=label,  # type: ignore[arg-type]
+            created_at=rfc3339(ts),
+            text=truncate(mention.text, self._text_chars),
+        )
+        (slot.negative if label == "negative" else slot.other).append((ts, post))
+
+    def pick(
+        self, brand: str, first_minute: int, last_minute: int, k: int, prefer_negative: bool
+    ) -> list[SamplePost]:
+        """Up to ``k`` samples from the minutes ``first_minute``..``last_minute``, newest first.
+
+        With ``prefer_negative`` negative mentions come first, then the others; without it
+        the tones are interleaved by time. An event id appears once.
+        """
+        per_brand = self._brands.get(brand, {})
+        minutes = sorted((m for m in per_brand if first_minute <= m <= last_minute), reverse=True)
+
+        def newest(tone: str) -> list[tuple[float, SamplePost]]:
+            kept = [s for m in minutes for s in getattr(per_brand[m], tone)]
+            return sorted(kept, key=lambda s: s[0], reverse=True)
+
+        negative, other = newest("negative"), newest("other")
+        if prefer_negative:
+            ordered = [p for _, p in negative + other]
+        else:
+            ordered = [p for _, p in sorted(negative + other, key=lambda s: s[0], reverse=True)]
+        out: list[SamplePost] = []
+        seen: set[str] = set()
+        for p in ordered:
+            if len(out) == k:
+                break
+            if p.event_id not in seen:
+                seen.add(p.event_id)
+                out.append(p)
+        return out
+
+    def size(self) -> int:
+        """Samples held, a measure of the reservoir's memory."""
+        return sum(
+            len(m.negative) + len(m.other) for per in self._brands.values() for m in per.values()
+        )

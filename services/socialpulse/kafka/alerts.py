@@ -1,0 +1,129 @@
+"""The alerts topic: where alert events are published, and the record of what was sent.
+
+The topic is compacted and keyed ``<alert_id>:<status>``, so it keeps one record per event
+for as long as the topic lives. At start-up, and before each batch of events, ``AlertLog``
+reads what the topic holds (every partition, to its end); an event whose key is there was
+delivered already, by this worker before a restart or by another worker, and is not sent
+again. Keys are kept in memory: 32 + 9 characters each, about 100 bytes per event.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Final
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from socialpulse.kafka.topics import TopicSpec
+
+log = logging.getLogger(__name__)
+
+# Compacted, never deleted by age: the keys are the record of what was sent.
+ALERTS_TOPIC_CONFIG: Final = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.5"}
+READ_TIMEOUT_MS: Final = 1000
+
+
+def alerts_topic_spec(partitions: int) -> TopicSpec:
+    """How the alerts topic is created when missing."""
+    return TopicSpec(partitions=partitions, config=ALERTS_TOPIC_CONFIG)
+
+
+@dataclass(slots=True)
+class AlertLogStats:
+    """What the alerts topic saw; exported as counters."""
+
+    published: int = 0
+    known: int = 0  # keys read back from the topic
+
+
+class AlertLog:
+    """Publishes alert events keyed by their delivery key and knows every key the topic holds."""
+
+    def __init__(
+        self,
+        topic: str,
+        client_options: dict[str, Any],
+        producer_options: dict[str, Any],
+    ) -> None:
+        self.topic = topic
+        self.stats = AlertLogStats()
+        self._opts = client_options
+        self._producer_opts = producer_options
+        self._keys: set[str] = set()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._tps: list[TopicPartition] = []
+
+    async def start(self) -> None:
+        """Connect and read every key the topic holds (the topic must exist)."""
+        self._producer = AIOKafkaProducer(acks="all", **self._producer_opts, **self._opts)
+        await self._producer.start()
+        self._consumer = AIOKafkaConsumer(
+            group_id=None, enable_auto_commit=False, auto_offset_reset="earliest", **self._opts
+        )
+        await self._consumer.start()
+        partitions = self._consumer.partitions_for_topic(self.topic)
+        if not partitions:
+            await self._consumer.topics()  # a metadata refresh, then ask again
+            partitions = self._consumer.partitions_for_topic(self.topic)
+        if not partitions:
+            await self.stop()
+            raise RuntimeError(
+                f"alerts topic {self.topic!r} is missing: create it with cleanup.policy=compact "
+                "or let the service create it (kafka.create_topics: true)"
+            )
+        self._tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        self._consumer.assign(self._tps)
+        await self._consumer.seek_to_beginning(*self._tps)
+        await self.catch_up()
+
+    async def stop(self) -> None:
+        """Close the clients."""
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def catch_up(self) -> None:
+        """Read the topic up to its current end: keys other workers published meanwhile."""
+        consumer = self._consumer
+        if consumer is None:
+            raise RuntimeError("AlertLog.start() was not called")
+        end = await consumer.end_offsets(self._tps)
+        remaining = {tp for tp in self._tps if await consumer.position(tp) < end[tp]}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=READ_TIMEOUT_MS)
+            for recs in batch.values():
+                for r in recs:
+                    if r.key is not None and r.value is not None:
+                        self._remember(r.key.decode("utf-8", "replace"))
+            for tp in list(remaining):
+                if await consumer.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+
+    def _remember(self, key: str) -> None:
+        if key not in self._keys:
+            self._keys.add(key)
+            self.stats.known += 1
+
+    def sent(self, key: str) -> bool:
+        """Whether the event named ``key`` is in the topic (as far as read)."""
+        return key in self._keys
+
+    async def publish(self, key: str, value: bytes) -> None:
+        """Append the event and wait for the brokers to acknowledge it; then it counts as sent.
+
+        Raises RuntimeError when the brokers refuse it: the caller retries the event later.
+        """
+        if self._producer is None:
+            raise RuntimeError("AlertLog.start() was not called")
+        try:
+            await self._producer.send_and_wait(self.topic, value, key=key.encode())
+        except KafkaError as e:
+            raise RuntimeError(f"cannot publish alert {key} to {self.topic!r}: {e!r}") from e
+        self._remember(key)
+        self.stats.published += 1
