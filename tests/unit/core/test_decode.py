@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from socialpulse.core.alerts.event import decode_alert, encode_alert
 from socialpulse.core.decode import Decoder
 from socialpulse.core.events import (
     INTERACTION_TYPES,
@@ -40,7 +42,7 @@ def _validator(name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema, format_checker=FORMATS)
 
 
-VALIDATORS = {n: _validator(n) for n in ("mention", "interaction", "dead-letter")}
+VALIDATORS = {n: _validator(n) for n in ("mention", "interaction", "dead-letter", "alert")}
 DECODER = Decoder(max_event_bytes=1 << 20)
 
 
@@ -51,7 +53,7 @@ def _decode(kind: str, doc: Any) -> Mention | Interaction | Rejection:
 
 def test_there_is_an_example_of_every_contract_and_interaction_type() -> None:
     kinds = {p.name.split(".")[0] for p in EXAMPLES}
-    assert kinds == {"mention", "interaction", "dead-letter"}
+    assert kinds == {"mention", "interaction", "dead-letter", "alert"}
     types = {json.loads(p.read_text())["type"] for p in EXAMPLES if p.name.startswith("inter")}
     assert types == set(INTERACTION_TYPES)
 
@@ -61,7 +63,9 @@ def test_every_example_validates_and_decodes(path: Path) -> None:
     kind = path.name.split(".")[0]
     doc = json.loads(path.read_text())
     VALIDATORS[kind].validate(doc)
-    if kind != "dead-letter":
+    if kind == "alert":
+        assert msgspec.json.decode(encode_alert(decode_alert(path.read_bytes()))) == doc
+    elif kind != "dead-letter":
         assert not isinstance(_decode(kind, doc), Rejection), _decode(kind, doc)
 
 
