@@ -60,20 +60,23 @@ class AlertLog:
         """Connect and read every key the topic holds (the topic must exist)."""
         self._producer = AIOKafkaProducer(acks="all", **self._producer_opts, **self._opts)
         await self._producer.start()
-        self._consumer = AIOKafkaConsumer(
-            group_id=None, enable_auto_commit=False, auto_offset_reset="earliest", **self._opts
-        )
-        await self._consumer.start()
-        partitions = self._consumer.partitions_for_topic(self.topic)
-        if not partitions:
-            await self._consumer.topics()  # a metadata refresh, then ask again
-            partitions = self._consumer.partitions_for_topic(self.topic)
+        try:
+            # One metadata round trip: partitions_for() would wait 40 s for a missing topic.
+            cluster = await self._producer.client.fetch_all_metadata()
+        except KafkaError as e:
+            await self.stop()
+            raise RuntimeError(f"cannot read Kafka metadata for {self.topic!r}: {e!r}") from e
+        partitions = cluster.partitions_for_topic(self.topic)
         if not partitions:
             await self.stop()
             raise RuntimeError(
                 f"alerts topic {self.topic!r} is missing: create it with cleanup.policy=compact "
                 "or let the service create it (kafka.create_topics: true)"
             )
+        self._consumer = AIOKafkaConsumer(
+            group_id=None, enable_auto_commit=False, auto_offset_reset="earliest", **self._opts
+        )
+        await self._consumer.start()
         self._tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
         self._consumer.assign(self._tps)
         await self._consumer.seek_to_beginning(*self._tps)
