@@ -4,7 +4,7 @@ The topic is compacted and keyed ``<alert_id>:<status>``, so it keeps one record
 for as long as the topic lives. At start-up, and before each batch of events, ``AlertLog``
 reads what the topic holds (every partition, to its end); an event whose key is there was
 delivered already, by this worker before a restart or by another worker, and is not sent
-again. Keys are kept in memory: 32 + 9 characters each, about 100 bytes per event.
+again. Keys are kept in memory: 130 bytes per event (measured with tracemalloc).
 """
 
 from __future__ import annotations
