@@ -8,7 +8,8 @@ alert can quote negative posts even when they are a minority. Texts are cut on t
 Memory bound: brands × ``keep_minutes`` × 2 × ``per_minute`` samples of at most ``text_chars``
 characters plus the URL (≤ 2,048) and ids; at the defaults (3 per tone, 5 + 10 minutes,
 280 characters) 90 samples, 334 kB per brand at worst (texts of 280 emoji, 2 kB URLs).
-Pure: time comes with the mention. Samples are not persisted: after a restart they cover the mentions seen since.
+Pure: time comes with the mention. Samples are not persisted: after a restart they cover
+the mentions seen since.
 """
 
 from __future__ import annotations
