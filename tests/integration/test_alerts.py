@@ -128,3 +128,26 @@ async def test_a_second_worker_sees_what_the_first_published_after_it_started(
         [FIRING.delivery_key, OTHER.delivery_key]
     )
     assert len(await _records(opts, topic)) == 2
+
+
+async def test_nothing_is_sent_while_the_topic_cannot_be_read_and_it_is_sent_later(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    opts = {"bootstrap_servers": kafka_bootstrap}
+    topic = await _topic(opts, topic_prefix)
+    async with receiver() as hook:
+        settings = AlertSettings(webhook_urls=(hook.url,))
+        webhooks = WebhookSender(settings)
+        await webhooks.start()
+        log = AlertLog(topic, opts, {})  # not connected yet: what was sent is unknown
+        dispatcher = AlertDispatcher(settings, log, webhooks)
+        try:
+            assert await dispatcher.deliver([FIRING]) == 0
+            assert hook.requests == []
+            await log.start()
+            assert await dispatcher.deliver([]) == 1  # the pending event goes first
+        finally:
+            await log.stop()
+            await webhooks.stop()
+    assert [r.headers[IDEMPOTENCY_HEADER] for r in hook.requests] == [FIRING.delivery_key]
+    assert [k for k, _ in await _records(opts, topic)] == [FIRING.delivery_key]

@@ -52,10 +52,16 @@ class AlertDispatcher:
     async def deliver(self, events: Sequence[AlertEvent]) -> int:
         """Send the events not sent before; returns how many were sent now.
 
-        An event the topic refuses stays pending and goes first next time.
+        When the topic cannot be read or refuses an event, the events not yet sent stay
+        pending and go first next time: nothing is sent without knowing what was sent before.
         """
-        await self._log.catch_up()
         queue = [*self._pending, *events]
+        try:
+            await self._log.catch_up()
+        except RuntimeError as e:
+            log.error("%s; %d alert events kept for the next attempt", e, len(queue))
+            self._pending = queue
+            return 0
         self._pending = []
         sent = 0
         for i, event in enumerate(queue):

@@ -92,7 +92,16 @@ class AlertLog:
             self._producer = None
 
     async def catch_up(self) -> None:
-        """Read the topic up to its current end: keys other workers published meanwhile."""
+        """Read the topic up to its current end: keys other workers published meanwhile.
+
+        Raises RuntimeError when the topic cannot be read: nothing may be sent then.
+        """
+        try:
+            await self._read_to_end()
+        except (KafkaError, OSError, TimeoutError) as e:
+            raise RuntimeError(f"cannot read the alerts topic {self.topic!r}: {e!r}") from e
+
+    async def _read_to_end(self) -> None:
         consumer = self._consumer
         if consumer is None:
             raise RuntimeError("AlertLog.start() was not called")
