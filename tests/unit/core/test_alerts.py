@@ -14,13 +14,14 @@ import msgspec
 import pytest
 
 from builders import NEG, NEU, POS, encoded, mention, off
-from socialpulse.core.alerts.build import events_of, runbook_anchor
+from socialpulse.core.alerts.build import events_of, runbook_anchor, term_evidence
 from socialpulse.core.alerts.event import AlertEvent, decode_alert, encode_alert
 from socialpulse.core.alerts.samples import SampleReservoir, truncate
 from socialpulse.core.anomaly.counts import MinuteCounts
 from socialpulse.core.anomaly.detector import SIGNALS, Detector
 from socialpulse.core.clock import rfc3339
 from socialpulse.core.pipeline import Pipeline
+from socialpulse.core.trends import Trend
 from socialpulse.core.windows.store import WindowStore
 from socialpulse.settings import AlertSettings, AnomalySettings, BrandSettings, Settings
 
@@ -246,3 +247,33 @@ def test_the_pipeline_keeps_matched_mentions_as_samples() -> None:
     assert [(s.event_id, s.url, s.sentiment) for s in got] == [
         (m.event_id, "https://x.example/1", "negative")
     ]
+
+
+def test_trends_become_terms_and_hashtags_of_the_event() -> None:
+    trends = [
+        Trend("outage", 7.5, 40.0, 2.0),
+        Trend("#alphadown", 9.0, 55.0, 1.5),
+        Trend("@alphasupport", 6.0, 30.0, 3.0),
+    ]
+    terms, hashtags = term_evidence(trends)
+    assert [t.term for t in terms] == ["outage", "@alphasupport"]
+    assert [(t.term, t.score, t.recent, t.expected) for t in hashtags] == [
+        ("#alphadown", 9.0, 55.0, 1.5)
+    ]
+    s = Scenario()
+    asked: list[tuple[str, float]] = []
+
+    def source(brand: str, now: float) -> list[Trend]:
+        asked.append((brand, now))
+        return trends
+
+    for _ in range(60):
+        ev = s.detector.step(s.minute, [counts(s.minute, neg=12)])
+        s.minute += 1
+        if ev.transitions:
+            break
+    events = events_of(ev.transitions, s.detector, s.store, s.samples, ALERTS, source)
+    assert events and all(e.evidence.top_hashtags == hashtags for e in events)
+    assert all(e.evidence.top_terms == terms for e in events)
+    VALIDATOR.validate(_doc(events[0]))
+    assert asked[0] == ("a", _epoch(events[0].evaluated_at))

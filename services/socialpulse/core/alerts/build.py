@@ -2,12 +2,12 @@
 
 Everything is read as of the transition's minute, passed in: the detector's window totals and
 their expectation (platform mix, sentiment shares), the window store's authors by reach, the
-sample reservoir's posts. Terms and hashtags stay empty until a trends module provides them.
+sample reservoir's posts, and the brand's trending terms and hashtags when a trends source is given.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 from urllib.parse import urlencode
 
@@ -27,6 +27,7 @@ from socialpulse.core.anomaly.counts import NEGATIVE, NEUTRAL, PLATFORM_INDEX, P
 from socialpulse.core.anomaly.detector import Detector, Transition
 from socialpulse.core.clock import rfc3339
 from socialpulse.core.kpis import AuthorKpis
+from socialpulse.core.trends import Trend
 from socialpulse.core.windows.store import WindowStore
 from socialpulse.settings import AlertSettings
 
@@ -157,6 +158,16 @@ def build_event(
     )
 
 
+def term_evidence(trends: Sequence[Trend]) -> tuple[list[TermTrend], list[TermTrend]]:
+    """A brand's trends split into terms (words, @mentions) and hashtags, highest score first."""
+    ranked = sorted(trends, key=lambda t: (-t.score, t.term))
+    items = [TermTrend(t.term, t.score, t.recent, t.expected) for t in ranked]
+    return (
+        [t for t in items if not t.term.startswith("#")],
+        [t for t in items if t.term.startswith("#")],
+    )
+
+
 def author_window(store: WindowStore, window_minutes: int) -> str:
     """The store's shortest window that covers the detector's window (else its longest)."""
     for label, seconds in store.windows.items():
@@ -171,8 +182,12 @@ def events_of(
     store: WindowStore,
     reservoir: SampleReservoir | None,
     settings: AlertSettings,
+    trends: Callable[[str, float], Sequence[Trend]] | None = None,
 ) -> list[AlertEvent]:
-    """The events of one evaluation's transitions, evidence read from this worker's state."""
+    """The events of one evaluation's transitions, evidence read from this worker's state.
+
+    ``trends`` is ``TrendDetector.trends`` (brand, event time) once the service runs it.
+    """
     window = detector.settings.window_minutes
     label = author_window(store, window)
     out = []
@@ -181,6 +196,7 @@ def events_of(
         if settings.top_authors and t.brand in store.brands:
             at = t.minute * 60 + 59.0  # the last second of the evaluated minute
             top = store.top_authors(at, t.brand, label, settings.top_authors)["highest_reach"]
+        terms, hashtags = term_evidence(trends(t.brand, (t.minute + 1) * 60) if trends else ())
         out.append(
             build_event(
                 t,
@@ -189,6 +205,8 @@ def events_of(
                 mix=detector.window_mix(t.brand),
                 authors=top,
                 reservoir=reservoir,
+                top_terms=terms,
+                top_hashtags=hashtags,
             )
         )
     return out

@@ -24,12 +24,12 @@ class Band(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class TermTrend(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A term or hashtag of the window against its baseline (filled once trends exist)."""
+    """A trending term or hashtag of the brand (``core.trends``): recent count against baseline."""
 
     term: str
-    count: int
-    baseline: float
-    lift: float
+    score: float
+    recent: float
+    expected: float
 
 
 class AuthorReach(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
