@@ -58,8 +58,13 @@ def mention(
     media: bool = False,
     verified: bool = False,
     event_id: str | None = None,
+    language: str | None = "en",
 ) -> Mention:
-    """A mention created at ``ts`` by ``author`` (handle ``@author`` unless given)."""
+    """A mention created at ``ts`` by ``author`` (handle ``@author`` unless given).
+
+    English by its ``language`` field unless told otherwise (None leaves the language to be
+    detected), so short test texts are scored as the English they are.
+    """
     return Mention(
         event_id=event_id or f"m{next(_IDS)}",
         platform=platform,  # type: ignore[arg-type]
@@ -69,6 +74,7 @@ def mention(
         ),
         text=text,
         kind=kind,  # type: ignore[arg-type]
+        language=language,
         has_media=media,
     )
 

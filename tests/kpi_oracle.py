@@ -1,7 +1,9 @@
 """A brute-force KPI oracle for tests: every KPI recomputed from the raw events, the slow way.
 
 It restates the README's KPI reference on plain dicts, without the service's code: brand matches
-are stated by the test per mention, sentiment comes from vaderSentiment directly, and window
+are stated by the test per mention, sentiment comes from vaderSentiment directly (English only:
+a mention in any other language is ``unscored``), the language from the record's ``language``
+field's primary subtag or else from py3langid directly over ``LANGUAGES``, and window
 membership is the documented rule (an event is in window W when its minute is one of the W/60
 minutes ending in the minute of ``now``, or later). Keys are the JSON API's names.
 """
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from socialpulse.core.events import INTERACTION_TYPES
@@ -25,6 +28,25 @@ TYPES = INTERACTION_TYPES  # the contract's list; the oracle restates what is do
 KINDS = ("post", "reply", "share", "comment")
 BASES = ("mentions", "reach", "engagement", "positive", "negative")
 _VADER = SentimentIntensityAnalyzer()
+# The service's default languages and detection threshold, restated.
+LANGUAGES = ("en", "es", "pt", "fr", "de", "it", "ja")
+MIN_CONFIDENCE = 0.5
+_LANGID = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+_LANGID.set_languages(list(LANGUAGES))
+
+
+def language(record: Mapping[str, Any]) -> str:
+    """The record's language: its field's primary subtag, else detected (``unknown`` if unsure)."""
+    tag = record.get("language")
+    if tag is not None:
+        subtag = str(tag).strip().replace("_", "-").split("-")[0].lower()
+        return "unknown" if subtag in ("", "und") else subtag
+    found, probability = _LANGID.classify(record["text"])
+    return str(found) if probability >= MIN_CONFIDENCE else "unknown"
+
+
+def language_label(lang: str) -> str:
+    return lang if lang in LANGUAGES or lang == "unknown" else "other"
 
 
 @dataclass(frozen=True)
@@ -134,7 +156,8 @@ class Oracle:
         ]
         by_platform: dict[str, int] = defaultdict(int)
         by_kind = dict.fromkeys(KINDS, 0)
-        sentiment = {"positive": 0, "neutral": 0, "negative": 0}
+        sentiment = {"positive": 0, "neutral": 0, "negative": 0, "unscored": 0}
+        by_language: dict[str, int] = defaultdict(int)
         authors: dict[str, dict[str, Any]] = {}
         csum = 0.0
         tagged = ugc = 0
@@ -142,9 +165,14 @@ class Oracle:
             r = m.record
             by_platform[r["platform"]] += 1
             by_kind[r["kind"]] += 1
-            c = compound(r["text"])
-            csum += c
-            sentiment[_label(c)] += 1
+            lang = language(r)
+            by_language[language_label(lang)] += 1
+            if lang == "en":
+                c = compound(r["text"])
+                csum += c
+                sentiment[_label(c)] += 1
+            else:
+                sentiment["unscored"] += 1
             tagged += m.matches[brand]
             a = r["author"]
             t = authors.setdefault(
@@ -166,6 +194,7 @@ class Oracle:
         k["mentions_by_platform"] = dict(sorted(by_platform.items()))
         k["mentions_by_kind"] = by_kind
         k["mentions_by_sentiment"] = sentiment
+        k["mentions_by_language"] = dict(sorted(by_language.items()))
         k["mentions_tagged"] = tagged
         k["mentions_untagged"] = mentions - tagged
         k["sentiment_compound_sum"] = csum
@@ -248,7 +277,8 @@ class Oracle:
 
         pos, neg = sentiment["positive"], sentiment["negative"]
         n = counts
-        k["sentiment_compound_mean"] = _ratio(csum, mentions)
+        scored = mentions - sentiment["unscored"]
+        k["sentiment_compound_mean"] = _ratio(csum, scored)
         k["engagement_rate"] = _ratio(engagements, k["reach"])
         k["engagement_rate_by_impressions"] = _ratio(engagements, n["impression"])
         k["conversation_comments_per_post"] = _ratio(n["comment"], owned_posts)

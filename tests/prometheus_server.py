@@ -52,6 +52,7 @@ CONTRACT_METRICS = frozenset(
         "socialpulse_mentions_tagged",
         "socialpulse_mentions_untagged",
         "socialpulse_mentions_by_sentiment",
+        "socialpulse_mentions_by_language",
         "socialpulse_sentiment_compound_sum",
         "socialpulse_potential_reach",
         "socialpulse_unique_authors",

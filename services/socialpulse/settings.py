@@ -25,6 +25,14 @@ _WINDOW_RE = re.compile(r"^([1-9][0-9]*)([mhd])$")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
 
 BrandId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+# A language as a primary subtag (ISO 639-1 or -3, lower case): `en`, `pt`, `yue`.
+LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]
+# The languages counted by name by default: the demo's five, plus Italian and Japanese.
+DEFAULT_LANGUAGES: Final = ("en", "es", "pt", "fr", "de", "it", "ja")
+# Below this detection confidence (0..1, over the configured languages) a language is `unknown`.
+DEFAULT_LANGUAGE_MIN_CONFIDENCE: Final = 0.5
+# Labels of mentions_by_language is the configured languages plus these two, so at most this many.
+MAX_LANGUAGES: Final = 50
 
 
 def window_seconds(label: str) -> int:
@@ -342,6 +350,26 @@ class SpamSettings(_Frozen):
         return self
 
 
+class SentimentSettings(_Frozen):
+    """Which scorer scores each language (see the README's Languages and sentiment section)."""
+
+    scorers: dict[LanguageCode, str] = {}
+    """Language -> `package.module:ClassName` of a class implementing `Scorer`, built once at
+    start-up with no arguments; `en` is the built-in VADER scorer unless named here. Every key
+    must be in `languages`; mentions in any other language count as `unscored`."""
+
+    @field_validator("scorers")
+    @classmethod
+    def _import_paths(cls, v: dict[str, str]) -> dict[str, str]:
+        for lang, path in v.items():
+            module, _, name = path.partition(":")
+            if not module or not name:
+                raise ValueError(
+                    f"sentiment.scorers.{lang}: {path!r} is not `package.module:ClassName`"
+                )
+        return v
+
+
 class AlertSettings(_Frozen):
     """Alert events of the spike detector: their evidence, links and webhook delivery."""
 
@@ -406,6 +434,17 @@ class Settings(BaseSettings):
     """Bot, near-duplicate and campaign heuristics (the `spam.*` rows)."""
     alerts: AlertSettings = AlertSettings()
     """Alert events and webhooks (the `alerts.*` rows)."""
+    sentiment: SentimentSettings = SentimentSettings()
+    """Sentiment scorers per language (the `sentiment.*` rows)."""
+    languages: tuple[LanguageCode, ...] = Field(
+        default=DEFAULT_LANGUAGES, min_length=1, max_length=MAX_LANGUAGES
+    )
+    """Languages counted by name in `socialpulse_mentions_by_language` (others count as `other`,
+    undetected ones as `unknown`), and the only candidates of language detection; primary
+    subtags known to py3langid."""
+    language_min_confidence: float = Field(default=DEFAULT_LANGUAGE_MIN_CONFIDENCE, ge=0, le=1)
+    """A mention without a `language` field whose detected language has a lower probability
+    (over `languages`) is `unknown`."""
     windows: tuple[str, ...] = ("5m", "1h", "24h", "7d")
     """Rolling windows: whole minutes, hours or days (`5m`, `1h`, `7d`)."""
     # CLV = mean order value × purchases per customer in the window × this many windows.
@@ -465,6 +504,23 @@ class Settings(BaseSettings):
         if len(set(v)) != len(v):
             raise ValueError("windows must be distinct")
         return tuple(sorted(v, key=window_seconds))
+
+    @field_validator("languages")
+    @classmethod
+    def _languages_distinct(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError("languages must be distinct")
+        return v
+
+    @model_validator(mode="after")
+    def _scorers_configured(self) -> Settings:
+        unknown = set(self.sentiment.scorers) - set(self.languages)
+        if unknown:
+            raise ValueError(
+                f"sentiment.scorers names languages not in `languages`: {sorted(unknown)}; "
+                "add them to `languages` so their mentions are recognised"
+            )
+        return self
 
     @model_validator(mode="after")
     def _brands_consistent(self) -> Settings:

@@ -54,11 +54,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _tools(settings: Settings) -> tuple[Scorer, BrandMatcher]:
-    """The scorer and brand matcher a pipeline built from ``settings`` uses."""
-    from socialpulse.core.pipeline import Pipeline
+    """The pipeline's English scorer (VADER) and the brand matcher of ``settings``."""
+    from socialpulse.core.brands import BrandMatcher
+    from socialpulse.core.sentiment import SentimentScorer
 
-    pipeline = Pipeline(settings)
-    return pipeline.scorer, pipeline.matcher
+    return SentimentScorer(), BrandMatcher(settings.brands)
 
 
 def score_one(settings: Settings, text: str) -> Scored:

@@ -61,7 +61,9 @@ MEASURES: Final[tuple[Measure, ...]] = (
     Measure("positive", "count", "mentions classed positive"),
     Measure("neutral", "count", "mentions classed neutral"),
     Measure("negative", "count", "mentions classed negative"),
-    Measure("compound_sum", "total", "sum of VADER compound scores"),
+    Measure("unscored", "count", "mentions in a language no configured scorer covers"),
+    Measure("compound_sum", "total", "sum of compound scores of the scored mentions"),
+    Measure("mentions_by_language", "label_counts", "matched mentions per language label"),
     Measure("authors", "authors", "mention authors and what the bucket saw of each"),
     Measure("posts", "join_map", "mention event id -> author id (engagement received)"),
     Measure("ugc", "join_set", "event ids of user-generated-content mentions"),
@@ -98,7 +100,7 @@ KpiKind = Literal[
 #   none   not combinable (a median); dashboards show it per worker
 Merge = Literal["sum", "max", "ratio", "none"]
 # Extra label of a KPI family (besides brand and window); every one has a bounded value set.
-Label = Literal["platform", "kind", "sentiment", "type", "basis"]
+Label = Literal["platform", "kind", "sentiment", "language", "type", "basis"]
 
 RATIO_KINDS: Final[frozenset[str]] = frozenset({"ratio", "mean", "median", "scaled_ratio"})
 
@@ -193,6 +195,10 @@ _INTERACTIONS: Final = "socialpulse_interactions"
 _SENTIMENT: Final = "socialpulse_mentions_by_sentiment"
 
 
+# Mentions a scorer covered: the denominator of every share of sentiment.
+_SCORED: Final = tuple(Term(_SENTIMENT, c) for c in ("positive", "neutral", "negative"))
+
+
 def _n(kind: str, sign: int = 1) -> Term:
     """Interactions of one type."""
     return Term(_INTERACTIONS, kind, sign)
@@ -227,9 +233,21 @@ KPIS: Final[tuple[Kpi, ...]] = (
         "count",
         "sum",
         "mentions",
-        "Mentions of the brand in the window, by VADER sentiment class",
+        "Mentions of the brand in the window, by sentiment class (unscored: in a language no "
+        "configured scorer covers)",
         attr="mentions_by_sentiment",
         label="sentiment",
+    ),
+    Kpi(
+        "socialpulse_mentions_by_language",
+        "mentions_by_language",
+        "count",
+        "sum",
+        "mentions",
+        "Mentions of the brand in the window, by language: the configured languages, other "
+        "and unknown",
+        attr="mentions_by_language",
+        label="language",
     ),
     Kpi(
         _INTERACTIONS,
@@ -291,7 +309,8 @@ KPIS: Final[tuple[Kpi, ...]] = (
         "socialpulse_sentiment_compound_sum",
         "compound_sum",
         "compound",
-        "Sum of VADER compound scores of the window's mentions (divide by mentions for the mean)",
+        "Sum of compound scores of the window's scored mentions (divide by the scored mentions "
+        "for the mean)",
         "sum",
     ),
     Kpi(
@@ -420,9 +439,9 @@ KPIS: Final[tuple[Kpi, ...]] = (
         "sentiment_compound_mean",
         "compound_mean",
         "compound",
-        "Mean VADER compound score of the window's mentions",
+        "Mean compound score of the window's scored mentions",
         (Term("socialpulse_sentiment_compound_sum"),),
-        (Term(_MENTIONS),),
+        _SCORED,
         "mean",
     ),
     _ratio(

@@ -17,7 +17,9 @@ from socialpulse.core.events import ENGAGEMENT_TYPES, MentionKind
 
 # Bases of share of voice: what the brand's part and its competitive set's total are counted in.
 SOV_BASES: Final[tuple[str, ...]] = ("mentions", "reach", "engagement", "positive", "negative")
-SENTIMENTS: Final[tuple[str, ...]] = ("positive", "neutral", "negative")
+# Sentiment classes: the three a scorer gives, and `unscored` (no scorer for the language).
+SCORED_SENTIMENTS: Final[tuple[str, ...]] = ("positive", "neutral", "negative")
+SENTIMENTS: Final[tuple[str, ...]] = (*SCORED_SENTIMENTS, "unscored")
 MENTION_KINDS: Final[tuple[str, ...]] = get_args(MentionKind)
 # A video view is complete when at least this share of the video was watched.
 VIDEO_COMPLETE_SHARE: Final = 0.95
@@ -69,6 +71,7 @@ class WindowKpis:
     numbers: Mapping[str, int | float]
     mentions_by_platform: Mapping[str, int]  # platforms seen, sorted
     mentions_by_kind: Mapping[str, int]
+    mentions_by_language: Mapping[str, int]  # language labels seen, sorted
     potential_reach: int
     unique_authors: int
     # Every interaction type, zeros included.
@@ -110,8 +113,13 @@ class WindowKpis:
         return self._count("negative")
 
     @property
+    def unscored(self) -> int:
+        """Mentions in a language no configured scorer covers."""
+        return self._count("unscored")
+
+    @property
     def compound_sum(self) -> float:
-        """Sum of the mentions' VADER compound scores."""
+        """Sum of the scored mentions' compound scores."""
         return self._total("compound_sum")
 
     @property
@@ -183,7 +191,12 @@ class WindowKpis:
 
     @property
     def mentions(self) -> int:
-        """Mentions matching the brand (each has exactly one sentiment class)."""
+        """Mentions matching the brand (each has exactly one sentiment class, unscored too)."""
+        return self.scored + self.unscored
+
+    @property
+    def scored(self) -> int:
+        """Mentions a scorer covered: the denominator of every share of sentiment."""
         return self.positive + self.neutral + self.negative
 
     @property
@@ -208,8 +221,8 @@ class WindowKpis:
 
     @property
     def compound_mean(self) -> float | None:
-        """Mean VADER compound score of the mentions."""
-        return ratio(self.compound_sum, self.mentions)
+        """Mean compound score of the scored mentions."""
+        return ratio(self.compound_sum, self.scored)
 
     @property
     def engagement_rate(self) -> float | None:

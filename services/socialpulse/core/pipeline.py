@@ -13,8 +13,10 @@ from socialpulse.core.brands import BrandMatcher
 from socialpulse.core.decode import Decoder
 from socialpulse.core.dedup import Deduplicator
 from socialpulse.core.events import STREAMS, Interaction, Mention, Stream
+from socialpulse.core.language import LanguageDetector, Languages
 from socialpulse.core.rejection import REJECT_REASONS, Rejection
-from socialpulse.core.sentiment import Scorer, SentimentScorer
+from socialpulse.core.scorers import build_scorers
+from socialpulse.core.sentiment import Scorer
 from socialpulse.core.validate import Validator
 from socialpulse.core.windows.store import WindowStore
 from socialpulse.core.windows.timeline import Source
@@ -40,7 +42,18 @@ class PipelineStats:
 class Pipeline:
     """The pure core: one record in, state updated or a rejection out."""
 
-    def __init__(self, settings: Settings, scorer: Scorer | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        scorer: Scorer | None = None,
+        detector: LanguageDetector | None = None,
+    ) -> None:
+        """Build the stages from ``settings``; ``scorer`` replaces the built-in English one.
+
+        Scorers named in ``sentiment.scorers`` are imported here (``ScorerLoadError`` names the
+        setting when one cannot be); ``detector`` shares a loaded language model between
+        pipelines.
+        """
         self.decoder = Decoder(settings.max_event_bytes)
         self.store = WindowStore(
             settings.brands,
@@ -54,7 +67,11 @@ class Pipeline:
         )
         self.dedup = Deduplicator(self.store.horizon_seconds)
         self.matcher = BrandMatcher(settings.brands)
-        self.scorer = scorer if scorer is not None else SentimentScorer()
+        self.scorers = build_scorers(settings.sentiment.scorers, settings.languages, scorer)
+        self.languages = Languages(
+            settings.languages,
+            detector or LanguageDetector(settings.languages, settings.language_min_confidence),
+        )
         self.stats = PipelineStats()
         # Recent mention texts per brand, quoted by alert events (the store keeps no texts).
         self.samples = SampleReservoir(
@@ -105,8 +122,12 @@ class Pipeline:
             if not owned_only:
                 self.stats.unmatched_mentions += 1
             return
-        sentiment = self.scorer.score(event.text)
+        language = self.languages.of(event)
+        scorer = self.scorers.get(language)
+        # No scorer for the language: counted in every volume, as `unscored` in sentiment.
+        sentiment = scorer.score(event.text) if scorer is not None else None
+        label = self.languages.label(language)
         self.stats.brand_matches += len(matches)
         for m in matches:
-            self.store.add_mention(source, m.brand, event, sentiment, m.tagged, offset)
-            self.samples.add(m.brand, event, sentiment.label)
+            self.store.add_mention(source, m.brand, event, sentiment, m.tagged, offset, label)
+            self.samples.add(m.brand, event, sentiment.label if sentiment else "unscored")

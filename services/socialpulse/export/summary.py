@@ -15,19 +15,31 @@ def summary_line(
     lag: int,
     window: str,
 ) -> str:
-    """E.g. ``412 ev/s | 5m: 380 brand mentions +61% =24% -15% | SoV aurora 45% ... | lag 0``."""
-    pos = neu = neg = 0
+    """E.g. ``412 ev/s | 5m: 380 brand mentions +61% =24% -15% | SoV aurora 45% ... | lag 0``.
+
+    The sentiment mix is over the scored mentions; unscored ones (no scorer for their language)
+    are counted after it, as ``?12 unscored``, when there are any.
+    """
+    pos = neu = neg = unscored = 0
     shares = []
     for brand, per_window in kpis.items():
         k = per_window[window]
         pos, neu, neg = pos + k.positive, neu + k.neutral, neg + k.negative
+        unscored += k.unscored
         sov = "-" if k.share_of_voice is None else f"{k.share_of_voice:.0%}"
         shares.append(f"{brand} {sov}")
     # A mention of two brands counts once per brand here, as it does in the KPIs.
-    total = pos + neu + neg
+    scored = pos + neu + neg
+    total = scored + unscored
     mix = (
-        f"+{pos / total:.0%} ={neu / total:.0%} -{neg / total:.0%}" if total else "no mentions yet"
+        f"+{pos / scored:.0%} ={neu / scored:.0%} -{neg / scored:.0%}"
+        if scored
+        else "none scored"
+        if total
+        else "no mentions yet"
     )
+    if unscored:
+        mix += f" ?{unscored:,} unscored"
     rejected = sum(stats.rejected.values())
     return (
         f"{events_per_second:,.0f} ev/s | {window}: {total:,} brand mentions {mix} | "

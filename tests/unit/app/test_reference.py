@@ -9,6 +9,7 @@ from socialpulse.settings import (
     AnomalySettings,
     BrandSettings,
     KafkaSettings,
+    SentimentSettings,
     Settings,
     SpamSettings,
     TrendSettings,
@@ -31,12 +32,13 @@ def test_every_setting_is_described_and_listed() -> None:
         (AnomalySettings, "anomaly."),
         (TrendSettings, "trends."),
         (SpamSettings, "spam."),
+        (SentimentSettings, "sentiment."),
         (BrandSettings, ""),
     )
     for model, prefix in models:
         for name, info in model.model_fields.items():
             assert info.description, f"{model.__name__}.{name} has no docstring"
-            if name not in ("kafka", "anomaly", "trends", "spam"):
+            if name not in ("kafka", "anomaly", "trends", "spam", "sentiment"):
                 assert f"`{prefix}{name}`" in table
 
 

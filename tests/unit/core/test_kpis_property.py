@@ -73,7 +73,10 @@ TEXTS: tuple[tuple[str, dict[str, bool]], ...] = (
     ("gamma ok", {"c": False}),
     ("@betaco hello, terrible service", {"b": True}),
     ("nothing to see here", {}),
+    ("¡Me encanta alpha! El mejor café de la ciudad", {"a": False}),
 )
+# A mention's language field: absent (detected), English in any case, or another language.
+LANGUAGE_FIELDS = (None, "en", "EN-gb", "es", "pt-BR", "zh_Hant", "und")
 # author id -> (handle, is a brand account of)
 AUTHORS = {
     "u0": "@sleepy_owl",
@@ -133,6 +136,9 @@ def streams(draw: st.DrawFn) -> tuple[list[OracleMention], list[dict[str, Any]],
                 "tagged": tagged,
                 "has_media": draw(st.booleans()),
             }
+            lang = draw(st.sampled_from(LANGUAGE_FIELDS))
+            if lang is not None:
+                record["language"] = lang
             mentions.append(OracleMention(record, {b: t or tagged for b, t in matches.items()}))
             order.append(("mentions", record, ("m", partition)))
             continue

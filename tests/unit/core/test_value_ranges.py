@@ -137,7 +137,8 @@ def _checkpoint_and_restore(p: Pipeline, read: list[Record]) -> Pipeline:
 def _exports(p: Pipeline) -> dict[str, Any]:
     """What the service exports of ``p``'s state: KPI and top-author JSON, Prometheus gauges.
 
-    Counters (``_total``) count what this process read, so a fresh one starts them at zero.
+    Counters (``_total``) count what this process read, so a fresh one starts them at zero;
+    ``process_*`` samples (memory, CPU, descriptors) describe the process, not its state.
     """
     out: dict[str, Any] = {}
     for brand, per_window in p.store.snapshot(NOW).items():
@@ -154,7 +155,8 @@ def _exports(p: Pipeline) -> dict[str, Any]:
         (s.name, tuple(sorted(s.labels.items())), s.value)
         for family in registry.collect()
         for s in family.samples
-        if not s.name.startswith("socialpulse_build") and not s.name.endswith("_total")
+        if not s.name.startswith(("socialpulse_build", "process_"))
+        and not s.name.endswith("_total")
     )
     return out
 

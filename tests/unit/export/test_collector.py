@@ -78,6 +78,7 @@ def test_metrics_read_state_at_scrape_time(settings: Settings) -> None:
         "window",
         "platform",
         "sentiment",
+        "language",
         "reason",
         "stream",
         "topic",

@@ -51,3 +51,22 @@ def test_only_the_named_window_is_summed(rivals_store: WindowStore) -> None:
         kpis, PipelineStats(), 0, 0, "5m"
     )
     assert "1h: 2 brand mentions +50% =0% -50%" in summary_line(kpis, PipelineStats(), 0, 0, "1h")
+
+
+def test_the_mix_is_over_scored_mentions_and_unscored_ones_are_counted_apart(
+    rivals_store: WindowStore,
+) -> None:
+    for n in range(3):
+        rivals_store.add_mention(SRC, "a", mention(NOW - 10), POS, False, n)
+    rivals_store.add_mention(SRC, "a", mention(NOW - 10), NEG, False, 3)
+    for n in range(4, 10):
+        es = mention(NOW - 10, language="es")
+        rivals_store.add_mention(SRC, "a", es, None, False, n, "es")
+    line = summary_line(rivals_store.snapshot(NOW), PipelineStats(), 0, 0, "5m")
+    assert "5m: 10 brand mentions +75% =0% -25% ?6 unscored | SoV a 100% b 0%" in line
+
+
+def test_only_unscored_mentions_have_no_mix(rivals_store: WindowStore) -> None:
+    rivals_store.add_mention(SRC, "a", mention(NOW - 10, language="ja"), None, False, 1, "ja")
+    line = summary_line(rivals_store.snapshot(NOW), PipelineStats(), 0, 0, "5m")
+    assert "5m: 1 brand mentions none scored ?1 unscored |" in line

@@ -16,7 +16,7 @@ from typing import Final
 
 import msgspec
 
-from socialpulse.core.anomaly.counts import NEGATIVE, NEUTRAL, POSITIVE, WIDTH
+from socialpulse.core.anomaly.counts import POSITIVE, WIDTH, scored, volume
 from socialpulse.settings import AnomalySettings
 
 MINUTES_PER_DAY: Final = 1440
@@ -141,12 +141,12 @@ def expectation(h: BrandHistory, slot: int, s: AnomalySettings) -> Expectation |
             expected = statistics.median(candidates)
         per_minute.append(expected / s.slot_minutes)
         spread.append(_relative_spread(day_values, day_median, s.min_relative_spread))
-    day_mentions = [v[POSITIVE] + v[NEUTRAL] + v[NEGATIVE] for v in daily]
+    day_mentions = [volume(v) for v in daily]
     mentions_spread = _relative_spread(
         day_mentions, statistics.median(day_mentions), s.min_relative_spread
     )
-    mentions = per_minute[POSITIVE] + per_minute[NEUTRAL] + per_minute[NEGATIVE]
-    positive_share = per_minute[POSITIVE] / mentions if mentions > 0 else None
+    polar = scored(per_minute)
+    positive_share = per_minute[POSITIVE] / polar if polar > 0 else None
     return Expectation(tuple(per_minute), tuple(spread), mentions_spread, positive_share)
 
 
@@ -185,8 +185,7 @@ def _trend(h: BrandHistory, slot: int, per_day: int, week: int) -> float:
         now, then = h.slots.get(slot - j), h.slots.get(slot - j - week)
         if now is None or then is None:
             continue
-        a = now[POSITIVE] + now[NEUTRAL] + now[NEGATIVE]
-        b = then[POSITIVE] + then[NEUTRAL] + then[NEGATIVE]
+        a, b = volume(now), volume(then)
         if a > 0 and b > 0:
             ratios.append(a / b)
     if len(ratios) < per_day // 4:

@@ -1,7 +1,8 @@
 """The detector's input: one brand's mention totals of one event-time minute, over all partitions.
 
 A minute's totals are a vector of integers in a fixed layout (sentiment classes, the competitive
-set's mentions, one slot per platform), so the baseline can add, store and compare them cheaply.
+set's mentions, one slot per platform, unscored mentions), so the baseline can add, store and
+compare them cheaply.
 """
 
 from __future__ import annotations
@@ -21,8 +22,20 @@ NEUTRAL: Final = 1
 NEGATIVE: Final = 2
 VOICE_SET: Final = 3
 PLATFORM_BASE: Final = 4
-WIDTH: Final = PLATFORM_BASE + len(PLATFORMS)
 PLATFORM_INDEX: Final[Mapping[str, int]] = {p: PLATFORM_BASE + i for i, p in enumerate(PLATFORMS)}
+# Mentions in a language no scorer covers: in the volume, in no share of sentiment.
+UNSCORED: Final = PLATFORM_BASE + len(PLATFORMS)
+WIDTH: Final = UNSCORED + 1
+
+
+def scored(v: Sequence[float]) -> float:
+    """Mentions of a totals vector that have a sentiment class: every share's denominator."""
+    return v[POSITIVE] + v[NEUTRAL] + v[NEGATIVE]
+
+
+def volume(v: Sequence[float]) -> float:
+    """Every mention of a totals vector, unscored ones too."""
+    return scored(v) + v[UNSCORED]
 
 
 class MinuteCounts(msgspec.Struct, frozen=True, kw_only=True):
@@ -39,12 +52,13 @@ class MinuteCounts(msgspec.Struct, frozen=True, kw_only=True):
     positive: int = 0
     neutral: int = 0
     negative: int = 0
+    unscored: int = 0
     by_platform: dict[str, int] = {}
     voice_set: int = 0
 
     def __post_init__(self) -> None:
         """Reject counts no pipeline can produce, with the reason."""
-        if min(self.positive, self.neutral, self.negative, self.voice_set) < 0:
+        if min(self.positive, self.neutral, self.negative, self.unscored, self.voice_set) < 0:
             raise ValueError(f"{self.brand}@{self.minute}: counts must be ≥ 0")
         unknown = set(self.by_platform) - set(PLATFORM_INDEX)
         if unknown:
@@ -64,8 +78,8 @@ class MinuteCounts(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def mentions(self) -> int:
-        """Mentions of the brand (one sentiment class each)."""
-        return self.positive + self.neutral + self.negative
+        """Mentions of the brand (one sentiment class each, unscored included)."""
+        return self.positive + self.neutral + self.negative + self.unscored
 
     def vector(self) -> list[int]:
         """The totals in the detector's fixed layout."""
@@ -73,6 +87,7 @@ class MinuteCounts(msgspec.Struct, frozen=True, kw_only=True):
         v[POSITIVE] = self.positive
         v[NEUTRAL] = self.neutral
         v[NEGATIVE] = self.negative
+        v[UNSCORED] = self.unscored
         v[VOICE_SET] = self.voice_set
         for platform, n in self.by_platform.items():
             v[PLATFORM_INDEX[platform]] = n
@@ -89,29 +104,31 @@ def minute_counts(
     what lets a silent source be seen. Share of voice counts mentions over the brand and its
     competitors, as the window store does.
     """
-    own: dict[str, tuple[int, int, int, dict[str, int]]] = {}
+    own: dict[str, tuple[int, int, int, int, dict[str, int]]] = {}
     for b in brands:
-        pos = neu = neg = 0
+        pos = neu = neg = unscored = 0
         platforms: dict[str, int] = {}
         for bucket in buckets.get(b.id, ()):
             pos += bucket.positive
             neu += bucket.neutral
             neg += bucket.negative
+            unscored += bucket.unscored
             for platform, n in bucket.mentions_by_platform.items():
                 platforms[platform] = platforms.get(platform, 0) + n
-        own[b.id] = (pos, neu, neg, platforms)
+        own[b.id] = (pos, neu, neg, unscored, platforms)
     out: dict[str, MinuteCounts] = {}
     for b in brands:
-        pos, neu, neg, platforms = own[b.id]
+        pos, neu, neg, unscored, platforms = own[b.id]
         voice_set = 0
         if b.competitors:
-            voice_set = sum(sum(own[r][:3]) for r in (b.id, *b.competitors) if r in own)
+            voice_set = sum(sum(own[r][:4]) for r in (b.id, *b.competitors) if r in own)
         out[b.id] = MinuteCounts(
             brand=b.id,
             minute=minute,
             positive=pos,
             neutral=neu,
             negative=neg,
+            unscored=unscored,
             by_platform=platforms,
             voice_set=voice_set,
         )

@@ -32,12 +32,13 @@ from socialpulse.core.anomaly.baseline import (
 )
 from socialpulse.core.anomaly.counts import (
     NEGATIVE,
-    NEUTRAL,
     PLATFORM_INDEX,
     POSITIVE,
     VOICE_SET,
     WIDTH,
     MinuteCounts,
+    scored,
+    volume,
 )
 from socialpulse.core.anomaly.rules import Reading
 from socialpulse.core.events import PLATFORMS
@@ -245,10 +246,11 @@ class Detector:
         win = self._window_totals(brand, h)
         exp = e.per_minute
         pos, neg = win[POSITIVE], win[NEGATIVE]
-        mentions = pos + win[NEUTRAL] + neg
+        # Volume counts every mention; shares of sentiment are over the scored ones.
+        mentions, polar = int(volume(win)), int(scored(win))
         e_pos, e_neg = exp[POSITIVE] * w, exp[NEGATIVE] * w
-        e_mentions = e_pos + exp[NEUTRAL] * w + e_neg
-        positive_share = pos / mentions if mentions else None
+        e_mentions, e_polar = volume(exp) * w, scored(exp) * w
+        positive_share = pos / polar if polar else None
         out: dict[str, Reading] = {}
         out["mention_volume"] = rules.volume_spike(
             mentions,
@@ -258,8 +260,8 @@ class Detector:
             positive_share=positive_share,
             expected_positive_share=e.positive_share,
         )
-        if e_mentions > 0:
-            r = rules.negative_share_rise(neg, mentions, e_neg / e_mentions, s)
+        if e_polar > 0:
+            r = rules.negative_share_rise(neg, polar, e_neg / e_polar, s)
             if r is not None:
                 out["negative_share"] = r
         if e_pos + e_neg > 0:

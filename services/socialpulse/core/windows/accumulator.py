@@ -129,6 +129,7 @@ class Accumulator:
             numbers=numbers,
             mentions_by_platform=dict(sorted(self._get("mentions_by_platform").items())),
             mentions_by_kind=dict(self._get("mentions_by_kind")),
+            mentions_by_language=dict(sorted(self._get("mentions_by_language").items())),
             potential_reach=potential_reach,
             unique_authors=len(authors),
             interactions=interactions,

@@ -78,7 +78,10 @@ class Bucket(msgspec.Struct, omit_defaults=True):
     positive: int = 0
     neutral: int = 0
     negative: int = 0
-    compound_sum: float = 0.0
+    unscored: int = 0  # in a language no configured scorer covers
+    compound_sum: float = 0.0  # of the scored mentions only
+    # Language label (configured, `other`, `unknown`) -> mentions.
+    mentions_by_language: dict[str, int] = {}
     authors: dict[str, AuthorTally] = {}
     # Mention event id -> author id: joins engagement on the mention to its author.
     posts: dict[str, str] = {}

@@ -99,11 +99,16 @@ class WindowStore:
         source: Source,
         brand: str,
         mention: Mention,
-        sentiment: Sentiment,
+        sentiment: Sentiment | None,
         tagged: bool,
         offset: int,
+        language: str = "en",
     ) -> None:
-        """Fold one matched mention into its brand's bucket (once per offset)."""
+        """Fold one matched mention into its brand's bucket (once per offset).
+
+        ``sentiment`` is None for a mention no scorer covers (``unscored``: in every volume, in
+        no sentiment figure); ``language`` is its bounded label (``Languages.label``).
+        """
         ts = mention.created_at.timestamp()
         b = self._touch(source, brand, ts, offset)
         if b is None:
@@ -114,14 +119,18 @@ class WindowStore:
         b.mentions_by_kind[mention.kind] = b.mentions_by_kind.get(mention.kind, 0) + 1
         if tagged:
             b.tagged += 1
-        label = sentiment.label
-        if label == "positive":
-            b.positive += 1
-        elif label == "negative":
-            b.negative += 1
+        b.mentions_by_language[language] = b.mentions_by_language.get(language, 0) + 1
+        if sentiment is None:
+            b.unscored += 1
         else:
-            b.neutral += 1
-        b.compound_sum += sentiment.compound
+            label = sentiment.label
+            if label == "positive":
+                b.positive += 1
+            elif label == "negative":
+                b.negative += 1
+            else:
+                b.neutral += 1
+            b.compound_sum += sentiment.compound
         author = mention.author
         t = b.authors.get(author.id)
         if t is None:

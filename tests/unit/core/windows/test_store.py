@@ -138,6 +138,8 @@ def _fill(store: WindowStore, ts: float, first_offset: int) -> None:
     own = mention(ts, "own", 1000, handle="@alpha", event_id="m-own")
     store.add_mention(SRC, "a", own, NEU, False, next(offsets))
     store.add_mention(SRC, "a", mention(ts, "u2", 3, event_id="m-2"), NEG, False, next(offsets))
+    es = mention(ts, "u3", 4, event_id="m-es", language="es")
+    store.add_mention(SRC, "a", es, None, False, next(offsets), "es")
     for kind, value in (
         ("impression", {}),
         ("like", {}),
@@ -164,7 +166,7 @@ def _fields(b: Bucket) -> dict[str, Any]:
 def test_bucket_round_trips_exactly_and_keeps_working(rivals_store: WindowStore) -> None:
     _fill(rivals_store, NOW, 100)
     [(brand, index, bucket)] = rivals_store.take_dirty(SRC)
-    assert (brand, index, bucket.offset) == ("a", bucket_of(NOW), 111)
+    assert (brand, index, bucket.offset) == ("a", bucket_of(NOW), 112)
     for f in msgspec.structs.fields(Bucket):  # every field holds something
         assert getattr(bucket, f.name) not in (None, 0, 0.0, {}, set(), [], -1), f.name
     copy = Bucket.from_bytes(bucket.to_bytes())
