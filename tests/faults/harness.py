@@ -55,7 +55,15 @@ SERVICE_PATH_ENV: Final = "SOCIALPULSE_FAULT_SERVICE_PATH"
 BRAND_FIELDS: Final = {"id", "name", "terms", "handles", "exclude", "competitors", "followers"}
 # (brand, kpi) -> value; kpi in KPIS.
 Kpis = dict[tuple[str, str], int]
-KPIS: Final = ("mentions", "positive", "neutral", "negative", "impressions", "engagements")
+KPIS: Final = (
+    "mentions",
+    "positive",
+    "neutral",
+    "negative",
+    "unscored",
+    "impressions",
+    "engagements",
+)
 # The KPIs that count events once each (sentiment classes split the mentions again).
 EVENT_KPIS: Final = ("mentions", "impressions", "engagements")
 Source = tuple[str, int]

@@ -2,7 +2,9 @@
 
 Independent of the service's pipeline: JSON is read with the standard library, brands are
 matched with ``socialpulse.core.brands.BrandMatcher`` over the demo brand list, sentiment comes from
-``vaderSentiment`` directly, and the window rule is restated here: an event counts in the 1 h
+``vaderSentiment`` directly for English mentions (the others, the demo's es/pt/fr/de ones, are
+``unscored``; a mention's language is its ``language`` field, else py3langid's detection, as in
+``tests/kpi_oracle.py``), and the window rule is restated here: an event counts in the 1 h
 window when its minute is one of the 60 ending in the minute of ``now`` (or later, up to the
 5 minutes of allowed clock skew); events older than the longest window (24 h) are rejected as
 ``late`` and counted nowhere.
@@ -20,6 +22,7 @@ from typing import Any, Final
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from kpi_oracle import language
 from socialpulse.core.brands import BrandMatcher
 from socialpulse.demo.brands import DEMO_BRANDS
 
@@ -82,7 +85,10 @@ class Oracle:
         self._vader = SentimentIntensityAnalyzer()
         self._labels: dict[str, str] = {}
 
-    def _sentiment(self, text: str) -> str:
+    def _sentiment(self, event: dict[str, Any]) -> str:
+        if language(event) != "en":
+            return "unscored"
+        text = event["text"]
         label = self._labels.get(text)
         if label is None:
             c = self._vader.polarity_scores(text)["compound"]
@@ -123,7 +129,7 @@ class Oracle:
                     matches = self._matcher.match(event["text"], bool(event.get("tagged")))
                     if not matches:
                         continue
-                    label = self._sentiment(event["text"])
+                    label = self._sentiment(event)
                     for m in matches:
                         kpis[(m.brand, "mentions")] += 1
                         kpis[(m.brand, label)] += 1

@@ -205,7 +205,8 @@ def _oracle(now: float) -> dict[tuple[str, ...], float]:
                 if tagged or (handle and handle.lower() in text.lower()):
                     expected[("socialpulse_mentions_tagged", brand, window)] += 1
                 authors[author] = max(authors.get(author, 0), followers)
-            for label in ("positive", "neutral", "negative"):
+            # Every text is English (detected: no record has a language field), so none unscored.
+            for label in ("positive", "neutral", "negative", "unscored"):
                 expected[("socialpulse_mentions_by_sentiment", brand, window, label)] += 0
             expected[("socialpulse_mentions_tagged", brand, window)] += 0
             expected[("socialpulse_potential_reach", brand, window)] = sum(authors.values())

@@ -155,6 +155,10 @@ def _events(
                 "tagged": tagged,
                 "has_media": rng.random() < 0.4,
             }
+            # The language field, when present, decides; absent, the language is detected.
+            language = rng.choice((None, None, "en", "en-US", "es", "pt-BR"))
+            if language is not None:
+                record["language"] = language
             mentions.append(OracleMention(record, {b: t or tagged for b, t in matches.items()}))
             continue
         typ = rng.choice(TYPES)
@@ -215,6 +219,8 @@ def _expected_metrics(k: dict[str, Any]) -> dict[tuple[str, str], float]:
         out[("socialpulse_mentions_by_kind", kind)] = v
     for s, v in k["mentions_by_sentiment"].items():
         out[("socialpulse_mentions_by_sentiment", s)] = v
+    for lang, v in k["mentions_by_language"].items():
+        out[("socialpulse_mentions_by_language", lang)] = v
     for t, v in k["interactions"].items():
         out[("socialpulse_interactions", t)] = v
     for basis in k["share_of_voice"]:
@@ -277,7 +283,7 @@ def _scraped(text: str) -> dict[tuple[str, str], dict[tuple[str, str], float]]:
                 continue
             bw = (labels.pop("brand"), labels.pop("window"))
             assert len(labels) <= 1, s
-            assert set(labels) <= {"platform", "kind", "sentiment", "type", "basis"}, s
+            assert set(labels) <= {"platform", "kind", "sentiment", "language", "type", "basis"}, s
             out[bw][(s.name, next(iter(labels.values()), ""))] = s.value
     return out
 
