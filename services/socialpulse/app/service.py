@@ -56,6 +56,8 @@ async def run_service(
 ) -> None:
     """Run until ``stop`` is set; ``out`` receives the start-up lines and the live summary."""
     web_config = _web_config(settings)
+    # First: a scorer named in settings that cannot be loaded stops start-up before anything runs.
+    pipeline = Pipeline(settings)
     async with AsyncExitStack() as stack:
         if settings.embedded:
             broker = EmbeddedBroker()
@@ -82,7 +84,6 @@ async def run_service(
                 },
             )
 
-        pipeline = Pipeline(settings)
         worker = Worker(settings, pipeline, bootstrap, clock)
         registry = CollectorRegistry()
         register_metrics(registry, pipeline, clock, worker.stats)

@@ -75,3 +75,17 @@ def test_a_service_that_cannot_start_exits_1_with_the_reason(
     _serve(monkeypatch, service)
     assert run(Settings(brands=DEMO_BRANDS)) == 1
     assert capsys.readouterr().err == "socialpulse: metrics port 9464 is in use\n"
+
+
+def test_a_scorer_that_cannot_be_imported_exits_1_naming_the_setting_before_any_broker(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = Settings(
+        brands=[b.model_dump() for b in DEMO_BRANDS],
+        metrics_port=0,
+        sentiment={"scorers": {"es": "lexicons.spanish:Scorer"}},
+    )
+    assert run(settings) == 1
+    captured = capsys.readouterr()
+    assert "sentiment.scorers.es: cannot import module 'lexicons.spanish'" in captured.err
+    assert "starting the embedded" not in captured.out
