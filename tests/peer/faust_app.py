@@ -36,6 +36,7 @@ import faust
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from socialpulse.core.brands import BrandMatcher
@@ -108,6 +109,23 @@ matcher = BrandMatcher(DEMO_BRANDS)
 vader = SentimentIntensityAnalyzer()
 
 
+# The service's default languages and detection threshold: a mention's language is its field's
+# primary subtag, else py3langid's over these, `unknown` below the threshold.
+LANGUAGES = ["en", "es", "pt", "fr", "de", "it", "ja"]
+langid = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+langid.set_languages(LANGUAGES)
+
+
+def language(m: dict[str, Any]) -> str:
+    """The mention's language: only English is scored."""
+    tag = m.get("language")
+    if tag is not None:
+        subtag = str(tag).strip().replace("_", "-").split("-")[0].lower()
+        return "unknown" if subtag in ("", "und") else subtag
+    found, probability = langid.classify(m["text"])
+    return str(found) if probability >= 0.5 else "unknown"
+
+
 def _ts(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
@@ -125,7 +143,12 @@ async def mentions(stream: Any) -> None:
             matches = matcher.match(m["text"], bool(m.get("tagged", False)))
             if not matches:
                 continue
-            sentiment = _label(vader.polarity_scores(m["text"])["compound"])
+            # VADER scores English only; the others count as unscored, as in the service.
+            sentiment = (
+                _label(vader.polarity_scores(m["text"])["compound"])
+                if language(m) == "en"
+                else "unscored"
+            )
             ts = _ts(m["created_at"])
         except (ValueError, KeyError, TypeError):
             continue
