@@ -81,8 +81,10 @@ def _baselines(w: str) -> list[_Rule]:
         return f"0.5 * ({series} offset 1d + {series} offset 1w)\nor\n{_S}{fallback}"
 
     def avg_share(numerator: str) -> str:
+        """A class's share of the scored mentions (unscored ones are in no share of sentiment)."""
+        scored = avg("positive|neutral|negative")
         return (
-            f"sum by (brand, window) ({avg(numerator)})\n/\n(sum by (brand, window) ({avg()}) > 0)"
+            f"sum by (brand, window) ({avg(numerator)})\n/\n(sum by (brand, window) ({scored}) > 0)"
         )
 
     net_avg = (
@@ -98,12 +100,12 @@ def _baselines(w: str) -> list[_Rule]:
         _Rule(
             f"{_S}negative_share:ratio_avg_1d",
             avg_share("negative"),
-            "Negative / all mentions over the last day (sums first, then the ratio).",
+            "Negative / scored mentions over the last day (sums first, then the ratio).",
         ),
         _Rule(
             f"{_S}positive_share:ratio_avg_1d",
             avg_share("positive"),
-            "Positive / all mentions over the last day: tells a launch from a crisis.",
+            "Positive / scored mentions over the last day: tells a launch from a crisis.",
         ),
         _Rule(
             f"{_S}net_sentiment:ratio_avg_1d",
@@ -144,6 +146,11 @@ def _alerts(s: AnomalySettings, w: str) -> list[_Rule]:
         f"sum by (brand, window) ({_S}mentions_by_sentiment:sum"
         f'{{window="{w}",sentiment=~"positive|negative"}})'
     )
+    # Shares of sentiment and their noise are over the scored mentions, never the unscored ones.
+    scored = (
+        f"sum by (brand, window) ({_S}mentions_by_sentiment:sum"
+        f'{{window="{w}",sentiment=~"positive|neutral|negative"}})'
+    )
     floor2 = _num(s.min_ratio_spread**2)
     spread = _num(s.min_relative_spread)
     k = _num(s.threshold)
@@ -151,8 +158,8 @@ def _alerts(s: AnomalySettings, w: str) -> list[_Rule]:
         f"{neg}\n  >= {_num(1 + s.min_share_lift)} * {neg_b}\n"
         f"and\n{neg}\n  >= {neg_b} + {_num(s.min_share_delta)}\n"
         f"and\n{neg}\n  >= {neg_b}\n"
-        f"     + {k} * sqrt({neg_b} * (1 - {neg_b}) / ({mentions} > 0) + {floor2})\n"
-        f"and on (brand, window)\n{mentions} >= {s.min_sentiment_mentions}"
+        f"     + {k} * sqrt({neg_b} * (1 - {neg_b}) / ({scored} > 0) + {floor2})\n"
+        f"and on (brand, window)\n{scored} >= {s.min_sentiment_mentions}"
     )
     net_drop = (
         f"{net}\n  <= {net_b} - {_num(s.min_net_sentiment_drop)}\n"
@@ -184,13 +191,13 @@ def _alerts(s: AnomalySettings, w: str) -> list[_Rule]:
             f"The window's negative share is {lift} times its baseline, "
             f"{_num(s.min_share_delta)} above it and {k} spreads (binomial, at least "
             f"{_num(s.min_ratio_spread)}) above it, with at least {s.min_sentiment_mentions} "
-            "mentions.",
+            "scored mentions.",
             alert=True,
             signal="negative_share",
             summary="Negative sentiment spike for {{ $labels.brand }}",
             description=(
-                "{{ $value | humanizePercentage }} of {{ $labels.brand }}'s mentions in the "
-                f"last {w} are negative, far above the usual share at this time of day."
+                "{{ $value | humanizePercentage }} of {{ $labels.brand }}'s scored mentions in "
+                f"the last {w} are negative, far above the usual share at this time of day."
             ),
         ),
         _Rule(

@@ -53,7 +53,8 @@ def test_every_threshold_comes_from_the_settings() -> None:
     assert ">= 1.75 * brand_window:socialpulse_negative_share:ratio_baseline" in neg
     assert "ratio_baseline + 0.125" in neg
     assert "4.5 * sqrt(" in neg and "+ 0.0009)" in neg
-    assert 'mentions:sum{window="5m"} >= 45' in neg
+    # The negative share's volume gate counts scored mentions only (unscored ones have no class).
+    assert 'sentiment=~"positive|neutral|negative"}) >= 45' in neg
     net = alerts["SocialpulseNetSentimentDrop"]["expr"]
     assert "ratio_baseline - 0.35" in net and ") >= 45" in net
     vol = alerts["SocialpulseMentionVolumeSpike"]["expr"]
