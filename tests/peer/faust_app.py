@@ -10,7 +10,8 @@ environment variables (all required except where a default is given):
 * ``PEER_DATA_DIR``: faust's data directory (a temporary directory);
 * ``PEER_GUARANTEE``: ``exactly_once`` (default: what the docs prescribe for exact counts, the
   broker runs transactions) or ``at_least_once`` (faust's default);
-* ``PEER_PARTITIONS``: partitions of the internal topics (default 4).
+* ``PEER_PARTITIONS``: partitions of the internal topics (default 4);
+* ``PEER_BRANDS_FILE``: a JSON list of brand settings to track (default: the demo brands).
 
 The pipeline: one agent per input topic decodes the JSON, matches brands with
 ``socialpulse.core.brands.BrandMatcher`` and scores mentions with ``vaderSentiment``, then forwards
@@ -24,6 +25,7 @@ table's live buckets of the last hour into the same Prometheus metrics socialpul
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -41,11 +43,11 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from socialpulse.core.brands import BrandMatcher
 from socialpulse.demo.brands import DEMO_BRANDS
+from socialpulse.settings import BrandSettings
 
 WINDOW = "1h"
 WINDOW_MINUTES = 60
 ENGAGEMENTS = frozenset({"like", "comment", "share", "save", "link_click"})
-BRANDS = {b.id for b in DEMO_BRANDS}
 
 
 def _env(name: str, default: str | None = None) -> str:
@@ -54,6 +56,17 @@ def _env(name: str, default: str | None = None) -> str:
         sys.exit(f"faust peer: set {name}")
     return value
 
+
+def _brands() -> tuple[BrandSettings, ...]:
+    path = os.environ.get("PEER_BRANDS_FILE")
+    if not path:
+        return DEMO_BRANDS
+    with open(path, encoding="utf-8") as f:
+        return tuple(BrandSettings.model_validate(b) for b in json.load(f))
+
+
+TRACKED = _brands()
+BRANDS = {b.id for b in TRACKED}
 
 MENTIONS_TOPIC = _env("PEER_MENTIONS_TOPIC", "socialpulse.mentions")
 INTERACTIONS_TOPIC = _env("PEER_INTERACTIONS_TOPIC", "socialpulse.interactions")
@@ -105,7 +118,7 @@ kpis = (
     .relative_to_field(BrandEvent.ts)  # type: ignore[arg-type] # a FieldDescriptor at runtime
 )
 
-matcher = BrandMatcher(DEMO_BRANDS)
+matcher = BrandMatcher(TRACKED)
 vader = SentimentIntensityAnalyzer()
 
 
