@@ -24,7 +24,7 @@ from socialpulse.core.pipeline import Pipeline
 from socialpulse.demo.driver import run_demo
 from socialpulse.export.alert_metrics import AlertCollector
 from socialpulse.export.basic_auth import BasicAuth
-from socialpulse.export.collector import register_metrics
+from socialpulse.export.collector import register_metrics, sliced_snapshot
 from socialpulse.export.server import PROBE_PATHS, HttpServer, build_app
 from socialpulse.export.summary import summary_line
 from socialpulse.export.webconfig import (
@@ -86,7 +86,7 @@ async def run_service(
 
         worker = Worker(settings, pipeline, bootstrap, clock)
         registry = CollectorRegistry()
-        register_metrics(registry, pipeline, clock, worker.stats)
+        collector = register_metrics(registry, pipeline, clock, worker.stats)
         alerts = await _start_alerts(settings, opts, stack)
         registry.register(
             AlertCollector(
@@ -110,6 +110,7 @@ async def run_service(
             top_authors=settings.api_top_authors,
             auth=BasicAuth(users) if users else None,
             open_paths=PROBE_PATHS if settings.web_probes_open else (),
+            prepare=collector.prepared,
         )
         http = HttpServer(
             app, settings.metrics_host, settings.metrics_port, server_ssl_context(web_config)
@@ -241,5 +242,5 @@ async def _print_summary(
         now_t = time.monotonic()
         rate = (now_count - last) / max(now_t - last_t, 1e-9)
         last, last_t = now_count, now_t
-        kpis = pipeline.store.snapshot(clock())
+        kpis = await sliced_snapshot(pipeline.store, clock())
         out(summary_line(kpis, pipeline.stats, rate, sum(worker.stats.lag.values()), window))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
 from collections.abc import Callable, Collection
+from contextlib import AbstractAsyncContextManager
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -24,11 +26,24 @@ READY_KEY: web.AppKey[Readiness] = web.AppKey("ready")
 HEALTHY_KEY: web.AppKey[Readiness] = web.AppKey("healthy")
 # What liveness and readiness probes ask for; open without credentials when so configured.
 PROBE_PATHS = ("/healthz", "/readyz")
+# Reads the window state on the loop and gives a writer of the body from it, safe to run on
+# another thread (``KpiCollector.prepared``); None: the registry is encoded on the loop.
+Preparer = Callable[[], AbstractAsyncContextManager[Callable[[Callable[..., bytes]], bytes]]]
+PREPARE_KEY: web.AppKey[Preparer | None] = web.AppKey("prepare")
+SCRAPE_LOCK_KEY = web.AppKey("scrape_lock", asyncio.Lock)
 
 
 async def _metrics(request: web.Request) -> web.Response:
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    body = encoder(request.app[REGISTRY_KEY])
+    registry = request.app[REGISTRY_KEY]
+    prepare = request.app[PREPARE_KEY]
+    if prepare is None:
+        body = encoder(registry)
+    else:
+        # One scrape at a time: the prepared copy is the collector's until the text is written.
+        async with request.app[SCRAPE_LOCK_KEY], prepare() as write:
+            # Off the loop: the consumer keeps its turns while the text is written.
+            body = await asyncio.to_thread(write, encoder)
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
@@ -57,14 +72,18 @@ def build_app(
     top_authors: bool = True,
     auth: BasicAuth | None = None,
     open_paths: Collection[str] = (),
+    prepare: Preparer | None = None,
 ) -> web.Application:
     """The web application: ``/metrics``, ``/healthz``, ``/readyz`` and, given a store, the API.
 
     ``clock`` must be the one the metrics collector reads, so both show the same windows.
-    With ``auth`` every path but ``open_paths`` needs credentials.
+    With ``auth`` every path but ``open_paths`` needs credentials. With ``prepare`` (the
+    collector's ``prepared``), the exposition is written on a worker thread.
     """
     app = web.Application(middlewares=[auth.middleware(open_paths)] if auth else [])
     app[REGISTRY_KEY] = registry
+    app[PREPARE_KEY] = prepare
+    app[SCRAPE_LOCK_KEY] = asyncio.Lock()
     app.router.add_get("/metrics", _metrics)
     app[READY_KEY] = ready
     app[HEALTHY_KEY] = healthy

@@ -350,29 +350,35 @@ class WindowStore:
 
     def snapshot(self, now: float) -> dict[str, dict[str, WindowKpis]]:
         """KPIs of every brand over every window ending at ``now`` (brand -> window -> KPIs)."""
-        oldest = first_bucket(now, self._horizon)
-        result: dict[str, dict[str, WindowKpis]] = {}
-        for brand, settings in self._brands.items():
-            lookup = self._lookup(brand, oldest)
-            frozen: list[tuple[str, int, WindowKpis]] = []
-            acc = Accumulator()
-            for label, start, acc in self._accumulate(brand, now):
-                _, ugc = acc.engagement(lookup)
-                frozen.append((label, start, acc.freeze(ugc, self._lifetime[brand])))
-            # DM replies and account snapshots join across the whole horizon (the last window).
-            responses = acc.responses()
-            per_window: dict[str, WindowKpis] = {}
-            for label, start, k in frozen:
-                followers = acc.followers_at(start * BUCKET_SECONDS)
-                per_window[label] = replace(
-                    k,
-                    followers_at_window_start=(
-                        followers if followers is not None else settings.followers
-                    ),
-                    dm_first_response_seconds=tuple(s for i, s in responses if i >= start),
-                )
-            result[brand] = per_window
-        return _with_share_of_voice(result, self._brands)
+        result = {brand: self.brand_snapshot(brand, now) for brand in self._brands}
+        return with_share_of_voice(result, self._brands)
+
+    def brand_snapshot(self, brand: str, now: float) -> dict[str, WindowKpis]:
+        """One brand's KPIs over every window ending at ``now``, share-of-voice set not summed.
+
+        A scrape reads brands one at a time, so it can let the consumer run in between;
+        ``with_share_of_voice`` completes them once every brand is read.
+        """
+        settings = self._brands[brand]
+        lookup = self._lookup(brand, first_bucket(now, self._horizon))
+        frozen: list[tuple[str, int, WindowKpis]] = []
+        acc = Accumulator()
+        for label, start, acc in self._accumulate(brand, now):
+            _, ugc = acc.engagement(lookup)
+            frozen.append((label, start, acc.freeze(ugc, self._lifetime[brand])))
+        # DM replies and account snapshots join across the whole horizon (the last window).
+        responses = acc.responses()
+        per_window: dict[str, WindowKpis] = {}
+        for label, start, k in frozen:
+            followers = acc.followers_at(start * BUCKET_SECONDS)
+            per_window[label] = replace(
+                k,
+                followers_at_window_start=(
+                    followers if followers is not None else settings.followers
+                ),
+                dm_first_response_seconds=tuple(s for i, s in responses if i >= start),
+            )
+        return per_window
 
     def top_authors(
         self, now: float, brand: str, window: str, k: int = DEFAULT_TOP_K
@@ -408,7 +414,7 @@ class WindowStore:
         }
 
 
-def _with_share_of_voice(
+def with_share_of_voice(
     kpis: dict[str, dict[str, WindowKpis]], brands: Mapping[str, BrandSettings]
 ) -> dict[str, dict[str, WindowKpis]]:
     """Each basis summed over the brand's competitive set (itself and its competitors)."""

@@ -1,0 +1,96 @@
+"""Scrapes that let the consumer run: the state read in slices, the text written off the loop."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from builders import encoded, interaction, mention, off
+from socialpulse.core.pipeline import Pipeline
+from socialpulse.export import collector as collector_module
+from socialpulse.export.collector import register_metrics, sliced_snapshot
+from socialpulse.export.server import HttpServer, build_app
+from socialpulse.kafka.worker import ConsumerStats
+from socialpulse.settings import Settings
+
+NOW = 1_800_000_030.0
+SRC = ("m", 0)
+BRANDS = [
+    {"id": f"b{i}", "name": f"B{i}", "terms": [f"brand{i}"], "competitors": [f"b{(i + 1) % 12}"]}
+    for i in range(12)
+]
+
+
+def _pipeline() -> Pipeline:
+    p = Pipeline(Settings(brands=BRANDS))
+    for i in range(12):
+        for n in range(i + 1):
+            text = f"brand{i} is great" if n % 2 else f"brand{i} is awful"
+            p.process(
+                "mentions", encoded(mention(NOW - 60 * n, f"u{n}", text=text)), SRC, NOW, off()
+            )
+        p.process("interactions", encoded(interaction(NOW - 5, "like", f"b{i}")), SRC, NOW, off())
+    return p
+
+
+async def test_sliced_snapshot_is_the_snapshot(monkeypatch: pytest.MonkeyPatch) -> None:
+    p = _pipeline()
+    monkeypatch.setattr(collector_module, "SLICE_SECONDS", 0.0)  # yield after every brand
+    assert await sliced_snapshot(p.store, NOW) == p.store.snapshot(NOW)
+
+
+async def test_sliced_snapshot_lets_other_tasks_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    p = _pipeline()
+    monkeypatch.setattr(collector_module, "SLICE_SECONDS", 0.0)
+    turns = 0
+
+    async def other() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(other())
+    await asyncio.sleep(0)
+    before = turns
+    await sliced_snapshot(p.store, NOW)
+    task.cancel()
+    assert turns - before >= len(BRANDS) - 1
+
+
+OPENMETRICS = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+
+
+@pytest.mark.parametrize("accept", ["", OPENMETRICS])
+async def test_prepared_scrape_serves_the_same_text(accept: str) -> None:
+    """The direct KPI text equals what the encoder asked for writes from ``collect``."""
+    p = _pipeline()
+    registry = CollectorRegistry()
+    collector = register_metrics(registry, p, lambda: NOW, ConsumerStats(lag={SRC: 3}))
+    encoder, _ = choose_encoder(accept)
+    want = encoder(registry).decode()
+    server = HttpServer(build_app(registry, prepare=collector.prepared), "127.0.0.1", 0)
+    await server.start()
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{server.port}/metrics", headers={"Accept": accept}) as r,
+        ):
+            got = await r.text()
+    finally:
+        await server.stop()
+
+    def kpis(text: str) -> list[str]:  # process CPU and memory move between the two reads
+        return [line for line in text.splitlines() if not line.startswith(("process_", "#"))]
+
+    assert kpis(got) == kpis(want)
+    headers = [line for line in got.splitlines() if line.startswith("#")]
+    assert headers == [line for line in want.splitlines() if line.startswith("#")]
+    assert got.endswith("# EOF\n") == want.endswith("# EOF\n")
+    mentions = p.store.snapshot(NOW)["b11"]["1h"].mentions
+    assert mentions == 12
+    assert f'socialpulse_mentions{{brand="b11",platform="x",window="1h"}} {mentions:.1f}' in got
