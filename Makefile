@@ -44,7 +44,7 @@ fmt: $(STAMP) ## Format and auto-fix with ruff
 	$(VENV)/bin/ruff format services tests
 	$(VENV)/bin/ruff check --fix services tests
 
-bench: $(STAMP) ## Benchmarks, each beside its baseline: pipeline, brand matching, 24 h state restore, sentiment, language detection, alert quality, trend and spam signals
+bench: $(STAMP) ## Benchmarks, each beside its baseline: pipeline, brand matching, 24 h state restore, sentiment, language detection, alert quality, trend and spam signals, throughput through Kafka beside a naive loop and faust, scrapes at 1,000 brands
 	$(PY) tests/bench/bench_pipeline.py
 	$(PY) tests/bench/bench_matcher.py
 	$(PY) tests/bench/bench_restore.py
@@ -53,6 +53,8 @@ bench: $(STAMP) ## Benchmarks, each beside its baseline: pipeline, brand matchin
 	$(PY) tests/bench/bench_language.py
 	$(PY) tests/bench/bench_alerts.py
 	$(PY) tests/bench/bench_signals.py
+	$(PY) tests/bench/bench_throughput.py
+	$(PY) tests/bench/bench_scrape.py
 
 docs: $(STAMP) ## Regenerate the README's configuration reference from the settings object
 	$(PY) -m socialpulse.app.reference README.md
