@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import aiohttp
 import pytest
@@ -94,3 +95,21 @@ async def test_prepared_scrape_serves_the_same_text(accept: str) -> None:
     mentions = p.store.snapshot(NOW)["b11"]["1h"].mentions
     assert mentions == 12
     assert f'socialpulse_mentions{{brand="b11",platform="x",window="1h"}} {mentions:.1f}' in got
+
+
+async def test_collections_wait_until_the_scrape_is_written() -> None:
+    p = _pipeline()
+    registry = CollectorRegistry()
+    collector = register_metrics(registry, p, lambda: NOW)
+    assert gc.isenabled()
+    try:
+        async with collector.prepared() as write:
+            assert not gc.isenabled()
+            write(choose_encoder("")[0])
+        assert gc.isenabled()
+        gc.disable()  # a process that turned collections off keeps them off
+        async with collector.prepared():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
