@@ -1,15 +1,19 @@
-"""pipeline: decode → validate → match → score → aggregate for one record; no Kafka, no Prometheus.
+"""pipeline: decode → validate → match → score → aggregate records; no Kafka, no Prometheus.
 
-The Kafka worker feeds records in and ships rejections to the dead-letter topic; the metrics
-collector reads ``stats`` and the window store at scrape time.
+The Kafka worker feeds each partition's part of a poll in as one batch (``process_batch``) and
+ships rejections to the dead-letter topic; the metrics collector reads ``stats`` and the window
+store at scrape time. A batch has exactly the effects of its records processed one by one in
+offset order: only the pure steps (decoding, matching, language detection, scoring) are done
+for the whole batch first.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from socialpulse.core.alerts.samples import SampleReservoir
-from socialpulse.core.brands import BrandMatcher
+from socialpulse.core.brands import BrandMatch, BrandMatcher
 from socialpulse.core.decode import Decoder
 from socialpulse.core.dedup import Deduplicator
 from socialpulse.core.events import STREAMS, Interaction, Mention, Stream
@@ -87,47 +91,86 @@ class Pipeline:
 
         A rejection goes to the dead-letter topic; a duplicate event id is counted and skipped.
         """
-        self.stats.processed[stream] += 1
-        event: Mention | Interaction | Rejection = (
-            self.decoder.mention(raw) if stream == "mentions" else self.decoder.interaction(raw)
-        )
-        if not isinstance(event, Rejection):
-            rejection = self.validator.check(event, now)
-            if rejection is None:
-                if self.dedup.is_duplicate(
-                    source, event.created_at.timestamp(), event.event_id, offset
-                ):
-                    self.stats.duplicates += 1
-                else:
-                    self._apply(event, source, offset)
-                return None
-            event = rejection
-        self.stats.rejected[event.reason] += 1
-        return event
+        rejected = self.process_batch(stream, ((offset, raw),), source, now)
+        return rejected[0][1] if rejected else None
 
-    def _apply(self, event: Mention | Interaction, source: Source, offset: int) -> None:
-        if isinstance(event, Interaction):
-            if not self.store.add_interaction(source, event, offset):
-                self.stats.untracked_brand += 1
-            return
-        matches = self.matcher.match(event.text, event.tagged)
-        # A brand's own post counts as an owned post even when its text does not name the brand.
-        matched = {m.brand for m in matches}
-        owned_only = [
-            b for b in self.store.accounts.owners(event.author.handle) if b not in matched
-        ]
-        for brand in owned_only:
-            self.store.add_owned_post(source, brand, event, offset)
-        if not matches:
-            if not owned_only:
-                self.stats.unmatched_mentions += 1
-            return
-        language = self.languages.of(event)
-        scorer = self.scorers.get(language)
-        # No scorer for the language: counted in every volume, as `unscored` in sentiment.
-        sentiment = scorer.score(event.text) if scorer is not None else None
-        label = self.languages.label(language)
-        self.stats.brand_matches += len(matches)
-        for m in matches:
-            self.store.add_mention(source, m.brand, event, sentiment, m.tagged, offset, label)
-            self.samples.add(m.brand, event, sentiment.label if sentiment else "unscored")
+    def process_batch(
+        self,
+        stream: Stream,
+        records: Sequence[tuple[int, bytes | None]],
+        source: Source,
+        now: float,
+    ) -> list[tuple[int, Rejection]]:
+        """Apply (offset, value) records of one partition of ``stream``, in offset order.
+
+        Returns the rejections with their offsets, in order; the effects on state are those of
+        ``process`` called for each record in turn.
+        """
+        stats = self.stats
+        stats.processed[stream] += len(records)
+        rejected: list[tuple[int, Rejection]] = []
+        accepted: list[tuple[int, Mention | Interaction]] = []
+        decode = self.decoder.mention if stream == "mentions" else self.decoder.interaction
+        check = self.validator.check
+        is_duplicate = self.dedup.is_duplicate
+        for offset, raw in records:
+            event = decode(raw)
+            if not isinstance(event, Rejection):
+                rejection = check(event, now)
+                if rejection is None:
+                    if is_duplicate(source, event.created_at.timestamp(), event.event_id, offset):
+                        stats.duplicates += 1
+                    else:
+                        accepted.append((offset, event))
+                    continue
+                event = rejection
+            stats.rejected[event.reason] += 1
+            rejected.append((offset, event))
+        if stream == "mentions":
+            self._apply_mentions(accepted, source)  # type: ignore[arg-type]
+        else:
+            add = self.store.add_interaction
+            for offset, interaction in accepted:
+                if not add(source, interaction, offset):  # type: ignore[arg-type]
+                    stats.untracked_brand += 1
+        return rejected
+
+    def _apply_mentions(self, mentions: list[tuple[int, Mention]], source: Source) -> None:
+        """Match and detect for the whole batch, then apply each mention in offset order.
+
+        Order matters: a bucket skips an offset at or below the last one it applied.
+        """
+        store, samples, stats = self.store, self.samples, self.stats
+        owners = store.accounts.owners
+        match = self.matcher.match
+        steps: list[tuple[int, Mention, list[BrandMatch], list[str]]] = []
+        detect: list[Mention] = []
+        for offset, event in mentions:
+            matches = match(event.text, event.tagged)
+            # A brand's own post counts as an owned post even when its text does not name it.
+            owned = owners(event.author.handle)
+            if owned and matches:
+                owned = [b for b in owned if all(m.brand != b for m in matches)]
+            if matches:
+                detect.append(event)
+            elif not owned:
+                stats.unmatched_mentions += 1
+                continue
+            steps.append((offset, event, matches, owned))
+        languages = iter(self.languages.of_many(detect)) if detect else iter(())
+        scorers, label_of = self.scorers, self.languages.label
+        for offset, event, matches, owned in steps:
+            for brand in owned:
+                store.add_owned_post(source, brand, event, offset)
+            if not matches:
+                continue
+            language = next(languages)
+            scorer = scorers.get(language)
+            # No scorer for the language: counted in every volume, as `unscored` in sentiment.
+            sentiment = scorer.score(event.text) if scorer is not None else None
+            label = label_of(language)
+            tone = sentiment.label if sentiment is not None else "unscored"
+            stats.brand_matches += len(matches)
+            for m in matches:
+                store.add_mention(source, m.brand, event, sentiment, m.tagged, offset, label)
+                samples.add(m.brand, event, tone)

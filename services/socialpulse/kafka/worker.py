@@ -422,21 +422,28 @@ class Worker:
             now = self._clock()
             dead: list[DeadLetter] = []
             handled: dict[TopicPartition, int] = {}
-            process = self._pipeline.process
+            process = self._pipeline.process_batch
             for tp, records in batch.items():
                 stream = self._streams[tp.topic]
                 source = (tp.topic, tp.partition)
                 if source not in self._owned or source in self._frozen or tp in self._unrestored:
                     continue  # revoked or not restored: re-read from the commit later
-                for r in records:
-                    offset: int = r.offset  # type: ignore[attr-defined]
-                    value: bytes | None = r.value  # type: ignore[attr-defined]
-                    rejection = process(stream, value, source, now, offset)
-                    if rejection is not None:
+                # One call per partition: the pipeline folds the batch, in offset order.
+                rejected = process(
+                    stream,
+                    [(r.offset, r.value) for r in records],  # type: ignore[attr-defined]
+                    source,
+                    now,
+                )
+                if rejected:
+                    by_offset = {r.offset: r for r in records}  # type: ignore[attr-defined]
+                    for offset, rejection in rejected:
+                        r = by_offset[offset]
                         headers = dead_letter_headers(
                             rejection, tp.topic, tp.partition, offset, now
                         )
                         key: bytes | None = r.key  # type: ignore[attr-defined]
+                        value: bytes | None = r.value  # type: ignore[attr-defined]
                         dead.append(DeadLetter(tp, offset, key, value, headers))
                 handled[tp] = records[-1].offset + 1  # type: ignore[attr-defined]
             held = await self._dead_letter(dead) if dead else {}

@@ -7,6 +7,7 @@ the threshold it is ``unknown``. Mentions no scorer covers count in every volume
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Any
 
@@ -18,7 +19,8 @@ from socialpulse.core.language import OTHER, UNKNOWN, LanguageDetector, Language
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.core.scorers import ScorerLoadError, load_scorer
 from socialpulse.export.api import kpis_json
-from socialpulse.settings import DEFAULT_LANGUAGES, Settings
+from socialpulse.settings import DEFAULT_LANGUAGE_MIN_CONFIDENCE, DEFAULT_LANGUAGES, Settings
+from vader_corpus import read_corpus
 
 NOW = 1_800_000_030.0
 SRC = ("m", 0)
@@ -198,3 +200,41 @@ def test_scorer_settings_are_checked() -> None:
         Settings(languages=["other"])  # the bounded labels are reserved
     with pytest.raises(ValidationError):
         Settings(languages=[f"l{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(51)])
+
+
+def _reference(detector: LanguageDetector, text: str, min_confidence: float) -> str:
+    """py3langid's own ``classify``, thresholded as the detector thresholds it."""
+    language, probability = detector._identifier.classify(text)
+    return str(language) if probability >= min_confidence else UNKNOWN
+
+
+def _generated(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    words = "the of café über ñandú 😀 🎉 LOVE no way! ¿qué? très bien danke schön ok lol".split()
+    alphabet = "abcdefghijklmnopqrstuvwxyzéèàüößñç😀 !?.,ABCDE\u0301"
+    out = []
+    for i in range(n):
+        if i % 2:
+            out.append(" ".join(rng.choice(words) for _ in range(rng.randrange(0, 40))))
+        else:
+            out.append("".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 300))))
+    return out
+
+
+@pytest.mark.parametrize("min_confidence", [DEFAULT_LANGUAGE_MIN_CONFIDENCE, 0.2, 0.9])
+def test_batch_detection_decides_as_py3langid_does(min_confidence: float) -> None:
+    detector = LanguageDetector(DEFAULT_LANGUAGES, min_confidence, cache_entries=0)
+    texts = [t for _, t in read_corpus("tweets_GroundTruth.txt")] + _generated(3000, 7)
+    texts += ["", " ", "LOUD CAPS ONLY", "x" * 499, "y" * 501]
+    expected = [_reference(detector, t, min_confidence) for t in texts]
+    got: list[str] = []
+    for i in range(0, len(texts), 700):
+        got += detector.detect_many(texts[i : i + 700])
+    assert got == expected
+
+
+def test_long_texts_are_scored_exactly_without_the_byte_loop(detector: LanguageDetector) -> None:
+    walk = detector._walk
+    assert walk.usable
+    for text in ("😀" * 10_000, "hello world, the coffee here " * 1_500, "Das ist gut. " * 800):
+        assert walk.classify_exact(text) == detector._identifier.classify(text)
