@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from socialpulse.core.pipeline import Pipeline
+from socialpulse.core.sentiment import score_texts
 from socialpulse.demo.brands import DEMO_BRANDS
 from socialpulse.demo.generator import DemoTraffic
 from socialpulse.settings import Settings
@@ -65,6 +66,53 @@ def _socialpulse(
     return elapsed, peak, pipeline
 
 
+def worst_cases(now: float) -> list[tuple[str, int, float, float]]:
+    """Generated costly mentions: (case, characters, ms on the loop, ms on one line of work).
+
+    CPU milliseconds of this thread (median of 5). "On the loop" is what the consume loop pays:
+    ``long_texts`` and ``process_batch`` with the long texts' scores computed off the loop; "in
+    line" scores them on the loop too.
+    Texts over ``max_text_chars`` are rejected as oversized (their cost is the rejection).
+    """
+    settings = Settings(brands=[b.model_dump() for b in DEMO_BRANDS], metrics_port=0)
+    term = DEMO_BRANDS[0].terms[0]
+    cases = {
+        "10k emoji": "😍" * (9_999 - len(term)) + f" {term}",
+        "50k chars": (f"{term} great coffee but not good at all " * 1_300)[:50_000],
+        "5k words ALL CAPS": " ".join(["GREAT", "good", "BAD", "NOT", "bad"] * 1_000) + f" {term}",
+        "2k words ALL CAPS": " ".join(["GREAT", "good", "BAD", "NOT", "bad"] * 400) + f" {term}",
+        "many 'but's": f"{term} " + " ".join(["good but bad"] * 760),
+        "10k chars of words": (f"{term} so very good, but not great!!! " * 400)[:9_999],
+    }
+    out = []
+    for n, (case, text) in enumerate(cases.items()):
+        doc = {
+            "event_id": f"worst-{n}",
+            "platform": "x",
+            "created_at": datetime.fromtimestamp(now - 5, tz=UTC).isoformat(),
+            "author": {"id": "w", "handle": "@w", "followers": 1},
+            "text": text,
+            "kind": "post",
+            "language": "en",  # scored by VADER whatever detection would say
+        }
+        raw = json.dumps(doc).encode()
+        timings = []
+        for off_loop in (True, False):
+            runs = []
+            for _ in range(5):  # CPU time of this thread, median of 5: the machine is shared
+                p = Pipeline(settings)
+                p.process_batch("mentions", [(0, b"{}")], ("m", 0), now)  # warm
+                long = p.long_texts("mentions", [raw]) if off_loop else []
+                scored = dict(zip(long, score_texts(long), strict=True))
+                t0 = time.thread_time()
+                p.long_texts("mentions", [raw])
+                p.process_batch("mentions", [(1, raw)], ("m", 0), now, scored)
+                runs.append((time.thread_time() - t0) * 1e3)
+            timings.append(sorted(runs)[2])
+        out.append((case, len(text), timings[0], timings[1]))
+    return out
+
+
 def main() -> None:
     """Parse arguments and run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -91,6 +139,12 @@ def main() -> None:
     ]  # fmt: skip
     for label, a, b in rows:
         print(f"  {label:<38} {a} {b}")  # noqa: T201
+    print("\nworst cases: one mention each, ms of the consume loop (goal ≤ 5 ms)")  # noqa: T201
+    worst = worst_cases(now)
+    for case, chars, on_loop, inline in worst:
+        line = f"  {case:<22}{chars:>7,} chars {on_loop:8.2f} ms  (scored in line: {inline:.2f} ms)"
+        print(line)  # noqa: T201
+    print(f"  max per text on the loop {max(w[2] for w in worst):.2f} ms")  # noqa: T201
 
 
 if __name__ == "__main__":

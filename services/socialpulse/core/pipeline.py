@@ -9,7 +9,7 @@ for the whole batch first.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from socialpulse.core.alerts.samples import SampleReservoir
@@ -19,8 +19,8 @@ from socialpulse.core.dedup import Deduplicator
 from socialpulse.core.events import STREAMS, Interaction, Mention, Stream
 from socialpulse.core.language import LanguageDetector, Languages
 from socialpulse.core.rejection import REJECT_REASONS, Rejection
-from socialpulse.core.scorers import build_scorers
-from socialpulse.core.sentiment import Scorer
+from socialpulse.core.scorers import BUILTIN_LANGUAGE, build_scorers
+from socialpulse.core.sentiment import OFF_LOOP_CHARS, Scorer, Sentiment, SentimentScorer
 from socialpulse.core.validate import Validator
 from socialpulse.core.windows.store import WindowStore
 from socialpulse.core.windows.timeline import Source
@@ -77,6 +77,9 @@ class Pipeline:
             detector or LanguageDetector(settings.languages, settings.language_min_confidence),
         )
         self.stats = PipelineStats()
+        builtin = self.scorers.get(BUILTIN_LANGUAGE)
+        self._builtin = builtin if type(builtin) is SentimentScorer else None
+        self._max_text = settings.max_text_chars
         # Recent mention texts per brand, quoted by alert events (the store keeps no texts).
         self.samples = SampleReservoir(
             settings.alerts.samples_per_minute,
@@ -94,17 +97,38 @@ class Pipeline:
         rejected = self.process_batch(stream, ((offset, raw),), source, now)
         return rejected[0][1] if rejected else None
 
+    def long_texts(self, stream: Stream, values: Sequence[bytes | None]) -> list[str]:
+        """Mention texts among ``values`` too long to score on the consumer loop.
+
+        Their built-in VADER scores (``sentiment.score_texts``, run elsewhere) may be handed to
+        ``process_batch`` as ``scored``. Only records larger than ``OFF_LOOP_CHARS`` bytes are
+        decoded here, so ordinary batches cost a length check per record.
+        """
+        if stream != "mentions" or self._builtin is None:
+            return []
+        out: list[str] = []
+        for raw in values:
+            if raw is not None and len(raw) > OFF_LOOP_CHARS:
+                event = self.decoder.mention(raw)
+                if isinstance(event, Mention) and OFF_LOOP_CHARS < len(event.text) <= (
+                    self._max_text
+                ):
+                    out.append(event.text)
+        return out
+
     def process_batch(
         self,
         stream: Stream,
         records: Sequence[tuple[int, bytes | None]],
         source: Source,
         now: float,
+        scored: Mapping[str, Sentiment] | None = None,
     ) -> list[tuple[int, Rejection]]:
         """Apply (offset, value) records of one partition of ``stream``, in offset order.
 
         Returns the rejections with their offsets, in order; the effects on state are those of
-        ``process`` called for each record in turn.
+        ``process`` called for each record in turn. ``scored`` holds built-in VADER scores of
+        texts computed elsewhere (``long_texts``), used where the built-in scorer would run.
         """
         stats = self.stats
         stats.processed[stream] += len(records)
@@ -127,7 +151,7 @@ class Pipeline:
             stats.rejected[event.reason] += 1
             rejected.append((offset, event))
         if stream == "mentions":
-            self._apply_mentions(accepted, source)  # type: ignore[arg-type]
+            self._apply_mentions(accepted, source, scored or {})  # type: ignore[arg-type]
         else:
             add = self.store.add_interaction
             for offset, interaction in accepted:
@@ -135,7 +159,12 @@ class Pipeline:
                     stats.untracked_brand += 1
         return rejected
 
-    def _apply_mentions(self, mentions: list[tuple[int, Mention]], source: Source) -> None:
+    def _apply_mentions(
+        self,
+        mentions: list[tuple[int, Mention]],
+        source: Source,
+        scored: Mapping[str, Sentiment],
+    ) -> None:
         """Match and detect for the whole batch, then apply each mention in offset order.
 
         Order matters: a bucket skips an offset at or below the last one it applied.
@@ -158,7 +187,7 @@ class Pipeline:
                 continue
             steps.append((offset, event, matches, owned))
         languages = iter(self.languages.of_many(detect)) if detect else iter(())
-        scorers, label_of = self.scorers, self.languages.label
+        scorers, label_of, builtin = self.scorers, self.languages.label, self._builtin
         for offset, event, matches, owned in steps:
             for brand in owned:
                 store.add_owned_post(source, brand, event, offset)
@@ -167,7 +196,12 @@ class Pipeline:
             language = next(languages)
             scorer = scorers.get(language)
             # No scorer for the language: counted in every volume, as `unscored` in sentiment.
-            sentiment = scorer.score(event.text) if scorer is not None else None
+            if scorer is None:
+                sentiment = None
+            elif scorer is builtin and (known := scored.get(event.text)) is not None:
+                sentiment = known
+            else:
+                sentiment = scorer.score(event.text)
             label = label_of(language)
             tone = sentiment.label if sentiment is not None else "unscored"
             stats.brand_matches += len(matches)

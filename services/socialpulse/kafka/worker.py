@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -28,6 +30,7 @@ from aiokafka.errors import KafkaError
 from socialpulse.core.clock import Clock
 from socialpulse.core.events import Stream
 from socialpulse.core.pipeline import Pipeline
+from socialpulse.core.sentiment import Sentiment, score_texts
 from socialpulse.core.windows.timeline import Source
 from socialpulse.kafka.access import check_access
 from socialpulse.kafka.changelog import MAX_RECORD_BYTES, Changelog, StateStats
@@ -188,6 +191,8 @@ class Worker:
         self._held: dict[TopicPartition, int] = {}
         self._lock = asyncio.Lock()
         self._started = False
+        # Scores texts too long for the loop (``Pipeline.long_texts``); started on first need.
+        self._scoring_pool: ProcessPoolExecutor | None = None
 
     async def start(self) -> None:
         """Connect and join the consumer group; ``KafkaAccessDenied`` if the brokers refuse us."""
@@ -219,6 +224,25 @@ class Worker:
                 await self._consumer.stop()
             finally:
                 await self._producer.stop()
+                if self._scoring_pool is not None:
+                    self._scoring_pool.shutdown(wait=False, cancel_futures=True)
+                    self._scoring_pool = None
+
+    async def _score_off_loop(self, texts: list[str]) -> dict[str, Sentiment]:
+        """Built-in VADER scores of ``texts`` from a helper process, the loop free meanwhile."""
+        if self._scoring_pool is None:
+            # spawn: a fork of a process running an event loop and client threads is unsafe.
+            ctx = multiprocessing.get_context("spawn")
+            self._scoring_pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+        loop = asyncio.get_running_loop()
+        try:
+            scores = await loop.run_in_executor(self._scoring_pool, score_texts, texts)
+        except Exception as e:  # noqa: BLE001 - a helper that died: score on the loop instead
+            log.warning("scoring helper process failed (%r); scoring long texts in line", e)
+            self._scoring_pool.shutdown(wait=False, cancel_futures=True)
+            self._scoring_pool = None
+            return {}
+        return dict(zip(texts, scores, strict=True))
 
     async def revoked(self, revoked: set[TopicPartition]) -> None:
         """Checkpoint before partitions may move; hold them still until the assignment."""
@@ -428,13 +452,14 @@ class Worker:
                 source = (tp.topic, tp.partition)
                 if source not in self._owned or source in self._frozen or tp in self._unrestored:
                     continue  # revoked or not restored: re-read from the commit later
+                values: list[tuple[int, bytes | None]] = [
+                    (r.offset, r.value)  # type: ignore[attr-defined]
+                    for r in records
+                ]
+                long_texts = self._pipeline.long_texts(stream, [v for _, v in values])
+                scored = await self._score_off_loop(long_texts) if long_texts else None
                 # One call per partition: the pipeline folds the batch, in offset order.
-                rejected = process(
-                    stream,
-                    [(r.offset, r.value) for r in records],  # type: ignore[attr-defined]
-                    source,
-                    now,
-                )
+                rejected = process(stream, values, source, now, scored)
                 if rejected:
                     by_offset = {r.offset: r for r in records}  # type: ignore[attr-defined]
                     for offset, rejection in rejected:

@@ -105,3 +105,27 @@ def test_future_events_count_everywhere_and_late_ones_are_rejected() -> None:
     assert late is not None and late.reason == "late"
     s = p.store.snapshot(NOW)["a"]
     assert [s[w].reach for w in WEEK] == [1, 1, 1]
+
+
+def test_long_texts_scored_elsewhere_count_as_scored_in_line() -> None:
+    """``long_texts`` finds what is too long for the loop; given its scores, state is the same."""
+    from socialpulse.core.sentiment import OFF_LOOP_CHARS, Sentiment, score_texts
+
+    settings = Settings(brands=[{"id": "a", "name": "A", "terms": ["alpha"], "competitors": []}])
+    long = "alpha " + "😍 so bad but great " * (OFF_LOOP_CHARS // 10)
+    records = [
+        (0, encoded(mention(NOW - 5, "u1", 10, text=long, language="en"))),
+        (1, encoded(mention(NOW - 5, "u2", 10, text="alpha is fine", language="en"))),
+    ]
+    inline, offloaded = Pipeline(settings), Pipeline(settings)
+    texts = offloaded.long_texts("mentions", [v for _, v in records])
+    assert texts == [long]
+    scored = dict(zip(texts, score_texts(texts), strict=True))
+    assert offloaded.process_batch("mentions", records, ("m", 0), NOW, scored) == []
+    assert inline.process_batch("mentions", records, ("m", 0), NOW) == []
+    assert offloaded.store.snapshot(NOW) == inline.store.snapshot(NOW)
+    assert inline.long_texts("interactions", [v for _, v in records]) == []
+    # The scores handed in are the ones counted (here a made-up one, to tell them apart).
+    told = Pipeline(settings)
+    told.process_batch("mentions", records, ("m", 0), NOW, {long: Sentiment(0.99, 1.0, 0, 0)})
+    assert told.store.snapshot(NOW) != inline.store.snapshot(NOW)
