@@ -205,8 +205,9 @@ def visible(text: str, impl: str) -> int:
 class Bench:
     """The broker, the topics of one brand count, and runs of each implementation on them."""
 
-    def __init__(self, workdir: Path, limit: float, service_path: str) -> None:
+    def __init__(self, workdir: Path, limit: float, service_path: str, profile: str = "") -> None:
         self.workdir = workdir
+        self.profile = profile
         self.limit = limit
         self.service_path = service_path
         self.port = _free_port()
@@ -305,7 +306,11 @@ class Bench:
             )
             if self.service_path:
                 env["PYTHONPATH"] = self.service_path
-            return [sys.executable, "-m", "socialpulse.cli", "--config", str(cfg), "run"], env
+            run = ["-m", "socialpulse.cli", "--config", str(cfg), "run"]
+            if self.profile:  # cProfile writes its file when the service exits on SIGTERM
+                out = Path(self.profile) / f"socialpulse-{len(self.brands)}.prof"
+                run = ["-m", "cProfile", "-o", str(out), *run]
+            return [sys.executable, *run], env
         if impl == "naive":
             args = [self.bootstrap, group, mentions, interactions, str(port), "probenaive-"]
             return [sys.executable, __file__, "naive", *args, str(self.workdir / group)], env
@@ -474,7 +479,7 @@ async def bench(args: argparse.Namespace) -> None:
     print(f"machine: {machine()}")  # noqa: T201
     impls = [i for i in IMPLS if i in args.only.split(",")]
     with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
-        b = Bench(Path(tmp), args.limit, args.service_path)
+        b = Bench(Path(tmp), args.limit, args.service_path, args.profile)
         b.start_kafka()
         results: list[Result] = []
         try:
@@ -556,6 +561,9 @@ def main() -> None:
         "--service-path",
         default="",
         help="import socialpulse from here (e.g. another revision's services/) for its process",
+    )
+    parser.add_argument(
+        "--profile", default="", help="write a cProfile of each socialpulse run into this folder"
     )
     asyncio.run(bench(parser.parse_args()))
 

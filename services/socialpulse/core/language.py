@@ -186,12 +186,16 @@ def _max_depth(nextmove: npt.NDArray[Any], rowbase: npt.NDArray[Any]) -> int:
     seen[0] = True
     frontier = np.zeros(1, dtype=np.int64)
     depth = 0
-    while len(frontier):
-        reached = np.unique(nextmove[(rowbase[frontier][:, None] + np.arange(256)).ravel()])
-        frontier = reached[~seen[reached]].astype(np.int64)
-        seen[frontier] = True
-        depth += 1 if len(frontier) else 0
-    return depth
+    while True:
+        reached = np.zeros(len(rowbase), dtype=bool)
+        rows = np.unique(rowbase[frontier])  # states share rows: each row once
+        reached[nextmove[(rows[:, None] + np.arange(256)).ravel()]] = True
+        reached &= ~seen
+        if not reached.any():
+            return depth
+        seen |= reached
+        frontier = np.flatnonzero(reached)
+        depth += 1
 
 
 class _Lru:

@@ -113,3 +113,52 @@ async def test_collections_wait_until_the_scrape_is_written() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+async def test_scrapes_reuse_unchanged_brands_and_stay_exact() -> None:
+    """Scrape after scrape the body is what a collector without a cache writes.
+
+    Between scrapes: nothing, events for one brand, a new minute. Unchanged brands are not read
+    again.
+    """
+    p = _pipeline()
+    clock = [NOW]
+    cached = register_metrics(CollectorRegistry(), p, lambda: clock[0])
+    encoder, _ = choose_encoder("")
+    reads: list[str] = []
+    snapshot = p.store.brand_snapshot
+
+    def counted(brand: str, now: float) -> object:
+        reads.append(brand)
+        return snapshot(brand, now)
+
+    p.store.brand_snapshot = counted  # type: ignore[assignment,method-assign]
+
+    async def body() -> str:
+        async with cached.prepared() as write:
+            return write(encoder).decode()
+
+    def fresh() -> str:
+        registry = CollectorRegistry()
+        register_metrics(registry, p, lambda: clock[0])
+        return encoder(registry).decode()
+
+    def strip(text: str) -> list[str]:  # process metrics move between two reads
+        return [line for line in text.splitlines() if not line.startswith("process_")]
+
+    assert strip(await body()) == strip(fresh())
+    reads.clear()
+    again = strip(await body())
+    assert reads == []  # nothing changed: no brand read again
+    assert again == strip(fresh())
+    text = "brand3 is wonderful"
+    p.process("mentions", encoded(mention(NOW - 1, "z", text=text)), SRC, NOW, off())
+    reads.clear()
+    got = strip(await body())
+    assert reads == ["b3"]
+    assert got == strip(fresh())
+    clock[0] = NOW + 60  # a new minute: every window moved
+    reads.clear()
+    got = strip(await body())
+    assert len(reads) == len(BRANDS)
+    assert got == strip(fresh())

@@ -59,6 +59,10 @@ class WindowStore:
         self._expired: dict[Source, list[tuple[str, int]]] = {}
         # brand -> hour -> sum of that hour's buckets, dropped when any of them changes.
         self._blocks: dict[str, dict[int, Accumulator]] = {}
+        # brand -> changes of its buckets; with ``_epoch`` (bumped when partitions go) it tells a
+        # reader whether a brand's KPIs can have changed within a minute (``version``).
+        self._versions: dict[str, int] = {}
+        self._epoch = 0
 
     @property
     def horizon_seconds(self) -> int:
@@ -80,6 +84,13 @@ class WindowStore:
         """The tracked brands' own accounts (owned posts, DM replies, unranked authors)."""
         return self._accounts
 
+    def version(self, brand: str) -> tuple[int, int]:
+        """Changes to ``brand``'s state so far (equal at one minute: equal ``brand_snapshot``)."""
+        return self._epoch, self._versions.get(brand, 0)
+
+    def _changed(self, brand: str) -> None:
+        self._versions[brand] = self._versions.get(brand, 0) + 1
+
     def _touch(self, source: Source, brand: str, ts: float, offset: int) -> Bucket | None:
         """The bucket an event at ``offset`` goes to, or None when it was applied already."""
         per_brand = self._state.setdefault(source, {}).setdefault(brand, {})
@@ -92,6 +103,7 @@ class WindowStore:
         b.offset = offset
         self._dirty.setdefault(source, set()).add((brand, idx))
         self._blocks.get(brand, {}).pop(idx // _BLOCK, None)
+        self._changed(brand)
         return b
 
     def add_mention(
@@ -233,6 +245,7 @@ class WindowStore:
         """Install a restored bucket (and re-derive its part of the post index)."""
         self._state.setdefault(source, {}).setdefault(brand, {})[index] = bucket
         self._blocks.get(brand, {}).pop(index // _BLOCK, None)
+        self._changed(brand)
         posts = self._posts.setdefault(source, {}).setdefault(brand, {})
         for post, author in bucket.posts.items():
             posts[post] = (index, author, post in bucket.ugc)
@@ -244,6 +257,7 @@ class WindowStore:
     def drop(self, sources: Iterable[Source]) -> None:
         """Forget the state of partitions this worker no longer owns."""
         self._blocks.clear()
+        self._epoch += 1
         for s in sources:
             self._state.pop(s, None)
             self._posts.pop(s, None)
@@ -270,6 +284,7 @@ class WindowStore:
                         if post in index and index[post][0] == idx:
                             del index[post]
                     dirty.discard((brand, idx))
+                self._changed(brand)
                 self._expired.setdefault(source, []).extend((brand, idx) for idx in stale)
                 removed += len(stale)
         return removed
@@ -418,15 +433,20 @@ def with_share_of_voice(
     kpis: dict[str, dict[str, WindowKpis]], brands: Mapping[str, BrandSettings]
 ) -> dict[str, dict[str, WindowKpis]]:
     """Each basis summed over the brand's competitive set (itself and its competitors)."""
-    out: dict[str, dict[str, WindowKpis]] = {}
-    for brand, per_window in kpis.items():
-        rivals = brands[brand].competitors
-        out[brand] = {}
-        for label, k in per_window.items():
-            total = {
-                basis: k.share_of_voice_base[basis]
-                + sum(kpis[r][label].share_of_voice_base[basis] for r in rivals)
-                for basis in SOV_BASES
-            }
-            out[brand][label] = replace(k, share_of_voice_set_base=total)
+    return {brand: brand_share_of_voice(brand, kpis, brands) for brand in kpis}
+
+
+def brand_share_of_voice(
+    brand: str, kpis: dict[str, dict[str, WindowKpis]], brands: Mapping[str, BrandSettings]
+) -> dict[str, WindowKpis]:
+    """``with_share_of_voice`` for one brand: a reader may complete brands in slices."""
+    rivals = brands[brand].competitors
+    out: dict[str, WindowKpis] = {}
+    for label, k in kpis[brand].items():
+        total = {
+            basis: k.share_of_voice_base[basis]
+            + sum(kpis[r][label].share_of_voice_base[basis] for r in rivals)
+            for basis in SOV_BASES
+        }
+        out[label] = replace(k, share_of_voice_set_base=total)
     return out
