@@ -9,6 +9,7 @@ terms, a handle and an exclusion each). Every implementation runs as an OS proce
 same topics with a group of its own:
 
 * socialpulse: ``socialpulse run`` (its default four windows), ``/metrics`` scraped every second;
+* socialpulse-2: two such processes in one consumer group, their scrapes summed;
 * naive: ``getmany``, ``json.loads``, stock vaderSentiment ``polarity_scores``, one labelled
   prometheus-client counter increment per event (this file run as ``naive``);
 * faust: the faust-streaming agent peer ``tests/peer/faust_app.py`` (its default exactly-once).
@@ -59,7 +60,9 @@ from vader_corpus import read_corpus  # noqa: E402 - needs the path above
 
 KAFKA_SH: Final = REPO / "deploy" / "kafka" / "kafka.sh"
 PARTITIONS: Final = 4
-IMPLS: Final = ("socialpulse", "naive", "faust")
+IMPLS: Final = ("socialpulse", "socialpulse-2", "naive", "faust")
+# socialpulse-2: two `socialpulse run` processes in one consumer group (one core each).
+WORKERS: Final = {"socialpulse-2": 2}
 SCRAPE_SECONDS: Final = 1.0
 PROBE_SCRAPE_SECONDS: Final = 0.25
 VISIBLE: Final = ("socialpulse_mentions{", "socialpulse_impressions{", "socialpulse_engagements{")
@@ -280,12 +283,12 @@ class Bench:
         pending.append(await self.producer.send(f"{self.prefix}{stream}", value, key=key))
         self.expected += 1
 
-    def _command(self, impl: str, port: int) -> tuple[list[str], dict[str, str]]:
+    def _command(self, impl: str, port: int, member: int = 0) -> tuple[list[str], dict[str, str]]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SOCIALPULSE_", "PEER_"))}
         group = f"{self.prefix}{impl}"
         mentions, interactions = f"{self.prefix}mentions", f"{self.prefix}interactions"
-        if impl == "socialpulse":
-            cfg = self.workdir / f"{group}.yaml"
+        if impl.startswith("socialpulse"):
+            cfg = self.workdir / f"{group}-{member}.yaml"
             cfg.write_text(
                 yaml.safe_dump(
                     {
@@ -308,7 +311,7 @@ class Bench:
                 env["PYTHONPATH"] = self.service_path
             run = ["-m", "socialpulse.cli", "--config", str(cfg), "run"]
             if self.profile:  # cProfile writes its file when the service exits on SIGTERM
-                out = Path(self.profile) / f"socialpulse-{len(self.brands)}.prof"
+                out = Path(self.profile) / f"{impl}-{len(self.brands)}-{member}.prof"
                 run = ["-m", "cProfile", "-o", str(out), *run]
             return [sys.executable, *run], env
         if impl == "naive":
@@ -333,77 +336,101 @@ class Bench:
 
     async def run(self, impl: str) -> Result:
         """Start ``impl``, time it through the backlog, then probe its latency; stop it."""
-        port = _free_port()
-        cmd, env = self._command(impl, port)
-        log_path = self.workdir / f"{self.prefix}{impl}.log"
-        log = log_path.open("wb")
-        proc = await asyncio.create_subprocess_exec(
-            *cmd, env=env, cwd=REPO, stdout=log, stderr=asyncio.subprocess.STDOUT
-        )
+        ports = [_free_port() for _ in range(WORKERS.get(impl, 1))]
+        procs: list[asyncio.subprocess.Process] = []
+        logs = []
+        for member, port in enumerate(ports):
+            cmd, env = self._command(impl, port, member)
+            log_path = self.workdir / f"{self.prefix}{impl}-{member}.log"
+            logs.append((log_path, log_path.open("wb")))
+            procs.append(
+                await asyncio.create_subprocess_exec(
+                    *cmd, env=env, cwd=REPO, stdout=logs[-1][1], stderr=asyncio.subprocess.STDOUT
+                )
+            )
         result = Result(impl, len(self.brands))
+        pids = [p.pid for p in procs]
         try:
             async with aiohttp.ClientSession() as http:
-                await self._throughput(impl, proc.pid, port, http, result)
+                await self._throughput(impl, pids, ports, http, result)
                 if result.finished:
-                    result.p99_seconds = await self._latency(impl, port, http)
-        except FileNotFoundError as e:  # /proc/<pid> gone: the process died
-            await proc.wait()
-            tail = log_path.read_text(errors="replace").splitlines()[-20:]
-            raise RuntimeError(f"{impl} exited with {proc.returncode}:\n" + "\n".join(tail)) from e
+                    result.p99_seconds = await self._latency(impl, ports, http)
+        except FileNotFoundError as e:  # /proc/<pid> gone: a process died
+            tails = []
+            for proc, (log_path, _) in zip(procs, logs, strict=True):
+                if proc.returncode is not None or not os.path.exists(f"/proc/{proc.pid}"):  # noqa: ASYNC240, PTH110
+                    await proc.wait()
+                    tail = log_path.read_text(errors="replace").splitlines()[-20:]  # noqa: ASYNC240
+                    tails.append(f"{impl} exited with {proc.returncode}:\n" + "\n".join(tail))
+            raise RuntimeError("\n".join(tails) or str(e)) from e
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-            log.close()
+            for proc in procs:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                try:
+                    await asyncio.wait_for(proc.wait(), 30)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+            for _, log in logs:
+                log.close()
         if impl == "naive" and result.finished:
             lat = sorted(json.loads((self.workdir / f"{self.prefix}naive").read_text()))
             result.p99_seconds = lat[int(0.99 * (len(lat) - 1))] if lat else None
         return result
 
-    async def _scrape(self, http: aiohttp.ClientSession, port: int, impl: str) -> int | None:
-        try:
-            async with http.get(
-                f"http://127.0.0.1:{port}/metrics", timeout=aiohttp.ClientTimeout(total=30)
-            ) as r:
-                return visible(await r.text(), impl)
-        except (aiohttp.ClientError, TimeoutError):
-            return None
+    async def _scrape(self, http: aiohttp.ClientSession, ports: list[int], impl: str) -> int | None:
+        """Events visible over every process of ``impl`` (None if one did not answer)."""
+        total = 0
+        for port in ports:
+            try:
+                async with http.get(
+                    f"http://127.0.0.1:{port}/metrics", timeout=aiohttp.ClientTimeout(total=30)
+                ) as r:
+                    total += visible(await r.text(), impl)
+            except (aiohttp.ClientError, TimeoutError):
+                return None
+        return total
 
     async def _throughput(
-        self, impl: str, pid: int, port: int, http: aiohttp.ClientSession, result: Result
+        self,
+        impl: str,
+        pids: list[int],
+        ports: list[int],
+        http: aiohttp.ClientSession,
+        result: Result,
     ) -> None:
         # From the last scrape that showed nothing (when it was sent): a lower bound on the rate
         # even when a whole backlog is done between two scrapes.
         first: tuple[float, int, float] | None = None
-        idle = (time.monotonic(), 0, _cpu(pid))
+        idle = (time.monotonic(), 0, sum(map(_cpu, pids)))
         deadline = time.monotonic() + self.limit + 60  # start-up and group join on top
         tick = time.monotonic()
         while time.monotonic() < deadline:
-            sent, cpu_sent = time.monotonic(), _cpu(pid)
-            count = await self._scrape(http, port, impl)
+            sent, cpu_sent = time.monotonic(), sum(map(_cpu, pids))
+            count = await self._scrape(http, ports, impl)
             t = time.monotonic()
             if count is not None and first is None and count == 0:
                 idle = (sent, 0, cpu_sent)
             if count:
-                cpu = _cpu(pid)
+                cpu = sum(map(_cpu, pids))
                 if first is None:
                     first = idle
                     deadline = t + self.limit
                 result.events = count - first[1]
                 result.seconds = t - first[0]
                 result.cpu_seconds = cpu - first[2]
-                result.rss_bytes = _hwm(pid)
+                result.rss_bytes = sum(map(_hwm, pids))
                 if count >= self.expected:
                     result.finished = True
                     return
             tick += SCRAPE_SECONDS
             await asyncio.sleep(max(0.0, tick - time.monotonic()))
 
-    async def _latency(self, impl: str, port: int, http: aiohttp.ClientSession) -> float | None:
+    async def _latency(
+        self, impl: str, ports: list[int], http: aiohttp.ClientSession
+    ) -> float | None:
         """p99 seconds from creating each probe event to the first scrape that counts it."""
         base = self.expected
         rate, seconds = 500.0, 10.0
@@ -423,7 +450,7 @@ class Bench:
         async def watch() -> None:
             end = time.monotonic() + seconds + self.limit
             while time.monotonic() < end and not done.is_set():
-                count = await self._scrape(http, port, impl)
+                count = await self._scrape(http, ports, impl)
                 if count is not None:
                     seen.append((time.time(), count - base))
                     if count >= base + int(rate * seconds):
@@ -464,7 +491,9 @@ def table(results: list[Result]) -> str:
                 f"{n:>6}  {impl:<14}{r.events:>9}{r.rate:>11,.0f}{r.us_per_event:>11,.0f}"
                 f"{p99:>8}{r.rss_bytes / 2**20:>9,.0f}{note}"
             )
-        ours, naive = rows.get("socialpulse"), rows.get("naive")
+        ours, naive, two = rows.get("socialpulse"), rows.get("naive"), rows.get("socialpulse-2")
+        if ours and two and ours.rate:
+            lines.append(f"{n:>6}  {'sp-2 ÷ sp':<14}{'':>9}{two.rate / ours.rate:>10.2f}×")
         if ours and naive and naive.rate and ours.us_per_event:
             lines.append(
                 f"{n:>6}  {'sp ÷ naive':<14}{'':>9}{ours.rate / naive.rate:>10.2f}×"
