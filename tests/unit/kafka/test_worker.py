@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,3 +194,51 @@ async def test_positions_do_not_move_while_dead_letters_wait_for_the_broker(rig:
     assert rig.worker.stats.dead_letter_refusals == dict.fromkeys(
         rig.worker.stats.dead_letter_refusals, 0
     )
+
+
+async def test_long_texts_are_scored_in_a_helper_process_to_the_same_state(rig: Rig) -> None:
+    """A text too long for the loop is scored elsewhere; the state is as if scored in line."""
+    long = "alpha " + "😍 so good but BAD!! " * 120
+    records = [
+        Rec(0, encoded(mention(NOW - 5, text=long, event_id="long", language="en"))),
+        Rec(1, _valid("short")),
+    ]
+    try:
+        await rig.handle({M0: records})
+        assert rig.worker._scoring_pool is not None  # the helper process did the scoring
+    finally:
+        if rig.worker._scoring_pool is not None:
+            rig.worker._scoring_pool.shutdown()
+    inline = Pipeline(SETTINGS)
+    inline.process_batch("mentions", [(r.offset, r.value) for r in records], ("m", 0), NOW)
+    assert rig.worker._pipeline.store.snapshot(NOW) == inline.store.snapshot(NOW)
+    assert rig.positions == {M0: 2}
+
+
+async def test_a_helper_that_fails_leaves_the_long_texts_scored_in_line(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(texts: list[str]) -> list[object]:
+        raise RuntimeError("helper gone")
+
+    class InLine:  # runs the submitted call at once, like a pool whose worker then dies
+        def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+            f: Future[Any] = Future()
+            try:
+                f.set_result(fn(*args))
+            except Exception as e:  # noqa: BLE001 - handed to the awaiting worker
+                f.set_exception(e)
+            return f
+
+        def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+            pass
+
+    monkeypatch.setattr("socialpulse.kafka.worker.score_texts", broken)
+    rig.worker._scoring_pool = InLine()  # type: ignore[assignment]
+    long = "alpha " + "so good but bad " * 200
+    records = [Rec(0, encoded(mention(NOW - 5, text=long, event_id="long", language="en")))]
+    await rig.handle({M0: records})
+    assert rig.worker._scoring_pool is None
+    inline = Pipeline(SETTINGS)
+    inline.process_batch("mentions", [(0, records[0].value)], ("m", 0), NOW)
+    assert rig.worker._pipeline.store.snapshot(NOW) == inline.store.snapshot(NOW)
