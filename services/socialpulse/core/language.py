@@ -74,6 +74,8 @@ _DEPTH: Final = 6
 _MARGIN: Final = 0.01
 # Longer texts go through the exact float32 path one at a time (their walk still vectorised).
 BATCH_MAX_CHARS: Final = 500
+# Fewer texts than this are detected one at a time.
+FEW_TEXTS: Final = 4
 
 
 def _encode(text: str) -> bytes:
@@ -282,9 +284,13 @@ class LanguageDetector:
                 todo.append(i)
         if todo:
             batch = [texts[i] for i in todo]
-            for i, t, language in zip(
-                todo, batch, self._walk.detect(batch, self._min_confidence), strict=True
-            ):
+            # A handful of texts costs less one by one than numpy's fixed cost per batch.
+            found = (
+                [self._detect(t) for t in batch]
+                if len(batch) < FEW_TEXTS
+                else self._walk.detect(batch, self._min_confidence)
+            )
+            for i, t, language in zip(todo, batch, found, strict=True):
                 out[i] = language
                 if cached is not None and len(t) <= CACHE_MAX_CHARS:
                     cached.put(t, language)
