@@ -308,6 +308,16 @@ class TrendSettings(_Frozen):
 class SpamSettings(_Frozen):
     """Bot, near-duplicate and copy-paste campaign heuristics (see the README's signals)."""
 
+    enabled: bool = True
+    """Check every matched mention before it counts; false counts every mention as genuine and
+    exports no filtered mentions."""
+    include_filtered: bool = False
+    """Count filtered mentions in every KPI (sentiment, share of voice, volumes) as if they
+    were genuine; they are counted in `socialpulse_mentions_filtered_total` either way."""
+    campaign_alerts: bool = True
+    """Publish an alert event (signal `copy_paste_campaign`) when a brand's mentions form a
+    copy-paste campaign, and another when it has left the window."""
+
     window_seconds: int = Field(default=3600, ge=60, le=86_400)
     """Event-time window in which reposts, near-duplicates and campaigns are looked for."""
     bot_rate_posts: int = Field(default=30, ge=2, le=100_000)

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from socialpulse import __version__
 from socialpulse.app.alerting import AlertDispatcher
+from socialpulse.core.alerts.build import campaign_events
 from socialpulse.core.clock import Clock
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.demo.driver import run_demo
@@ -44,6 +45,9 @@ from socialpulse.kafka.worker import Worker
 from socialpulse.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# How often copy-paste campaigns are looked for and their alert events sent.
+CAMPAIGN_EVERY_SECONDS = 5.0
 
 Printer = Callable[[str], None]
 
@@ -111,6 +115,7 @@ async def run_service(
             auth=BasicAuth(users) if users else None,
             open_paths=PROBE_PATHS if settings.web_probes_open else (),
             prepare=collector.prepared,
+            signals=pipeline.signals,
         )
         http = HttpServer(
             app, settings.metrics_host, settings.metrics_port, server_ssl_context(web_config)
@@ -157,6 +162,12 @@ async def run_service(
         tasks.append(
             asyncio.create_task(_print_summary(settings, pipeline, worker, stop, out, clock))
         )
+        if settings.spam.enabled and settings.spam.campaign_alerts:
+            tasks.append(
+                asyncio.create_task(
+                    _campaign_alerts(settings, pipeline, alerts.dispatcher, stop), name="campaigns"
+                )
+            )
         stop_wait = asyncio.create_task(stop.wait())
         try:
             done, _ = await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -244,3 +255,18 @@ async def _print_summary(
         last, last_t = now_count, now_t
         kpis = await sliced_snapshot(pipeline.store, clock())
         out(summary_line(kpis, pipeline.stats, rate, sum(worker.stats.lag.values()), window))
+
+
+async def _campaign_alerts(
+    settings: Settings, pipeline: Pipeline, dispatcher: AlertDispatcher, stop: asyncio.Event
+) -> None:
+    """Every ``CAMPAIGN_EVERY_SECONDS``, send the events of campaigns begun or ended."""
+    window_minutes = max(1, settings.spam.window_seconds // 60)
+    while not stop.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=CAMPAIGN_EVERY_SECONDS)
+        transitions = pipeline.signals.campaign_transitions()
+        if transitions:
+            events = campaign_events(transitions, settings.alerts, window_minutes)
+            sent = await dispatcher.deliver(events)
+            log.info("copy-paste campaigns: %d alert events, %d sent", len(events), sent)

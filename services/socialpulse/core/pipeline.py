@@ -1,10 +1,11 @@
-"""pipeline: decode → validate → match → score → aggregate records; no Kafka, no Prometheus.
+"""pipeline: decode → validate → match → signals → score → aggregate records; no Kafka.
 
 The Kafka worker feeds each partition's part of a poll in as one batch (``process_batch``) and
 ships rejections to the dead-letter topic; the metrics collector reads ``stats`` and the window
 store at scrape time. A batch has exactly the effects of its records processed one by one in
 offset order: only the pure steps (decoding, matching, language detection, scoring) are done
-for the whole batch first.
+for the whole batch first; the signals stage (``core.signals``) judges the matched mentions in
+offset order before any is scored, their texts fingerprinted in one pass.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from socialpulse.core.language import LanguageDetector, Languages
 from socialpulse.core.rejection import REJECT_REASONS, Rejection
 from socialpulse.core.scorers import BUILTIN_LANGUAGE, build_scorers
 from socialpulse.core.sentiment import OFF_LOOP_CHARS, Scorer, Sentiment, SentimentScorer
+from socialpulse.core.signals import Signals
 from socialpulse.core.validate import Validator
 from socialpulse.core.windows.store import WindowStore
 from socialpulse.core.windows.timeline import Source
@@ -86,6 +88,8 @@ class Pipeline:
             settings.alerts.sample_text_chars,
             settings.anomaly.window_minutes,
         )
+        # Spam verdicts before a mention counts, filtered counts, trends, campaigns.
+        self.signals = Signals(settings)
 
     def process(
         self, stream: Stream, raw: bytes | None, source: Source, now: float, offset: int
@@ -172,19 +176,27 @@ class Pipeline:
         store, samples, stats = self.store, self.samples, self.stats
         owners = store.accounts.owners
         match = self.matcher.match
-        steps: list[tuple[int, Mention, list[BrandMatch], list[str]]] = []
-        detect: list[Mention] = []
+        found: list[tuple[int, Mention, list[BrandMatch], list[str], bool]] = []
         for offset, event in mentions:
             matches = match(event.text, event.tagged)
             # A brand's own post counts as an owned post even when its text does not name it.
             owned = owners(event.author.handle)
+            by_brand = bool(owned)
             if owned and matches:
                 owned = [b for b in owned if all(m.brand != b for m in matches)]
-            if matches:
-                detect.append(event)
-            elif not owned:
+            if not matches and not owned:
                 stats.unmatched_mentions += 1
                 continue
+            found.append((offset, event, matches, owned, by_brand))
+        signals = self.signals
+        signals.prefetch([e.text for _, e, matches, _, _ in found if matches])
+        steps: list[tuple[int, Mention, list[BrandMatch], list[str]]] = []
+        detect: list[Mention] = []
+        for offset, event, matches, owned, by_brand in found:
+            if matches:
+                if signals.check(event, [m.brand for m in matches], by_brand) is not None:
+                    continue  # filtered (never a brand's own post): counted per reason, in no KPI
+                detect.append(event)
             steps.append((offset, event, matches, owned))
         languages = iter(self.languages.of_many(detect)) if detect else iter(())
         scorers, label_of, builtin = self.scorers, self.languages.label, self._builtin

@@ -91,6 +91,11 @@ class SpamDetector:
         self._next = 0
         self._now = float("-inf")
 
+    @property
+    def now(self) -> float:
+        """The latest event time classified (-inf before the first)."""
+        return self._now
+
     def classify(self, mention: Mention) -> Verdict:
         """The verdict on ``mention``, remembering it for those that follow."""
         return self._classify(mention, self.hasher.fingerprint(mention.text))

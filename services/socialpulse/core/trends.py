@@ -137,6 +137,12 @@ class BrandTrends:
                 out.merge(bucket)
         return out
 
+    def warm(self, now: float) -> bool:
+        """Whether the brand has a full baseline behind the recent window at event time ``now``."""
+        s = self.settings
+        base_lo = self.bucket_of(now) - s.recent_buckets + 1 - s.baseline_buckets
+        return self.first_bucket is not None and self.first_bucket <= base_lo
+
     def trends(self, now: float) -> list[Trend]:
         """The brand's top trends at event time ``now``: highest burst score first.
 
@@ -147,7 +153,7 @@ class BrandTrends:
         self._expire(current)
         recent_lo = current - s.recent_buckets + 1
         base_lo = recent_lo - s.baseline_buckets
-        if self.first_bucket is None or self.first_bucket > base_lo:
+        if not self.warm(now):
             return []
         recent = self._merged(recent_lo, current)
         baseline = self._merged(base_lo, recent_lo - 1)

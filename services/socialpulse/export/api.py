@@ -1,4 +1,4 @@
-"""The KPI JSON API: ``/api/v1/kpis`` and ``/api/v1/top-authors`` for one brand and window.
+"""The KPI JSON API: ``/api/v1/kpis``, ``/api/v1/top-authors`` and ``/api/v1/trends``.
 
 ``/api/v1/brands`` lists what may be asked for: the configured brands and windows.
 """
@@ -13,11 +13,13 @@ from aiohttp import web
 from socialpulse.core.catalogue import KPIS
 from socialpulse.core.clock import Clock, rfc3339
 from socialpulse.core.kpis import WindowKpis, kpi_value
+from socialpulse.core.signals import Signals
 from socialpulse.core.windows.store import WindowStore
 
 STORE_KEY = web.AppKey("store", WindowStore)
 CLOCK_KEY: web.AppKey[Clock] = web.AppKey("clock")
 TOP_K_KEY = web.AppKey("top_k", int)
+SIGNALS_KEY = web.AppKey("signals", Signals)
 
 # How each reach figure of ``kpis`` is known (the README's reach model): ``measured`` from
 # impression events, ``estimated`` from follower counts.
@@ -164,3 +166,57 @@ def add_api_routes(
         "/api/v1/top-authors", _top_authors if top_authors else _top_authors_disabled
     )
     app.router.add_get("/api/v1/brands", _brands)
+
+
+async def _trends(request: web.Request) -> web.Response:
+    """This worker's trends of one brand over the trend window, its filtered counts, campaigns.
+
+    400 for a missing or unknown brand or window (the body names the valid values). Trends
+    are read at the latest event time seen, so a backfill of old events is read where it is.
+    """
+    signals = request.app[SIGNALS_KEY]
+    brand, window = request.query.get("brand"), request.query.get("window")
+    brands = list(signals.filtered)
+    if not brand or brand not in signals.filtered:
+        given = f"unknown brand {brand!r}" if brand else "query parameter 'brand' is required"
+        raise _fail(web.HTTPBadRequest, f"{given}; configured brands: {', '.join(brands)}")
+    label = signals.trend_window
+    if window != label:
+        given = f"unknown window {window!r}" if window else "query parameter 'window' is required"
+        raise _fail(
+            web.HTTPBadRequest,
+            f"{given}; trends are kept for window {label} (trends.recent_buckets × "
+            "trends.bucket_seconds)",
+        )
+    at = signals.event_time
+    known = at > float("-inf")
+    trends = signals.trends_of(brand, at) if known else []
+    body = {
+        "brand": brand,
+        "window": window,
+        "evaluated_at": rfc3339(at) if known else None,
+        "baseline_ready": known and signals.trends_ready(brand, at),
+        "trends": [
+            {"term": t.term, "score": round(t.score, 3), "recent": t.recent, "expected": t.expected}
+            for t in trends
+        ],
+        "filtered": signals.filtered[brand],
+        "campaigns": [
+            {
+                "alert_id": c.key,
+                "text": c.text,
+                "first_seen": rfc3339(c.first_seen),
+                "last_seen": rfc3339(c.last_seen),
+                "posts": c.posts,
+                "accounts": c.accounts,
+            }
+            for c in signals.campaigns(brand)
+        ],
+    }
+    return _json(body)
+
+
+def add_trend_routes(app: web.Application, signals: Signals) -> None:
+    """Serve ``/api/v1/trends`` from ``signals`` (this worker's partitions)."""
+    app[SIGNALS_KEY] = signals
+    app.router.add_get("/api/v1/trends", _trends)

@@ -35,6 +35,7 @@ from socialpulse.core.catalogue import KPIS
 from socialpulse.core.clock import Clock
 from socialpulse.core.kpis import WindowKpis, kpi_value
 from socialpulse.core.pipeline import Pipeline
+from socialpulse.core.signals import Signals
 from socialpulse.core.windows.store import WindowStore, brand_share_of_voice
 from socialpulse.core.windows.timeline import bucket_of
 from socialpulse.kafka.changelog import StateStats
@@ -251,6 +252,7 @@ class KpiCollector(Collector):
         info = GaugeMetricFamily("socialpulse_build_info", "Build information", labels=["version"])
         info.add_metric([__version__], 1)
         yield from (processed, rejected, untracked, unmatched, matches, duplicates, dedup, info)
+        yield from _signal_metrics(self._pipeline.signals)
 
     def _consumer_metrics(self, c: ConsumerStats) -> Iterator[Metric]:
         lag = GaugeMetricFamily(
@@ -530,3 +532,26 @@ def register_metrics(
     registry.register(collector)
     ProcessCollector(registry=registry)
     return collector
+
+
+def _signal_metrics(signals: Signals) -> Iterator[Metric]:
+    """Filtered mentions per brand and reason; live copy-paste campaigns per brand."""
+    filtered = CounterMetricFamily(
+        "socialpulse_mentions_filtered",
+        "Matched mentions the spam heuristics filtered, by brand and reason (README: Signals)",
+        labels=["brand", "reason"],
+    )
+    for brand, reasons in signals.filtered.items():
+        for reason, n in reasons.items():
+            filtered.add_metric([brand, reason], n)
+    campaigns = GaugeMetricFamily(
+        "socialpulse_campaigns",
+        "Copy-paste campaigns among the brand's mentions in the spam window",
+        labels=["brand"],
+    )
+    live = dict.fromkeys(signals.filtered, 0)
+    for c in signals.campaigns():
+        live[c.brand] += 1
+    for brand, n in live.items():
+        campaigns.add_metric([brand], n)
+    yield from (filtered, campaigns)

@@ -13,8 +13,9 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from socialpulse.core.clock import Clock
+from socialpulse.core.signals import Signals
 from socialpulse.core.windows.store import WindowStore
-from socialpulse.export.api import add_api_routes
+from socialpulse.export.api import add_api_routes, add_trend_routes
 from socialpulse.export.basic_auth import BasicAuth
 from socialpulse.settings import DEFAULT_TOP_K
 
@@ -73,12 +74,14 @@ def build_app(
     auth: BasicAuth | None = None,
     open_paths: Collection[str] = (),
     prepare: Preparer | None = None,
+    signals: Signals | None = None,
 ) -> web.Application:
     """The web application: ``/metrics``, ``/healthz``, ``/readyz`` and, given a store, the API.
 
     ``clock`` must be the one the metrics collector reads, so both show the same windows.
     With ``auth`` every path but ``open_paths`` needs credentials. With ``prepare`` (the
-    collector's ``prepared``), the exposition is written on a worker thread.
+    collector's ``prepared``), the exposition is written on a worker thread. With ``signals``
+    (the pipeline's), ``/api/v1/trends`` serves this worker's trends.
     """
     app = web.Application(middlewares=[auth.middleware(open_paths)] if auth else [])
     app[REGISTRY_KEY] = registry
@@ -91,6 +94,8 @@ def build_app(
     app.router.add_get("/readyz", _readyz)
     if store is not None:
         add_api_routes(app, store, clock, top_k, top_authors=top_authors)
+    if signals is not None:
+        add_trend_routes(app, signals)
     return app
 
 

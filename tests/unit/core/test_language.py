@@ -145,7 +145,10 @@ def test_only_unscored_mentions_leave_every_sentiment_figure_undefined() -> None
 
 
 def test_a_scorer_named_in_settings_scores_its_language() -> None:
-    settings = Settings(brands=BRAND, sentiment={"scorers": {"es": SPANISH}})
+    # Five posts of one low-follower account in a minute would be a new-account burst.
+    settings = Settings(
+        brands=BRAND, sentiment={"scorers": {"es": SPANISH}}, spam={"enabled": False}
+    )
     doc = _fed(
         settings,
         mention(NOW - 5, text="¡Me encanta alpha! El mejor café", language="es"),

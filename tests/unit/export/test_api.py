@@ -127,3 +127,61 @@ async def test_brands_lists_the_configured_brands_and_windows(
         "brands": [{"id": b.id, "name": b.name} for b in SETTINGS.brands],
         "windows": list(SETTINGS.windows),
     }
+
+
+@pytest_asyncio.fixture
+async def signals_client() -> AsyncIterator[TestClient[Any, Any]]:
+    p = Pipeline(SETTINGS)
+    text = "alpha gave me a free gift card for testing the new phone, claim yours at the link"
+    for n in range(30):
+        author = {"id": f"new{n}", "handle": f"@new{n}", "followers": 1}
+        raw = _record(event_id=f"c{n}", author=author, text=f"{text} {n}", kind="post")
+        p.process("mentions", raw, ("m", 0), NOW, n)
+    registry = CollectorRegistry()
+    register_metrics(registry, p, lambda: NOW)
+    app = build_app(registry, p.store, lambda: NOW, top_k=5, signals=p.signals)
+    async with TestClient(TestServer(app)) as c:
+        yield c
+
+
+async def test_trends_json_has_filtered_counts_and_campaigns(
+    signals_client: TestClient[Any, Any],
+) -> None:
+    resp = await signals_client.get("/api/v1/trends", params={"brand": "a", "window": "5m"})
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["brand"] == "a" and body["window"] == "5m"
+    assert body["evaluated_at"] == "2027-01-15T08:00:25Z"
+    assert body["baseline_ready"] is False and body["trends"] == []
+    assert body["filtered"]["campaign"] > 0
+    assert sum(body["filtered"].values()) == 29  # digits are folded: copies of the first post
+    [campaign] = body["campaigns"]
+    assert campaign["posts"] == 30 and campaign["accounts"] == 30
+    assert len(campaign["alert_id"]) == 32
+
+
+@pytest.mark.parametrize(
+    ("params", "says"),
+    [
+        ({"window": "5m"}, "'brand' is required; configured brands: a, b"),
+        ({"brand": "zzz", "window": "5m"}, "unknown brand 'zzz'; configured brands: a, b"),
+        ({"brand": "a"}, "'window' is required; trends are kept for window 5m"),
+        ({"brand": "a", "window": "1h"}, "unknown window '1h'; trends are kept for window 5m"),
+    ],
+)
+async def test_trends_400_names_what_is_valid(
+    signals_client: TestClient[Any, Any], params: dict[str, str], says: str
+) -> None:
+    resp = await signals_client.get("/api/v1/trends", params=params)
+    assert resp.status == 400
+    assert says in (await resp.json())["error"]
+
+
+async def test_filtered_mentions_and_campaigns_are_exported(
+    signals_client: TestClient[Any, Any],
+) -> None:
+    text = await (await signals_client.get("/metrics")).text()
+    assert 'socialpulse_mentions_filtered_total{brand="a",reason="campaign"}' in text
+    assert 'socialpulse_mentions_filtered_total{brand="b",reason="bot_rate"} 0.0' in text
+    assert 'socialpulse_campaigns{brand="a"} 1.0' in text
+    assert 'socialpulse_campaigns{brand="b"} 0.0' in text

@@ -210,3 +210,17 @@ def events_of(
             )
         )
     return out
+
+
+def campaign_events(
+    transitions: Sequence[Transition], settings: AlertSettings, window_minutes: int
+) -> list[AlertEvent]:
+    """The events of copy-paste campaigns beginning or ending (``Signals.campaign_transitions``).
+
+    Their posts are filtered from every KPI, so the evidence holds no mix or samples: the
+    event's ``observed`` is the campaign's posts, and its text is served by ``/api/v1/trends``.
+    """
+    return [
+        build_event(t, settings, window_minutes, mix=None, authors=(), reservoir=None)
+        for t in transitions
+    ]
