@@ -16,7 +16,9 @@ from socialpulse.settings import Settings
 def group_settings(bootstrap: str, prefix: str, **extra: Any) -> Settings:
     """The demo brands, 5m and 1h windows, fast polls and checkpoints, topics named ``prefix…``.
 
-    ``kafka={...}`` in ``extra`` adds Kafka settings; the rest are top-level settings.
+    ``kafka={...}`` in ``extra`` adds Kafka settings; the rest are top-level settings. The spam
+    heuristics are off: their state is each process's own (README: Signals), and these tests
+    count every event exactly across owners and restarts.
     """
     kafka = {
         "bootstrap_servers": bootstrap,
@@ -32,6 +34,7 @@ def group_settings(bootstrap: str, prefix: str, **extra: Any) -> Settings:
         "brands": [b.model_dump() for b in DEMO_BRANDS],
         "windows": ("5m", "1h"),
         "metrics_port": 0,
+        "spam": {"enabled": False},
     }
     return Settings(kafka=kafka, **(fields | extra))
 

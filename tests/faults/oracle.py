@@ -7,7 +7,9 @@ matched with ``socialpulse.core.brands.BrandMatcher`` over the demo brand list, 
 ``tests/kpi_oracle.py``), and the window rule is restated here: an event counts in the 1 h
 window when its minute is one of the 60 ending in the minute of ``now`` (or later, up to the
 5 minutes of allowed clock skew); events older than the longest window (24 h) are rejected as
-``late`` and counted nowhere.
+``late`` and counted nowhere. Every matched mention counts: the workers run with the spam
+heuristics off (``spam.enabled: false``), whose verdicts come from each process's own window
+and so cannot be exact across a kill -9 (README: Signals).
 """
 
 from __future__ import annotations

@@ -303,6 +303,9 @@ async def _run(bootstrap: str) -> None:
         brands=BRANDS,
         windows=tuple(WINDOWS),
         top_k=4,
+        # TEXTS repeat by design, which the spam heuristics take for reposts; filtering through
+        # the broker has its own test (test_signals_end_to_end).
+        spam={"enabled": False},
     )
     now = (time.time() // 60) * 60 + 30
     clock = lambda: now  # noqa: E731

@@ -44,6 +44,9 @@ def _settings(bootstrap: str, run: str) -> Settings:
         brands=[b.model_dump() for b in DEMO_BRANDS],
         windows=("5m", "1h"),
         metrics_port=0,
+        # A restart must restore exactly what a continuous run counts; spam verdicts come from
+        # each process's own window (README: Signals), so they are off here.
+        spam={"enabled": False},
     )
 
 

@@ -131,6 +131,86 @@ OWNED: Final = (
     "Your {item}, now 20% faster to order in the {b} app",
     "Thank you for a wonderful first year downtown ❤️ {b}",
 )
+# What makes two people's posts from one template their own: an opener, where and with whom,
+# a city. Filled per mention, so the demo's filtered share looks like real traffic's, not a
+# copy-paste campaign's (README: Signals).
+OPENERS: Final = (
+    "ok so", "honestly", "update:", "well", "so", "hmm", "ngl", "today:", "quick one:",
+    "true story:", "random thought:", "morning report:", "can confirm:", "not sure why but",
+    "reminder to self:", "for the record,", "small win:", "status:", "fun fact:", "welp",
+)  # fmt: skip
+ASIDES: Final = (
+    "on my way to {p}", "before my shift at {p}", "after {p}", "with {n} and {m}",
+    "near {p}", "while waiting for the {t}", "between two meetings", "on a rainy {d}",
+    "first thing on {d}", "with {n} from work", "{n} says hi", "after the {t} was late again",
+    "before {p} with {n}", "{d} ritual", "as {n} predicted", "still thinking about it on {d}",
+)  # fmt: skip
+# A closing sentence built from slots ("{n} and I {verb} {what} {when}"): tens of thousands of
+# combinations, so two posts of one template rarely share more than the template.
+VERBS: Final = (
+    "tried", "skipped", "argued about", "finally found", "planned", "booked", "missed",
+    "cancelled", "loved", "reviewed", "fixed", "painted", "cooked", "watched", "lost",
+    "ordered", "returned", "built", "rehearsed", "celebrated", "measured", "sketched",
+)  # fmt: skip
+THINGS: Final = (
+    "the quiz night", "a new bike", "the garden fence", "grandma's recipe", "the sequel",
+    "a board game", "the espresso grinder", "our holiday", "the budget", "a sourdough loaf",
+    "the wifi router", "a vinyl record", "the karaoke", "a tiny cactus", "the group project",
+    "a puzzle", "the concert tickets", "a road trip", "the kitchen shelf", "the final exam",
+    "a podcast episode", "the marathon training", "a birthday cake", "the office plant",
+)  # fmt: skip
+WHEN: Final = (
+    "last night", "this morning", "yesterday", "all weekend", "before lunch", "at midnight",
+    "again", "for hours", "twice", "after dinner", "on the way home", "at dawn", "so early",
+    "in the rain", "without coffee", "by accident", "on purpose", "too late",
+)  # fmt: skip
+# The same closing sentence in the other demo languages: "{n} and I" is the first slot.
+FOREIGN_CLOSERS: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]]] = {
+    "es": (
+        ("{n} y yo",),
+        ("probamos", "cancelamos", "planeamos", "perdimos", "celebramos", "arreglamos",
+         "cocinamos", "vimos"),
+        ("la bici nueva", "el examen final", "el concierto", "la receta de la abuela",
+         "el viaje", "la fiesta", "el partido", "un puzzle", "la mudanza"),
+    ),
+    "fr": (
+        ("{n} et moi",),
+        ("avons testé", "avons raté", "avons fêté", "avons réparé", "avons cuisiné",
+         "avons vu", "avons perdu", "avons préparé"),
+        ("le vélo neuf", "l'examen", "le concert", "la recette de mamie", "le voyage",
+         "la fête", "le match", "un puzzle", "le déménagement"),
+    ),
+    "de": (
+        ("{n} und ich haben",),
+        ("getestet", "verpasst", "gefeiert", "repariert", "gekocht", "gesehen", "verloren",
+         "geplant"),
+        ("das neue Rad", "die Prüfung", "das Konzert", "Omas Rezept", "die Reise", "die Party",
+         "das Spiel", "ein Puzzle", "den Umzug"),
+    ),
+    "pt": (
+        ("{n} e eu",),
+        ("testamos", "perdemos", "comemoramos", "consertamos", "cozinhamos", "vimos",
+         "planejamos", "cancelamos"),
+        ("a bicicleta nova", "a prova", "o show", "a receita da avó", "a viagem", "a festa",
+         "o jogo", "um quebra-cabeça", "a mudança"),
+    ),
+}  # fmt: skip
+PLACES: Final = (
+    "the office", "the library", "campus", "the station", "the airport", "the dentist",
+    "class", "yoga", "the hospital", "the market", "the park", "the museum", "practice",
+    "the gym", "my interview", "the school run", "band rehearsal", "the lab",
+)  # fmt: skip
+NAMES: Final = (
+    "Ana", "Ben", "Chloe", "Dev", "Emma", "Farid", "Grace", "Hugo", "Ines", "Jonas", "Kai",
+    "Lena", "Mateo", "Nora", "Omar", "Priya", "Quinn", "Rosa", "Sam", "Tomas", "Uma", "Vik",
+    "Wen", "Yara", "Zoe", "Leo", "Mia", "Ravi", "Sofia", "Theo",
+)  # fmt: skip
+DAYS: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+TRANSPORT: Final = ("bus", "train", "tram", "ferry", "shuttle", "metro")
+CITIES: Final = (
+    "#london", "#madrid", "#lisboa", "#paris", "#berlin", "#dublin", "#austin", "#seattle",
+    "#toronto", "#porto", "#lyon", "#munich", "#boston", "#chicago", "#denver", "#sevilla",
+)  # fmt: skip
 ITEMS: Final = ("maple oat latte", "honey lavender cold brew", "cardamom bun", "spiced mocha")
 EMOJI: Final = {
     "pos": ("😍", "🔥", "☕", "🙌", "❤️", "✨"),

@@ -34,6 +34,10 @@ _RATINGS: Final = ((4, 5, 11, 35, 45), (9, 11, 18, 32, 30), (2, 3, 8, 32, 55))
 
 _MAX_JITTER_SECONDS: Final = 90.0
 _AUTHORS: Final = 3000
+# Posting ranks below this share the top rate: the busiest authors post a few times in ten
+# minutes at the demo's default rate, as people do, not at the machine rates the bot
+# heuristics flag. Interactions keep the steeper Zipf-like activity.
+_BUSIEST_RANK: Final = 300
 _OWNED_PER_KIND: Final = 3  # videos and stills kept per brand; older posts stop getting traffic
 _MENTION_SHARE: Final = 0.25  # of the driver's records; the rest are interactions
 _UGC_ENGAGEMENT_SHARE: Final = 0.1  # of engagements: on fans' posts (UGC), not the brand's own
@@ -202,6 +206,9 @@ class DemoTraffic:
         self._ensure_unique_handles()
         # Zipf-like activity: a few people post and click a lot, most rarely.
         self._people_cum = list(accumulate(1.0 / (n + 1) ** 0.6 for n in range(_AUTHORS)))
+        self._authors_cum = list(
+            accumulate(1.0 / (max(n, _BUSIEST_RANK) + 1) ** 0.6 for n in range(_AUTHORS))
+        )
         self._platforms, self._platform_cum = _cum(_MENTION_PLATFORMS)
         self._kinds, self._kind_cum = _cum(_KINDS)
         self._types, self._type_cum = _cum(_INTERACTION_RATES)
@@ -304,7 +311,7 @@ class DemoTraffic:
     def _public_mention_about(self, now: datetime) -> tuple[dict[str, Any], _Brand | None]:
         """A public mention and the brand it speaks of (None for noise and vetoed texts)."""
         r = self._rng
-        person = self._pick_person()
+        person = self._rng.choices(self._people, cum_weights=self._authors_cum)[0]
         lang = person.language if person.language != "en" and self._coin(0.85) else "en"
         roll = r.random()
         tagged = False
@@ -333,7 +340,7 @@ class DemoTraffic:
                 text = r.choice(pool).format(b=ref, o=other)
             else:
                 text = r.choice(corpus.EN[sentiment]).format(b=ref)
-        text = self._decorate(text, sentiment, lang)
+        text = self._decorate(self._personal(text, lang), sentiment, lang)
         platform = r.choices(self._platforms, cum_weights=self._platform_cum)[0]
         kind = r.choices(self._kinds, cum_weights=self._kind_cum)[0]
         media = _POST_MEDIA.get(platform, 0.2) if kind == "post" else 0.05
@@ -427,6 +434,40 @@ class DemoTraffic:
         if roll < 0.85 and single:
             return "#" + r.choice(single)
         return r.choice(terms)
+
+    def _personal(self, text: str, lang: str) -> str:
+        """Make a template one person's post: an English opener and aside, a city tag.
+
+        Most posts get some of it, so few are near-duplicates of each other; the rest
+        are the reposts and copies real traffic has too.
+        """
+        r = self._rng
+        if lang == "en":
+            if self._coin(0.4):
+                text = f"{r.choice(corpus.OPENERS)} {text[:1].lower()}{text[1:]}"
+            aside = self._coin(0.85)
+            if aside:
+                aside_text = r.choice(corpus.ASIDES).format(
+                    p=r.choice(corpus.PLACES),
+                    n=r.choice(corpus.NAMES),
+                    m=r.choice(corpus.NAMES),
+                    d=r.choice(corpus.DAYS),
+                    t=r.choice(corpus.TRANSPORT),
+                )
+                text = f"{text.rstrip('.')}, {aside_text}"
+            if not aside or self._coin(0.8):
+                who = r.choice(corpus.NAMES)
+                text += (
+                    f". {who} and I {r.choice(corpus.VERBS)} {r.choice(corpus.THINGS)}"
+                    f" {r.choice(corpus.WHEN)}"
+                )
+        elif lang in corpus.FOREIGN_CLOSERS and self._coin(0.95):
+            we, verbs, things = corpus.FOREIGN_CLOSERS[lang]
+            subject = we[0].format(n=r.choice(corpus.NAMES))
+            text += f". {subject} {r.choice(verbs)} {r.choice(things)}, {r.choice(corpus.NAMES)}"
+        if self._coin(0.5):
+            text += " " + r.choice(corpus.CITIES)
+        return text
 
     def _decorate(self, text: str, sentiment: str, lang: str) -> str:
         """Add what makes social text social: shouting, !!!, emoji, lol, hashtags."""

@@ -144,7 +144,8 @@ def test_mentions_are_varied(mentions: list[Mention]) -> None:
 def test_authors_recur_with_heavy_tailed_reach(mentions: list[Mention]) -> None:
     public = [m.author for m in mentions if m.author.id.startswith("user-")]
     counts = Counter(a.id for a in public)
-    assert counts.most_common(1)[0][1] >= 20
+    # Authors recur, but none posts at the machine rates the bot heuristics flag.
+    assert 5 <= counts.most_common(1)[0][1] <= 20
     assert len(counts) < 0.6 * len(public)
     reach = {a.id: a.followers for a in public}
     assert statistics.median(reach.values()) < 1000
