@@ -267,6 +267,10 @@ class AnomalySettings(_Frozen):
 class TrendSettings(_Frozen):
     """Emerging terms per brand: a recent window of buckets against the buckets before it."""
 
+    enabled: bool = True
+    """Count the terms of genuine mentions for trends; false serves no trends (and saves the
+    tokenising)."""
+
     bucket_seconds: int = Field(default=60, ge=10, le=3600)
     """Event-time length of one bucket of term sketches; trends move in these steps."""
     recent_buckets: int = Field(default=5, ge=1, le=120)

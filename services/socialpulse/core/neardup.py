@@ -21,8 +21,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-_DROP: Final = re.compile(r"https?://\S+|www\.\S+|@\w+")
-_NON_LETTERS: Final = re.compile(r"[\W\d_]+")
+# URLs, handles and every run of non-letters become one space, in one pass.
+_DROP: Final = re.compile(r"(?:https?://\S+|www\.\S+|@\w+|[\W\d_])+")
 CACHE_ENTRIES: Final = 4096
 _SHIFT32: Final = np.uint64(32)
 _PRIME: Final = np.uint64(1_099_511_628_211)  # FNV-1a 64-bit prime: mixes the shingle bytes
@@ -32,7 +32,7 @@ Signature = npt.NDArray[np.uint32]
 
 def normalise(text: str) -> str:
     """The text two copies of one post share: no URLs, handles or digits, single spaces."""
-    return _NON_LETTERS.sub(" ", _DROP.sub(" ", text.lower())).strip()
+    return _DROP.sub(" ", text.lower()).strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +63,11 @@ class MinHasher:
         self._rows = rows
         self._cache: OrderedDict[str, Fingerprint] = OrderedDict()
         self._cache_entries = cache_entries
+
+    @property
+    def cache_entries(self) -> int:
+        """Fingerprints kept for texts seen again (and for ``fingerprints`` computed ahead)."""
+        return self._cache_entries
 
     def fingerprint(self, text: str) -> Fingerprint:
         """The fingerprint of ``text``."""

@@ -56,6 +56,7 @@ class Signals:
         self.settings = settings
         self.enabled = settings.spam.enabled
         self.include_filtered = settings.spam.include_filtered
+        self.trends_enabled = settings.trends.enabled
         self.tokeniser = Tokeniser(settings.trends.languages)
         self.trends = TrendDetector(
             settings.trends, {b.id: brand_terms(b.terms, b.handles) for b in settings.brands}
@@ -78,7 +79,7 @@ class Signals:
         The fingerprints wait in the hasher's cache, where ``check`` finds them.
         """
         if self.enabled and texts:
-            self.spam.hasher.fingerprints(texts)
+            self.spam.hasher.fingerprints(texts[: self.spam.hasher.cache_entries])
 
     def check(self, mention: Mention, brands: Sequence[str], owned: bool) -> str | None:
         """The reason ``mention`` (matching ``brands``) is filtered, None when it counts.
@@ -92,6 +93,8 @@ class Signals:
             self._latest = ts
         verdict = self.spam.classify(mention) if self.enabled else None
         if verdict is None or not verdict.reasons:
+            if not self.trends_enabled:
+                return None
             terms = self.tokeniser.terms(mention.text, mention.language)
             for brand in brands:
                 self.trends.add(brand, ts, terms)
