@@ -163,7 +163,7 @@ def main() -> None:
         ("baseline: json + vaderSentiment", f"{n / base:10,.0f} ev/s", f"{us_base:6.1f} us/ev"),
         ("socialpulse Pipeline.process", f"{n / ours:10,.0f} ev/s", f"{us_ours:6.1f} us/ev"),
         ("socialpulse relative to baseline", f"{base / ours:10.2f} x", ""),
-        ("  without signals (spam, trends off)", f"{n / without:10,.0f} ev/s", f"{us_off:6.1f} us/ev"),
+        ("  signals off (spam, trends)", f"{n / without:10,.0f} ev/s", f"{us_off:6.1f} us/ev"),
         ("  signals stage adds", f"{ours / without - 1:10.1%}", f"{us_added:6.1f} us/ev"),
         ("  mentions filtered (demo traffic)", f"{filtered / max(mentions, 1):10.1%}", ""),
         ("state memory, peak (1 h of events)", f"{peak / 1e6:10.1f} MB", f"{peak / n:6.0f} B/ev"),
