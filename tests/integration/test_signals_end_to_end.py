@@ -1,0 +1,196 @@
+"""Signals through a real broker: the trends endpoint and the filtered-mention counter move.
+
+A worker reads genuine background mentions first, then a burst of a new hashtag from distinct
+people and a copy-paste campaign of small edits from new accounts. Between the two phases the
+scrape shows nothing filtered and no trend; after them, the campaign's posts are counted in
+``socialpulse_mentions_filtered_total`` (and in no KPI), the hashtag trends in
+``/api/v1/trends`` and the campaign is listed there and raises a ``copy_paste_campaign`` incident.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+import pytest
+from aiokafka import AIOKafkaProducer
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+
+from socialpulse.core.pipeline import Pipeline
+from socialpulse.core.signals import CAMPAIGN_SIGNAL
+from socialpulse.export.collector import register_metrics
+from socialpulse.export.server import HttpServer, build_app
+from socialpulse.kafka.changelog import state_topic_spec
+from socialpulse.kafka.topics import TopicSpec, ensure_topics
+from socialpulse.kafka.worker import Worker
+from socialpulse.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+BRANDS: list[dict[str, Any]] = [
+    {"id": "aurora", "name": "Aurora Coffee", "terms": ["aurora coffee"]},
+    {"id": "lumen", "name": "Lumen Roasters", "terms": ["lumen roasters"]},
+]
+WORDS = (
+    "latte queue barista morning sunday cold brew cake music seat window pastry oat "
+    "espresso terrace staff cup price playlist wifi"
+).split()
+CAMPAIGN = "aurora coffee gave me a free gift card for testing the new phone, claim yours now"
+HASHTAG = "#latteartday"
+
+
+def _mention(ts: float, author: str, followers: int, text: str) -> bytes:
+    return json.dumps(
+        {
+            "event_id": str(uuid.uuid4()),
+            "platform": "x",
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts))
+            + f".{int(ts % 1 * 1000):03d}Z",
+            "author": {"id": author, "handle": f"@{author}", "followers": followers},
+            "text": text,
+            "kind": "post",
+            "language": "en",
+        }
+    ).encode()
+
+
+def _genuine(rng: random.Random, ts: float, n: int, extra: str = "") -> tuple[str, bytes]:
+    author = f"fan{n}"
+    text = f"aurora coffee {' '.join(rng.sample(WORDS, 7))} {extra}".strip()
+    return author, _mention(ts, author, rng.randint(100, 5000), text)
+
+
+def _phases(now: float) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:
+    """Background over the three minutes before ``now``'s; then the burst and the campaign."""
+    rng = random.Random(7)
+    minute = now // 60 * 60
+    background = [_genuine(rng, minute - 180 + n * 3, n) for n in range(60)]
+    later: list[tuple[str, bytes]] = []
+    for n in range(20):
+        later.append(_genuine(rng, minute + 1 + n, 1000 + n, HASHTAG))
+    for n in range(30):
+        words = CAMPAIGN.split()
+        words.insert(rng.randrange(2, len(words)), rng.choice(["wow", "omg", "pls", "so"]))
+        text = " ".join(words) + f" https://bit.ly/{rng.randrange(10**6)}"
+        later.append((f"new{n % 15}", _mention(minute + 1 + n, f"new{n % 15}", 2, text)))
+    return background, later
+
+
+async def _produce(bootstrap: str, topic: str, records: Sequence[tuple[str, bytes]]) -> None:
+    producer = AIOKafkaProducer(enable_idempotence=False, acks="all", bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send_and_wait(topic, value, key=key.encode())
+    finally:
+        await producer.stop()
+
+
+def _filtered(body: str) -> dict[tuple[str, str], float]:
+    out = {}
+    for family in text_string_to_metric_families(body):
+        for s in family.samples:
+            if s.name == "socialpulse_mentions_filtered_total":
+                out[(s.labels["brand"], s.labels["reason"])] = s.value
+    return out
+
+
+async def _run(bootstrap: str) -> None:
+    run = uuid.uuid4().hex[:8]
+    topics = {n: f"sig-{run}-{n}" for n in ("m", "i", "dlq")}
+    settings = Settings(
+        kafka={
+            "bootstrap_servers": bootstrap,
+            "group_id": f"sig-{run}",
+            "mentions_topic": topics["m"],
+            "interactions_topic": topics["i"],
+            "dlq_topic": topics["dlq"],
+            "poll_timeout_ms": 200,
+        },
+        brands=BRANDS,
+        windows=("5m", "1h"),
+        trends={"bucket_seconds": 60, "recent_buckets": 1, "baseline_buckets": 3, "min_count": 5},
+        metrics_port=0,
+    )
+    now = time.time() // 60 * 60 + 50  # late in the minute: the phase-two events are before it
+    clock = lambda: now  # noqa: E731
+    await ensure_topics(
+        {"bootstrap_servers": bootstrap},
+        {
+            topics["m"]: TopicSpec(partitions=3),
+            topics["i"]: TopicSpec(partitions=3),
+            topics["dlq"]: TopicSpec(partitions=1),
+            settings.kafka.state_topic_name: state_topic_spec(2),
+        },
+    )
+    background, later = _phases(now)
+    pipeline = Pipeline(settings)
+    worker = Worker(settings, pipeline, bootstrap, clock)
+    registry = CollectorRegistry()
+    register_metrics(registry, pipeline, clock, worker.stats)
+    app = build_app(registry, pipeline.store, clock, signals=pipeline.signals)
+    http = HttpServer(app, "127.0.0.1", 0)
+    await http.start()
+    await worker.start()
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    base = f"http://127.0.0.1:{http.port}"
+
+    async def settled(count: int) -> tuple[dict[tuple[str, str], float], dict[str, Any]]:
+        deadline = time.monotonic() + 45
+        while pipeline.stats.processed["mentions"] < count:
+            assert time.monotonic() < deadline, pipeline.stats.processed
+            assert not task.done(), task
+            await asyncio.sleep(0.2)
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"{base}/metrics") as resp:
+                metrics = _filtered(await resp.text())
+            params = {"brand": "aurora", "window": "1m"}
+            async with s.get(f"{base}/api/v1/trends", params=params) as resp:
+                assert resp.status == 200
+                trends = await resp.json()
+            async with s.get(f"{base}/api/v1/trends", params={"brand": "x", "window": "1m"}) as r:
+                assert r.status == 400
+        return metrics, trends
+
+    try:
+        await _produce(bootstrap, topics["m"], background)
+        before, quiet = await settled(len(background))
+        await _produce(bootstrap, topics["m"], later)
+        after, loud = await settled(len(background) + len(later))
+    finally:
+        stop.set()
+        await task
+        await worker.stop()
+        await http.stop()
+
+    assert sum(before.values()) == 0 and len(before) == 2 * 5  # every brand × reason, at 0
+    assert quiet["trends"] == [] and quiet["campaigns"] == []
+    filtered = sum(v for (brand, _), v in after.items() if brand == "aurora")
+    assert filtered >= 25 and after[("aurora", "campaign")] >= 10
+    assert filtered == sum(loud["filtered"].values())
+    assert loud["baseline_ready"] is True
+    assert HASHTAG in [t["term"] for t in loud["trends"]][:3]
+    [campaign] = loud["campaigns"]
+    assert campaign["posts"] >= 20 and campaign["accounts"] == 15
+    # The filtered posts are in no KPI: the 1 h window counts the genuine ones alone.
+    counted = pipeline.store.snapshot(now)["aurora"]["1h"].mentions
+    assert counted == len(background) + 20 + 30 - filtered
+    [incident] = pipeline.signals.campaign_transitions()
+    assert (incident.signal, incident.state) == (CAMPAIGN_SIGNAL, "firing")
+    assert incident.key == campaign["alert_id"]
+
+
+async def test_signals_against_test_broker(kafka_bootstrap: str) -> None:
+    await _run(kafka_bootstrap)
+
+
+async def test_signals_against_embedded_broker(tansu_bootstrap: str) -> None:
+    await _run(tansu_bootstrap)
