@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -9,10 +10,12 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 
 from prometheus_server import scraped_mentions
+from socialpulse.core.signals import FILTER_REASONS
 
 pytestmark = pytest.mark.integration
 
@@ -42,6 +45,9 @@ def test_run_serves_live_kpis_and_stops_cleanly_on_ctrl_c() -> None:
             assert time.monotonic() < deadline, f"only {mentions} mentions after 90 s"
             time.sleep(0.5)
         time.sleep(2)  # at least one summary line with traffic in it
+        url = f"http://127.0.0.1:{port}/api/v1/trends?brand=aurora&window=5m"
+        with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - our own server
+            trends = json.loads(resp.read())
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:
@@ -49,6 +55,9 @@ def test_run_serves_live_kpis_and_stops_cleanly_on_ctrl_c() -> None:
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0, out
+    # The service serves its trends and the filtered counts of every reason.
+    assert set(trends["filtered"]) == set(FILTER_REASONS), trends
+    assert trends["brand"] == "aurora" and isinstance(trends["trends"], list), trends
     assert "Traceback" not in out and "Unclosed" not in out, out
     assert out.rstrip().endswith("socialpulse stopped"), out
     summaries = re.findall(
