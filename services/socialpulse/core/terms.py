@@ -69,14 +69,20 @@ class Tokeniser:
     def _terms(self, text: str, lang: str) -> tuple[str, ...]:
         stop = self._stop[lang]
         seen: dict[str, None] = {}
+        # The cheap tests first: this loop runs for every term of every genuine mention.
         for tok in _TOKEN.findall(_URL.sub(" ", text.lower())):
-            if len(tok) < 2 or len(tok) > MAX_TERM_CHARS:
+            n = len(tok)
+            if n < 2 or n > MAX_TERM_CHARS:
                 continue
-            if tok[0] not in "#@":
+            first = tok[0]
+            if first == "#" or first == "@":
+                if n >= 3:
+                    seen[tok] = None
+                continue
+            if "'" in tok:
                 tok = tok.strip("'")
-                if len(tok) < 2 or tok in stop:
+                if len(tok) < 2:
                     continue
-            elif len(tok) < 3:
-                continue
-            seen[tok] = None
+            if tok not in stop:
+                seen[tok] = None
         return tuple(seen)

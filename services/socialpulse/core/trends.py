@@ -124,7 +124,7 @@ class BrandTrends:
                 self.first_bucket = index
             self._expire(max(newest, index))
         excluded = self.excluded
-        bucket.add(t for t in terms if t not in excluded)
+        bucket.add([t for t in terms if t not in excluded])
 
     def _expire(self, newest: int) -> None:
         for index in [i for i in self.buckets if i <= newest - self._span]:
