@@ -1,7 +1,7 @@
 """The signals stage: every matched mention judged by the spam heuristics before it counts.
 
 Called by the pipeline once per matched mention. A flagged mention is counted per brand under
-the first of its reasons (``FILTER_REASONS``, the bounded set of ``core.spam``) and, unless
+its most specific reason (``FILTER_REASONS``, the bounded set of ``core.spam``) and, unless
 ``spam.include_filtered``, kept out of every KPI; a genuine one feeds the brand's trends. A
 brand's own posts are neither judged nor counted for trends: a brand posting its own campaign
 text from its accounts is publishing, not spamming. Copy-paste campaigns become incidents of the
@@ -34,6 +34,8 @@ FILTER_REASONS: Final[tuple[SpamReason, ...]] = (
     "bot_rate",
 )
 CAMPAIGN_SIGNAL: Final = "copy_paste_campaign"
+# Campaign clusters whose brands are held before those gone from the window are forgotten.
+_CAMPAIGNS_HELD: Final = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,7 @@ class Signals:
         self._open: dict[str, Campaign] = {}
         self._min_posts = settings.spam.campaign_min_posts
         self._latest = float("-inf")
+        self._prune_at = _CAMPAIGNS_HELD
 
     def prefetch(self, texts: Sequence[str]) -> None:
         """Fingerprint the matched mention texts of a batch in one numpy pass, ahead of ``check``.
@@ -104,6 +107,8 @@ class Signals:
             self.filtered[brand][reason] += 1
         if reason == "campaign":
             self._campaign_brands.setdefault(verdict.cluster, set()).update(brands)
+            if len(self._campaign_brands) > self._prune_at:
+                self._prune()
         return None if self.include_filtered else reason
 
     @property
@@ -151,10 +156,15 @@ class Signals:
             if key not in live:
                 out.append(_transition(c, "resolved", minute, self._min_posts))
         self._open = live
-        gone = set(self._campaign_brands) - {c.id for c in self.spam.campaigns()}
-        for cluster in gone:
-            del self._campaign_brands[cluster]
+        self._prune()
         return out
+
+    def _prune(self) -> None:
+        """Forget the brands of campaigns gone from the window (a campaign stays one till then)."""
+        live = {c.id for c in self.spam.campaigns()}
+        for cluster in [c for c in self._campaign_brands if c not in live]:
+            del self._campaign_brands[cluster]
+        self._prune_at = max(_CAMPAIGNS_HELD, 2 * len(self._campaign_brands))
 
 
 def _campaign(brand: str, c: Cluster) -> Campaign:
