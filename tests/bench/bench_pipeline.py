@@ -3,8 +3,8 @@
 The baseline is the work no implementation can skip: parse every record's JSON and score every
 mention with ``vaderSentiment``'s ``polarity_scores``. socialpulse adds validation, dedup, brand
 matching and every window KPI on top; the gap between the two lines is our own overhead.
-The signals stage (spam verdicts, trends) is timed on and off in the same run, records fed in
-the consumer's poll batches with their texts fingerprinted ahead as the worker does.
+The signals stage (spam verdicts, trends) is timed on and off in the same run, each
+partition's part of a poll fed as one pipeline batch, as the worker does.
 
 Run with ``make bench`` (or ``python tests/bench/bench_pipeline.py --help``).
 """
