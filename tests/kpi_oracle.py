@@ -5,7 +5,8 @@ are stated by the test per mention, sentiment comes from vaderSentiment directly
 a mention in any other language is ``unscored``), the language from the record's ``language``
 field's primary subtag or else from py3langid directly over ``LANGUAGES``, and window
 membership is the documented rule (an event is in window W when its minute is one of the W/60
-minutes ending in the minute of ``now``, or later). Keys are the JSON API's names.
+minutes ending in the minute of ``now``, or later; a window longer than an hour starts at the
+whole hour its first minute falls in). Keys are the JSON API's names.
 """
 
 from __future__ import annotations
@@ -73,8 +74,13 @@ def minute(ts: float) -> int:
     return int(ts // 60)
 
 
+def first_minute(now: float, length: int) -> int:
+    first = minute(now) - length // 60 + 1
+    return first - first % 60 if length > 3600 else first
+
+
 def in_window(ts: float, now: float, length: int) -> bool:
-    return minute(ts) >= minute(now) - length // 60 + 1
+    return minute(ts) >= first_minute(now, length)
 
 
 def accepted(ts: float, now: float, horizon: int, max_future: float = 300) -> bool:
@@ -248,7 +254,7 @@ class Oracle:
                 ugc_eng += is_ugc
         k["ugc_engagements"] = ugc_eng
 
-        start = (minute(now) - length // 60 + 1) * 60
+        start = first_minute(now, length) * 60
         snaps = sorted(
             (ts_of(i), val(i, "followers"))
             for i in self.interactions

@@ -6,10 +6,11 @@ matched with ``socialpulse.core.brands.BrandMatcher`` over the demo brand list, 
 ``unscored``; a mention's language is its ``language`` field, else py3langid's detection, as in
 ``tests/kpi_oracle.py``), and the window rule is restated here: an event counts in the 1 h
 window when its minute is one of the 60 ending in the minute of ``now`` (or later, up to the
-5 minutes of allowed clock skew); events older than the longest window (24 h) are rejected as
-``late`` and counted nowhere. Every matched mention counts: the workers run with the spam
-heuristics off (``spam.enabled: false``), whose verdicts come from each process's own window
-and so cannot be exact across a kill -9 (README: Signals).
+5 minutes of allowed clock skew); events older than the longest window (24 h, starting at the
+whole hour its first minute falls in) are rejected as ``late`` and counted nowhere. Every matched
+mention counts: the workers run with the spam heuristics off (``spam.enabled: false``), whose
+verdicts come from each process's own window and so cannot be exact across a kill -9 (README:
+Signals).
 """
 
 from __future__ import annotations
@@ -113,6 +114,8 @@ class Oracle:
         seen: set[str] = set()
         truth = Truth(kpis={}, records=len(mentions) + len(interactions))
         first_minute = int(now // 60) - WINDOW_SECONDS // 60 + 1
+        oldest_minute = int(now // 60) - LONGEST_WINDOW_SECONDS // 60 + 1
+        oldest_minute -= oldest_minute % 60
         for stream, values in (("mention", mentions), ("interaction", interactions)):
             for raw in values:
                 event = json.loads(raw)
@@ -122,7 +125,7 @@ class Oracle:
                 seen.add(event_id)
                 ts = datetime.fromisoformat(event["created_at"].replace("Z", "+00:00"))
                 t = ts.timestamp()
-                if t < now - LONGEST_WINDOW_SECONDS:
+                if int(t // 60) < oldest_minute:
                     truth.late_ids.add(event_id)
                     continue
                 if t > now + MAX_FUTURE_SECONDS or int(t // 60) < first_minute:

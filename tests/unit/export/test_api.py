@@ -56,7 +56,7 @@ async def test_kpis_json_has_every_kpi_window_bounds_and_nulls(
     resp = await client.get("/api/v1/kpis", params={"brand": "a", "window": "7d"})
     assert resp.status == 200
     body = await resp.json()
-    assert body["window_start"] == "2027-01-08T08:01:00Z"
+    assert body["window_start"] == "2027-01-08T08:00:00Z"  # a week and the part of its first hour
     assert body["window_end"] == "2027-01-15T08:01:00Z"
     k = body["kpis"]
     assert (k["mentions"], k["impressions"], k["engagements"], k["reach"]) == (1, 1, 2, 1)

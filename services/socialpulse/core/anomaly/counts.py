@@ -113,7 +113,7 @@ def minute_counts(
             neu += bucket.neutral
             neg += bucket.negative
             unscored += bucket.unscored
-            for platform, n in bucket.mentions_by_platform.items():
+            for platform, n in (bucket.mentions_by_platform or {}).items():
                 platforms[platform] = platforms.get(platform, 0) + n
         own[b.id] = (pos, neu, neg, unscored, platforms)
     out: dict[str, MinuteCounts] = {}

@@ -46,7 +46,9 @@ def contribution(source: Source, minute: int, buckets: Mapping[str, Bucket]) -> 
         source[1],
         minute,
         {
-            brand: BrandMinute(b.positive, b.neutral, b.negative, dict(b.mentions_by_platform))
+            brand: BrandMinute(
+                b.positive, b.neutral, b.negative, dict(b.mentions_by_platform or {})
+            )
             for brand, b in sorted(buckets.items())
             if b.positive or b.neutral or b.negative
         },

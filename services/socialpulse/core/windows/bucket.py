@@ -1,12 +1,14 @@
-"""The persisted bucket: what one brand gathered from one partition in one minute, and its codec.
+"""The persisted bucket: what one brand gathered from one partition in a minute or an hour.
 
 A bucket serialises exactly (msgpack; the reach sketch in its updatable form), so the state topic
 can persist and restore it, and a replayed event is never applied twice: it remembers the offset
-of the last event applied.
+of the last event applied. Every map, set and list is absent (None) until it holds something,
+so a bucket that saw a few kinds of event costs a few hundred bytes, not a kilobyte of empty
+containers.
 
 Nothing a bucket holds can leave msgpack's range (integers within ±2^63, finite doubles),
 because every input is bounded by the decoder (``socialpulse.core.events``): a bucket holds the
-events of one partition-minute, fewer than the 2^63 offsets a partition has, so each count is
+events of one partition-hour at most, fewer than the 2^63 offsets a partition has, so each count is
 below 2^63; followers are single values ≤ 10^10 (the largest seen, never summed here); the float
 sums are below 2^63 events × 10^12 (the largest bound, an order value) ≈ 9.2 × 10^30, far from
 the largest double (1.8 × 10^308). Window sums are formed at read time from Python ints (potential
@@ -68,12 +70,14 @@ def _dec_hook(typ: type, obj: Any) -> Any:
 
 
 class Bucket(msgspec.Struct, omit_defaults=True):
-    """Everything one brand gathered from one partition in one minute; round-trips exactly."""
+    """Everything one brand gathered from one partition in a minute or an hour; exact codec."""
 
     # Source offset of the last event applied; an event at or below it was applied already.
     offset: int = -1
-    mentions_by_platform: dict[str, int] = {}
-    mentions_by_kind: dict[str, int] = {}
+    # Minutes covered from the bucket's index on: 1, or ``HOUR_BUCKETS`` once rolled up.
+    minutes: int = 1
+    mentions_by_platform: dict[str, int] | None = None
+    mentions_by_kind: dict[str, int] | None = None
     tagged: int = 0
     positive: int = 0
     neutral: int = 0
@@ -81,17 +85,17 @@ class Bucket(msgspec.Struct, omit_defaults=True):
     unscored: int = 0  # in a language no configured scorer covers
     compound_sum: float = 0.0  # of the scored mentions only
     # Language label (configured, `other`, `unknown`) -> mentions.
-    mentions_by_language: dict[str, int] = {}
-    authors: dict[str, AuthorTally] = {}
+    mentions_by_language: dict[str, int] | None = None
+    authors: dict[str, AuthorTally] | None = None
     # Mention event id -> author id: joins engagement on the mention to its author.
-    posts: dict[str, str] = {}
-    ugc: set[str] = set()  # event ids of user-generated-content mentions
+    posts: dict[str, str] | None = None
+    ugc: set[str] | None = None  # event ids of user-generated-content mentions
     owned_posts: int = 0
     ugc_mentions: int = 0
-    interactions: dict[str, int] = {}
+    interactions: dict[str, int] | None = None
     reach: hll_sketch | None = None
     # Post id -> engagement interactions on it in this minute (joined to mentions at read time).
-    post_engagements: dict[str, int] = {}
+    post_engagements: dict[str, int] | None = None
     sessions: int = 0
     sessions_bounced: int = 0
     session_seconds_sum: float = 0.0
@@ -99,12 +103,12 @@ class Bucket(msgspec.Struct, omit_defaults=True):
     video_watch_seconds_sum: float = 0.0
     survey_responses_satisfied: int = 0
     purchase_value_sum: float = 0.0
-    customers: set[str] = set()
+    customers: set[str] | None = None
     # Direct messages to the brand (event id -> time) and the brand's replies (id -> first reply).
-    dm_opened: dict[str, float] = {}
-    dm_replies: dict[str, float] = {}
+    dm_opened: dict[str, float] | None = None
+    dm_replies: dict[str, float] | None = None
     # Account snapshots: (event time, followers).
-    snapshots: list[tuple[float, int]] = []
+    snapshots: list[tuple[float, int]] | None = None
 
     def to_bytes(self) -> bytes:
         """The bucket as msgpack; the reach sketch in its own (updatable) serial form."""

@@ -2,8 +2,9 @@
 
 A number kind is summed (``merge`` None: the accumulator adds it inline); any other kind
 merges one newer-to-older bucket's (or another window accumulator's) value into the window's in
-place, and is skipped when the bucket's value is empty. A new kind (a sketch, say) is one
-``MeasureCode`` here and one entry in ``catalogue.MeasureKind``.
+place, and is skipped when the bucket's value is empty (None until it holds something). ``roll``
+folds an older minute's value into its hour's bucket (``roll_into``). A new kind (a sketch,
+say) is one ``MeasureCode`` here and one entry in ``catalogue.MeasureKind``.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Any, Final
 
 from datasketches import hll_sketch, hll_union, tgt_hll_type
 
-from socialpulse.core.catalogue import MeasureKind
-from socialpulse.core.windows.bucket import REACH_LG_K, AuthorTally
+from socialpulse.core.catalogue import MEASURES, MeasureKind
+from socialpulse.core.windows.bucket import REACH_LG_K, AuthorTally, Bucket
 
 _HLL_8: Final = tgt_hll_type.HLL_8
+_HLL_4: Final = tgt_hll_type.HLL_4
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,11 +28,13 @@ class MeasureCode:
 
     ``merge`` is None for numbers, which are summed. ``read`` gives the window's value as one
     number (a count, a distinct count, an estimate), or is None where there is no such number.
+    ``roll`` returns a newer bucket's value with an older one's folded in (either may be None).
     """
 
     bucket_type: Any
     zero: Callable[[], Any]
     merge: Callable[[Any, Any], None] | None
+    roll: Callable[[Any, Any], Any]
     read: Callable[[Any], int | float] | None = None
 
 
@@ -81,15 +85,61 @@ def _not_merged(into: Any, _: Any) -> None:
     raise TypeError("a per-bucket join measure is never merged over a window")
 
 
+def _add(newer: Any, older: Any) -> Any:
+    return newer + older
+
+
+def _rolled(merge: Callable[[Any, Any], None]) -> Callable[[Any, Any], Any]:
+    """A roll from an in-place merge: the older value is taken over (its bucket is dropped)."""
+
+    def roll(newer: Any, older: Any) -> Any:
+        if older is None:
+            return newer
+        if newer is None:
+            return older
+        merge(newer, older)
+        return newer
+
+    return roll
+
+
+def _hll_roll(newer: Any, older: Any) -> Any:
+    if newer is None or older is None:
+        return older if newer is None else newer
+    union = hll_union(REACH_LG_K)
+    union.update(newer)
+    union.update(older)
+    return union.get_result(_HLL_4)
+
+
+def _size(ids: set[str]) -> int:
+    return len(ids)
+
+
+def _update(into: Any, other: Any) -> None:
+    into.update(other)
+
+
 CODE: Final[Mapping[MeasureKind, MeasureCode]] = {
-    "count": MeasureCode(int, int, None, int),
-    "total": MeasureCode(float, float, None, float),
-    "label_counts": MeasureCode(dict[str, int], dict, add_counts),
-    "distinct": MeasureCode(set[str], set, _union, len),
-    "hll": MeasureCode(hll_sketch | None, lambda: hll_union(REACH_LG_K), _hll_union, _estimate),
-    "authors": MeasureCode(dict[str, AuthorTally], dict, _tally),
-    "earliest": MeasureCode(dict[str, float], dict, keep_min),
-    "series": MeasureCode(list[tuple[float, int]], list, _extend),
-    "join_map": MeasureCode(dict[str, str], dict, _not_merged),
-    "join_set": MeasureCode(set[str], set, _not_merged),
+    "count": MeasureCode(int, int, None, _add, int),
+    "total": MeasureCode(float, float, None, _add, float),
+    "label_counts": MeasureCode(dict[str, int] | None, dict, add_counts, _rolled(add_counts)),
+    "distinct": MeasureCode(set[str] | None, set, _union, _rolled(_union), _size),
+    "hll": MeasureCode(
+        hll_sketch | None, lambda: hll_union(REACH_LG_K), _hll_union, _hll_roll, _estimate
+    ),
+    "authors": MeasureCode(dict[str, AuthorTally] | None, dict, _tally, _rolled(_tally)),
+    "earliest": MeasureCode(dict[str, float] | None, dict, keep_min, _rolled(keep_min)),
+    "series": MeasureCode(list[tuple[float, int]] | None, list, _extend, _rolled(_extend)),
+    "join_map": MeasureCode(dict[str, str] | None, dict, _not_merged, _rolled(_update)),
+    "join_set": MeasureCode(set[str] | None, set, _not_merged, _rolled(_update)),
 }
+
+_ROLLS: Final = tuple((m.name, CODE[m.kind].roll) for m in MEASURES)
+
+
+def roll_into(hour: Bucket, older: Bucket) -> None:
+    """Fold a minute's bucket into its hour's (fed newest first; ``older`` is consumed)."""
+    for name, roll in _ROLLS:
+        setattr(hour, name, roll(getattr(hour, name), getattr(older, name)))
+    hour.offset = max(hour.offset, older.offset)

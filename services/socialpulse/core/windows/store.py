@@ -1,4 +1,4 @@
-"""aggregate: rolling event-time windows of brand KPIs in one-minute buckets per source partition.
+"""aggregate: rolling event-time windows of brand KPIs in minute and hour buckets per partition.
 
 State is keyed by the Kafka partition the events came from, so a worker can drop exactly what a
 rebalance takes away and export only what it owns. Every bucket remembers the offset of the last
@@ -8,6 +8,13 @@ replayed event is never applied twice. Time is always an argument, never read he
 Everything a KPI needs lives in the buckets, including what joins events at read time (mention
 ids for engagement received, DM ids for first-response times, account snapshots), so a restored
 bucket restores every KPI. The only other state, a post-id index, is derived from the buckets.
+
+Buckets older than the last whole hours (``timeline.rolled_before``) are rolled up into one
+bucket per hour, keyed by the hour's first minute: state then grows with brands × hours, not
+brands × minutes, and no KPI changes because windows longer than an hour start at a whole hour.
+A late event for a rolled hour goes to the hour's bucket. The minutes a roll-up absorbed are
+deleted (changelog tombstones); a restore that still finds one beside its hour drops it, since
+the hour already holds it.
 """
 
 from __future__ import annotations
@@ -28,11 +35,19 @@ from socialpulse.core.kpis import (
 from socialpulse.core.sentiment import Sentiment
 from socialpulse.core.windows.accumulator import Accumulator
 from socialpulse.core.windows.bucket import AuthorTally, Bucket, new_reach_sketch
-from socialpulse.core.windows.measures import keep_min
-from socialpulse.core.windows.timeline import BUCKET_SECONDS, Source, bucket_of, first_bucket
+from socialpulse.core.windows.measures import keep_min, roll_into
+from socialpulse.core.windows.timeline import (
+    BUCKET_SECONDS,
+    HOUR_BUCKETS,
+    Source,
+    bucket_of,
+    first_bucket,
+    hour_of,
+    rolled_before,
+)
 from socialpulse.settings import DEFAULT_LIFETIME_WINDOWS, DEFAULT_TOP_K, BrandSettings
 
-_BLOCK: Final = 60  # buckets per cached hour
+_BLOCK: Final = HOUR_BUCKETS  # minutes per cached hour
 
 # Post id -> (bucket index, author id, is UGC), per source and brand; rebuilt from buckets.
 _PostIndex = dict[str, tuple[int, str, bool]]
@@ -63,6 +78,8 @@ class WindowStore:
         # reader whether a brand's KPIs can have changed within a minute (``version``).
         self._versions: dict[str, int] = {}
         self._epoch = 0
+        # Minutes before this one go to their hour's bucket (``expire`` moves it on).
+        self._rolled = -(2**62)
 
     @property
     def horizon_seconds(self) -> int:
@@ -97,8 +114,16 @@ class WindowStore:
         idx = bucket_of(ts)
         b = per_brand.get(idx)
         if b is None:
-            b = per_brand[idx] = Bucket()
-        elif offset <= b.offset:
+            hour = hour_of(idx)
+            b = per_brand.get(hour)
+            if b is not None and b.minutes > 1:
+                idx = hour
+            elif idx < self._rolled:
+                idx = hour
+                b = per_brand[idx] = Bucket(minutes=HOUR_BUCKETS)
+            else:
+                b = per_brand[idx] = Bucket()
+        if offset <= b.offset:
             return None
         b.offset = offset
         self._dirty.setdefault(source, set()).add((brand, idx))
@@ -125,13 +150,27 @@ class WindowStore:
         b = self._touch(source, brand, ts, offset)
         if b is None:
             return
-        b.mentions_by_platform[mention.platform] = (
-            b.mentions_by_platform.get(mention.platform, 0) + 1
-        )
-        b.mentions_by_kind[mention.kind] = b.mentions_by_kind.get(mention.kind, 0) + 1
+        # Each map is made on the bucket's first mention (absent until then).
+        platforms = b.mentions_by_platform
+        if platforms is None:
+            platforms = b.mentions_by_platform = {}
+        kinds = b.mentions_by_kind
+        if kinds is None:
+            kinds = b.mentions_by_kind = {}
+        languages = b.mentions_by_language
+        if languages is None:
+            languages = b.mentions_by_language = {}
+        authors = b.authors
+        if authors is None:
+            authors = b.authors = {}
+        posts = b.posts
+        if posts is None:
+            posts = b.posts = {}
+        platforms[mention.platform] = platforms.get(mention.platform, 0) + 1
+        kinds[mention.kind] = kinds.get(mention.kind, 0) + 1
         if tagged:
             b.tagged += 1
-        b.mentions_by_language[language] = b.mentions_by_language.get(language, 0) + 1
+        languages[language] = languages.get(language, 0) + 1
         if sentiment is None:
             b.unscored += 1
         else:
@@ -144,9 +183,10 @@ class WindowStore:
                 b.neutral += 1
             b.compound_sum += sentiment.compound
         author = mention.author
-        t = b.authors.get(author.id)
+        author_id = author.id
+        t = authors.get(author_id)
         if t is None:
-            b.authors[author.id] = AuthorTally(author.handle, author.followers, author.verified, 1)
+            authors[author_id] = AuthorTally(author.handle, author.followers, author.verified, 1)
         else:
             t.handle = author.handle
             t.followers = max(t.followers, author.followers)
@@ -158,10 +198,12 @@ class WindowStore:
             b.owned_posts += 1
         elif ugc:
             b.ugc_mentions += 1
+            if b.ugc is None:
+                b.ugc = set()
             b.ugc.add(mention.event_id)
-        b.posts[mention.event_id] = author.id
+        posts[mention.event_id] = author_id
         index = self._posts.setdefault(source, {}).setdefault(brand, {})
-        index[mention.event_id] = (bucket_of(ts), author.id, ugc)
+        index[mention.event_id] = (bucket_of(ts), author_id, ugc)
 
     def add_owned_post(self, source: Source, brand: str, mention: Mention, offset: int) -> None:
         """Count a post by the brand's own account whose text does not name the brand."""
@@ -179,6 +221,8 @@ class WindowStore:
         if b is None:
             return True
         kind = interaction.type
+        if b.interactions is None:
+            b.interactions = {}
         b.interactions[kind] = b.interactions.get(kind, 0) + 1
         v = interaction.value
         if kind == "impression":
@@ -188,6 +232,8 @@ class WindowStore:
         elif kind in ENGAGEMENT_TYPES:
             if interaction.post_id is not None:
                 post = interaction.post_id
+                if b.post_engagements is None:
+                    b.post_engagements = {}
                 b.post_engagements[post] = b.post_engagements.get(post, 0) + 1
         elif kind == "session":
             if v.referred_from_social:
@@ -204,15 +250,23 @@ class WindowStore:
                 b.survey_responses_satisfied += 1
         elif kind == "purchase":
             b.purchase_value_sum += v.order_value or 0.0
+            if b.customers is None:
+                b.customers = set()
             b.customers.add(v.customer_id or interaction.user_id)
         elif kind == "account_snapshot":
             if v.followers is not None:
+                if b.snapshots is None:
+                    b.snapshots = []
                 b.snapshots.append((ts, v.followers))
         elif kind == "direct_message":
             by_brand = self._accounts.is_brand_account(brand, interaction.user_id)
             if by_brand and v.replies_to is not None:
+                if b.dm_replies is None:
+                    b.dm_replies = {}
                 keep_min(b.dm_replies, {v.replies_to: ts})
             elif not by_brand and v.replies_to is None:
+                if b.dm_opened is None:
+                    b.dm_opened = {}
                 keep_min(b.dm_opened, {interaction.event_id: ts})
         return True
 
@@ -242,13 +296,43 @@ class WindowStore:
         return self._expired.pop(source, [])
 
     def load(self, source: Source, brand: str, index: int, bucket: Bucket) -> None:
-        """Install a restored bucket (and re-derive its part of the post index)."""
-        self._state.setdefault(source, {}).setdefault(brand, {})[index] = bucket
+        """Install a restored bucket (and re-derive its part of the post index).
+
+        A minute beside the restored bucket of its hour was rolled into it already (its
+        tombstone was not written yet): it is dropped and deleted again, in whichever order the
+        two are restored.
+        """
+        per_brand = self._state.setdefault(source, {}).setdefault(brand, {})
+        hour = hour_of(index)
+        rolled = per_brand.get(hour)
+        if index != hour and rolled is not None and rolled.minutes > 1:
+            self._expired.setdefault(source, []).append((brand, index))
+            return
+        if bucket.minutes > 1:
+            for minute in range(index + 1, index + bucket.minutes):
+                stale = per_brand.pop(minute, None)
+                if stale is not None:
+                    self._forget_posts(source, brand, minute, stale)
+                    self._expired.setdefault(source, []).append((brand, minute))
+        per_brand[index] = bucket
         self._blocks.get(brand, {}).pop(index // _BLOCK, None)
         self._changed(brand)
-        posts = self._posts.setdefault(source, {}).setdefault(brand, {})
-        for post, author in bucket.posts.items():
-            posts[post] = (index, author, post in bucket.ugc)
+        if bucket.posts:
+            posts = self._posts.setdefault(source, {}).setdefault(brand, {})
+            ugc = bucket.ugc or set()
+            for post, author in bucket.posts.items():
+                posts[post] = (index, author, post in ugc)
+
+    def _forget_posts(self, source: Source, brand: str, index: int, bucket: Bucket) -> None:
+        """Drop the post-index entries a bucket (at ``index``) gave."""
+        if not bucket.posts:
+            return
+        posts = self._posts.get(source, {}).get(brand, {})
+        end = index + bucket.minutes
+        for post in bucket.posts:
+            found = posts.get(post)
+            if found is not None and index <= found[0] < end:
+                del posts[post]
 
     def sources(self) -> set[Source]:
         """The partitions this store holds state for."""
@@ -265,28 +349,45 @@ class WindowStore:
             self._expired.pop(s, None)
 
     def expire(self, now: float) -> int:
-        """Delete buckets that have left the longest window; returns how many went.
+        """Delete buckets that have left the longest window, roll up old minutes into hours.
 
-        The deleted keys are kept per source for ``take_expired`` (changelog tombstones).
+        Returns how many buckets went. The deleted keys (expired, or rolled into their hour)
+        are kept per source for ``take_expired`` (changelog tombstones); a rolled hour is dirty.
         """
         oldest = first_bucket(now, self._horizon)
+        self._rolled = max(self._rolled, rolled_before(now))
         removed = 0
         for source, per_brand in self._state.items():
+            expired = self._expired.setdefault(source, [])
+            dirty = self._dirty.setdefault(source, set())
             for brand, buckets in per_brand.items():
                 stale = [idx for idx in buckets if idx < oldest]
-                if not stale:
-                    continue
-                index = self._posts.get(source, {}).get(brand, {})
-                dirty = self._dirty.get(source, set())
                 for idx in stale:
                     self._blocks.get(brand, {}).pop(idx // _BLOCK, None)
-                    for post in buckets.pop(idx).posts:
-                        if post in index and index[post][0] == idx:
-                            del index[post]
+                    self._forget_posts(source, brand, idx, buckets.pop(idx))
                     dirty.discard((brand, idx))
-                self._changed(brand)
-                self._expired.setdefault(source, []).extend((brand, idx) for idx in stale)
+                if stale:
+                    self._changed(brand)
+                expired.extend((brand, idx) for idx in stale)
                 removed += len(stale)
+                old = [i for i, b in buckets.items() if i < self._rolled and b.minutes == 1]
+                by_hour: dict[int, list[int]] = {}
+                for idx in old:
+                    by_hour.setdefault(hour_of(idx), []).append(idx)
+                for hour, idxs in by_hour.items():
+                    into = buckets.get(hour)
+                    if into is None or into.minutes == 1:
+                        into = Bucket(minutes=HOUR_BUCKETS)
+                    for idx in sorted(idxs, reverse=True):  # newest first: its handles stay
+                        roll_into(into, buckets.pop(idx))
+                        dirty.discard((brand, idx))
+                        if idx != hour:
+                            expired.append((brand, idx))
+                    buckets[hour] = into
+                    dirty.add((brand, hour))
+                    self._blocks.get(brand, {}).pop(hour // _BLOCK, None)
+                if by_hour:
+                    self._changed(brand)
         return removed
 
     def bucket_count(self) -> int:

@@ -108,14 +108,19 @@ def test_drop_forgets_only_the_named_partitions(store: WindowStore) -> None:
     assert store.snapshot(NOW)["a"]["24h"].mentions == 1
 
 
-def test_expire_removes_buckets_outside_longest_window(store: WindowStore) -> None:
-    store.add_mention(SRC, "a", mention(NOW - 86400 + 60), POS, False, off())
+def test_expire_removes_buckets_once_their_hour_leaves_the_longest_window(
+    store: WindowStore,
+) -> None:
+    store.add_mention(SRC, "a", mention(NOW - 86400 + 60), POS, False, off())  # 08:01 yesterday
     store.add_mention(SRC, "a", mention(NOW - 10), POS, False, off())
     assert store.bucket_count() == 2
     assert store.expire(NOW) == 0
-    assert store.expire(NOW + 60) == 1
+    # The 24 h window starts at the whole hour (08:00 yesterday) until 08:59 today.
+    assert store.expire(NOW + 3480) == 0
+    assert store.snapshot(NOW + 3480)["a"]["24h"].mentions == 2
+    assert store.expire(NOW + 3540) == 1
     assert store.bucket_count() == 1
-    assert store.snapshot(NOW + 60)["a"]["24h"].mentions == 1
+    assert store.snapshot(NOW + 3540)["a"]["24h"].mentions == 1
 
 
 def test_event_exactly_at_window_start_is_inside(rivals_store: WindowStore) -> None:
@@ -180,7 +185,9 @@ def test_bucket_round_trips_exactly_and_keeps_working(rivals_store: WindowStore)
     _fill(rivals_store, NOW, 200)  # new events to both
     _fill(restored, NOW, 200)
     assert _fields(copy) == _fields(bucket)
-    assert copy.interactions["like"] == 2 and copy.reach is not None
+    assert (
+        copy.interactions is not None and copy.interactions["like"] == 2 and copy.reach is not None
+    )
     assert copy.reach.get_estimate() == pytest.approx(1)
     assert restored.snapshot(NOW) == rivals_store.snapshot(NOW)
 
@@ -205,7 +212,7 @@ def test_dirty_expired_and_load(rivals_store: WindowStore) -> None:
     rivals_store.add_interaction(SRC2, interaction(NOW - 3600, "like"), off())
     assert [(b, i) for b, i, _ in rivals_store.take_dirty(SRC)] == [("a", bucket_of(NOW))]
     assert rivals_store.take_dirty(SRC) == []  # cleared
-    later = NOW + 7 * 86400 - 3600 + 60
+    later = NOW + 7 * 86400  # the week's window now starts at 08:00, an hour after that bucket
     assert rivals_store.expire(later) == 1
     assert rivals_store.take_expired(SRC2) == [("a", bucket_of(NOW - 3600))]
     assert rivals_store.take_expired(SRC2) == [] and rivals_store.take_dirty(SRC2) == []
@@ -216,3 +223,66 @@ def test_dirty_expired_and_load(rivals_store: WindowStore) -> None:
     assert fresh.take_dirty(SRC) == []  # loading is not a change
     fresh.add_interaction(SRC, interaction(NOW, "like"), 4)  # at the stored offset: skipped
     assert fresh.snapshot(NOW)["a"]["5m"].engagements == 2
+
+
+# -- hours: long-window edges and roll-up -------------------------------------------------------
+
+
+def test_windows_longer_than_an_hour_start_at_a_whole_hour(store: WindowStore) -> None:
+    now = NOW + 30 * 60  # 08:30: the 24 h window's first minute is 08:31 yesterday
+    hour = (bucket_of(now) - 1439) // 60 * 60 * 60.0  # 08:00 yesterday
+    store.add_mention(SRC, "a", mention(hour), POS, False, off())  # first second: inside
+    store.add_mention(SRC, "a", mention(hour - 0.001), POS, False, off())  # just before: out
+    store.add_mention(SRC, "a", mention(now - 3600), POS, False, off())  # 07:30: outside 1 h
+    k = store.snapshot(now)["a"]
+    assert (k["1h"].mentions, k["24h"].mentions) == (0, 2)
+    assert store.window_bounds(now, "24h") == (hour, (bucket_of(now) + 1) * 60.0)
+    assert store.window_bounds(now, "1h") == ((bucket_of(now) - 59) * 60.0, now + 60)
+
+
+def test_old_minutes_roll_up_into_hours_and_no_kpi_changes(rivals_store: WindowStore) -> None:
+    week = rivals_store
+    for minute in (2, 3, 59):  # three minutes of the hour two hours ago
+        at = NOW - 2 * 3600 + minute * 60
+        week.add_mention(SRC, "a", mention(at, f"u{minute % 2}"), POS, False, off())
+        week.add_interaction(SRC, interaction(at, "impression", user=f"v{minute}"), off())
+    week.add_mention(SRC, "a", mention(NOW - 10), NEG, False, off())  # the last hour: minutes
+    before = week.snapshot(NOW)
+    week.take_dirty(SRC)
+    week.expire(NOW)
+    hour = bucket_of(NOW - 2 * 3600)
+    assert week.bucket_count() == 2
+    assert [(i, b.minutes) for _, i, b in week.take_dirty(SRC)] == [(hour, 60)]
+    assert sorted(i for _, i in week.take_expired(SRC)) == [hour + 2, hour + 3, hour + 59]
+    assert week.snapshot(NOW) == before
+    # A late event for the rolled hour goes to its bucket, counted once; a replay is skipped.
+    late = off()
+    week.add_mention(SRC, "a", mention(NOW - 2 * 3600 + 600, "u9"), POS, False, late)
+    week.add_mention(SRC, "a", mention(NOW - 2 * 3600 + 600, "u9"), POS, False, late)
+    assert week.bucket_count() == 2
+    assert week.snapshot(NOW)["a"]["7d"].mentions == before["a"]["7d"].mentions + 1
+    assert week.snapshot(NOW)["a"]["7d"].unique_authors == 3  # u0, u1 (twice rolled) and u9
+
+
+def test_a_restore_drops_minutes_its_rolled_hour_absorbed(rivals_store: WindowStore) -> None:
+    at = NOW - 2 * 3600 + 120
+    rivals_store.add_mention(SRC, "a", mention(at), POS, False, off())
+    rivals_store.add_interaction(SRC, interaction(at + 60, "like"), off())
+    minutes = [(i, b.to_bytes()) for _, i, b in rivals_store.take_dirty(SRC)]
+    rivals_store.expire(NOW)
+    want = rivals_store.snapshot(NOW)
+    hours = [(i, b.to_bytes()) for _, i, b in rivals_store.take_dirty(SRC)]
+    for records in (minutes + hours, hours + minutes):
+        fresh = WindowStore(RIVALS, WEEK)
+        for index, data in records:
+            fresh.load(SRC, "a", index, Bucket.from_bytes(data))
+        assert fresh.snapshot(NOW) == want
+        assert fresh.bucket_count() == 1
+        assert sorted(i for _, i in fresh.take_expired(SRC)) == [i for i, _ in minutes]
+
+
+def test_a_bucket_holds_no_empty_containers() -> None:
+    b = Bucket()
+    held = [v for v in msgspec.structs.astuple(b) if isinstance(v, dict | set | list)]
+    assert held == []
+    assert Bucket.from_bytes(Bucket(interactions={"like": 1}).to_bytes()).authors is None

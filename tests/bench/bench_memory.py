@@ -1,0 +1,295 @@
+"""Benchmark: window state memory against events and brands, beside the design on ``main``.
+
+Each case runs in its own subprocess (so resident memory is that case's alone) on a simulated
+clock, one pipeline holding every partition: events go through the same aggregation and state
+code the worker runs (``Pipeline.process`` for demo traffic; for 1,000 brands, decoded events
+and precomputed scores straight into ``WindowStore`` and ``Deduplicator``, to keep the run
+short). ``expire`` runs every 15 simulated minutes (the worker's housekeeping). State is the
+resident set after the events minus the resident set after a warm-up (models loaded), both
+after a garbage collection.
+
+The baseline in the same run is the code on ``main`` (``git archive main services``, imported
+in its own subprocess) fed the same events, where it can still run in the time.
+
+Run with ``make bench`` (or ``python tests/bench/bench_memory.py --help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+NOW = 1_800_000_000.0  # a whole minute (2027-01-15T08:00:00Z): the end of every run
+PARTITIONS = 4
+# Housekeeping (expiry, roll-up) every this many simulated minutes; the worker runs it every
+# 10 s of wall time, which a backlog read at full speed also stretches over many minutes.
+EXPIRE_EVERY_MINUTES = 15
+
+
+def _rss() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+def _demo_case(events: int, span: float, windows: tuple[str, ...]) -> dict[str, Any]:
+    """Demo traffic (3 brands) spread evenly over ``span`` seconds ending at ``NOW``."""
+    from socialpulse.core.pipeline import Pipeline
+    from socialpulse.demo.brands import DEMO_BRANDS
+    from socialpulse.demo.generator import DemoTraffic
+    from socialpulse.settings import Settings
+
+    brands = [b.model_dump() for b in DEMO_BRANDS]
+    p = Pipeline(Settings(brands=brands, windows=windows, metrics_port=0))
+    demo = DemoTraffic(DEMO_BRANDS, random.Random(7))
+    warm = NOW - span - 3600
+    for i in range(200):  # loads the language model and the scorers
+        stream, key, value = demo.encoded_next(datetime.fromtimestamp(warm, tz=UTC))
+        p.process(stream, value, (stream[0], zlib.crc32(key) % PARTITIONS), warm, -1000 + i)
+    p.store.expire(NOW + 10 * 86400)
+    p.dedup.expire(NOW + 10 * 86400)
+    gc.collect()
+    r0 = _rss()
+    t0 = time.perf_counter()
+    last_minute = None
+    for i in range(events):
+        t = NOW - span + span * i / events
+        stream, key, value = demo.encoded_next(datetime.fromtimestamp(t, tz=UTC))
+        p.process(stream, value, (stream[0], zlib.crc32(key) % PARTITIONS), t, i)
+        minute = int(t // 60) // EXPIRE_EVERY_MINUTES
+        if minute != last_minute:
+            last_minute = minute
+            p.store.expire(t)
+            p.dedup.expire(t)
+    elapsed = time.perf_counter() - t0
+    p.store.expire(NOW)
+    p.dedup.expire(NOW)
+    gc.collect()
+    r1 = _rss()
+    return {
+        "state": r1 - r0,
+        "rss": r1,
+        "buckets": p.store.bucket_count(),
+        "dedup_ids": p.dedup.ids_held(),
+        "seconds": elapsed,
+    }
+
+
+def _brands_case(events: int, brands: int) -> dict[str, Any]:
+    """``brands`` brands over 7 days, every brand active every hour, windows 5m/1h/24h/7d."""
+    import msgspec
+
+    from socialpulse.core.events import Interaction, Mention
+    from socialpulse.core.pipeline import Pipeline
+    from socialpulse.core.sentiment import Sentiment
+    from socialpulse.settings import Settings
+
+    ids = [f"brand{b:04d}" for b in range(brands)]
+    settings = Settings(
+        brands=[{"id": b, "name": b, "terms": [b]} for b in ids],
+        windows=("5m", "1h", "24h", "7d"),
+        metrics_port=0,
+    )
+    p = Pipeline(settings)
+    store, dedup = p.store, p.dedup
+    rng = random.Random(11)
+    sentiments = [Sentiment(c, 0.1, 0.8, 0.1) for c in (-0.6, 0.0, 0.0, 0.7)]
+    kinds = ("impression",) * 6 + ("like", "comment", "share", "link_click")
+    gc.collect()
+    r0 = _rss()
+    hours = 7 * 24
+    per_hour = events // hours
+    t0 = time.perf_counter()
+    offset = 0
+    start = NOW - hours * 3600
+    for hour in range(hours):
+        base = start + hour * 3600
+        for minute in range(60):
+            at = base + minute * 60
+            if minute % EXPIRE_EVERY_MINUTES == 0:
+                store.expire(at)
+                dedup.expire(at)
+            stamp = datetime.fromtimestamp(at + 1, tz=UTC).isoformat()
+            for n in range(per_hour // 60):
+                brand = ids[(n * 7919 + minute) % brands]
+                offset += 1
+                if n % 4 == 0:
+                    author = f"a{rng.randrange(200_000)}"
+                    m = msgspec.json.decode(
+                        json.dumps(
+                            {
+                                "event_id": f"m{offset}",
+                                "platform": "x",
+                                "created_at": stamp,
+                                "author": {"id": author, "handle": author, "followers": n},
+                                "text": brand,
+                                "kind": "post",
+                            }
+                        ),
+                        type=Mention,
+                    )
+                    source = ("m", zlib.crc32(author.encode()) % PARTITIONS)
+                    ts = m.created_at.timestamp()
+                    if not dedup.is_duplicate(source, ts, m.event_id, offset):
+                        store.add_mention(source, brand, m, sentiments[n % 4], False, offset)
+                else:
+                    user = f"u{rng.randrange(1_000_000)}"
+                    i = msgspec.json.decode(
+                        json.dumps(
+                            {
+                                "event_id": f"i{offset}",
+                                "platform": "x",
+                                "created_at": stamp,
+                                "type": kinds[n % len(kinds)],
+                                "brand": brand,
+                                "user_id": user,
+                                "post_id": f"m{offset - 1 - n % 4}",
+                            }
+                        ),
+                        type=Interaction,
+                    )
+                    source = ("i", zlib.crc32(user.encode()) % PARTITIONS)
+                    ts = i.created_at.timestamp()
+                    if not dedup.is_duplicate(source, ts, i.event_id, offset):
+                        store.add_interaction(source, i, offset)
+    elapsed = time.perf_counter() - t0
+    store.expire(NOW)
+    gc.collect()
+    r1 = _rss()
+    t1 = time.perf_counter()
+    store.snapshot(NOW)
+    return {
+        "state": r1 - r0,
+        "rss": r1,
+        "events": offset,
+        "buckets": store.bucket_count(),
+        "dedup_ids": dedup.ids_held(),
+        "seconds": elapsed,
+        "snapshot_seconds": time.perf_counter() - t1,
+    }
+
+
+def _run(services: Path, case: list[str]) -> dict[str, Any]:
+    """One case in a fresh interpreter importing socialpulse from ``services``."""
+    env = {**os.environ, "PYTHONPATH": str(services)}
+    done = subprocess.run(  # noqa: S603 - this script, fixed arguments
+        [sys.executable, __file__, "--case", *case],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr else "failed"}
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _old_tree(tmp: Path) -> Path | None:
+    """``main``'s services/ exported into ``tmp`` (None when there is no main to compare)."""
+    archive = subprocess.run(  # noqa: S603
+        ["git", "-C", str(REPO), "archive", "main", "services"],  # noqa: S607
+        capture_output=True,
+        check=False,
+    )
+    if archive.returncode != 0:
+        return None
+    subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive.stdout, check=True)  # noqa: S603, S607
+    return tmp / "services"
+
+
+def _mb(r: dict[str, Any], key: str = "state") -> str:
+    return "error" if "error" in r else f"{r[key] / 1e6:,.0f} MB"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--small", type=int, default=100_000, help="events, case (a) low")
+    parser.add_argument("--large", type=int, default=1_000_000, help="events, case (a) high")
+    parser.add_argument("--brand-events", type=int, default=2_000_000, help="events, case (b)")
+    parser.add_argument("--brands", type=int, default=1_000)
+    parser.add_argument("--no-baseline", action="store_true", help="skip main's design")
+    args = parser.parse_args()
+    if args.case:
+        kind, *rest = args.case
+        if kind == "demo":
+            out = _demo_case(int(rest[0]), float(rest[1]), tuple(rest[2].split(",")))
+        else:
+            out = _brands_case(int(rest[0]), int(rest[1]))
+        print(json.dumps(out))  # noqa: T201
+        return
+
+    here = REPO / "services"
+    with tempfile.TemporaryDirectory() as tmp:
+        old = None if args.no_baseline else _old_tree(Path(tmp))
+        designs = [("this branch", here)] + ([("main", old)] if old else [])
+        day = ["86400", "5m,1h,24h"]
+        week = ["604800", "5m,1h,24h,7d"]
+        cases: dict[str, list[str]] = {
+            "a_small": ["demo", str(args.small), *day],
+            "a_large": ["demo", str(args.large), *day],
+            "c_low": ["demo", str(args.small * 5), *week],
+            "c_high": ["demo", str(args.large), *week],
+            "b": ["brands", str(args.brand_events), str(args.brands)],
+        }
+        results: dict[str, dict[str, dict[str, Any]]] = {}
+        for name, path in designs:
+            results[name] = {}
+            for case, argv in cases.items():
+                print(f"  {name}: {case} {' '.join(argv)} ...", flush=True)  # noqa: T201
+                results[name][case] = _run(path, argv)
+    print(  # noqa: T201
+        "\nmemory benchmark (simulated clock, one pipeline holding every partition, "
+        f"{PARTITIONS} partitions per topic; state = RSS after events - RSS after warm-up; "
+        "shared 2-core machine)\n"
+    )
+    for name, r in results.items():
+        a_s, a_l, c_lo, c_hi, b = (r[k] for k in ("a_small", "a_large", "c_low", "c_high", "b"))
+        print(f"  {name}")  # noqa: T201
+        ratio = "" if "error" in a_s or "error" in a_l else f"{a_l['state'] / a_s['state']:.2f}x"
+        print(  # noqa: T201
+            f"    (a) 3 brands, 24 h: {args.small:,} events {_mb(a_s)}, {args.large:,} events "
+            f"{_mb(a_l)}: {ratio} (target <= 1.5x)"
+        )
+        if "error" not in b:
+            per = b["state"] / b["events"]
+            print(  # noqa: T201
+                f"    (b) {args.brands:,} brands, 7 d, {b['events']:,} events: RSS {_mb(b, 'rss')}"
+                f", state {_mb(b)}, {b['buckets']:,} buckets, {per:,.0f} B/event; "
+                f"20M events by slope ~{(b['rss'] + per * (20e6 - b['events'])) / 1e9:.2f} GB "
+                f"(target <= 1 GB); snapshot {b['snapshot_seconds']:.1f} s, "
+                f"{b['events'] / b['seconds']:,.0f} events/s fed"
+            )
+        else:
+            print(f"    (b) {b['error']}")  # noqa: T201
+        if "error" not in c_lo and "error" not in c_hi:
+            n_lo, n_hi = args.small * 5, args.large
+            slope = (c_hi["state"] - c_lo["state"]) / (n_hi - n_lo)
+            demo = 200 * 7 * 86400
+            steady = c_hi["rss"] + slope * (demo - n_hi)
+            print(  # noqa: T201
+                f"    (c) demo, 7 d: {n_lo:,} events {_mb(c_lo)}, {n_hi:,} {_mb(c_hi)}; slope "
+                f"{slope:,.0f} B/event; 200 events/s for 7 d ({demo / 1e6:,.0f}M events) "
+                f"extrapolated ~{steady / 1e9:,.1f} GB RSS (target <= 0.4 GB)"
+            )
+        else:
+            print(f"    (c) {c_lo.get('error') or c_hi.get('error')}")  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()
