@@ -29,6 +29,7 @@ from kpi_oracle import (
     OracleBrand,
     OracleMention,
     assert_kpis_equal,
+    first_minute,
 )
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.demo.generator import key
@@ -110,12 +111,11 @@ def _iso(ts: float) -> str:
 
 def _when(rng: random.Random, now: float) -> float:
     roll = rng.random()
-    minute = int(now // 60)
     if roll < 0.05:  # exactly the first millisecond of a window, or just before it
-        start = (minute - rng.choice(list(WINDOWS.values())) // 60 + 1) * 60
+        start = first_minute(now, rng.choice(list(WINDOWS.values()))) * 60
         return start - rng.choice((0.0, 0.001, 0.0))
-    if roll < 0.07:  # late or too far ahead: rejected
-        return rng.choice((now - 604800 - 120, now + 400))
+    if roll < 0.07:  # late (before the week's first whole hour) or too far ahead: rejected
+        return rng.choice((now - 604800 - 3720, now + 400))
     spans = ((0.55, 290), (0.8, 3500), (0.92, 86000), (1.0, 604000))
     span = next(s for p, s in spans if roll < p)
     return now - rng.uniform(-60, span)
@@ -386,7 +386,7 @@ async def _run(bootstrap: str) -> None:
         where = f"{brand}/{window}"
         # JSON API: every KPI, and the window's bounds.
         got = api[(brand, window)]
-        start = (minute - WINDOWS[window] // 60 + 1) * 60
+        start = first_minute(now, WINDOWS[window]) * 60
         assert got["window_start"] == _iso(start).replace(".000Z", "Z"), where
         assert got["window_end"] == _iso((minute + 1) * 60).replace(".000Z", "Z"), where
         assert set(got["kpis"]) == set(want) - {"_authors"}, where
