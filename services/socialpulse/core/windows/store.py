@@ -19,6 +19,7 @@ the hour already holds it.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Final
@@ -49,8 +50,10 @@ from socialpulse.settings import DEFAULT_LIFETIME_WINDOWS, DEFAULT_TOP_K, BrandS
 
 _BLOCK: Final = HOUR_BUCKETS  # minutes per cached hour
 
-# Post id -> (bucket index, author id, is UGC), per source and brand; rebuilt from buckets.
-_PostIndex = dict[str, tuple[int, str, bool]]
+# Post id -> its minute's index × 2 + is UGC, per source and brand; rebuilt from buckets. The
+# author is read from the bucket holding the minute (or its rolled-up hour): one int per post,
+# not a second copy of what the bucket keeps.
+_PostIndex = dict[str, int]
 
 
 class WindowStore:
@@ -183,7 +186,8 @@ class WindowStore:
                 b.neutral += 1
             b.compound_sum += sentiment.compound
         author = mention.author
-        author_id = author.id
+        # One string object per author, however many mentions, tallies and posts name it.
+        author_id = sys.intern(author.id)
         t = authors.get(author_id)
         if t is None:
             authors[author_id] = AuthorTally(author.handle, author.followers, author.verified, 1)
@@ -203,7 +207,7 @@ class WindowStore:
             b.ugc.add(mention.event_id)
         posts[mention.event_id] = author_id
         index = self._posts.setdefault(source, {}).setdefault(brand, {})
-        index[mention.event_id] = (bucket_of(ts), author_id, ugc)
+        index[mention.event_id] = bucket_of(ts) * 2 + ugc
 
     def add_owned_post(self, source: Source, brand: str, mention: Mention, offset: int) -> None:
         """Count a post by the brand's own account whose text does not name the brand."""
@@ -320,8 +324,8 @@ class WindowStore:
         if bucket.posts:
             posts = self._posts.setdefault(source, {}).setdefault(brand, {})
             ugc = bucket.ugc or set()
-            for post, author in bucket.posts.items():
-                posts[post] = (index, author, post in ugc)
+            for post in bucket.posts:
+                posts[post] = index * 2 + (post in ugc)
 
     def _forget_posts(self, source: Source, brand: str, index: int, bucket: Bucket) -> None:
         """Drop the post-index entries a bucket (at ``index``) gave."""
@@ -331,7 +335,7 @@ class WindowStore:
         end = index + bucket.minutes
         for post in bucket.posts:
             found = posts.get(post)
-            if found is not None and index <= found[0] < end:
+            if found is not None and index <= found >> 1 < end:
                 del posts[post]
 
     def sources(self) -> set[Source]:
@@ -412,13 +416,23 @@ class WindowStore:
         return merged
 
     def _lookup(self, brand: str, oldest: int) -> Callable[[str], tuple[str, bool] | None]:
-        indexes = [p[brand] for _, p in sorted(self._posts.items()) if brand in p]
+        """Post id -> (its author, is UGC), for posts mentioned from bucket ``oldest`` on."""
+        held = [
+            (p[brand], self._state.get(source, {}).get(brand, {}))
+            for source, p in sorted(self._posts.items())
+            if brand in p
+        ]
 
         def lookup(post: str) -> tuple[str, bool] | None:
-            for index in indexes:
+            for index, buckets in held:
                 found = index.get(post)
-                if found is not None and found[0] >= oldest:
-                    return found[1], found[2]
+                if found is None or found >> 1 < oldest:
+                    continue
+                minute = found >> 1
+                for b in (buckets.get(minute), buckets.get(hour_of(minute))):
+                    author = b.posts.get(post) if b is not None and b.posts else None
+                    if author is not None:
+                        return author, bool(found & 1)
             return None
 
         return lookup
