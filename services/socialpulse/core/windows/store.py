@@ -121,10 +121,10 @@ class WindowStore:
             b = per_brand.get(hour)
             if b is not None and b.minutes > 1:
                 idx = hour
-            elif idx < self._rolled:
+            elif b is None and idx < self._rolled:
                 idx = hour
                 b = per_brand[idx] = Bucket(minutes=HOUR_BUCKETS)
-            else:
+            else:  # a minute (restored minutes of an old hour roll up at the next expiry)
                 b = per_brand[idx] = Bucket()
         if offset <= b.offset:
             return None

@@ -286,3 +286,17 @@ def test_a_bucket_holds_no_empty_containers() -> None:
     held = [v for v in msgspec.structs.astuple(b) if isinstance(v, dict | set | list)]
     assert held == []
     assert Bucket.from_bytes(Bucket(interactions={"like": 1}).to_bytes()).authors is None
+
+
+def test_a_late_event_beside_restored_minutes_of_an_old_hour_keeps_them(
+    rivals_store: WindowStore,
+) -> None:
+    """A partition gained after a roll-up brings minutes of old hours: they roll up later."""
+    rivals_store.expire(NOW)  # the roll-up mark is past the hour below
+    hour = bucket_of(NOW - 3 * 3600) // 60 * 60
+    rivals_store.load(SRC, "a", hour, Bucket(offset=3, interactions={"like": 2}))
+    rivals_store.add_interaction(SRC, interaction(hour * 60 + 300, "like"), 10)
+    assert rivals_store.snapshot(NOW)["a"]["7d"].interactions["like"] == 3
+    rivals_store.expire(NOW)
+    assert rivals_store.bucket_count() == 1
+    assert rivals_store.snapshot(NOW)["a"]["7d"].interactions["like"] == 3
