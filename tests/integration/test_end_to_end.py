@@ -157,7 +157,8 @@ def _events(now: float, mentions_topic: str, interactions_topic: str) -> list[Pr
         out.append(
             Produced(interactions_topic, i["user_id"].encode(), json.dumps(i).encode(), None)
         )
-    late = _mention(now - 86400 - 120, "x", "u1", 1, "aurora coffee long ago", False)
+    # Older than the 24 h window even at its widest (it starts at a whole hour).
+    late = _mention(now - 86400 - 3600 - 120, "x", "u1", 1, "aurora coffee long ago", False)
     future = _mention(now + 600, "x", "u1", 1, "aurora coffee from the future", False)
     bad_schema = _mention(now - 5, "x", "u1", 1, "aurora coffee", False)
     bad_schema["author"]["followers"] = -3
