@@ -138,6 +138,9 @@ class KafkaSettings(_Frozen):
     # Compacted topic holding the window state of this consumer group; default "<group_id>.state".
     state_topic: str | None = None
     """Compacted topic holding the group's window state; unset: `<group_id>.state`."""
+    minutes_topic: str | None = None
+    """Compacted one-partition topic of every mentions partition's per-minute totals, the spike
+    detector's fleet-wide input and history; unset: `<group_id>.minutes`."""
     # How often window state is flushed to the state topic; offsets are committed after each flush.
     checkpoint_interval_seconds: float = Field(default=1.0, gt=0)
     """How often state is flushed and offsets committed after it."""
@@ -195,6 +198,11 @@ class KafkaSettings(_Frozen):
     def state_topic_name(self) -> str:
         """The state topic: one per consumer group, since the group owns the partitions."""
         return self.state_topic or f"{self.group_id}.state"
+
+    @property
+    def minutes_topic_name(self) -> str:
+        """The minutes topic: one per consumer group, like the state topic."""
+        return self.minutes_topic or f"{self.group_id}.minutes"
 
 
 class AnomalySettings(_Frozen):
@@ -255,6 +263,12 @@ class AnomalySettings(_Frozen):
     """Longest stretch looked at for a silent source."""
     silent_max_fraction: float = Field(default=0.1, ge=0, lt=1)
     """A source is silent when it delivers at most this fraction of what it should."""
+    grace_seconds: float = Field(default=30.0, ge=0, le=3600)
+    """A caught-up partition reports a minute closed this long after it ended, so mentions
+    arriving late by up to this much are counted in it."""
+    max_wait_minutes: int = Field(default=5, ge=0, le=1440)
+    """A minute some partition has not closed is evaluated anyway once another partition is
+    this far past it (an owner down, a partition held): the detector lags by at most this."""
 
     @field_validator("slot_minutes")
     @classmethod
@@ -402,6 +416,9 @@ class AlertSettings(_Frozen):
     appended as `#anchor`."""
     dashboard_context_minutes: int = Field(default=60, ge=0, le=10_080)
     """The dashboard link starts this long before the breach began."""
+    max_delay_minutes: int = Field(default=30, ge=1, le=10_080)
+    """An alert whose minute is older than this when evaluated (history read back at start-up,
+    a backfill) changes the detector's state but is not sent."""
     webhook_urls: tuple[str, ...] = ()
     """HTTP(S) endpoints every alert event is POSTed to (none: Kafka only)."""
     webhook_secret: SecretStr | None = None

@@ -9,12 +9,13 @@ the topic itself never holds an event twice under compaction, and readers see on
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from socialpulse.core.alerts.build import events_of
 from socialpulse.core.alerts.event import AlertEvent, encode_alert
 from socialpulse.core.alerts.samples import SampleReservoir
 from socialpulse.core.anomaly.detector import Detector, Evaluation
+from socialpulse.core.trends import Trend
 from socialpulse.core.windows.store import WindowStore
 from socialpulse.export.webhooks import WebhookSender
 from socialpulse.kafka.alerts import AlertLog
@@ -42,11 +43,15 @@ class AlertDispatcher:
         detector: Detector,
         store: WindowStore,
         samples: SampleReservoir | None,
+        trends: Callable[[str, float], Sequence[Trend]] | None = None,
     ) -> int:
-        """Keep the evaluation's scores for export and deliver its transitions' events."""
+        """Keep the evaluation's scores for export and deliver its transitions' events.
+
+        ``trends`` (``TrendDetector.trends``) fills the events' top terms and hashtags.
+        """
         self.scores = {b: dict(s) for b, s in evaluation.scores.items()}
         return await self.deliver(
-            events_of(evaluation.transitions, detector, store, samples, self._s)
+            events_of(evaluation.transitions, detector, store, samples, self._s, trends)
         )
 
     async def deliver(self, events: Sequence[AlertEvent]) -> int:
@@ -56,6 +61,8 @@ class AlertDispatcher:
         pending and go first next time: nothing is sent without knowing what was sent before.
         """
         queue = [*self._pending, *events]
+        if not queue:
+            return 0
         try:
             await self._log.catch_up()
         except RuntimeError as e:

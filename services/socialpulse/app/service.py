@@ -20,10 +20,12 @@ from prometheus_client import CollectorRegistry
 from socialpulse import __version__
 from socialpulse.app.alerting import AlertDispatcher
 from socialpulse.core.alerts.build import campaign_events
+from socialpulse.app.evaluator import Evaluator
+from socialpulse.app.topics import service_topics
 from socialpulse.core.clock import Clock
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.demo.driver import run_demo
-from socialpulse.export.alert_metrics import AlertCollector
+from socialpulse.export.alert_metrics import AlertCollector, DetectorReading
 from socialpulse.export.basic_auth import BasicAuth
 from socialpulse.export.collector import register_metrics, sliced_snapshot
 from socialpulse.export.server import PROBE_PATHS, HttpServer, build_app
@@ -36,11 +38,10 @@ from socialpulse.export.webconfig import (
 )
 from socialpulse.export.webhooks import WebhookSender
 from socialpulse.kafka.access import check_access
-from socialpulse.kafka.alerts import AlertLog, alerts_topic_spec
-from socialpulse.kafka.changelog import state_topic_spec
+from socialpulse.kafka.alerts import AlertLog
 from socialpulse.kafka.embedded import EmbeddedBroker
 from socialpulse.kafka.options import client_options, producer_options
-from socialpulse.kafka.topics import TopicSpec, ensure_topics
+from socialpulse.kafka.topics import ensure_topics
 from socialpulse.kafka.worker import Worker
 from socialpulse.settings import Settings
 
@@ -76,28 +77,37 @@ async def run_service(
         opts = client_options(kafka, bootstrap)
         await check_access(opts)  # a refused login stops start-up here, not in endless retries
         if kafka.create_topics:
-            spec = TopicSpec(partitions=kafka.topic_partitions)
-            await ensure_topics(
-                opts,
-                {
-                    kafka.mentions_topic: spec,
-                    kafka.interactions_topic: spec,
-                    kafka.dlq_topic: spec,
-                    kafka.state_topic_name: state_topic_spec(kafka.topic_partitions),
-                    kafka.alerts_topic: alerts_topic_spec(kafka.topic_partitions),
-                },
-            )
+            await ensure_topics(opts, dict(service_topics(settings).values()))
 
         worker = Worker(settings, pipeline, bootstrap, clock)
         registry = CollectorRegistry()
         collector = register_metrics(registry, pipeline, clock, worker.stats)
         alerts = await _start_alerts(settings, opts, stack)
+        evaluator = Evaluator(
+            settings,
+            opts,
+            lambda: worker.restored,
+            alerts.dispatcher,
+            pipeline.store,
+            pipeline.samples,
+            clock,
+        )
         registry.register(
             AlertCollector(
                 (b.id for b in settings.brands),
                 lambda: alerts.dispatcher.scores,
                 alerts.log.stats,
                 alerts.webhooks.stats if alerts.webhooks is not None else None,
+                lambda: DetectorReading(
+                    evaluating=evaluator.stats.active,
+                    minutes=evaluator.stats.minutes,
+                    incomplete=evaluator.stats.incomplete,
+                    last_minute=evaluator.stats.last_minute,
+                    too_late=evaluator.stats.too_late,
+                    skipped=alerts.dispatcher.skipped,
+                    minutes_published=worker.minutes.stats.published,
+                    minutes_publish_failures=worker.minutes.stats.publish_failures,
+                ),
             )
         )
         grace = settings.consumer_error_grace_seconds
@@ -138,7 +148,10 @@ async def run_service(
             f"{demo}"
             " — Ctrl-C stops"
         )
-        tasks = [asyncio.create_task(worker.run(stop), name="worker")]
+        tasks = [
+            asyncio.create_task(worker.run(stop), name="worker"),
+            asyncio.create_task(evaluator.run(stop), name="evaluator"),
+        ]
         if settings.demo_enabled:
             producer = AIOKafkaProducer(
                 acks=1, enable_idempotence=False, linger_ms=20, **producer_options(kafka), **opts

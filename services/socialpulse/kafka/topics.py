@@ -73,7 +73,7 @@ async def describe_topics(
         await admin.close()
         raise RuntimeError(f"cannot describe topics: {exc!r}") from exc
     try:
-        found = await _topic_configs(admin, existing, configs)
+        found = await _topic_configs(admin, existing, configs) if configs else {}
     except (KafkaError, OSError, TimeoutError) as exc:
         # Some Kafka-compatible brokers (the embedded one) do not answer DescribeConfigs.
         log.warning("the cluster did not describe topic configs: %r", exc)

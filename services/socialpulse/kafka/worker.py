@@ -44,6 +44,7 @@ from socialpulse.kafka.deadletter import (
     truncated,
 )
 from socialpulse.kafka.errors import ERROR_KINDS, PERMANENT, advice, error_kind
+from socialpulse.kafka.minutes import MinutePublisher
 from socialpulse.kafka.options import client_options, producer_options
 from socialpulse.settings import Settings
 
@@ -173,6 +174,15 @@ class Worker:
             self._producer,
             self.stats.state,
         )
+        self.minutes = MinutePublisher(
+            self._kafka.minutes_topic_name,
+            self._kafka.mentions_topic,
+            pipeline.store,
+            self._producer,
+            clock,
+            self._caught_up,
+            settings.anomaly.grace_seconds,
+        )
         self._owned: set[Source] = set()
         # Revoked and checkpointed: not to be touched until the new assignment is known.
         self._frozen: set[Source] = set()
@@ -266,6 +276,7 @@ class Worker:
             self._pipeline.store.drop(lost | gained)
             self._pipeline.dedup.drop(lost | gained)
             self.changelog.forget(lost | gained)
+            self.minutes.forget(lost | gained)
             # Positions of gained partitions were reached on state that is gone now: never commit.
             self._positions = {
                 tp: o
@@ -336,6 +347,19 @@ class Worker:
         self.stats.ready = not self._unrestored
         if self._restore_attempts:
             log.info("state restore of %d partitions succeeded after retries", len(sources))
+
+    def _caught_up(self, source: Source) -> bool:
+        """Whether at most a batch is left to read of ``source`` (unknown lag: not caught up)."""
+        lag = self.stats.lag.get(source)
+        return lag is not None and lag <= self._kafka.max_batch_records
+
+    @property
+    def restored(self) -> frozenset[Source]:
+        """Owned partitions whose state is restored: the ones this worker counts now."""
+        unrestored = {(t.topic, t.partition) for t in self._unrestored}
+        if self._fenced:
+            return frozenset()
+        return frozenset(s for s in self._owned - self._frozen if s not in unrestored)
 
     async def _committed(self, tps: set[TopicPartition]) -> dict[TopicPartition, int | None]:
         out: dict[TopicPartition, int | None] = {}
@@ -620,6 +644,10 @@ class Worker:
             offsets = {
                 tp: o for tp, o in self._positions.items() if (tp.topic, tp.partition) in restored
             }
+            # Minutes first: offsets are committed only once they are on the minutes topic.
+            self.minutes.collect(restored)
+            if not await self.minutes.flush():
+                return
             self.changelog.collect(restored)
             try:
                 failed = await self.changelog.flush()

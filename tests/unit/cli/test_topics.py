@@ -33,10 +33,16 @@ def test_the_topics_are_those_the_settings_name_with_the_service_specs() -> None
         "dead letters": "dead",
         "state": "g.state",
         "alerts": "socialpulse.alerts",
+        "minutes": "g.minutes",
     }
-    assert {spec.partitions for _, spec in topics.values()} == {6}
+    assert {spec.partitions for role, (_, spec) in topics.items() if role != "minutes"} == {6}
     assert dict(topics["state"][1].config) == STATE_TOPIC_CONFIG
     assert dict(topics["alerts"][1].config) == ALERTS_TOPIC_CONFIG
+    # One partition (one order for every reader), compacted, kept for 4 weeks + 2 days.
+    minutes = topics["minutes"][1]
+    assert minutes.partitions == 1
+    assert minutes.config["cleanup.policy"] == "compact,delete"
+    assert int(minutes.config["retention.ms"]) == 31 * 86_400_000
     assert not topics["mentions"][1].config
 
 

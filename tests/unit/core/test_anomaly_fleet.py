@@ -7,8 +7,17 @@ import random
 import pytest
 
 from builders import NEG, NEU, POS, mention, off
-from socialpulse.core.anomaly.counts import minute_counts
-from socialpulse.core.anomaly.fleet import MinuteAssembler, contribution
+from socialpulse.core.anomaly.counts import MinuteCounts, minute_counts
+from socialpulse.core.anomaly.fleet import (
+    Contribution,
+    MinuteAssembler,
+    Watermark,
+    closed_minute,
+    contribution,
+    decode_record,
+    encode_record,
+    record_key,
+)
 from socialpulse.core.windows.bucket import Bucket
 from socialpulse.core.windows.store import WindowStore
 from socialpulse.settings import BrandSettings
@@ -22,14 +31,20 @@ M0 = 28_800_000
 MINUTES = range(M0, M0 + 6)
 
 
-def _store(seed: int) -> WindowStore:
+def _store(seed: int, sources: list[tuple[str, int]] = SOURCES) -> WindowStore:
     rng = random.Random(seed)
     store = WindowStore(BRANDS, {"1h": 3600})
     for _ in range(400):
         minute = rng.choice(MINUTES)
         m = mention(minute * 60 + rng.uniform(0, 59.9), platform=rng.choice(["x", "instagram"]))
+        # Some mentions in a language no scorer covers: in the volume, in no share.
         store.add_mention(
-            rng.choice(SOURCES), rng.choice("ab"), m, rng.choice([POS, NEU, NEG]), False, off()
+            rng.choice(sources),
+            rng.choice("ab"),
+            m,
+            rng.choice([POS, NEU, NEG, None]),
+            False,
+            off(),
         )
     return store
 
@@ -83,3 +98,84 @@ def test_unknown_partitions_are_refused() -> None:
     asm = MinuteAssembler(SOURCES, BRANDS)
     with pytest.raises(ValueError, match="not one of the input partitions"):
         asm.close(("other", 0), M0)
+
+
+def test_two_workers_give_the_detector_the_sum_not_their_share() -> None:
+    """Workers own half the partitions each; what reaches the detector is the fleet's total."""
+    halves = (SOURCES[:2], SOURCES[2:])
+    stores = [_store(11 + i, half) for i, half in enumerate(halves)]
+    asm = MinuteAssembler(SOURCES, BRANDS)
+    for store, half in zip(stores, halves, strict=True):
+        for s in half:  # each worker publishes only its own partitions, through the wire format
+            for m in MINUTES:
+                asm.feed(decode_record(encode_record(contribution(s, m, store.buckets_at(s, m)))))
+            asm.feed(decode_record(encode_record(Watermark(s[0], s[1], MINUTES[-1]))))
+    got = asm.complete()
+    assert len(got) == len(MINUTES)
+    for per_minute in got:
+        minute = per_minute[0].minute
+        share = [
+            minute_counts(
+                minute,
+                {b: [x.buckets_at(s, minute).get(b) or Bucket() for s in h] for b in "ab"},
+                BRANDS,
+            )
+            for x, h in zip(stores, halves, strict=True)
+        ]
+        for c in per_minute:
+            one, other = share[0][c.brand], share[1][c.brand]
+            assert c.mentions == one.mentions + other.mentions
+            assert c.unscored == one.unscored + other.unscored
+            assert c.negative == one.negative + other.negative
+            assert c.voice_set == one.voice_set + other.voice_set
+            assert one.mentions < c.mentions  # neither worker alone sees the total
+    assert sum(c.unscored for m in got for c in m) > 0
+
+
+def test_records_round_trip_and_key_per_partition_and_minute() -> None:
+    c = Contribution("t", 3, M0, {})
+    w = Watermark("t", 3, M0)
+    assert decode_record(encode_record(c)) == c
+    assert decode_record(encode_record(w)) == w
+    assert record_key(c) != record_key(Contribution("t", 3, M0 + 1))
+    assert record_key(c) == record_key(Contribution("t", 3, M0, {"a": {}}))  # type: ignore[dict-item]
+    assert record_key(w) == record_key(Watermark("t", 3, M0 + 9))  # one watermark per partition
+
+
+def test_a_partition_nobody_reports_holds_minutes_back_only_max_wait() -> None:
+    store = _store(5)
+    asm = MinuteAssembler(SOURCES, BRANDS, max_wait_minutes=2)
+    for s in SOURCES[:-1]:
+        for m in MINUTES:
+            asm.add(contribution(s, m, store.buckets_at(s, m)))
+        asm.close(s, MINUTES[-1])
+    got = asm.complete()  # the last partition never reported: minutes up to 2 behind come out
+    assert [m[0].minute for m in got] == list(MINUTES[:-2])
+    assert asm.incomplete == len(got)
+    asm.close(SOURCES[-1], MINUTES[-1])
+    rest = asm.complete()
+    assert [m[0].minute for m in rest] == list(MINUTES[-2:])
+    assert asm.incomplete == len(got)  # those two had every partition
+
+
+def test_a_partition_closes_a_minute_grace_seconds_after_it_ended() -> None:
+    start = M0 * 60
+    assert closed_minute(start + 59, True, None, 10) == M0 - 1
+    assert closed_minute(start + 60 + 9, True, None, 10) == M0 - 1
+    assert closed_minute(start + 60 + 10, True, None, 10) == M0
+    # Behind: event time says how far it got; nothing read yet says nothing.
+    assert closed_minute(start + 3600, False, M0 + 1, 10) == M0 - 1
+    assert closed_minute(start + 3600, False, M0 + 1, 0) == M0
+    assert closed_minute(start, False, None, 10) is None
+
+
+def test_unscored_mentions_reach_the_fleet_totals() -> None:
+    store = WindowStore(BRANDS, {"1h": 3600})
+    store.add_mention(SOURCES[0], "a", mention(M0 * 60 + 1), None, False, off())
+    c = contribution(SOURCES[0], M0, store.buckets_at(SOURCES[0], M0))
+    asm = MinuteAssembler(SOURCES[:1], BRANDS)
+    asm.add(c)
+    asm.close(SOURCES[0], M0)
+    ((a, b),) = asm.complete()
+    assert a == MinuteCounts(brand="a", minute=M0, unscored=1, by_platform={"x": 1}, voice_set=1)
+    assert b.mentions == 0

@@ -1,17 +1,20 @@
 """Fleet-wide minutes for the detector: partition contributions summed once every partition closed.
 
-Each worker reports, per input partition it owns, that partition's per-brand totals of a closed
-minute (a ``Contribution``) and how far the partition has closed (its watermark). Keyed by
+Each worker reports, per input partition it owns, that partition's per-brand totals of a minute
+(a ``Contribution``) and how far the partition has closed (a ``Watermark``). Keyed by
 (partition, minute), a contribution sent again (a replay, a rebalance, a restart) replaces the
 one before instead of adding to it, so the sum over every partition is the fleet's total
 whatever the number of workers. A minute is complete when every partition's watermark has
-passed it; only then is it summed, and the competitive set is counted over brand sums, as
-``minute_counts`` does. Pure: no Kafka, no clock.
+passed it, or when the furthest partition is ``max_wait_minutes`` past it (a partition nobody
+reports for holds the others back only that long); only then is it summed, and the competitive
+set is counted over brand sums, as ``minute_counts`` does. Pure: no Kafka, no clock.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Final
 
 import msgspec
 
@@ -28,15 +31,61 @@ class BrandMinute(msgspec.Struct, frozen=True, array_like=True):
     neutral: int = 0
     negative: int = 0
     by_platform: dict[str, int] = {}
+    unscored: int = 0
 
 
-class Contribution(msgspec.Struct, frozen=True):
-    """What one input partition held of one closed minute, per brand (brands with mentions)."""
+class Contribution(msgspec.Struct, frozen=True, tag="c"):
+    """What one input partition held of one minute, per brand (brands with mentions)."""
 
     topic: str
     partition: int
     minute: int
     brands: dict[str, BrandMinute] = {}
+
+
+class Watermark(msgspec.Struct, frozen=True, tag="w"):
+    """Partition ``(topic, partition)`` has reported every minute up to ``minute``."""
+
+    topic: str
+    partition: int
+    minute: int
+
+
+MinuteRecord = Contribution | Watermark
+_DECODER: Final = msgspec.msgpack.Decoder(MinuteRecord)
+
+
+def record_key(r: MinuteRecord) -> bytes:
+    """The compaction key: one per partition and minute, one watermark per partition."""
+    if isinstance(r, Contribution):
+        return f"c\x1f{r.topic}\x1f{r.partition}\x1f{r.minute}".encode()
+    return f"w\x1f{r.topic}\x1f{r.partition}".encode()
+
+
+def encode_record(r: MinuteRecord) -> bytes:
+    """The msgpack bytes of a contribution or a watermark."""
+    return msgspec.msgpack.encode(r)
+
+
+def decode_record(data: bytes) -> MinuteRecord:
+    """A record back from ``encode_record``; ``msgspec.DecodeError`` for anything else."""
+    return _DECODER.decode(data)
+
+
+def closed_minute(
+    now: float, caught_up: bool, newest_minute: int | None, grace: float
+) -> int | None:
+    """The last minute a partition can call closed, or None while nothing says so.
+
+    Caught up (nothing left to read), a minute is closed ``grace`` seconds after it ended by
+    the clock. Behind (a backlog, a backfill), event time is the clock: a minute is closed
+    ``grace`` seconds before the start of the newest minute read.
+    """
+    if caught_up:
+        return math.floor((now - grace) / 60) - 1
+    if newest_minute is None:
+        return None
+    return math.floor((newest_minute * 60 - grace) / 60) - 1
 
 
 def contribution(source: Source, minute: int, buckets: Mapping[str, Bucket]) -> Contribution:
@@ -47,10 +96,10 @@ def contribution(source: Source, minute: int, buckets: Mapping[str, Bucket]) -> 
         minute,
         {
             brand: BrandMinute(
-                b.positive, b.neutral, b.negative, dict(b.mentions_by_platform or {})
+                b.positive, b.neutral, b.negative, dict(b.mentions_by_platform or {}), b.unscored
             )
             for brand, b in sorted(buckets.items())
-            if b.positive or b.neutral or b.negative
+            if b.positive or b.neutral or b.negative or b.unscored
         },
     )
 
@@ -58,14 +107,35 @@ def contribution(source: Source, minute: int, buckets: Mapping[str, Bucket]) -> 
 class MinuteAssembler:
     """Collects contributions of every input partition and yields each complete minute once."""
 
-    def __init__(self, sources: Iterable[Source], brands: Sequence[BrandSettings]) -> None:
+    def __init__(
+        self,
+        sources: Iterable[Source],
+        brands: Sequence[BrandSettings],
+        max_wait_minutes: int | None = None,
+    ) -> None:
         self._sources = frozenset(sources)
         if not self._sources:
             raise ValueError("at least one input partition is required")
+        if max_wait_minutes is not None and max_wait_minutes < 0:
+            raise ValueError(f"max_wait_minutes must be ≥ 0, not {max_wait_minutes}")
         self._brands = tuple(brands)
+        self._max_wait = max_wait_minutes
         self._parts: dict[int, dict[Source, Contribution]] = {}
         self._watermarks: dict[Source, int] = {}
         self._next: int | None = None  # the first minute not yet emitted
+        self.incomplete = 0  # minutes emitted after max_wait_minutes without every partition
+
+    @property
+    def sources(self) -> frozenset[Source]:
+        """The input partitions whose contributions make a minute."""
+        return self._sources
+
+    def feed(self, r: MinuteRecord) -> None:
+        """``add`` a contribution or ``close`` to a watermark."""
+        if isinstance(r, Contribution):
+            self.add(r)
+        else:
+            self.close((r.topic, r.partition), r.minute)
 
     def add(self, c: Contribution) -> None:
         """Record (or replace) one partition's contribution; a minute already emitted is ignored."""
@@ -85,24 +155,36 @@ class MinuteAssembler:
     def complete(self) -> list[list[MinuteCounts]]:
         """Every minute that every partition has closed and that was not emitted, in order.
 
-        The first call starts at the oldest minute any contribution holds; a minute in between
-        that no partition contributed to is all zeros (brands without mentions).
+        With ``max_wait_minutes``, also every minute that far behind the furthest watermark,
+        whoever has not closed it (counted in ``incomplete``). The first call starts at the
+        oldest minute any contribution holds; a minute in between that no partition
+        contributed to is all zeros (brands without mentions).
         """
-        if len(self._watermarks) < len(self._sources):
+        if not self._watermarks:
             return []
-        done = min(self._watermarks.values())
+        every = (
+            min(self._watermarks.values()) if len(self._watermarks) == len(self._sources) else None
+        )
+        furthest = max(self._watermarks.values())
+        forced = None if self._max_wait is None else furthest - self._max_wait
+        bounds = [x for x in (every, forced) if x is not None]
+        if not bounds:
+            return []
+        done = max(bounds)
         if self._next is None:
             if not self._parts:
                 return []
             self._next = min(self._parts)
         out = []
         while self._next <= done:
+            if every is None or self._next > every:
+                self.incomplete += 1
             out.append(self._sum(self._next, self._parts.pop(self._next, {}).values()))
             self._next += 1
         return out
 
     def _sum(self, minute: int, parts: Iterable[Contribution]) -> list[MinuteCounts]:
-        totals: dict[str, list[int]] = {b.id: [0, 0, 0] for b in self._brands}
+        totals: dict[str, list[int]] = {b.id: [0, 0, 0, 0] for b in self._brands}
         platforms: dict[str, dict[str, int]] = {b.id: {} for b in self._brands}
         for c in sorted(parts, key=lambda c: (c.topic, c.partition)):
             for brand, m in c.brands.items():
@@ -112,12 +194,13 @@ class MinuteAssembler:
                 t[0] += m.positive
                 t[1] += m.neutral
                 t[2] += m.negative
+                t[3] += m.unscored
                 per = platforms[brand]
                 for p, n in m.by_platform.items():
                     per[p] = per.get(p, 0) + n
         out = []
         for b in self._brands:
-            pos, neu, neg = totals[b.id]
+            pos, neu, neg, unscored = totals[b.id]
             voice_set = 0
             if b.competitors:
                 voice_set = sum(sum(totals[r]) for r in (b.id, *b.competitors) if r in totals)
@@ -128,6 +211,7 @@ class MinuteAssembler:
                     positive=pos,
                     neutral=neu,
                     negative=neg,
+                    unscored=unscored,
                     by_platform={p: n for p, n in platforms[b.id].items() if n},
                     voice_set=voice_set,
                 )

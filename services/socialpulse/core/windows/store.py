@@ -276,6 +276,10 @@ class WindowStore:
 
     # -- persistence ------------------------------------------------------------------------
 
+    def dirty_indexes(self, source: Source) -> set[int]:
+        """Minutes of ``source`` changed since the last ``take_dirty``, without taking them."""
+        return {idx for _, idx in self._dirty.get(source, ())}
+
     def take_dirty(self, source: Source) -> list[tuple[str, int, Bucket]]:
         """(brand, bucket index, bucket) changed for ``source`` since the last call."""
         keys = self._dirty.pop(source, set())

@@ -1,0 +1,157 @@
+"""The fleet's one spike detector: run by whichever worker owns mentions partition 0.
+
+That worker reads the minutes topic from its start, assembles complete fleet-wide minutes
+(``MinuteAssembler``) and feeds them to a fresh ``Detector``: the topic's history rebuilds the
+baselines, open incidents and cooldowns exactly as they were, so nothing else needs
+persisting. Transitions found while reading history are delivered only when their minute is
+recent (``alerts.max_delay_minutes``); the dispatcher skips those the alerts topic already
+holds, so a restart in the middle of an incident sends nothing again. When the worker loses
+partition 0 it stops, and the new owner starts over from the topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from aiokafka.errors import KafkaError
+
+from socialpulse.app.alerting import AlertDispatcher
+from socialpulse.core.alerts.samples import SampleReservoir
+from socialpulse.core.anomaly.detector import Detector, Evaluation
+from socialpulse.core.anomaly.fleet import MinuteAssembler
+from socialpulse.core.clock import Clock
+from socialpulse.core.trends import Trend
+from socialpulse.core.windows.store import WindowStore
+from socialpulse.core.windows.timeline import Source
+from socialpulse.kafka.minutes import MinuteReader
+from socialpulse.kafka.topics import describe_topics
+from socialpulse.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# How often ownership of mentions partition 0 is checked while not evaluating.
+OWNERSHIP_POLL_SECONDS: Final = 0.5
+RETRY_SECONDS: Final = 2.0
+
+Trends = Callable[[str, float], Sequence[Trend]]
+
+
+@dataclass(slots=True)
+class EvaluatorStats:
+    """What the evaluator did; exported as gauges and counters."""
+
+    active: bool = False
+    minutes: int = 0  # minutes evaluated
+    incomplete: int = 0  # of them, evaluated without every partition's report
+    last_minute: int | None = None  # the last minute evaluated
+    too_late: int = 0  # transitions not sent: older than alerts.max_delay_minutes
+    unknown_partitions: int = 0  # records of partitions the mentions topic does not have
+    replayed: bool = False  # the minutes topic was read to its end since becoming active
+
+
+class Evaluator:
+    """Runs the detector on fleet-wide minutes while this worker owns mentions partition 0."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client_options: dict[str, Any],
+        owned: Callable[[], frozenset[Source]],
+        dispatcher: AlertDispatcher,
+        store: WindowStore,
+        samples: SampleReservoir | None,
+        clock: Clock,
+        trends: Trends | None = None,
+    ) -> None:
+        self._s = settings
+        self._opts = client_options
+        self._owned = owned
+        self._dispatcher = dispatcher
+        self._store = store
+        self._samples = samples
+        self._clock = clock
+        self._trends = trends
+        self._lead = (settings.kafka.mentions_topic, 0)
+        self.stats = EvaluatorStats()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Evaluate whenever this worker owns the lead partition, until ``stop``."""
+        while not stop.is_set():
+            if self._lead not in self._owned():
+                await _wait(stop, OWNERSHIP_POLL_SECONDS)
+                continue
+            try:
+                await self._session(stop)
+            except (KafkaError, OSError, RuntimeError) as e:
+                log.error("spike detector stopped (%r); starting over in %.0f s", e, RETRY_SECONDS)
+                await _wait(stop, RETRY_SECONDS)
+            finally:
+                self.stats.active = False
+                self._dispatcher.scores = {}
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        """From the start of the minutes topic, while the lead partition stays ours."""
+        kafka = self._s.kafka
+        reader = MinuteReader(kafka.minutes_topic_name, self._opts)
+        await reader.start()
+        try:
+            found = (await describe_topics(self._opts, [kafka.mentions_topic], ())).get(
+                kafka.mentions_topic
+            )
+            if found is None or not found.partitions:
+                raise RuntimeError(f"the mentions topic {kafka.mentions_topic!r} has no partitions")
+            partitions = range(found.partitions)
+            brands = self._s.brands
+            detector = Detector(self._s.anomaly, (b.id for b in brands))
+            assembler = MinuteAssembler(
+                ((kafka.mentions_topic, p) for p in partitions),
+                brands,
+                self._s.anomaly.max_wait_minutes,
+            )
+            self.stats = EvaluatorStats(active=True)
+            log.info(
+                "spike detector starts: reading %s from its start (%d mentions partitions)",
+                reader.topic,
+                len(partitions),
+            )
+            while not stop.is_set() and self._lead in self._owned():
+                records = await reader.read()
+                for r in records:
+                    if (r.topic, r.partition) not in assembler.sources:
+                        self.stats.unknown_partitions += 1
+                        continue
+                    assembler.feed(r)
+                for minutes in assembler.complete():
+                    await self._evaluate(detector, detector.step(minutes[0].minute, minutes))
+                self.stats.incomplete = assembler.incomplete
+                if not self.stats.replayed and not records and await reader.behind() == 0:
+                    self.stats.replayed = True
+                    log.info(
+                        "spike detector read its history: %d minutes, evaluating live",
+                        self.stats.minutes,
+                    )
+                await asyncio.sleep(0)  # a long history must not starve the consume loop
+        finally:
+            await reader.stop()
+
+    async def _evaluate(self, detector: Detector, evaluation: Evaluation) -> None:
+        self.stats.minutes += 1
+        self.stats.last_minute = evaluation.minute
+        now_minute = int(self._clock() // 60)
+        if now_minute - evaluation.minute > self._s.alerts.max_delay_minutes:
+            self.stats.too_late += len(evaluation.transitions)
+            self._dispatcher.scores = {b: dict(s) for b, s in evaluation.scores.items()}
+            return
+        await self._dispatcher.on_evaluation(
+            evaluation, detector, self._store, self._samples, self._trends
+        )
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

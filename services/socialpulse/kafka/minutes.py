@@ -1,0 +1,227 @@
+"""The minutes topic: every mentions partition's per-minute totals, for the fleet-wide detector.
+
+At each checkpoint, before the window state is flushed, a worker publishes for each mentions
+partition it owns the contribution of every minute that changed since the last checkpoint,
+and the partition's watermark when it moved (``core.anomaly.fleet``). Records are keyed per
+partition and minute, and the topic is compacted, so a contribution published again (after a
+crash, by the next owner) replaces the one before: nothing is counted twice. Offsets are
+committed only after the state flush that follows, so a crash before the publish leaves the
+records to be read, counted and published again.
+
+The topic has one partition, so every reader sees contributions and watermarks in the same
+order and assembles the same minutes; it is the detector's history too (an evaluator rebuilds
+its baselines by reading it from the start), so its retention covers the longest baseline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from socialpulse.core.anomaly.baseline import MINUTES_PER_DAY, retention_slots
+from socialpulse.core.anomaly.fleet import (
+    MinuteRecord,
+    Watermark,
+    closed_minute,
+    contribution,
+    decode_record,
+    encode_record,
+    record_key,
+)
+from socialpulse.core.clock import Clock
+from socialpulse.core.windows.store import WindowStore
+from socialpulse.core.windows.timeline import Source
+from socialpulse.kafka.topics import TopicSpec
+from socialpulse.settings import AnomalySettings
+
+log = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT_SECONDS: Final = 30.0
+READ_TIMEOUT_MS: Final = 200
+# Days kept beyond the longest baseline, so its oldest slot is whole after a restart.
+RETENTION_MARGIN_DAYS: Final = 1
+
+
+def minutes_retention_ms(s: AnomalySettings) -> int:
+    """How long contributions stay: the detector's longest look back, plus a day."""
+    days = -(-retention_slots(s) * s.slot_minutes // MINUTES_PER_DAY) + RETENTION_MARGIN_DAYS
+    return days * 86_400_000
+
+
+def minutes_topic_spec(s: AnomalySettings) -> TopicSpec:
+    """How the minutes topic is created when missing: one partition, compacted, aged out."""
+    return TopicSpec(
+        partitions=1,
+        config={
+            "cleanup.policy": "compact,delete",
+            "retention.ms": str(minutes_retention_ms(s)),
+            "min.cleanable.dirty.ratio": "0.5",
+        },
+    )
+
+
+@dataclass(slots=True)
+class MinuteStats:
+    """What the minutes topic saw from this worker; exported as counters."""
+
+    published: int = 0
+    publish_failures: int = 0
+
+
+class MinutePublisher:
+    """Publishes the owned mentions partitions' changed minutes and watermarks at a checkpoint."""
+
+    def __init__(
+        self,
+        topic: str,
+        mentions_topic: str,
+        store: WindowStore,
+        producer: AIOKafkaProducer,
+        clock: Clock,
+        caught_up: Callable[[Source], bool],
+        grace_seconds: float,
+    ) -> None:
+        self.topic = topic
+        self.stats = MinuteStats()
+        self._mentions = mentions_topic
+        self._store = store
+        self._producer = producer
+        self._clock = clock
+        self._caught_up = caught_up
+        self._grace = grace_seconds
+        self._pending: dict[Source, set[int]] = {}
+        self._newest: dict[Source, int] = {}  # newest minute changed, per partition
+        self._sent_watermark: dict[Source, int] = {}
+
+    def collect(self, sources: Iterable[Source]) -> None:
+        """Note the changed minutes of the owned mentions partitions (before the state flush)."""
+        for s in sources:
+            if s[0] != self._mentions:
+                continue
+            dirty = self._store.dirty_indexes(s)
+            if dirty:
+                self._pending.setdefault(s, set()).update(dirty)
+                self._newest[s] = max(max(dirty), self._newest.get(s, max(dirty)))
+            self._pending.setdefault(s, set())
+
+    def forget(self, sources: Iterable[Source]) -> None:
+        """Drop what was noted for partitions lost or gained: their new owner reports them."""
+        for s in sources:
+            self._pending.pop(s, None)
+            self._newest.pop(s, None)
+            self._sent_watermark.pop(s, None)
+
+    def _records(self) -> list[MinuteRecord]:
+        now = self._clock()
+        out: list[MinuteRecord] = []
+        for s, minutes in sorted(self._pending.items()):
+            for m in sorted(minutes):
+                out.append(contribution(s, m, self._store.buckets_at(s, m)))
+            closed = closed_minute(now, self._caught_up(s), self._newest.get(s), self._grace)
+            if closed is not None and closed > self._sent_watermark.get(s, closed - 1):
+                out.append(Watermark(s[0], s[1], closed))
+        return out
+
+    async def flush(self) -> bool:
+        """Publish what was collected and wait for the acknowledgements; False if any failed.
+
+        What failed stays pending for the next flush; the caller must not commit offsets then,
+        or a crash could leave minutes counted in the state and missing from the topic.
+        """
+        records = self._records()
+        if not records:
+            return True
+        try:
+            futures = [
+                await self._producer.send(self.topic, encode_record(r), key=record_key(r))
+                for r in records
+            ]
+            done, pending = await asyncio.wait(futures, timeout=PUBLISH_TIMEOUT_SECONDS)
+        except KafkaError as e:
+            self.stats.publish_failures += 1
+            log.warning(
+                "publishing minutes to %s failed (%r); retried next checkpoint", self.topic, e
+            )
+            return False
+        failed = bool(pending) or any(f.exception() is not None for f in done)
+        if failed:
+            for f in pending:
+                f.cancel()
+            self.stats.publish_failures += 1
+            log.warning(
+                "some minutes were not acknowledged by %s; retried next checkpoint", self.topic
+            )
+            return False
+        self.stats.published += len(records)
+        for r in records:
+            if isinstance(r, Watermark):
+                self._sent_watermark[(r.topic, r.partition)] = r.minute
+        for s in self._pending:
+            self._pending[s] = set()
+        return True
+
+
+class MinuteReader:
+    """Reads the minutes topic from its start: contributions and watermarks, in topic order."""
+
+    def __init__(self, topic: str, client_options: dict[str, Any]) -> None:
+        self.topic = topic
+        self._opts = client_options
+        self._consumer: AIOKafkaConsumer | None = None
+        self._tp = TopicPartition(topic, 0)
+        self.undecodable = 0
+
+    async def start(self) -> None:
+        """Connect and seek to the start of the topic."""
+        self._consumer = AIOKafkaConsumer(
+            group_id=None, enable_auto_commit=False, auto_offset_reset="earliest", **self._opts
+        )
+        await self._consumer.start()
+        self._consumer.assign([self._tp])
+        await self._consumer.seek_to_beginning(self._tp)
+
+    async def stop(self) -> None:
+        """Close the consumer."""
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def behind(self) -> int:
+        """Records between the reader's position and the topic's end."""
+        c = self._require()
+        end: dict[TopicPartition, int] = await c.end_offsets([self._tp])
+        position: int = await c.position(self._tp)
+        return max(0, end[self._tp] - position)
+
+    async def read(self, timeout_ms: int = READ_TIMEOUT_MS) -> list[MinuteRecord]:
+        """The next records (empty after ``timeout_ms`` without any); bad ones are counted."""
+        c = self._require()
+        batch = await c.getmany(self._tp, timeout_ms=timeout_ms)
+        out: list[MinuteRecord] = []
+        for recs in batch.values():
+            for r in recs:
+                if r.value is None:
+                    continue  # a tombstone
+                try:
+                    out.append(decode_record(r.value))
+                except msgspec.DecodeError as e:
+                    self.undecodable += 1
+                    log.error(
+                        "minutes topic %s offset %d is not a minute record: %s",
+                        self.topic,
+                        r.offset,
+                        e,
+                    )
+        return out
+
+    def _require(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError("MinuteReader.start() was not called")
+        return self._consumer
