@@ -136,7 +136,11 @@ def tool(name: str) -> str:
     """Path of a Prometheus tool; fails the test, with the fix, when it is not installed."""
     path = shutil.which(name)
     if path is None:
-        package = "prometheus-alertmanager" if name == "amtool" else "prometheus"
+        package = (
+            "prometheus-alertmanager"
+            if name in ("amtool", "prometheus-alertmanager")
+            else "prometheus"
+        )
         pytest.fail(
             f"{name} is not on PATH: install Debian's {package} package "
             f"(apt-get install {package}; .ci/run does)",
@@ -311,16 +315,20 @@ def run_prometheus(
     extra_rules: dict[str, Any] | None = None,
     scrape: dict[str, Any] | None = None,
     more_jobs: Sequence[dict[str, Any]] = (),
+    rules: Sequence[Path] | None = None,
+    alertmanager: str | None = None,
 ) -> Iterator[PrometheusServer]:
     """Start ``prometheus`` scraping ``targets`` as job socialpulse with the repository's rules.
 
     ``extra_rules`` is one more rule file's content (a test's own alerts), loaded beside them.
     ``scrape`` adds keys to that job (``scheme``, ``tls_config``, ``basic_auth``); ``more_jobs``
-    are further scrape configs, given whole.
+    are further scrape configs, given whole. ``rules`` replaces the repository's rule files
+    (e.g. brand alerts generated from a test's thresholds); ``alertmanager`` (``host:port``)
+    is where firing alerts are sent.
     """
     binary = tool("prometheus")
     port = free_port()
-    rule_files = [str(RULES_DIR / "*.yml")]
+    rule_files = [str(RULES_DIR / "*.yml")] if rules is None else [str(r) for r in rules]
     if extra_rules is not None:
         extra = workdir / "extra-rules.yml"
         extra.write_text(yaml.safe_dump(extra_rules))
@@ -339,6 +347,8 @@ def run_prometheus(
             *more_jobs,
         ],
     }
+    if alertmanager is not None:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     config_file = workdir / "prometheus.yml"
     config_file.write_text(yaml.safe_dump(config))
     log = (workdir / "prometheus.log").open("w")
@@ -368,6 +378,75 @@ def run_prometheus(
                 pytest.fail("prometheus was not ready after 60 s", pytrace=False)
             time.sleep(0.2)
         yield server
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+
+
+def alertmanager_test_config(webhook_url: str) -> dict[str, Any]:
+    """deploy/'s Alertmanager config with every receiver posting to ``webhook_url``.
+
+    The routes, grouping and inhibit rules stay as deployed; only the waits shrink to a second,
+    so a test sees a notification within seconds of the alert firing.
+    """
+    config = _yaml(ALERTMANAGER_CONFIG)
+    for r in config["receivers"]:
+        for hook in r.get("webhook_configs", ()):
+            hook["url"] = webhook_url
+    routes = [config["route"], *config["route"].get("routes", ())]
+    for route in routes:
+        route["group_wait"] = "1s"
+        route["group_interval"] = "1s"
+    return config
+
+
+@contextmanager
+def run_alertmanager(workdir: Path, config: dict[str, Any]) -> Iterator[str]:
+    """Start Debian's ``prometheus-alertmanager`` with ``config``; yields its ``host:port``."""
+    binary = tool("prometheus-alertmanager")
+    port = free_port()
+    config_file = workdir / "alertmanager.yml"
+    config_file.write_text(yaml.safe_dump(config))
+    log_path = workdir / "alertmanager.log"
+    log = log_path.open("w")
+    proc = subprocess.Popen(  # noqa: S603 - the installed binary, arguments built here
+        [
+            binary,
+            f"--config.file={config_file}",
+            f"--storage.path={workdir / 'alertmanager-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",  # one instance: no gossip port
+            "--log.level=warn",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    address = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://{address}/-/ready", timeout=2) as r:  # noqa: S310 - our local server
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"alertmanager exited with {proc.returncode}:\n{log_path.read_text()}",
+                    pytrace=False,
+                )
+            if time.monotonic() > deadline:
+                pytest.fail("alertmanager was not ready after 60 s", pytrace=False)
+            time.sleep(0.2)
+        yield address
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

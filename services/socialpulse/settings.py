@@ -266,9 +266,10 @@ class AnomalySettings(_Frozen):
     grace_seconds: float = Field(default=30.0, ge=0, le=3600)
     """A caught-up partition reports a minute closed this long after it ended, so mentions
     arriving late by up to this much are counted in it."""
-    max_wait_minutes: int = Field(default=5, ge=0, le=1440)
-    """A minute some partition has not closed is evaluated anyway once another partition is
-    this far past it (an owner down, a partition held): the detector lags by at most this."""
+    max_wait_minutes: int = Field(default=5, ge=1, le=1440)
+    """A mentions partition that has reported nothing for this long (its owner down, the
+    partition held at a dead letter) no longer holds the detector back: minutes the others
+    closed are evaluated without it."""
 
     @field_validator("slot_minutes")
     @classmethod

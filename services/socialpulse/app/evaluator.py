@@ -7,6 +7,11 @@ persisting. Transitions found while reading history are delivered only when thei
 recent (``alerts.max_delay_minutes``); the dispatcher skips those the alerts topic already
 holds, so a restart in the middle of an incident sends nothing again. When the worker loses
 partition 0 it stops, and the new owner starts over from the topic.
+
+Once the history is read, a partition that has published nothing for
+``anomaly.max_wait_minutes`` (its owner gone, the partition held) is left out of the minutes
+the others have closed, so one stuck partition delays the detector by at most that much. A
+partition still working through a backlog publishes watermarks as it goes, and is waited for.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -108,11 +114,10 @@ class Evaluator:
             partitions = range(found.partitions)
             brands = self._s.brands
             detector = Detector(self._s.anomaly, (b.id for b in brands))
-            assembler = MinuteAssembler(
-                ((kafka.mentions_topic, p) for p in partitions),
-                brands,
-                self._s.anomaly.max_wait_minutes,
-            )
+            assembler = MinuteAssembler(((kafka.mentions_topic, p) for p in partitions), brands)
+            # Monotonic time each partition was last heard from, once the history is read.
+            heard: dict[Source, float] = {}
+            max_wait = self._s.anomaly.max_wait_minutes * 60
             self.stats = EvaluatorStats(active=True)
             log.info(
                 "spike detector starts: reading %s from its start (%d mentions partitions)",
@@ -121,16 +126,25 @@ class Evaluator:
             )
             while not stop.is_set() and self._lead in self._owned():
                 records = await reader.read()
+                now = time.monotonic()
                 for r in records:
                     if (r.topic, r.partition) not in assembler.sources:
                         self.stats.unknown_partitions += 1
                         continue
                     assembler.feed(r)
-                for minutes in assembler.complete():
+                    heard[(r.topic, r.partition)] = now
+                # History holds no clock: only live, a partition can be silent for too long.
+                silent = (
+                    [s for s in assembler.sources if now - heard.get(s, now) > max_wait]
+                    if self.stats.replayed
+                    else []
+                )
+                for minutes in assembler.complete(silent):
                     await self._evaluate(detector, detector.step(minutes[0].minute, minutes))
                 self.stats.incomplete = assembler.incomplete
                 if not self.stats.replayed and not records and await reader.behind() == 0:
                     self.stats.replayed = True
+                    heard = dict.fromkeys(assembler.sources, now)  # each gets max_wait from now
                     log.info(
                         "spike detector read its history: %d minutes, evaluating live",
                         self.stats.minutes,

@@ -97,7 +97,6 @@ class MinutePublisher:
         self._caught_up = caught_up
         self._grace = grace_seconds
         self._pending: dict[Source, set[int]] = {}
-        self._newest: dict[Source, int] = {}  # newest minute changed, per partition
         self._sent_watermark: dict[Source, int] = {}
 
     def collect(self, sources: Iterable[Source]) -> None:
@@ -105,17 +104,12 @@ class MinutePublisher:
         for s in sources:
             if s[0] != self._mentions:
                 continue
-            dirty = self._store.dirty_indexes(s)
-            if dirty:
-                self._pending.setdefault(s, set()).update(dirty)
-                self._newest[s] = max(max(dirty), self._newest.get(s, max(dirty)))
-            self._pending.setdefault(s, set())
+            self._pending.setdefault(s, set()).update(self._store.dirty_indexes(s))
 
     def forget(self, sources: Iterable[Source]) -> None:
         """Drop what was noted for partitions lost or gained: their new owner reports them."""
         for s in sources:
             self._pending.pop(s, None)
-            self._newest.pop(s, None)
             self._sent_watermark.pop(s, None)
 
     def _records(self) -> list[MinuteRecord]:
@@ -124,7 +118,8 @@ class MinutePublisher:
         for s, minutes in sorted(self._pending.items()):
             for m in sorted(minutes):
                 out.append(contribution(s, m, self._store.buckets_at(s, m)))
-            closed = closed_minute(now, self._caught_up(s), self._newest.get(s), self._grace)
+            newest = self._store.newest_event(s)
+            closed = closed_minute(now, self._caught_up(s), newest, self._grace)
             if closed is not None and closed > self._sent_watermark.get(s, closed - 1):
                 out.append(Watermark(s[0], s[1], closed))
         return out

@@ -349,9 +349,8 @@ class Worker:
             log.info("state restore of %d partitions succeeded after retries", len(sources))
 
     def _caught_up(self, source: Source) -> bool:
-        """Whether at most a batch is left to read of ``source`` (unknown lag: not caught up)."""
-        lag = self.stats.lag.get(source)
-        return lag is not None and lag <= self._kafka.max_batch_records
+        """Whether nothing was left to read of ``source`` at the last look (unknown: no)."""
+        return self.stats.lag.get(source) == 0
 
     @property
     def restored(self) -> frozenset[Source]:

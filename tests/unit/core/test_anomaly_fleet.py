@@ -142,20 +142,22 @@ def test_records_round_trip_and_key_per_partition_and_minute() -> None:
     assert record_key(w) == record_key(Watermark("t", 3, M0 + 9))  # one watermark per partition
 
 
-def test_a_partition_nobody_reports_holds_minutes_back_only_max_wait() -> None:
+def test_a_silent_partition_holds_no_minute_back() -> None:
     store = _store(5)
-    asm = MinuteAssembler(SOURCES, BRANDS, max_wait_minutes=2)
+    asm = MinuteAssembler(SOURCES, BRANDS)
     for s in SOURCES[:-1]:
         for m in MINUTES:
             asm.add(contribution(s, m, store.buckets_at(s, m)))
+        asm.close(s, MINUTES[-1] if s != SOURCES[0] else MINUTES[3])
+    assert asm.complete() == []  # the last partition never reported
+    got = asm.complete(silent=[SOURCES[-1]])  # ... and is silent: the others decide
+    assert [m[0].minute for m in got] == list(MINUTES[:4])
+    assert asm.incomplete == 4
+    for s in SOURCES:
         asm.close(s, MINUTES[-1])
-    got = asm.complete()  # the last partition never reported: minutes up to 2 behind come out
-    assert [m[0].minute for m in got] == list(MINUTES[:-2])
-    assert asm.incomplete == len(got)
-    asm.close(SOURCES[-1], MINUTES[-1])
     rest = asm.complete()
-    assert [m[0].minute for m in rest] == list(MINUTES[-2:])
-    assert asm.incomplete == len(got)  # those two had every partition
+    assert [m[0].minute for m in rest] == list(MINUTES[4:])
+    assert asm.incomplete == 4  # those had every partition
 
 
 def test_a_partition_closes_a_minute_grace_seconds_after_it_ended() -> None:
@@ -164,8 +166,8 @@ def test_a_partition_closes_a_minute_grace_seconds_after_it_ended() -> None:
     assert closed_minute(start + 60 + 9, True, None, 10) == M0 - 1
     assert closed_minute(start + 60 + 10, True, None, 10) == M0
     # Behind: event time says how far it got; nothing read yet says nothing.
-    assert closed_minute(start + 3600, False, M0 + 1, 10) == M0 - 1
-    assert closed_minute(start + 3600, False, M0 + 1, 0) == M0
+    assert closed_minute(start + 3600, False, start + 60 + 9, 10) == M0 - 1
+    assert closed_minute(start + 3600, False, start + 60 + 10, 10) == M0
     assert closed_minute(start, False, None, 10) is None
 
 

@@ -5,9 +5,10 @@ Each worker reports, per input partition it owns, that partition's per-brand tot
 (partition, minute), a contribution sent again (a replay, a rebalance, a restart) replaces the
 one before instead of adding to it, so the sum over every partition is the fleet's total
 whatever the number of workers. A minute is complete when every partition's watermark has
-passed it, or when the furthest partition is ``max_wait_minutes`` past it (a partition nobody
-reports for holds the others back only that long); only then is it summed, and the competitive
-set is counted over brand sums, as ``minute_counts`` does. Pure: no Kafka, no clock.
+passed it; a partition the caller calls silent (nothing heard from it for a while: an owner
+down, a partition held) is left out of that test rather than holding every minute back. Only
+then is it summed, and the competitive set is counted over brand sums, as ``minute_counts``
+does. Pure: no Kafka, no clock.
 """
 
 from __future__ import annotations
@@ -73,19 +74,18 @@ def decode_record(data: bytes) -> MinuteRecord:
 
 
 def closed_minute(
-    now: float, caught_up: bool, newest_minute: int | None, grace: float
+    now: float, caught_up: bool, newest_event: float | None, grace: float
 ) -> int | None:
     """The last minute a partition can call closed, or None while nothing says so.
 
     Caught up (nothing left to read), a minute is closed ``grace`` seconds after it ended by
     the clock. Behind (a backlog, a backfill), event time is the clock: a minute is closed
-    ``grace`` seconds before the start of the newest minute read.
+    once an event ``grace`` seconds past its end has been read.
     """
-    if caught_up:
-        return math.floor((now - grace) / 60) - 1
-    if newest_minute is None:
+    t = now if caught_up else newest_event
+    if t is None:
         return None
-    return math.floor((newest_minute * 60 - grace) / 60) - 1
+    return math.floor((t - grace) / 60) - 1
 
 
 def contribution(source: Source, minute: int, buckets: Mapping[str, Bucket]) -> Contribution:
@@ -107,23 +107,15 @@ def contribution(source: Source, minute: int, buckets: Mapping[str, Bucket]) -> 
 class MinuteAssembler:
     """Collects contributions of every input partition and yields each complete minute once."""
 
-    def __init__(
-        self,
-        sources: Iterable[Source],
-        brands: Sequence[BrandSettings],
-        max_wait_minutes: int | None = None,
-    ) -> None:
+    def __init__(self, sources: Iterable[Source], brands: Sequence[BrandSettings]) -> None:
         self._sources = frozenset(sources)
         if not self._sources:
             raise ValueError("at least one input partition is required")
-        if max_wait_minutes is not None and max_wait_minutes < 0:
-            raise ValueError(f"max_wait_minutes must be ≥ 0, not {max_wait_minutes}")
         self._brands = tuple(brands)
-        self._max_wait = max_wait_minutes
         self._parts: dict[int, dict[Source, Contribution]] = {}
         self._watermarks: dict[Source, int] = {}
         self._next: int | None = None  # the first minute not yet emitted
-        self.incomplete = 0  # minutes emitted after max_wait_minutes without every partition
+        self.incomplete = 0  # minutes emitted without a silent partition's report
 
     @property
     def sources(self) -> frozenset[Source]:
@@ -152,25 +144,21 @@ class MinuteAssembler:
             raise ValueError(f"{source} is not one of the input partitions")
         self._watermarks[source] = max(minute, self._watermarks.get(source, minute))
 
-    def complete(self) -> list[list[MinuteCounts]]:
-        """Every minute that every partition has closed and that was not emitted, in order.
+    def complete(self, silent: Iterable[Source] = ()) -> list[list[MinuteCounts]]:
+        """Every minute every partition has closed and that was not emitted, in order.
 
-        With ``max_wait_minutes``, also every minute that far behind the furthest watermark,
-        whoever has not closed it (counted in ``incomplete``). The first call starts at the
-        oldest minute any contribution holds; a minute in between that no partition
-        contributed to is all zeros (brands without mentions).
+        ``silent`` partitions do not hold minutes back: a minute the others have closed is
+        emitted without them (counted in ``incomplete``), and what they send for it later is
+        ignored. The first call starts at the oldest minute any contribution holds; a minute
+        in between that no partition contributed to is all zeros (brands without mentions).
         """
-        if not self._watermarks:
+        waiting = self._sources - set(silent)
+        if not waiting or not all(s in self._watermarks for s in waiting):
             return []
+        done = min(self._watermarks[s] for s in waiting)
         every = (
             min(self._watermarks.values()) if len(self._watermarks) == len(self._sources) else None
         )
-        furthest = max(self._watermarks.values())
-        forced = None if self._max_wait is None else furthest - self._max_wait
-        bounds = [x for x in (every, forced) if x is not None]
-        if not bounds:
-            return []
-        done = max(bounds)
         if self._next is None:
             if not self._parts:
                 return []

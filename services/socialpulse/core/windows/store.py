@@ -75,6 +75,8 @@ class WindowStore:
         self._posts: dict[Source, dict[str, _PostIndex]] = {}
         self._dirty: dict[Source, set[tuple[str, int]]] = {}
         self._expired: dict[Source, list[tuple[str, int]]] = {}
+        # Newest event time applied per source since it was gained (how far a backlog got).
+        self._newest: dict[Source, float] = {}
         # brand -> hour -> sum of that hour's buckets, dropped when any of them changes.
         self._blocks: dict[str, dict[int, Accumulator]] = {}
         # brand -> changes of its buckets; with ``_epoch`` (bumped when partitions go) it tells a
@@ -129,6 +131,8 @@ class WindowStore:
         if offset <= b.offset:
             return None
         b.offset = offset
+        if ts > self._newest.get(source, ts - 1):
+            self._newest[source] = ts
         self._dirty.setdefault(source, set()).add((brand, idx))
         self._blocks.get(brand, {}).pop(idx // _BLOCK, None)
         self._changed(brand)
@@ -276,6 +280,10 @@ class WindowStore:
 
     # -- persistence ------------------------------------------------------------------------
 
+    def newest_event(self, source: Source) -> float | None:
+        """Event time of the newest event applied for ``source`` (None: none since gained)."""
+        return self._newest.get(source)
+
     def dirty_indexes(self, source: Source) -> set[int]:
         """Minutes of ``source`` changed since the last ``take_dirty``, without taking them."""
         return {idx for _, idx in self._dirty.get(source, ())}
@@ -354,6 +362,7 @@ class WindowStore:
             self._state.pop(s, None)
             self._posts.pop(s, None)
             self._dirty.pop(s, None)
+            self._newest.pop(s, None)
             self._expired.pop(s, None)
 
     def expire(self, now: float) -> int:
