@@ -114,6 +114,10 @@ CONTRACT_METRICS = frozenset(
         "socialpulse_batch_processing_seconds_total",
         "socialpulse_window_buckets",
         "socialpulse_dedup_ids",
+        "socialpulse_anomaly_evaluator",
+        "socialpulse_anomaly_evaluated_timestamp_seconds",
+        "socialpulse_anomaly_minutes_incomplete_total",
+        "socialpulse_minutes_publish_failures_total",
         # prometheus-client's process collector, registered with the service's own.
         "process_resident_memory_bytes",
         "process_cpu_seconds_total",
