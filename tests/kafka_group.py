@@ -9,6 +9,7 @@ from typing import Any
 
 from socialpulse.demo.brands import DEMO_BRANDS
 from socialpulse.kafka.changelog import state_topic_spec
+from socialpulse.kafka.minutes import minutes_topic_spec
 from socialpulse.kafka.topics import TopicSpec, ensure_topics
 from socialpulse.settings import Settings
 
@@ -51,6 +52,7 @@ async def create_group_topics(settings: Settings, partitions: int) -> None:
             kafka.interactions_topic: spec,
             kafka.dlq_topic: spec,
             kafka.state_topic_name: state_topic_spec(partitions),
+            kafka.minutes_topic_name: minutes_topic_spec(settings.anomaly),
         },
     )
 

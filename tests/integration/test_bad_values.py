@@ -29,6 +29,7 @@ from socialpulse.core.pipeline import Pipeline
 from socialpulse.export.collector import register_metrics
 from socialpulse.kafka.changelog import state_topic_spec
 from socialpulse.kafka.deadletter import TRUNCATED_VALUE_BYTES, headers_as_dict
+from socialpulse.kafka.minutes import minutes_topic_spec
 from socialpulse.kafka.topics import TopicSpec, ensure_topics
 from socialpulse.kafka.worker import Worker
 from socialpulse.settings import Settings
@@ -104,6 +105,7 @@ async def test_fault_11_absurd_values_and_oversized_rejects(
             i: TopicSpec(1),
             dlq: TopicSpec(1, {"max.message.bytes": str(DLQ_MAX_BYTES)}),
             settings.kafka.state_topic_name: state_topic_spec(1),
+            settings.kafka.minutes_topic_name: minutes_topic_spec(settings.anomaly),
         },
     )
     huge = b'{"event_id": "' + b"x" * HUGE_BYTES  # never closed: invalid JSON

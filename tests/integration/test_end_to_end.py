@@ -30,6 +30,7 @@ from socialpulse.export.collector import register_metrics
 from socialpulse.export.server import HttpServer, build_app
 from socialpulse.kafka.changelog import state_topic_spec
 from socialpulse.kafka.deadletter import headers_as_dict
+from socialpulse.kafka.minutes import minutes_topic_spec
 from socialpulse.kafka.topics import TopicSpec, ensure_topics
 from socialpulse.kafka.worker import Worker
 from socialpulse.settings import Settings
@@ -288,6 +289,7 @@ async def _run_scenario(bootstrap: str) -> None:
             interactions_topic: spec,
             dlq_topic: TopicSpec(partitions=1),
             settings.kafka.state_topic_name: state_topic_spec(2),
+            settings.kafka.minutes_topic_name: minutes_topic_spec(settings.anomaly),
         },
     )
 

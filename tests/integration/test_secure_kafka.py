@@ -33,6 +33,7 @@ from prometheus_server import free_port, scraped_mentions
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.demo.brands import DEMO_BRANDS
 from socialpulse.kafka.changelog import state_topic_spec
+from socialpulse.kafka.minutes import minutes_topic_spec
 from socialpulse.kafka.options import client_options
 from socialpulse.kafka.topics import TopicSpec, ensure_topics
 from socialpulse.kafka.worker import Worker
@@ -136,6 +137,7 @@ async def test_worker_consumes_through_sasl_ssl_and_counts_exactly(
             kafka.interactions_topic: spec,
             kafka.dlq_topic: spec,
             kafka.state_topic_name: state_topic_spec(2),
+            kafka.minutes_topic_name: minutes_topic_spec(settings.anomaly),
         },
     )
     now = time.time()

@@ -21,6 +21,7 @@ from socialpulse.core.pipeline import Pipeline
 from socialpulse.demo.brands import DEMO_BRANDS
 from socialpulse.demo.generator import DemoTraffic
 from socialpulse.kafka.changelog import state_topic_spec
+from socialpulse.kafka.minutes import minutes_topic_spec
 from socialpulse.kafka.topics import TopicSpec, ensure_topics
 from socialpulse.kafka.worker import Worker
 from socialpulse.settings import Settings
@@ -189,6 +190,7 @@ async def _new_group(bootstrap: str) -> Settings:
             kafka.interactions_topic: spec,
             kafka.dlq_topic: spec,
             kafka.state_topic_name: state_topic_spec(PARTITIONS),
+            kafka.minutes_topic_name: minutes_topic_spec(settings.anomaly),
         },
     )
     return settings

@@ -1,0 +1,81 @@
+"""The minutes publisher: changed minutes and moved watermarks once acknowledged, else again."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiokafka.errors import KafkaTimeoutError
+
+from builders import POS, mention, off
+from socialpulse.core.anomaly.fleet import Contribution, Watermark, decode_record
+from socialpulse.core.windows.store import WindowStore
+from socialpulse.kafka.minutes import MinutePublisher
+from socialpulse.settings import BrandSettings
+
+BRANDS = (BrandSettings(id="a", name="A", terms=("alpha",)),)
+M0 = 28_800_000
+MENTIONS = ("m", 0)
+INTERACTIONS = ("i", 0)
+
+
+class Producer:
+    """Acknowledges every send, or fails them while ``down``."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bytes]] = []
+        self.down = False
+
+    async def send(self, topic: str, value: bytes, key: bytes) -> asyncio.Future[None]:
+        f: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.down:
+            f.set_exception(KafkaTimeoutError())
+        else:
+            self.sent.append((topic, key, value))
+            f.set_result(None)
+        return f
+
+
+def _publisher(store: WindowStore, producer: Producer, now: list[float]) -> MinutePublisher:
+    p: Any = producer
+    return MinutePublisher("g.minutes", "m", store, p, lambda: now[0], lambda _: True, 10.0)
+
+
+async def test_changed_minutes_and_moved_watermarks_are_published_once() -> None:
+    store = WindowStore(BRANDS, {"1h": 3600})
+    producer = Producer()
+    now = [M0 * 60 + 75.0]  # 15 s into the next minute: M0 is closed (grace 10 s)
+    pub = _publisher(store, producer, now)
+    store.add_mention(MENTIONS, "a", mention(M0 * 60 + 5), POS, False, off())
+    pub.collect([MENTIONS, INTERACTIONS])
+    assert await pub.flush()
+    records = [decode_record(v) for t, _, v in producer.sent if t == "g.minutes"]
+    assert records[0] == Contribution("m", 0, M0, records[0].brands)  # type: ignore[union-attr]
+    assert records[1:] == [Watermark("m", 0, M0)]
+    assert {(r.topic, r.partition) for r in records} == {MENTIONS}  # interactions: none
+    store.take_dirty(MENTIONS)  # the state flush took them
+    producer.sent.clear()
+    pub.collect([MENTIONS])
+    assert await pub.flush()
+    assert producer.sent == []  # nothing changed, the watermark did not move
+    now[0] += 60
+    pub.collect([MENTIONS])
+    assert await pub.flush()
+    assert [decode_record(v) for _, _, v in producer.sent] == [Watermark("m", 0, M0 + 1)]
+
+
+async def test_a_failed_publish_keeps_its_minutes_for_the_next_checkpoint() -> None:
+    store = WindowStore(BRANDS, {"1h": 3600})
+    producer = Producer()
+    pub = _publisher(store, producer, [M0 * 60 + 75.0])
+    store.add_mention(MENTIONS, "a", mention(M0 * 60 + 5), POS, False, off())
+    producer.down = True
+    pub.collect([MENTIONS])
+    assert not await pub.flush()
+    assert pub.stats.publish_failures == 1
+    store.take_dirty(MENTIONS)  # even if the dirty set moved on, the publisher kept them
+    producer.down = False
+    pub.collect([MENTIONS])
+    assert await pub.flush()
+    kinds = [type(decode_record(v)).__name__ for _, _, v in producer.sent]
+    assert kinds == ["Contribution", "Watermark"]
