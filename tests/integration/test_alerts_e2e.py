@@ -348,6 +348,7 @@ async def test_a_negative_spike_alerts_once_through_both_paths_and_survives_a_re
 
                 _check_evidence(event)
                 before = _service_events(hook)
+                log.info("service alert event: %s", next(b for e, _, b in before if e == event))
                 for e, headers, body in before:
                     expected = (
                         "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()

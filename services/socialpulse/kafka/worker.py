@@ -209,6 +209,7 @@ class Worker:
         await check_access(self._opts)
         await self._producer.start()
         try:
+            await self._require_minutes_topic()
             await self.changelog.start()
             await self._consumer.start()
         except BaseException:
@@ -217,6 +218,19 @@ class Worker:
             raise
         self._consumer.subscribe(list(self._streams), listener=_Rebalance(self))
         self._started = True
+
+    async def _require_minutes_topic(self) -> None:
+        """Fail start-up without the minutes topic: no checkpoint could commit without it."""
+        topic = self.minutes.topic
+        try:
+            cluster = await self._producer.client.fetch_all_metadata()
+        except KafkaError as e:
+            raise RuntimeError(f"cannot read Kafka metadata for {topic!r}: {e!r}") from e
+        if not cluster.partitions_for_topic(topic):
+            raise RuntimeError(
+                f"minutes topic {topic!r} is missing: create it (socialpulse topics --create) or "
+                "let the service create it (kafka.create_topics: true)"
+            )
 
     async def stop(self) -> None:
         """Checkpoint what was processed and leave the group; safe to call twice.
