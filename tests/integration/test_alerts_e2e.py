@@ -84,6 +84,8 @@ ANOMALY: dict[str, Any] = {
     "grace_seconds": 3.0,
     "max_wait_minutes": 2,
 }
+# Samples of the steady negative share Prometheus records before the spike (one a second).
+STEADY_SAMPLES = 45
 SECRET = "e2e-secret"  # noqa: S105 - a test key
 HISTORY_MINUTES = 1440 + 30
 HISTORY_PER_MINUTE = 2
@@ -298,9 +300,20 @@ async def test_a_negative_spike_alerts_once_through_both_paths_and_survives_a_re
                     return done >= (time.time() // 60) * 60
 
                 await _until("detector caught up with the history", 90, caught_up, service)
-                # Prometheus learns the steady state; the spike starts early enough in a minute
-                # for that minute to show it.
-                await asyncio.sleep(30)
+
+                # Prometheus learns the steady state (its fallback baseline is the average of what
+                # it recorded: scrapes a loaded machine timed out do not count); the spike starts
+                # early enough in a minute for that minute to show it.
+                async def steady() -> bool:
+                    got = prom.query(
+                        "count_over_time(brand_window:socialpulse_negative_share:ratio"
+                        f'{{window="{WINDOWS[0]}"}}[10m])'
+                    )
+                    return len(got) == len(BRANDS) and all(
+                        float(r["value"][1]) >= STEADY_SAMPLES for r in got
+                    )
+
+                await _until("steady samples in Prometheus", 120, steady, service)
                 if time.time() % 60 > 45:
                     await asyncio.sleep(61 - time.time() % 60)
                 assert not hook.requests, "an alert before the spike"

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 # How often ownership of mentions partition 0 is checked while not evaluating.
 OWNERSHIP_POLL_SECONDS: Final = 0.5
 RETRY_SECONDS: Final = 2.0
+# Minutes evaluated between turns of the event loop while a history is read back.
+YIELD_EVERY_MINUTES: Final = 20
 
 Trends = Callable[[str, float], Sequence[Trend]]
 
@@ -93,7 +95,7 @@ class Evaluator:
                 continue
             try:
                 await self._session(stop)
-            except (KafkaError, OSError, RuntimeError) as e:
+            except (KafkaError, OSError, RuntimeError, ValueError) as e:  # ValueError: a bad minute
                 log.error("spike detector stopped (%r); starting over in %.0f s", e, RETRY_SECONDS)
                 await _wait(stop, RETRY_SECONDS)
             finally:
@@ -139,8 +141,10 @@ class Evaluator:
                     if self.stats.replayed
                     else []
                 )
-                for minutes in assembler.complete(silent):
+                for i, minutes in enumerate(assembler.complete(silent)):
                     await self._evaluate(detector, detector.step(minutes[0].minute, minutes))
+                    if i % YIELD_EVERY_MINUTES == YIELD_EVERY_MINUTES - 1:
+                        await asyncio.sleep(0)  # heartbeats and batches go on during a history
                 self.stats.incomplete = assembler.incomplete
                 if not self.stats.replayed and not records and await reader.behind() == 0:
                     self.stats.replayed = True
