@@ -84,6 +84,9 @@ ANOMALY: dict[str, Any] = {
     "grace_seconds": 3.0,
     "max_wait_minutes": 2,
 }
+# The Prometheus alerts of a negative spike. Either may fire first (a scrape that a loaded machine
+# times out restarts an alert's `for:`); the inhibit rule drops the second while the first fires.
+SENTIMENT_ALERTS = {"SocialpulseNegativeSentimentSpike", "SocialpulseNetSentimentDrop"}
 # Samples of the steady negative share Prometheus records before the spike (one a second).
 STEADY_SAMPLES = 45
 SECRET = "e2e-secret"  # noqa: S105 - a test key
@@ -337,7 +340,7 @@ async def test_a_negative_spike_alerts_once_through_both_paths_and_survives_a_re
                 async def am_fired() -> bool:
                     return any(
                         s == "firing"
-                        and labels.get("alertname") == "SocialpulseNegativeSentimentSpike"
+                        and labels.get("alertname") in SENTIMENT_ALERTS
                         and labels.get("brand") == TARGET
                         for s, labels in _am_alerts(am_hook)
                     )
@@ -402,12 +405,9 @@ async def test_a_negative_spike_alerts_once_through_both_paths_and_survives_a_re
     assert {e.signal for e, _, _ in after} <= {"negative_share", "net_sentiment"}
     social = [(s, labels) for s, labels in am_alerts if labels.get("team") == "social"]
     assert {labels["brand"] for _, labels in social} == {TARGET}
-    spikes = [
-        s
-        for s, labels in social
-        if labels["alertname"] == "SocialpulseNegativeSentimentSpike" and s == "firing"
-    ]
-    assert len(spikes) == 1, f"Alertmanager notified {len(spikes)} times: {social}"
+    firing = Counter(labels["alertname"] for s, labels in social if s == "firing")
+    assert set(firing) & SENTIMENT_ALERTS and set(firing) <= SENTIMENT_ALERTS, social
+    assert max(firing.values()) == 1, f"Alertmanager notified an alert twice: {social}"
 
 
 def _check_evidence(e: AlertEvent) -> None:
