@@ -19,9 +19,9 @@ from prometheus_client import CollectorRegistry
 
 from socialpulse import __version__
 from socialpulse.app.alerting import AlertDispatcher
-from socialpulse.core.alerts.build import campaign_events
 from socialpulse.app.evaluator import Evaluator
 from socialpulse.app.topics import service_topics
+from socialpulse.core.alerts.build import campaign_events
 from socialpulse.core.clock import Clock
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.demo.driver import run_demo
