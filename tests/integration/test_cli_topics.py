@@ -14,6 +14,15 @@ from socialpulse.kafka.topics import TopicSpec, ensure_topics
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 3
+# Every topic the service uses, by the name it gets under the test's prefix: (partitions, policy).
+TOPICS = {
+    "mentions": (PARTITIONS, "delete"),
+    "interactions": (PARTITIONS, "delete"),
+    "dlq": (PARTITIONS, "delete"),
+    "alerts": (PARTITIONS, "compact"),
+    "group.state": (PARTITIONS, "compact"),
+    "group.minutes": (1, "compact,delete"),
+}
 # The embedded broker does not answer DescribeConfigs: no policy is known, which is reported.
 CONFIGS_KNOWN = os.environ.get("SOCIALPULSE_TEST_BROKER") != "tansu"
 
@@ -25,6 +34,7 @@ def _env(bootstrap: str, prefix: str) -> dict[str, str]:
         "SOCIALPULSE_KAFKA__MENTIONS_TOPIC": f"{prefix}mentions",
         "SOCIALPULSE_KAFKA__INTERACTIONS_TOPIC": f"{prefix}interactions",
         "SOCIALPULSE_KAFKA__DLQ_TOPIC": f"{prefix}dlq",
+        "SOCIALPULSE_KAFKA__ALERTS_TOPIC": f"{prefix}alerts",
         "SOCIALPULSE_KAFKA__GROUP_ID": f"{prefix}group",
         "SOCIALPULSE_KAFKA__TOPIC_PARTITIONS": str(PARTITIONS),
     }
@@ -57,9 +67,9 @@ def test_missing_topics_are_reported_then_created_as_the_service_would(
 ) -> None:
     before = _topics(kafka_bootstrap, topic_prefix)
     assert before.returncode == 1, before.stderr
-    assert before.stderr.count("is missing") == 4
+    assert before.stderr.count("is missing") == len(TOPICS), before.stderr
     missing = _rows(before.stdout, topic_prefix)
-    assert len(missing) == 4 and all(cells[0] == "-" for cells in missing.values())
+    assert len(missing) == len(TOPICS) and all(cells[0] == "-" for cells in missing.values())
 
     created = _topics(kafka_bootstrap, topic_prefix, "--create")
     rows = _rows(created.stdout, topic_prefix)
@@ -70,14 +80,12 @@ def test_missing_topics_are_reported_then_created_as_the_service_would(
         return
     assert created.returncode == 0, created.stderr
     assert "WARNING" not in created.stderr
-    assert set(rows) == {
-        f"{topic_prefix}{t}" for t in ("mentions", "interactions", "dlq", "group.state")
-    }
-    for name, cells in rows.items():
-        partitions, replicas, in_sync, policy = cells[:4]
-        assert partitions == str(PARTITIONS)
+    assert set(rows) == {f"{topic_prefix}{t}" for t in TOPICS}
+    for t, (want_partitions, want_policy) in TOPICS.items():
+        partitions, replicas, in_sync, policy = rows[f"{topic_prefix}{t}"][:4]
+        assert partitions == str(want_partitions), t
         assert replicas == "1" and in_sync == "(1)"  # a single-node test cluster
-        assert policy == ("compact" if name.endswith(".state") else "delete")
+        assert policy == want_policy, t
 
     again = _topics(kafka_bootstrap, topic_prefix, "--describe")
     assert again.returncode == 0, again.stderr
