@@ -316,7 +316,7 @@ async def test_a_negative_spike_alerts_once_through_both_paths_and_survives_a_re
                         float(r["value"][1]) >= STEADY_SAMPLES for r in got
                     )
 
-                await _until("steady samples in Prometheus", 120, steady, service)
+                await _until("steady samples in Prometheus", 300, steady, service)
                 if time.time() % 60 > 45:
                     await asyncio.sleep(61 - time.time() % 60)
                 assert not hook.requests, "an alert before the spike"
