@@ -485,6 +485,11 @@ class Settings(BaseSettings):
     # Length of each top-authors list served by the JSON API.
     top_k: int = Field(default=DEFAULT_TOP_K, ge=1, le=1000)
     """Length of each top-authors list."""
+    dedup_horizon_seconds: int | None = Field(default=None, ge=60)
+    """How long (in event time) event ids are remembered to drop re-sent copies: 60 s up to the
+    longest window; unset: the longest window. Each id held costs 17 bytes of memory and 16 of
+    state topic (see Duplicates); an event older than this is rejected as `late`, since it could
+    be a copy of an event whose id is forgotten."""
     max_future_seconds: int = Field(default=300, ge=0)
     """How far ahead of the service clock an event may be."""
     max_text_chars: int = Field(default=10_000, ge=1)
@@ -545,6 +550,16 @@ class Settings(BaseSettings):
         return v
 
     @model_validator(mode="after")
+    def _dedup_within_windows(self) -> Settings:
+        h = self.dedup_horizon_seconds
+        if h is not None and h > self.longest_window_seconds:
+            raise ValueError(
+                f"dedup_horizon_seconds ({h}) is longer than the longest window "
+                f"({self.longest_window_seconds} s): events older than the window are late anyway"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _scorers_configured(self) -> Settings:
         unknown = set(self.sentiment.scorers) - set(self.languages)
         if unknown:
@@ -589,8 +604,13 @@ class Settings(BaseSettings):
 
     @property
     def longest_window_seconds(self) -> int:
-        """The retention horizon: events older than this are late."""
+        """The retention horizon of window state."""
         return max(self.window_lengths.values())
+
+    @property
+    def dedup_horizon(self) -> int:
+        """How long event ids are held, in seconds: events older than this are late."""
+        return self.dedup_horizon_seconds or self.longest_window_seconds
 
     @classmethod
     def settings_customise_sources(

@@ -94,6 +94,8 @@ async def _consume(settings: Settings, total: int, now: float) -> dict[str, floa
         "events/s": total / elapsed,
         "seconds": elapsed,
         "records": st.state.records_written,
+        "bytes/event": st.state.bytes_written / total,
+        "flush s": st.checkpoint_seconds,
         "flushes": st.state.flushes,
         "busy": st.batch_seconds / elapsed,
     }
@@ -132,11 +134,12 @@ async def _main(args: argparse.Namespace) -> None:
         "Apache Kafka, one worker holding every partition (wall time to all committed)\n"
     )
     head = f"{'events':<22}{'checkpoints':<13}{'events/s':>10}{'state records':>15}"
-    print(f"  {head}{'flushes':>9}{'busy':>7}")  # noqa: T201
+    print(f"  {head}{'bytes/event':>13}{'flushes':>9}{'checkpointing':>15}{'busy':>7}")  # noqa: T201
     for name, mode, r in rows:
         print(  # noqa: T201
             f"  {name:<22}{mode:<13}{r['events/s']:>10,.0f}{r['records']:>15,.0f}"
-            f"{r['flushes']:>9,.0f}{r['busy']:>7.0%}"
+            f"{r['bytes/event']:>13,.0f}{r['flushes']:>9,.0f}"
+            f"{r['flush s'] / r['seconds']:>15.0%}{r['busy']:>7.0%}"
         )
     rate = {(n, m): r["events/s"] for n, m, r in rows}
     for mode in ("adaptive", "fixed 1 s"):

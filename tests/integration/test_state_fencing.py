@@ -311,17 +311,17 @@ async def test_a_partition_whose_state_cannot_be_written_does_not_hold_back_the_
     sent = await _produce_demo(settings, 300, seed=12)
     pipeline = Pipeline(settings)
     worker = Worker(settings, pipeline, kafka_bootstrap, lambda: NOW)
-    real_send = worker._producer.send
+    real_send = worker._producer.send_batch
     state_topic = settings.kafka.state_topic_name
 
-    async def send(topic: str, *args: Any, **kwargs: Any) -> Any:
-        if topic == state_topic and kwargs.get("partition") == 1:
+    async def send_batch(batch: Any, topic: str, *, partition: int) -> Any:
+        if topic == state_topic and partition == 1:
             fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             fut.set_exception(KafkaConnectionError("partition 1 unwritable (test)"))
             return fut
-        return await real_send(topic, *args, **kwargs)
+        return await real_send(batch, topic, partition=partition)
 
-    monkeypatch.setattr(worker._producer, "send", send)
+    monkeypatch.setattr(worker._producer, "send_batch", send_batch)
     await worker.start()
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))

@@ -62,6 +62,8 @@ def test_toml_file_via_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         ),
         ({"metrics_port": 70000}, "metrics_port"),
         ({"unknown_setting": 1}, "unknown_setting"),
+        ({"dedup_horizon_seconds": 59}, "greater than or equal to 60"),
+        ({"windows": ["5m", "1h"], "dedup_horizon_seconds": 3660}, "longer than the longest"),
     ],
 )
 def test_invalid_settings_say_what_is_wrong(overrides: dict[str, Any], message: str) -> None:
@@ -85,3 +87,8 @@ def test_window_seconds() -> None:
 def test_window_labels_accept_days() -> None:
     assert window_seconds("7d") == 604_800
     assert Settings().windows == ("5m", "1h", "24h", "7d")
+
+
+def test_the_dedup_horizon_defaults_to_the_longest_window() -> None:
+    assert load_settings(windows=["5m", "1h"]).dedup_horizon == 3600
+    assert load_settings(windows=["5m", "1h"], dedup_horizon_seconds=600).dedup_horizon == 600

@@ -6,10 +6,17 @@ the decision depends only on the (id, first offset) pairs, a worker that restore
 after a crash and re-reads records it had already applied decides exactly as it did the first
 time: the original is still the original, a re-sent copy is still a copy.
 
-Memory is bounded by the events of the longest window: an id costs about 16 bytes once its
-minute is sealed (two sorted machine arrays) and about 100 bytes while its minute is open.
-Ids are 64-bit BLAKE2b digests, so two distinct ids collide with probability about
-n² / 2⁶⁵ within one partition-minute of n events (below 10⁻¹¹ for n = 10,000).
+Ids are held for a *horizon* of event time (``dedup_horizon_seconds``, at most the longest
+window). An event older than the horizon cannot be told from a copy whose original was
+forgotten, so it is not counted: ``past_horizon`` says so and the pipeline rejects it as
+``late``. The oldest minute held only moves forward, so a wall clock stepping back cannot make a
+forgotten minute count again.
+
+Memory is bounded by the events within the horizon: an id costs 17 bytes once its minute is
+sealed (two sorted machine arrays of 8 bytes each, and their growth headroom) and about 100
+bytes while its minute is open; the state topic stores 16 bytes per id. Ids are 64-bit
+BLAKE2b digests, so two distinct ids collide with probability about n² / 2⁶⁵ within one
+partition-minute of n events (below 10⁻¹¹ for n = 10,000).
 """
 
 from __future__ import annotations
@@ -21,11 +28,14 @@ from collections.abc import Iterable
 from typing import Final
 
 import msgspec
+import numpy as np
 
 from socialpulse.core.windows.timeline import Source, bucket_of, first_bucket
 
 # Minutes further than this behind ``now`` are sealed into compact arrays.
 OPEN_MINUTES: Final = 2
+# Minutes of at least this many ids are sealed with numpy (the measured crossover).
+_NUMPY_FROM: Final = 32
 
 
 def id_hash(event_id: str) -> int:
@@ -55,37 +65,76 @@ class _Minute:
     def seal(self) -> None:
         if not self.recent:
             return
-        merged = sorted([*zip(self.keys, self.offsets, strict=True), *self.recent.items()])
-        self.keys = array("Q", (k for k, _ in merged))
-        self.offsets = array("q", (o for _, o in merged))
+        if len(self.keys) + len(self.recent) < _NUMPY_FROM:
+            merged = sorted([*zip(self.keys, self.offsets, strict=True), *self.recent.items()])
+            self.keys = array("Q", [k for k, _ in merged])
+            self.offsets = array("q", [o for _, o in merged])
+            self.recent = {}
+            return
+        # numpy merges large minutes in C; small ones are quicker in Python (a backfill seals
+        # thousands of minutes of a few ids each per checkpoint).
+        keys = np.concatenate(
+            (
+                np.frombuffer(self.keys, dtype=np.uint64),
+                np.fromiter(self.recent.keys(), dtype=np.uint64, count=len(self.recent)),
+            )
+        )
+        offsets = np.concatenate(
+            (
+                np.frombuffer(self.offsets, dtype=np.int64),
+                np.fromiter(self.recent.values(), dtype=np.int64, count=len(self.recent)),
+            )
+        )
+        order = np.argsort(keys, kind="stable")
+        self.keys = array("Q", keys[order].tobytes())
+        self.offsets = array("q", offsets[order].tobytes())
         self.recent = {}
 
     def __len__(self) -> int:
         return len(self.keys) + len(self.recent)
 
-    def to_bytes(self) -> bytes:
+    def arrays(self) -> tuple[bytes, bytes]:
         self.seal()
-        return msgspec.msgpack.encode((self.keys.tobytes(), self.offsets.tobytes()))
+        return self.keys.tobytes(), self.offsets.tobytes()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> _Minute:
-        keys, offsets = msgspec.msgpack.decode(data, type=tuple[bytes, bytes])
+    def from_arrays(cls, keys: bytes, offsets: bytes) -> _Minute:
+        if len(keys) != len(offsets) or len(keys) % 8:
+            raise ValueError("corrupt dedup record: ids and offsets differ in length")
+        k = np.frombuffer(keys, dtype=np.uint64)
+        if bool(np.any(k[1:] < k[:-1])):
+            raise ValueError("corrupt dedup record: ids not sorted")  # lookups bisect them
         m = cls()
         m.keys.frombytes(keys)
         m.offsets.frombytes(offsets)
-        if len(m.keys) != len(m.offsets):
-            raise ValueError("corrupt dedup record: keys and offsets differ in length")
         return m
 
 
+def unpack_v2(data: bytes) -> tuple[bytes, bytes]:
+    """(ids, first offsets) of a dedup record of state format 1 or 2 (msgpack pair of arrays)."""
+    keys, offsets = msgspec.msgpack.decode(data, type=tuple[bytes, bytes])
+    return keys, offsets
+
+
 class Deduplicator:
-    """Per-partition memory of event ids over the longest window."""
+    """Per-partition memory of event ids over the dedup horizon."""
 
     def __init__(self, horizon_seconds: int) -> None:
         self._horizon = horizon_seconds
         self._state: dict[Source, dict[int, _Minute]] = {}
         self._dirty: dict[Source, set[int]] = {}
         self._expired: dict[Source, list[int]] = {}
+        # The oldest minute whose ids are still held (raised by ``expire``, never lowered).
+        self._floor = 0
+
+    @property
+    def horizon_seconds(self) -> int:
+        """How long (event time) ids are held."""
+        return self._horizon
+
+    def past_horizon(self, event_time: float) -> bool:
+        """True when ids of ``event_time``'s minute may be forgotten: the event must not count."""
+        return bucket_of(event_time) < self._floor
 
     def is_duplicate(self, source: Source, event_time: float, event_id: str, offset: int) -> bool:
         """True when ``event_id`` was first read from ``source`` at another offset."""
@@ -104,19 +153,24 @@ class Deduplicator:
             return False
         return first != offset
 
-    def take_dirty(self, source: Source) -> list[tuple[int, bytes]]:
-        """Minutes of ``source`` changed since the last call, encoded for the changelog."""
+    def take_dirty(self, source: Source) -> list[int]:
+        """Minutes of ``source`` that gained ids since the last call."""
         minutes = self._dirty.pop(source, set())
         per_source = self._state.get(source, {})
-        return [(m, per_source[m].to_bytes()) for m in sorted(minutes) if m in per_source]
+        return sorted(m for m in minutes if m in per_source)
+
+    def arrays(self, source: Source, minute: int) -> tuple[bytes, bytes] | None:
+        """The ids of one partition-minute and their first offsets (sorted machine arrays)."""
+        m = self._state.get(source, {}).get(minute)
+        return None if m is None else m.arrays()
 
     def take_expired(self, source: Source) -> list[int]:
         """Minutes of ``source`` deleted by ``expire`` since the last call."""
         return self._expired.pop(source, [])
 
-    def load(self, source: Source, minute: int, data: bytes) -> None:
-        """Install a minute restored from the changelog."""
-        self._state.setdefault(source, {})[minute] = _Minute.from_bytes(data)
+    def load(self, source: Source, minute: int, keys: bytes, offsets: bytes) -> None:
+        """Install a minute restored from the changelog (what ``arrays`` gave)."""
+        self._state.setdefault(source, {})[minute] = _Minute.from_arrays(keys, offsets)
 
     def drop(self, sources: Iterable[Source]) -> None:
         """Forget partitions this worker no longer owns."""
@@ -126,8 +180,9 @@ class Deduplicator:
             self._expired.pop(s, None)
 
     def expire(self, now: float) -> int:
-        """Delete minutes older than the longest window and seal settled ones; returns deleted."""
+        """Delete minutes older than the horizon and seal settled ones; returns deleted."""
         oldest = first_bucket(now, self._horizon)
+        self._floor = max(self._floor, oldest)
         settled = bucket_of(now) - OPEN_MINUTES
         removed = 0
         for source, per_source in self._state.items():

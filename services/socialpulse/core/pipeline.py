@@ -66,12 +66,18 @@ class Pipeline:
             settings.window_lengths,
             lifetime_windows=settings.expected_customer_lifetime_windows,
         )
+        horizon = settings.dedup_horizon
         self.validator = Validator(
             max_text_chars=settings.max_text_chars,
             max_future_seconds=settings.max_future_seconds,
-            horizon_seconds=self.store.horizon_seconds,
+            horizon_seconds=horizon,
+            horizon_name=(
+                "the longest window"
+                if horizon >= self.store.horizon_seconds
+                else "the dedup horizon (dedup_horizon_seconds)"
+            ),
         )
-        self.dedup = Deduplicator(self.store.horizon_seconds)
+        self.dedup = Deduplicator(horizon)
         self.matcher = BrandMatcher(settings.brands)
         self.scorers = build_scorers(settings.sentiment.scorers, settings.languages, scorer)
         self.languages = Languages(
@@ -141,10 +147,18 @@ class Pipeline:
         decode = self.decoder.mention if stream == "mentions" else self.decoder.interaction
         check = self.validator.check
         is_duplicate = self.dedup.is_duplicate
+        past_horizon = self.dedup.past_horizon
         for offset, raw in records:
             event = decode(raw)
             if not isinstance(event, Rejection):
                 rejection = check(event, now)
+                if rejection is None and past_horizon(event.created_at.timestamp()):
+                    # The dedup forgot this minute already (the clock stepped back): not counted.
+                    rejection = Rejection(
+                        "late",
+                        f"created_at {event.created_at.isoformat()} is in a minute whose event "
+                        "ids are no longer held (older than the dedup horizon)",
+                    )
                 if rejection is None:
                     if is_duplicate(source, event.created_at.timestamp(), event.event_id, offset):
                         stats.duplicates += 1

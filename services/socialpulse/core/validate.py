@@ -10,16 +10,24 @@ from socialpulse.core.windows.timeline import bucket_of, first_bucket
 class Validator:
     """Rejects what the schema allows but the service will not count.
 
-    Event time must fall in a bucket of the longest window at ``now`` (older is ``late``) and
-    be at most ``max_future_seconds`` ahead of ``now`` (further is ``future``: a clock gone wrong).
+    Event time must fall in a bucket of the horizon at ``now`` (older is ``late``): the longest
+    window, or the dedup horizon when that is shorter (an older event could be a copy of one
+    whose id is forgotten). It must be at most ``max_future_seconds`` ahead of ``now`` (further
+    is ``future``: a clock gone wrong).
     """
 
     def __init__(
-        self, *, max_text_chars: int, max_future_seconds: int, horizon_seconds: int
+        self,
+        *,
+        max_text_chars: int,
+        max_future_seconds: int,
+        horizon_seconds: int,
+        horizon_name: str = "the longest window",
     ) -> None:
         self._max_text = max_text_chars
         self._max_future = max_future_seconds
         self._horizon = horizon_seconds
+        self._horizon_name = horizon_name
 
     def check(self, event: Mention | Interaction, now: float) -> Rejection | None:
         """None when the event may be counted, else why not."""
@@ -37,7 +45,7 @@ class Validator:
         if bucket_of(ts) < first_bucket(now, self._horizon):
             return Rejection(
                 "late",
-                f"created_at {event.created_at.isoformat()} is {now - ts:.0f} s old, outside the "
-                f"longest window ({self._horizon} s)",
+                f"created_at {event.created_at.isoformat()} is {now - ts:.0f} s old, outside "
+                f"{self._horizon_name} ({self._horizon} s)",
             )
         return None

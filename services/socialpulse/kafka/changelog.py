@@ -3,8 +3,8 @@
 Exactly-once state without broker transactions rests on four rules:
 
 1. Every logical record of the state topic holds one minute of one input partition: the buckets
-   of every brand in that minute, or the dedup set of that minute. Each bucket and each dedup
-   entry carries the offset of the event that last changed it.
+   of every brand in that minute and the event ids first seen in it. Each bucket carries the
+   offset of the event that last changed it, each id the offset it was first read at.
 2. The worker commits a partition's consumer offset only after every record of that partition's
    state as it was at that offset is acknowledged by the state topic (``flush``).
 3. After a crash, the new owner restores the records and re-reads from the committed offset; an
@@ -23,11 +23,18 @@ the middle of a write leaves the previous version whole. A flush that fails keep
 and is retried by the next one; only the partitions whose records all landed are reported as
 flushed. Expired buckets are deleted with tombstones, so restore time follows the live state.
 
-Record format version 2 (header ``socialpulse.state.version``): the key is
-``[kind, topic, partition, minute, epoch, seq, part]`` (msgpack array), the header
-``socialpulse.state.parts`` says how many parts the version has. Version 1 records (no header,
-4-element keys, one part, written before fencing) are read as epoch 0; a record of a newer
-version than this build knows fails the restore loudly instead of being misread.
+Record format version 3 (header ``socialpulse.state.version``): the key is
+``[kind, topic, partition, minute, epoch, seq, part]`` (msgpack array, kind ``w``), the header
+``socialpulse.state.parts`` says how many parts the version has, and the value is the msgpack
+array ``[buckets, ids, first offsets]``: the minute's buckets as ``encode_minute`` writes them,
+and the dedup ids as two sorted machine arrays. One record per partition-minute, not two, halves
+what a checkpoint sends when a backfill touches every minute.
+
+Versions 1 and 2 kept the ids in records of their own (kind ``d``). They are still read: a
+restore loads them, and once a version-3 record of the same minute is whole in the topic, the
+``d`` record is deleted, so an upgrade loses no id. Version 1 records (no header, 4-element keys,
+one part, written before fencing) are read as epoch 0; a record of a newer version than this
+build knows fails the restore loudly instead of being misread.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -43,7 +50,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from socialpulse.core.dedup import Deduplicator
+from socialpulse.core.dedup import Deduplicator, unpack_v2
 from socialpulse.core.windows.bucket import decode_minute, encode_minute
 from socialpulse.core.windows.store import WindowStore
 from socialpulse.core.windows.timeline import Source
@@ -77,8 +84,11 @@ MAX_RECORD_BYTES: Final = 8 * 1024 * 1024
 # Largest value of one state record: under the 1 MiB default ``max.message.bytes`` of any broker,
 # so a state topic created by someone else still takes every record.
 CHUNK_BYTES: Final = 768 * 1024
+# Largest record batch the state producer builds: a record batch is what a broker checks against
+# ``max.message.bytes``, so batches stay under the 1 MiB default too.
+BATCH_BYTES: Final = 960 * 1024
 FLUSH_TIMEOUT_SECONDS: Final = 30.0
-FORMAT_VERSION: Final = 2
+FORMAT_VERSION: Final = 3
 VERSION_HEADER: Final = "socialpulse.state.version"
 PARTS_HEADER: Final = "socialpulse.state.parts"
 # An epoch is era * ERA + group generation (generations are int32).
@@ -94,8 +104,8 @@ STATE_TOPIC_CONFIG: Final = {
     "max.message.bytes": str(MAX_RECORD_BYTES),
 }
 
-_WINDOW: Final = "w"  # a window bucket minute
-_DEDUP: Final = "d"  # a dedup minute
+_WINDOW: Final = "w"  # a partition-minute: its buckets, and (version 3) its dedup ids
+_DEDUP: Final = "d"  # the dedup ids of a partition-minute (versions 1 and 2 only)
 
 
 class StateFormatError(Exception):
@@ -123,6 +133,30 @@ _encode_key = msgspec.msgpack.Encoder().encode
 _decode_key = msgspec.msgpack.Decoder(_Key).decode
 
 
+class _Minute(msgspec.Struct, array_like=True):
+    """A version-3 value: the minute's buckets (encoded by the bucket codec) and its dedup ids."""
+
+    buckets: msgspec.Raw
+    ids: bytes = b""  # sorted 64-bit id digests
+    offsets: bytes = b""  # first offset of each id
+
+
+_encode_value = msgspec.msgpack.Encoder().encode
+_decode_value = msgspec.msgpack.Decoder(_Minute).decode
+
+
+def encode_record(buckets: bytes, ids: tuple[bytes, bytes] | None) -> bytes:
+    """A version-3 value from encoded buckets and the (ids, offsets) arrays of the dedup."""
+    keys, offsets = ids if ids is not None else (b"", b"")
+    return _encode_value(_Minute(msgspec.Raw(buckets), keys, offsets))
+
+
+def decode_record(value: bytes) -> tuple[bytes, bytes, bytes]:
+    """(encoded buckets, ids, offsets) of a version-3 value."""
+    m = _decode_value(value)
+    return bytes(m.buckets), m.ids, m.offsets
+
+
 def state_topic_spec(partitions: int) -> TopicSpec:
     """How the state topic is created when missing."""
     return TopicSpec(partitions=partitions, config=STATE_TOPIC_CONFIG)
@@ -143,6 +177,8 @@ def next_epoch(newest_seen: int, generation: int) -> int:
 
 # (epoch, seq, part): one stored key of a logical record.
 Ident = tuple[int, int, int]
+# A part read back by a restore: (value, parts of its version, its format version).
+_Stored = tuple[bytes, int, int]
 
 
 @dataclass(slots=True)
@@ -214,16 +250,20 @@ class Changelog:
             if epoch is None:
                 continue  # not restored: its state is not ours to write
             topic, partition = source
-            for index in sorted({index for _, index, _ in self._store.take_dirty(source)}):
-                value = encode_minute(self._store.buckets_at(source, index))
-                n += self._put(source, (_WINDOW, topic, partition, index), epoch, value)
-            for index in sorted({index for _, index in self._store.take_expired(source)}):
-                if not self._store.buckets_at(source, index):
-                    n += self._delete(source, (_WINDOW, topic, partition, index))
-            for minute, data in self._dedup.take_dirty(source):
-                n += self._put(source, (_DEDUP, topic, partition, minute), epoch, data)
-            for minute in self._dedup.take_expired(source):
-                n += self._delete(source, (_DEDUP, topic, partition, minute))
+            changed = self._store.take_dirty_minutes(source)
+            changed.update(self._dedup.take_dirty(source))
+            changed.update(index for _, index in self._store.take_expired(source))
+            changed.update(self._dedup.take_expired(source))
+            for index in sorted(changed):
+                logical = (_WINDOW, topic, partition, index)
+                buckets = self._store.buckets_at(source, index)
+                ids = self._dedup.arrays(source, index)
+                if buckets or ids is not None:
+                    value = encode_record(encode_minute(buckets), ids)
+                    n += self._put(source, logical, epoch, value)
+                else:  # expired: the minute and any dedup record of an older format go
+                    n += self._delete(source, logical)
+                    n += self._delete(source, (_DEDUP, topic, partition, index))
         return n
 
     def _put(self, source: Source, logical: Logical, epoch: int, value: bytes) -> int:
@@ -255,10 +295,16 @@ class Changelog:
         return len(tombstones)
 
     def _supersede(self, source: Source, logical: Logical, version: Version, parts: int) -> None:
-        """``version`` is whole in the topic: queue tombstones for every older stored key."""
+        """``version`` is whole in the topic: queue tombstones for every older stored key.
+
+        It holds the minute's dedup ids too, so a dedup record of an older format goes as well.
+        """
         for ident in self._stored.get(logical, set()):
             if ident[:2] < version:
                 self._pending.setdefault(logical, {}).setdefault(ident, _Pending(source, None))
+        old = (_DEDUP, logical[1], logical[2], logical[3])
+        if logical[0] == _WINDOW and old in self._stored:
+            self._delete(source, old)
 
     def forget(self, sources: Iterable[Source]) -> None:
         """Drop everything of partitions that are gone (their new owner restores them)."""
@@ -286,36 +332,13 @@ class Changelog:
             return set()
         batch = self._pending
         self._pending = {}
-        headers: dict[int, list[tuple[str, bytes]]] = {}
         sent: list[tuple[Logical, Ident, _Pending, asyncio.Future[Any]]] = []
         failed: list[tuple[Logical, Ident, _Pending]] = []
         error: BaseException | None = None
         try:
-            for logical, records in batch.items():
-                for ident, rec in records.items():
-                    h = None
-                    if rec.value is not None:
-                        h = headers.get(rec.parts)
-                        if h is None:
-                            h = headers[rec.parts] = [
-                                (VERSION_HEADER, str(FORMAT_VERSION).encode()),
-                                (PARTS_HEADER, str(rec.parts).encode()),
-                            ]
-                    try:
-                        fut = await self._producer.send(
-                            self.topic,
-                            key=_encode_key(_Key(*logical, *ident)),
-                            value=rec.value,
-                            partition=self._partition_of(rec.source),
-                            headers=h,
-                        )
-                    except KafkaError as e:
-                        failed.append((logical, ident, rec))
-                        error = e
-                        continue
-                    sent.append((logical, ident, rec, fut))
+            error = await self._send(batch, sent, failed)
             if sent:
-                await asyncio.wait([f for *_, f in sent], timeout=FLUSH_TIMEOUT_SECONDS)
+                await asyncio.wait({f for *_, f in sent}, timeout=FLUSH_TIMEOUT_SECONDS)
         except BaseException:
             # Cancelled mid-flush: nothing is known to have landed; keep every record.
             self._requeue([(lg, i, r) for lg, recs in batch.items() for i, r in recs.items()])
@@ -369,6 +392,60 @@ class Changelog:
             self.stats.flushes += 1
         return bad
 
+    async def _send(
+        self,
+        batch: dict[Logical, dict[Ident, _Pending]],
+        sent: list[tuple[Logical, Ident, _Pending, asyncio.Future[Any]]],
+        failed: list[tuple[Logical, Ident, _Pending]],
+    ) -> BaseException | None:
+        """Hand ``batch`` to the producer as record batches, one future per batch.
+
+        Built with ``create_batch`` rather than one ``send`` per record: a backfill checkpoint
+        writes thousands of records, and the per-record path (a future, a metadata check and a
+        queue slot each) cost more than encoding them. A batch lands or fails as a whole.
+        """
+        headers: dict[int, list[tuple[str, bytes]]] = {}
+        open_: dict[int, tuple[Any, list[tuple[Logical, Ident, _Pending]]]] = {}
+        error: BaseException | None = None
+
+        async def submit(partition: int) -> None:
+            nonlocal error
+            builder, members = open_.pop(partition)
+            try:
+                fut = await self._producer.send_batch(builder, self.topic, partition=partition)
+            except KafkaError as e:
+                failed.extend(members)
+                error = e
+                return
+            sent.extend((*m, fut) for m in members)
+
+        for logical, records in batch.items():
+            for ident, rec in records.items():
+                h: list[tuple[str, bytes]] = []
+                if rec.value is not None:
+                    h = headers.get(rec.parts) or headers.setdefault(
+                        rec.parts,
+                        [
+                            (VERSION_HEADER, str(FORMAT_VERSION).encode()),
+                            (PARTS_HEADER, str(rec.parts).encode()),
+                        ],
+                    )
+                partition = self._partition_of(rec.source)
+                key = _encode_key(_Key(*logical, *ident))
+                for _ in range(2):  # a full batch is sent and the record goes into a new one
+                    if partition not in open_:
+                        open_[partition] = (self._producer.create_batch(), [])
+                    builder, members = open_[partition]
+                    if builder.append(key=key, value=rec.value, timestamp=None, headers=h):
+                        members.append((logical, ident, rec))
+                        break
+                    await submit(partition)
+                else:  # not even alone in a batch (cannot happen: a first record always fits)
+                    failed.append((logical, ident, rec))
+        for partition in list(open_):
+            await submit(partition)
+        return error
+
     def _requeue(self, records: list[tuple[Logical, Ident, _Pending]]) -> None:
         """Put records back for the next flush, unless newer values were taken meanwhile."""
         for logical, ident, rec in records:
@@ -418,7 +495,7 @@ class Changelog:
         )
         return loaded
 
-    async def _read(self, sources: set[Source]) -> dict[Logical, dict[Ident, tuple[bytes, int]]]:
+    async def _read(self, sources: set[Source]) -> dict[Logical, dict[Ident, _Stored]]:
         """Every stored part of every logical record of ``sources``: the latest value per key."""
         parts = sorted({self._partition_of(s) for s in sources})
         tps = [TopicPartition(self.topic, p) for p in parts]
@@ -430,7 +507,7 @@ class Changelog:
             fetch_max_bytes=4 * MAX_RECORD_BYTES,
             **self._opts,
         )
-        found: dict[Logical, dict[Ident, tuple[bytes, int]]] = {}
+        found: dict[Logical, dict[Ident, _Stored]] = {}
         try:
             await consumer.start()
             consumer.assign(tps)
@@ -451,7 +528,7 @@ class Changelog:
 
     def _note(
         self,
-        found: dict[Logical, dict[Ident, tuple[bytes, int]]],
+        found: dict[Logical, dict[Ident, _Stored]],
         sources: set[Source],
         record: Any,
     ) -> None:
@@ -476,37 +553,56 @@ class Changelog:
             )
         if k.kind not in (_WINDOW, _DEDUP):
             raise StateFormatError(f"state record {k} of {self.topic!r} has unknown kind")
-        found.setdefault(logical, {})[ident] = (record.value, int(headers.get(PARTS_HEADER, b"1")))
+        parts = int(headers.get(PARTS_HEADER, b"1"))
+        found.setdefault(logical, {})[ident] = (record.value, parts, version)
 
     def _load(
         self,
         sources: set[Source],
-        found: dict[Logical, dict[Ident, tuple[bytes, int]]],
+        found: dict[Logical, dict[Ident, _Stored]],
         generation: int,
     ) -> int:
-        """Install the newest whole version of each logical record; queue the rest for deletion."""
+        """Install the newest whole version of each logical record; queue the rest for deletion.
+
+        A dedup record of format 1 or 2 is loaded only when its minute has no whole version-3
+        record (which holds the ids itself, written after it); otherwise it is deleted.
+        """
         newest = dict.fromkeys(sources, 0)
         loaded = 0
-        for logical, live in found.items():
+        # Window records first, so each dedup record knows whether a version 3 replaced it.
+        with_ids: set[Logical] = set()
+        for logical, live in sorted(found.items(), key=lambda kv: kv[0][0] != _WINDOW):
             if not live:
                 continue
             source = (logical[1], logical[2])
             newest[source] = max(newest[source], max(i[0] for i in live))
             self._stored[logical] = set(live)
             whole = _newest_whole(live)
+            kind, _, _, index = logical
+            if kind == _DEDUP and (_WINDOW, *logical[1:]) in with_ids:
+                self._delete(source, logical)  # superseded by the version-3 record
+                self.stats.records_fenced += len(live)
+                continue
             if whole is None:  # only pieces of an unfinished write: nothing to restore
                 self._delete(source, logical)
                 self.stats.records_fenced += len(live)
                 continue
             version, parts = whole
             value = b"".join(live[(*version, i)][0] for i in range(parts))
-            kind, _, _, index = logical
+            fmt = live[(*version, 0)][2]
             try:
+                if kind == _WINDOW and fmt >= 3:
+                    buckets, keys, offsets = decode_record(value)
+                    with_ids.add(logical)
+                    if keys:
+                        self._dedup.load(source, index, keys, offsets)
+                else:
+                    buckets = value
                 if kind == _WINDOW:
-                    for brand, bucket in decode_minute(value).items():
+                    for brand, bucket in decode_minute(buckets).items():
                         self._store.load(source, brand, index, bucket)
                 else:
-                    self._dedup.load(source, index, value)
+                    self._dedup.load(source, index, *unpack_v2(value))
             except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as e:
                 raise StateFormatError(f"state record {logical} is unreadable: {e}") from e
             loaded += 1
@@ -522,11 +618,11 @@ class Changelog:
         return loaded
 
 
-def _newest_whole(live: dict[Ident, tuple[bytes, int]]) -> tuple[Version, int] | None:
+def _newest_whole(live: Mapping[Ident, tuple[bytes, int, int]]) -> tuple[Version, int] | None:
     """The newest (epoch, seq) whose parts are all present, and its part count."""
-    versions = {ident[:2]: parts for ident, (_, parts) in live.items()}
+    versions = {ident[:2]: rec[1] for ident, rec in live.items()}
     for version in sorted(versions, reverse=True):
         parts = versions[version]
-        if all(live.get((*version, i), (b"", -1))[1] == parts for i in range(parts)):
+        if all(live.get((*version, i), (b"", -1, 0))[1] == parts for i in range(parts)):
             return version, parts
     return None

@@ -33,7 +33,7 @@ from socialpulse.core.pipeline import Pipeline
 from socialpulse.core.sentiment import Sentiment, score_texts
 from socialpulse.core.windows.timeline import Source
 from socialpulse.kafka.access import check_access
-from socialpulse.kafka.changelog import MAX_RECORD_BYTES, Changelog, StateStats
+from socialpulse.kafka.changelog import BATCH_BYTES, MAX_RECORD_BYTES, Changelog, StateStats
 from socialpulse.kafka.deadletter import (
     REFUSAL_KINDS,
     TRUNCATED_VALUE_BYTES,
@@ -59,6 +59,8 @@ class ConsumerStats:
     lag: dict[tuple[str, int], int] = field(default_factory=dict)
     batches: int = 0
     batch_seconds: float = 0.0
+    # Time spent in checkpoints (collecting, flushing state, committing).
+    checkpoint_seconds: float = 0.0
     commits: int = 0
     # Commits the group coordinator refused: this worker was no longer the owner (fenced).
     commits_refused: int = 0
@@ -163,6 +165,7 @@ class Worker:
             enable_idempotence=self._kafka.enable_idempotence,
             linger_ms=5,
             max_request_size=MAX_RECORD_BYTES + 4096,
+            max_batch_size=BATCH_BYTES,
             **producer_options(self._kafka),
             **opts,
         )
@@ -646,6 +649,13 @@ class Worker:
         A partition whose state records did not all land keeps its offset uncommitted (its
         records stay pending for the next checkpoint); the others commit regardless.
         """
+        started = time.perf_counter()
+        try:
+            await self._checkpoint()
+        finally:
+            self.stats.checkpoint_seconds += time.perf_counter() - started
+
+    async def _checkpoint(self) -> None:
         async with self._lock:
             if self._fenced:
                 return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sys
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,6 +12,14 @@ from socialpulse.core.dedup import Deduplicator, id_hash
 
 SRC = ("m", 0)
 T0 = 1_700_000_000.0  # any event time; minutes are what matter
+
+
+def _persist(live: Deduplicator, into: Deduplicator) -> None:
+    """What a checkpoint writes of ``live``'s changed minutes, restored into ``into``."""
+    for minute in live.take_dirty(SRC):
+        ids = live.arrays(SRC, minute)
+        assert ids is not None
+        into.load(SRC, minute, *ids)
 
 
 def test_first_copy_counts_and_later_copies_do_not() -> None:
@@ -41,8 +50,7 @@ def test_restored_state_decides_like_the_original() -> None:
     assert sum(not dup for dup in decisions) == len(set(ids))
     # Persist, restore into a fresh worker and replay everything.
     restored = Deduplicator(3600)
-    for minute, data in first.take_dirty(SRC):
-        restored.load(SRC, minute, data)
+    _persist(first, restored)
     first.expire(T0 + 900)  # seals minutes; decisions must not change
     replay = [
         restored.is_duplicate(SRC, t, i, o) for o, (t, i) in enumerate(zip(times, ids, strict=True))
@@ -58,7 +66,7 @@ def test_dirty_minutes_are_reported_once() -> None:
     d = Deduplicator(3600)
     d.is_duplicate(SRC, T0, "a", 1)
     d.is_duplicate(SRC, T0 + 60, "b", 2)
-    assert [m for m, _ in d.take_dirty(SRC)] == [int(T0 // 60), int(T0 // 60) + 1]
+    assert d.take_dirty(SRC) == [int(T0 // 60), int(T0 // 60) + 1]
     assert d.take_dirty(SRC) == []
     d.is_duplicate(SRC, T0, "a", 3)  # a duplicate changes nothing
     assert d.take_dirty(SRC) == []
@@ -70,10 +78,32 @@ def test_minutes_past_the_horizon_are_expired_and_reported() -> None:
     d.is_duplicate(SRC, T0 + 600, "b", 2)
     assert d.expire(T0 + 600) == 1
     assert d.take_expired(SRC) == [int(T0 // 60)]
-    assert [m for m, _ in d.take_dirty(SRC)] == [int((T0 + 600) // 60)]
+    assert d.take_dirty(SRC) == [int((T0 + 600) // 60)]
     assert d.ids_held() == 1
-    # Past the horizon, an id is forgotten: the window that could double count it is gone too.
+    # Past the horizon an id is forgotten, and its minute is said to be past it for good.
     assert not d.is_duplicate(SRC, T0, "a", 5)
+    assert d.past_horizon(T0) and not d.past_horizon(T0 + 600)
+    d.expire(T0)  # a clock stepping back does not bring the minute back
+    assert d.past_horizon(T0)
+
+
+def test_an_id_costs_17_bytes_in_memory_and_16_on_the_state_topic() -> None:
+    """The figures the README states: sealed arrays with their growth headroom, record arrays."""
+    from socialpulse.kafka.changelog import encode_record
+
+    n = 10_000
+    d = Deduplicator(3600)
+    for i in range(n):
+        d.is_duplicate(SRC, T0, f"id-{i}", i)
+    d.expire(T0 + 600)  # seals the minute
+    (minute,) = d.take_dirty(SRC)
+    m = d._state[SRC][minute]
+    in_memory = sys.getsizeof(m.keys) + sys.getsizeof(m.offsets) + sys.getsizeof(m.recent)
+    assert 16 * n <= in_memory <= 17.1 * n
+    ids = d.arrays(SRC, minute)
+    assert ids is not None
+    on_topic = len(encode_record(b"\x80", ids))
+    assert 16 * n <= on_topic <= 16 * n + 32
 
 
 def test_drop_forgets_a_partition() -> None:
@@ -108,8 +138,7 @@ def test_any_crash_point_gives_the_decisions_of_an_uninterrupted_run(
         live.is_duplicate(SRC, T0 + t, f"id{i}", o)
     live.expire(T0 + seal_at)
     new = Deduplicator(3600)
-    for minute, data in live.take_dirty(SRC):
-        new.load(SRC, minute, data)
+    _persist(live, new)
     replay_from = cut // 2  # the committed offset may be behind the flushed state
     got = [new.is_duplicate(SRC, T0 + t, f"id{i}", o) for o, (i, t) in enumerate(events_at)]
     assert got[replay_from:] == want[replay_from:]

@@ -129,3 +129,34 @@ def test_long_texts_scored_elsewhere_count_as_scored_in_line() -> None:
     told = Pipeline(settings)
     told.process_batch("mentions", records, ("m", 0), NOW, {long: Sentiment(0.99, 1.0, 0, 0)})
     assert told.store.snapshot(NOW) != inline.store.snapshot(NOW)
+
+
+def test_events_past_a_shorter_dedup_horizon_are_late_and_copies_within_it_count_once() -> None:
+    settings = Settings(brands=ALPHA_BETA, windows=("5m", "1h"), dedup_horizon_seconds=600)
+    p = Pipeline(settings)
+
+    def raw(ago: float, event_id: str) -> bytes:
+        return encoded(mention(NOW - ago, "u", 5, text="alpha", event_id=event_id))
+
+    assert p.process("mentions", raw(300, "x"), SRC, NOW, 1) is None
+    assert p.process("mentions", raw(300, "x"), SRC, NOW, 2) is None  # a copy: skipped
+    assert p.stats.duplicates == 1
+    # Older than the horizon, inside the 1 h window: its copy could not be recognised.
+    late = p.process("mentions", raw(900, "y"), SRC, NOW, 3)
+    assert late is not None and late.reason == "late"
+    assert "the dedup horizon" in late.detail
+    assert p.stats.rejected["late"] == 1
+    assert p.store.snapshot(NOW)["a"]["1h"].mentions == 1
+
+
+def test_a_clock_stepping_back_never_revives_a_forgotten_minute() -> None:
+    settings = Settings(brands=ALPHA_BETA, windows=("5m", "1h"), dedup_horizon_seconds=600)
+    p = Pipeline(settings)
+    event = encoded(mention(NOW - 300, "u", 5, text="alpha", event_id="x"))
+    assert p.process("mentions", event, SRC, NOW, 1) is None
+    p.dedup.expire(NOW + 600)  # the minute's ids are forgotten
+    # The wall clock steps back: the validator alone would accept the copy and count it again.
+    again = p.process("mentions", event, SRC, NOW, 2)
+    assert again is not None and again.reason == "late"
+    assert "no longer held" in again.detail
+    assert p.store.snapshot(NOW)["a"]["1h"].mentions == 1

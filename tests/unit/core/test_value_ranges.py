@@ -129,8 +129,10 @@ def _checkpoint_and_restore(p: Pipeline, read: list[Record]) -> Pipeline:
             data = encode_minute(p.store.buckets_at(source, index))
             for brand, bucket in decode_minute(data).items():
                 fresh.store.load(source, brand, index, bucket)
-        for minute, data in p.dedup.take_dirty(source):
-            fresh.dedup.load(source, minute, data)
+        for minute in p.dedup.take_dirty(source):
+            ids = p.dedup.arrays(source, minute)
+            assert ids is not None
+            fresh.dedup.load(source, minute, *ids)
     return fresh
 
 

@@ -26,18 +26,18 @@ def test_without_a_generation_every_restore_moves_on() -> None:
 
 def test_newest_whole_version_wins() -> None:
     live = {
-        (5, 0, 0): (b"a", 1),
-        (6, 2, 0): (b"b", 2),
-        (6, 2, 1): (b"c", 2),
-        (6, 3, 0): (b"d", 3),  # parts 1 and 2 never landed
-        (6, 3, 2): (b"f", 3),
+        (5, 0, 0): (b"a", 1, 3),
+        (6, 2, 0): (b"b", 2, 3),
+        (6, 2, 1): (b"c", 2, 3),
+        (6, 3, 0): (b"d", 3, 3),  # parts 1 and 2 never landed
+        (6, 3, 2): (b"f", 3, 3),
     }
     assert _newest_whole(live) == ((6, 2), 2)
     del live[(6, 2, 1)]
     assert _newest_whole(live) == ((5, 0), 1)
-    assert _newest_whole({(1, 1, 1): (b"x", 2)}) is None
+    assert _newest_whole({(1, 1, 1): (b"x", 2, 3)}) is None
 
 
 def test_parts_of_different_sizes_are_not_one_version() -> None:
-    live = {(2, 4, 0): (b"a", 2), (2, 4, 1): (b"b", 3)}
+    live = {(2, 4, 0): (b"a", 2, 3), (2, 4, 1): (b"b", 3, 3)}
     assert _newest_whole(live) is None

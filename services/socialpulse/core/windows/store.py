@@ -299,6 +299,10 @@ class WindowStore:
                 out.append((brand, idx, b))
         return out
 
+    def take_dirty_minutes(self, source: Source) -> set[int]:
+        """Bucket indexes of ``source`` changed since the last call (``take_dirty`` unsorted)."""
+        return {idx for _, idx in self._dirty.pop(source, set())}
+
     def buckets_at(self, source: Source, index: int) -> dict[str, Bucket]:
         """Every brand's bucket of ``source`` at minute ``index`` (one state record holds them)."""
         return {
