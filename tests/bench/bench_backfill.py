@@ -6,7 +6,9 @@ spread at random over the last 24 h (a replay of history, a consumer catching up
 outage), which dirties a different partition-minute record with almost every event. Each is run
 with the adaptive checkpoint interval (the default: a costly flush waits longer for the next)
 and, as the baseline in the same run, with the interval fixed at one second
-(``kafka.max_checkpoint_interval_seconds`` equal to ``checkpoint_interval_seconds``).
+(``kafka.max_checkpoint_interval_seconds`` equal to ``checkpoint_interval_seconds``). The
+machine is shared, so the runs alternate in rounds and each keeps its fastest; the table also
+gives state records and bytes written per event, and the share of wall time in checkpoints.
 
 Run with ``make bench`` (or ``python tests/bench/bench_backfill.py --help``).
 """
@@ -103,46 +105,54 @@ async def _consume(settings: Settings, total: int, now: float) -> dict[str, floa
 
 async def _main(args: argparse.Namespace) -> None:
     now = time.time()
-    rows = []
+    cases = (("in order, last hour", 3600.0, True), ("backfill over 24 h", 86000.0, False))
+    modes = (("adaptive", 30.0), ("fixed 1 s", 1.0))
+    best: dict[tuple[str, str], dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp, apache_kafka(Path(tmp)) as bootstrap:
-        for name, spread, ordered in (("in order, last hour", 3600.0, True),
-                                      ("backfill over 24 h", 86000.0, False)):  # fmt: skip
-            events = _events(args.events, now, spread, ordered)
-            prefix = f"bench-{uuid.uuid4().hex[:8]}-"
-            produced = False
-            for mode, max_interval in (("adaptive", 30.0), ("fixed 1 s", 1.0)):
-                settings = group_settings(
-                    bootstrap,
-                    prefix,
-                    windows=("5m", "1h", "24h"),
-                    kafka={
-                        "group_id": f"{prefix}{max_interval:g}",
-                        "checkpoint_interval_seconds": 1.0,
-                        "max_checkpoint_interval_seconds": max_interval,
-                        "poll_timeout_ms": 500,
-                    },
-                )
-                await create_group_topics(settings, PARTITIONS)
-                if not produced:
-                    print(f"  producing {name} ...", flush=True)  # noqa: T201
-                    await _produce(settings, events)
-                    produced = True
-                print(f"  {name}, {mode} ...", flush=True)  # noqa: T201
-                rows.append((name, mode, await _consume(settings, len(events), now)))
+        prefixes = {}
+        for name, spread, ordered in cases:
+            prefixes[name] = prefix = f"bench-{uuid.uuid4().hex[:8]}-"
+            settings = group_settings(bootstrap, prefix, windows=("5m", "1h", "24h"))
+            await create_group_topics(settings, PARTITIONS)
+            print(f"  producing {name} ...", flush=True)  # noqa: T201
+            await _produce(settings, _events(args.events, now, spread, ordered))
+        # Rounds alternate the cases, so a neighbour's load on the shared machine falls on both;
+        # each case keeps its fastest round.
+        for round_ in range(args.rounds):
+            for name, _, _ in cases:
+                for mode, max_interval in modes:
+                    prefix = prefixes[name]
+                    settings = group_settings(
+                        bootstrap,
+                        prefix,
+                        windows=("5m", "1h", "24h"),
+                        kafka={
+                            "group_id": f"{prefix}{max_interval:g}-{round_}",
+                            "checkpoint_interval_seconds": 1.0,
+                            "max_checkpoint_interval_seconds": max_interval,
+                            "poll_timeout_ms": 500,
+                        },
+                    )
+                    await create_group_topics(settings, PARTITIONS)
+                    print(f"  round {round_ + 1}: {name}, {mode} ...", flush=True)  # noqa: T201
+                    r = await _consume(settings, args.events, now)
+                    if r["events/s"] > best.get((name, mode), {}).get("events/s", 0.0):
+                        best[(name, mode)] = r
     print(  # noqa: T201
         f"\nbackfill benchmark: {args.events:,} demo events, 3 brands, {PARTITIONS} partitions, "
-        "Apache Kafka, one worker holding every partition (wall time to all committed)\n"
+        "Apache Kafka, one worker holding every partition (wall time to all committed; the "
+        f"fastest of {args.rounds} rounds)\n"
     )
     head = f"{'events':<22}{'checkpoints':<13}{'events/s':>10}{'state records':>15}"
     print(f"  {head}{'bytes/event':>13}{'flushes':>9}{'checkpointing':>15}{'busy':>7}")  # noqa: T201
-    for name, mode, r in rows:
+    for (name, mode), r in best.items():
         print(  # noqa: T201
             f"  {name:<22}{mode:<13}{r['events/s']:>10,.0f}{r['records']:>15,.0f}"
             f"{r['bytes/event']:>13,.0f}{r['flushes']:>9,.0f}"
             f"{r['flush s'] / r['seconds']:>15.0%}{r['busy']:>7.0%}"
         )
-    rate = {(n, m): r["events/s"] for n, m, r in rows}
-    for mode in ("adaptive", "fixed 1 s"):
+    rate = {key: r["events/s"] for key, r in best.items()}
+    for mode, _ in modes:
         ratio = rate[("backfill over 24 h", mode)] / rate[("in order, last hour", mode)]
         print(f"\n  backfill ÷ in order, {mode}: {ratio:.0%}", end="")  # noqa: T201
     print("  (goal: at least 70 % with the default, adaptive)")  # noqa: T201
@@ -152,6 +162,7 @@ def main() -> None:
     """Parse arguments and run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=400_000)
+    parser.add_argument("--rounds", type=int, default=2)
     asyncio.run(_main(parser.parse_args()))
 
 
