@@ -119,10 +119,14 @@ async def _input_in_order(settings: Settings) -> list[tuple[str, tuple[str, int]
 
 
 def _reference(settings: Settings, records: list[Any], now: float) -> Any:
+    return _reference_pipeline(settings, records, now).store.snapshot(now)
+
+
+def _reference_pipeline(settings: Settings, records: list[Any], now: float) -> Pipeline:
     ref = Pipeline(settings)
     for stream, source, offset, value in records:
         ref.process(stream, value, source, now, offset)
-    return ref.store.snapshot(now)
+    return ref
 
 
 async def _run_until_caught_up(worker: Worker, pipeline: Pipeline, total: int) -> None:
@@ -283,3 +287,25 @@ async def test_a_missing_state_topic_is_named_at_start(kafka_bootstrap: str) -> 
     worker = Worker(settings, Pipeline(settings), kafka_bootstrap, time.time)
     with pytest.raises(RuntimeError, match=r"state topic '.*\.state' is missing"):
         await worker.start()
+
+
+async def test_a_shorter_dedup_horizon_rejects_older_events_and_restored_ids_catch_copies(
+    kafka_bootstrap: str,
+) -> None:
+    base = await _new_group(kafka_bootstrap)
+    settings = Settings(**(base.model_dump() | {"dedup_horizon_seconds": 600}))
+    now = time.time()
+    first = _records(now, 500, seed=4)  # the last 50 minutes: most are past a 10 min horizon
+    await _produce(settings, first)
+    p1 = await _one_life(settings, now, len(first))
+    assert p1.stats.rejected["late"] > 0 and p1.stats.duplicates > 0
+
+    # After a restart, copies of everything are sent again: the restored ids recognise those
+    # within the horizon, the rest are late again; none counts twice.
+    await _produce(settings, first)
+    p2 = await _one_life(settings, now, len(first), restored=True)  # only the copies are new
+    assert p2.stats.duplicates > 0
+    ref = _reference_pipeline(settings, await _input_in_order(settings), now)
+    assert p2.store.snapshot(now) == ref.store.snapshot(now)
+    assert p1.stats.rejected["late"] + p2.stats.rejected["late"] == ref.stats.rejected["late"]
+    assert p2.stats.duplicates == ref.stats.duplicates - p1.stats.duplicates
