@@ -284,6 +284,17 @@ async def test_sigterm_and_restart_changes_nothing(kafka_bootstrap: str) -> None
 
 async def test_a_missing_state_topic_is_named_at_start(kafka_bootstrap: str) -> None:
     settings = _settings(kafka_bootstrap, uuid.uuid4().hex[:8])
+    kafka = settings.kafka
+    spec = TopicSpec(partitions=PARTITIONS)
+    await ensure_topics(  # every topic but the state topic
+        {"bootstrap_servers": kafka_bootstrap},
+        {
+            kafka.mentions_topic: spec,
+            kafka.interactions_topic: spec,
+            kafka.dlq_topic: spec,
+            kafka.minutes_topic_name: minutes_topic_spec(settings.anomaly),
+        },
+    )
     worker = Worker(settings, Pipeline(settings), kafka_bootstrap, time.time)
     with pytest.raises(RuntimeError, match=r"state topic '.*\.state' is missing"):
         await worker.start()
