@@ -91,6 +91,8 @@ async def run_service(
             pipeline.store,
             pipeline.samples,
             clock,
+            # The evaluator's own partitions' trends: the top terms and hashtags of its events.
+            trends=pipeline.signals.trends_of if settings.trends.enabled else None,
         )
         registry.register(
             AlertCollector(
