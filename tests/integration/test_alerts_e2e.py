@@ -50,7 +50,8 @@ from socialpulse.kafka.topics import ensure_topics
 from socialpulse.settings import AnomalySettings, Settings
 from webhook_receiver import Receiver, receiver
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# Kafka and Prometheus start-up, minute-long alert windows and a restart: minutes, not seconds.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(720)]
 log = logging.getLogger(__name__)
 
 BRANDS: list[dict[str, Any]] = [
