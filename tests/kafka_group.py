@@ -19,7 +19,7 @@ def group_settings(bootstrap: str, prefix: str, **extra: Any) -> Settings:
 
     ``kafka={...}`` in ``extra`` adds Kafka settings; the rest are top-level settings. The spam
     heuristics are off: their state is each process's own (README: Signals), and these tests
-    count every event exactly across owners and restarts.
+    compare whole snapshots, sentiment and share of voice too, across owners and restarts.
     """
     kafka = {
         "bootstrap_servers": bootstrap,

@@ -331,8 +331,9 @@ class SpamSettings(_Frozen):
     """Check every matched mention before it counts; false counts every mention as genuine and
     exports no filtered mentions."""
     include_filtered: bool = False
-    """Count filtered mentions in every KPI (sentiment, share of voice, volumes) as if they
-    were genuine; they are counted in `socialpulse_mentions_filtered_total` either way."""
+    """Count filtered mentions in sentiment and share of voice as if they were genuine. Either
+    way they are in every volume KPI (mentions, potential reach, authors, UGC) and counted in
+    `socialpulse_mentions_filtered_total`."""
     campaign_alerts: bool = True
     """Publish an alert event (signal `copy_paste_campaign`) when a brand's mentions form a
     copy-paste campaign, and another when it has left the window."""

@@ -267,8 +267,9 @@ class WorkerProcess:
                         "metrics_host": "127.0.0.1",
                         "metrics_port": self.port,
                         "windows": ["5m", "1h", "24h"],
-                        # The oracle counts every mention: spam verdicts come from each
-                        # process's own window, which a kill -9 empties (README: Signals).
+                        # The oracle compares sentiment exactly: spam verdicts (which keep
+                        # flagged mentions out of sentiment) come from each process's own
+                        # window, which a kill -9 empties (README: Signals).
                         "spam": {"enabled": False},
                         "summary_interval_seconds": 30,
                     }

@@ -8,9 +8,11 @@ matched with ``socialpulse.core.brands.BrandMatcher`` over the demo brand list, 
 window when its minute is one of the 60 ending in the minute of ``now`` (or later, up to the
 5 minutes of allowed clock skew); events older than the longest window (24 h, starting at the
 whole hour its first minute falls in) are rejected as ``late`` and counted nowhere. Every matched
-mention counts: the workers run with the spam heuristics off (``spam.enabled: false``), whose
-verdicts come from each process's own window and so cannot be exact across a kill -9 (README:
-Signals).
+mention is scored: the workers run with the spam heuristics off (``spam.enabled: false``). A
+flagged mention would still count in every volume, but not in sentiment or share of voice, and
+the verdicts come from each process's in-memory spam window, which a kill -9 empties: a
+restarted worker flags fewer of the replayed mentions, so the sentiment classes this oracle
+compares exactly could not match (README: Signals).
 """
 
 from __future__ import annotations

@@ -304,8 +304,8 @@ async def _run(bootstrap: str) -> None:
         brands=BRANDS,
         windows=tuple(WINDOWS),
         top_k=4,
-        # TEXTS repeat by design, which the spam heuristics take for reposts; filtering through
-        # the broker has its own test (test_signals_end_to_end).
+        # TEXTS repeat by design, which the spam heuristics take for reposts and keep out of
+        # the sentiment this oracle compares; filtering has its own test (test_signals_end_to_end).
         spam={"enabled": False},
     )
     now = (time.time() // 60) * 60 + 30

@@ -3,8 +3,9 @@
 A worker reads genuine background mentions first, then a burst of a new hashtag from distinct
 people and a copy-paste campaign of small edits from new accounts. Between the two phases the
 scrape shows nothing filtered and no trend; after them, the campaign's posts are counted in
-``socialpulse_mentions_filtered_total`` (and in no KPI), the hashtag trends in
-``/api/v1/trends`` and the campaign is listed there and raises a ``copy_paste_campaign`` incident.
+``socialpulse_mentions_filtered_total`` (and in volume, not in sentiment or share of voice), the
+hashtag trends in ``/api/v1/trends`` and the campaign is listed there and raises a
+``copy_paste_campaign`` incident.
 """
 
 from __future__ import annotations
@@ -180,9 +181,13 @@ async def _run(bootstrap: str) -> None:
     assert HASHTAG in [t["term"] for t in loud["trends"]][:3]
     [campaign] = loud["campaigns"]
     assert campaign["posts"] >= 20 and campaign["accounts"] == 15
-    # The filtered posts are in no KPI: the 1 h window counts the genuine ones alone.
-    counted = pipeline.store.snapshot(now)["aurora"]["1h"].mentions
-    assert counted == len(background) + 20 + 30 - filtered
+    # The filtered posts count in volume, not in sentiment or share of voice.
+    kpis = pipeline.store.snapshot(now)["aurora"]["1h"]
+    assert kpis.mentions == sum(kpis.mentions_by_platform.values()) == len(background) + 20 + 30
+    assert kpis.filtered == filtered
+    genuine = len(background) + 20 + 30 - filtered
+    assert sum(kpis.mentions_by_sentiment.values()) == genuine
+    assert kpis.share_of_voice_base["mentions"] == genuine
     [incident] = pipeline.signals.campaign_transitions()
     assert (incident.signal, incident.state) == (CAMPAIGN_SIGNAL, "firing")
     assert incident.key == campaign["alert_id"]

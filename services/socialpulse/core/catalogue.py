@@ -62,6 +62,7 @@ MEASURES: Final[tuple[Measure, ...]] = (
     Measure("neutral", "count", "mentions classed neutral"),
     Measure("negative", "count", "mentions classed negative"),
     Measure("unscored", "count", "mentions in a language no configured scorer covers"),
+    Measure("filtered", "count", "mentions the spam heuristics flagged: volume, no sentiment"),
     Measure("compound_sum", "total", "sum of compound scores of the scored mentions"),
     Measure("mentions_by_language", "label_counts", "matched mentions per language label"),
     Measure("authors", "authors", "mention authors and what the bucket saw of each"),

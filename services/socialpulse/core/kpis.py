@@ -190,9 +190,14 @@ class WindowKpis:
     # -- counts derived from counts ---------------------------------------------------------
 
     @property
+    def filtered(self) -> int:
+        """Mentions the spam heuristics flagged: in every volume, in no sentiment figure."""
+        return self._count("filtered")
+
+    @property
     def mentions(self) -> int:
-        """Mentions matching the brand (each has exactly one sentiment class, unscored too)."""
-        return self.scored + self.unscored
+        """Mentions matching the brand: one sentiment class each (unscored too), or filtered."""
+        return self.scored + self.unscored + self.filtered
 
     @property
     def scored(self) -> int:

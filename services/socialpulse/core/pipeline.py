@@ -5,7 +5,8 @@ ships rejections to the dead-letter topic; the metrics collector reads ``stats``
 store at scrape time. A batch has exactly the effects of its records processed one by one in
 offset order: only the pure steps (decoding, matching, language detection, scoring) are done
 for the whole batch first; the signals stage (``core.signals``) judges the matched mentions in
-offset order before any is scored, their texts fingerprinted in one pass.
+offset order before any is scored, their texts fingerprinted in one pass; a filtered mention is
+counted in every volume but neither scored nor in share of voice.
 """
 
 from __future__ import annotations
@@ -204,17 +205,19 @@ class Pipeline:
             found.append((offset, event, matches, owned, by_brand))
         signals = self.signals
         signals.prefetch([e.text for _, e, matches, _, _ in found if matches])
-        steps: list[tuple[int, Mention, list[BrandMatch], list[str]]] = []
+        steps: list[tuple[int, Mention, list[BrandMatch], list[str], bool]] = []
         detect: list[Mention] = []
         for offset, event, matches, owned, by_brand in found:
+            filtered = False
             if matches:
-                if signals.check(event, [m.brand for m in matches], by_brand) is not None:
-                    continue  # filtered (never a brand's own post): counted per reason, in no KPI
+                # Filtered (never a brand's own post): counted per reason and in every volume,
+                # in no sentiment figure and no share of voice (unless ``include_filtered``).
+                filtered = signals.check(event, [m.brand for m in matches], by_brand) is not None
                 detect.append(event)
-            steps.append((offset, event, matches, owned))
+            steps.append((offset, event, matches, owned, filtered))
         languages = iter(self.languages.of_many(detect)) if detect else iter(())
         scorers, label_of, builtin = self.scorers, self.languages.label, self._builtin
-        for offset, event, matches, owned in steps:
+        for offset, event, matches, owned, filtered in steps:
             for brand in owned:
                 store.add_owned_post(source, brand, event, offset)
             if not matches:
@@ -222,7 +225,7 @@ class Pipeline:
             language = next(languages)
             scorer = scorers.get(language)
             # No scorer for the language: counted in every volume, as `unscored` in sentiment.
-            if scorer is None:
+            if scorer is None or filtered:
                 sentiment = None
             elif scorer is builtin and (known := scored.get(event.text)) is not None:
                 sentiment = known
@@ -232,5 +235,8 @@ class Pipeline:
             tone = sentiment.label if sentiment is not None else "unscored"
             stats.brand_matches += len(matches)
             for m in matches:
-                store.add_mention(source, m.brand, event, sentiment, m.tagged, offset, label)
-                samples.add(m.brand, event, tone)
+                store.add_mention(
+                    source, m.brand, event, sentiment, m.tagged, offset, label, filtered
+                )
+                if not filtered:  # alerts quote genuine mentions (a campaign has its own alert)
+                    samples.add(m.brand, event, tone)

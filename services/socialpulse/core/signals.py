@@ -1,8 +1,9 @@
 """The signals stage: every matched mention judged by the spam heuristics before it counts.
 
 Called by the pipeline once per matched mention. A flagged mention is counted per brand under
-its most specific reason (``FILTER_REASONS``, the bounded set of ``core.spam``) and, unless
-``spam.include_filtered``, kept out of every KPI; a genuine one feeds the brand's trends. A
+its most specific reason (``FILTER_REASONS``, the bounded set of ``core.spam``); it still counts
+in every volume KPI but, unless ``spam.include_filtered``, in no sentiment figure and no share
+of voice (the pipeline's part). A genuine one feeds the brand's trends. A
 brand's own posts are neither judged nor counted for trends: a brand posting its own campaign
 text from its accounts is publishing, not spamming. Copy-paste campaigns become incidents of the
 signal ``copy_paste_campaign`` (``campaign_transitions``), named like the spike detector's.
@@ -85,9 +86,10 @@ class Signals:
             self.spam.hasher.fingerprints(texts[: self.spam.hasher.cache_entries])
 
     def check(self, mention: Mention, brands: Sequence[str], owned: bool) -> str | None:
-        """The reason ``mention`` (matching ``brands``) is filtered, None when it counts.
+        """The reason ``mention`` (matching ``brands``) is filtered, None when it is genuine.
 
-        Under ``include_filtered`` the reason is still counted, but None is returned.
+        A filtered mention is kept out of sentiment and share of voice; under
+        ``include_filtered`` the reason is still counted, but None is returned.
         """
         if owned:
             return None

@@ -1,4 +1,4 @@
-"""The signals stage in the pipeline: filtered mentions counted per reason and kept out of KPIs."""
+"""The signals stage in the pipeline: filtered mentions per reason, in volume, not in sentiment."""
 
 from __future__ import annotations
 
@@ -43,23 +43,48 @@ def _genuine(p: Pipeline, t0: float = NOW - 1700) -> None:
         p.process("mentions", encoded(m), SRC, NOW, off())
 
 
-def test_a_campaign_is_filtered_from_kpis_and_counted_per_reason() -> None:
+def test_a_campaign_counts_in_volume_not_in_sentiment_or_share_of_voice() -> None:
     p = _pipeline()
     _campaign(p, 40, 20)
     _genuine(p)
     kpis = p.store.snapshot(NOW)["a"]["1h"]
     filtered = p.signals.filtered["a"]
     assert set(filtered) == set(FILTER_REASONS)
-    assert sum(filtered.values()) >= 36  # the first posts of a cluster are clean until it grows
+    flagged = sum(filtered.values())
+    assert flagged >= 36  # the first posts of a cluster are clean until it grows
     assert filtered["campaign"] >= 20
-    assert kpis.mentions == 40 + len(GENUINE) - sum(filtered.values())
+    # Volumes count every mention; sentiment and share of voice the genuine ones.
+    assert kpis.mentions == sum(kpis.mentions_by_platform.values()) == 40 + len(GENUINE)
+    assert kpis.unique_authors == 20 + len(GENUINE)
+    assert kpis.filtered == flagged
+    assert sum(kpis.mentions_by_sentiment.values()) == 40 + len(GENUINE) - flagged
+    assert kpis.share_of_voice_base["mentions"] == 40 + len(GENUINE) - flagged
     assert p.signals.filtered["b"] == dict.fromkeys(FILTER_REASONS, 0)
 
 
-def test_include_filtered_counts_them_in_kpis_and_still_per_reason() -> None:
+def test_the_reach_basis_leaves_out_authors_with_no_genuine_mention() -> None:
+    p = _pipeline()
+    _campaign(p, 40, 20)  # 20 accounts of 2 followers, most of their posts flagged
+    _genuine(p)  # 5 fans of 500 followers
+    kpis = p.store.snapshot(NOW)["a"]["1h"]
+    assert kpis.potential_reach == 20 * 2 + 5 * 500
+    voiced = kpis.share_of_voice_base["reach"]
+    assert 5 * 500 <= voiced < kpis.potential_reach
+
+
+def test_include_filtered_counts_them_in_sentiment_and_share_of_voice() -> None:
     p = _pipeline(include_filtered=True)
     _campaign(p, 40, 20)
-    assert p.store.snapshot(NOW)["a"]["1h"].mentions == 40
+    kpis = p.store.snapshot(NOW)["a"]["1h"]
+    assert kpis.mentions == sum(kpis.mentions_by_sentiment.values()) == 40
+    assert kpis.filtered == 0
+    assert kpis.share_of_voice_base == {
+        "mentions": 40.0,
+        "reach": 40.0,
+        "engagement": 0.0,
+        "positive": float(kpis.positive),
+        "negative": float(kpis.negative),
+    }
     assert p.signals.filtered["a"]["campaign"] >= 20
 
 

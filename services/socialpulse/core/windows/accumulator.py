@@ -117,10 +117,12 @@ class Accumulator:
         engagements = sum(interactions[t] for t in ENGAGEMENT_TYPES)
         authors = self.tallies()
         potential_reach = sum(t.followers for t in authors.values())
-        mentions = sum(numbers[s] for s in SENTIMENTS)
+        # Share of voice counts genuine mentions only: the filtered ones are volume, not voice.
+        genuine = sum(numbers[s] for s in SENTIMENTS)
+        voiced = sum(t.followers for t in authors.values() if t.mentions > t.filtered)
         base = {
-            "mentions": float(mentions),
-            "reach": float(potential_reach),
+            "mentions": float(genuine),
+            "reach": float(voiced),
             "engagement": float(engagements),
             "positive": float(numbers["positive"]),
             "negative": float(numbers["negative"]),

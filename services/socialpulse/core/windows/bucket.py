@@ -49,6 +49,9 @@ class AuthorTally(msgspec.Struct, array_like=True):
     followers: int  # the largest count seen
     verified: bool
     mentions: int
+    # Of ``mentions``, those flagged by the spam heuristics: an author none of whose mentions
+    # counted is in potential reach but not in the reach basis of share of voice.
+    filtered: int = 0
 
 
 _HLL: Any = hll_sketch
@@ -83,6 +86,9 @@ class Bucket(msgspec.Struct, omit_defaults=True):
     neutral: int = 0
     negative: int = 0
     unscored: int = 0  # in a language no configured scorer covers
+    # Flagged by the spam heuristics (``core.signals``): in every volume, in no sentiment and
+    # no share of voice. Each mention is in exactly one of the five counts above and this one.
+    filtered: int = 0
     compound_sum: float = 0.0  # of the scored mentions only
     # Language label (configured, `other`, `unknown`) -> mentions.
     mentions_by_language: dict[str, int] | None = None

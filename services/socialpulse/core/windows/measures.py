@@ -55,11 +55,12 @@ def _tally(into: dict[str, AuthorTally], tallies: Mapping[str, AuthorTally]) -> 
     for author, t in tallies.items():
         seen = into.get(author)
         if seen is None:  # newest first: its handle is the current one
-            into[author] = AuthorTally(t.handle, t.followers, t.verified, t.mentions)
+            into[author] = AuthorTally(t.handle, t.followers, t.verified, t.mentions, t.filtered)
         else:
             seen.followers = max(seen.followers, t.followers)
             seen.verified = seen.verified or t.verified
             seen.mentions += t.mentions
+            seen.filtered += t.filtered
 
 
 def _union(into: set[str], ids: set[str]) -> None:

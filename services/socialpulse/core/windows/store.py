@@ -147,11 +147,14 @@ class WindowStore:
         tagged: bool,
         offset: int,
         language: str = "en",
+        filtered: bool = False,
     ) -> None:
         """Fold one matched mention into its brand's bucket (once per offset).
 
         ``sentiment`` is None for a mention no scorer covers (``unscored``: in every volume, in
-        no sentiment figure); ``language`` is its bounded label (``Languages.label``).
+        no sentiment figure); ``language`` is its bounded label (``Languages.label``). A
+        ``filtered`` mention (flagged by the spam heuristics) is in every volume, in no
+        sentiment figure and in no share of voice; its ``sentiment`` is ignored.
         """
         ts = mention.created_at.timestamp()
         b = self._touch(source, brand, ts, offset)
@@ -178,7 +181,9 @@ class WindowStore:
         if tagged:
             b.tagged += 1
         languages[language] = languages.get(language, 0) + 1
-        if sentiment is None:
+        if filtered:
+            b.filtered += 1
+        elif sentiment is None:
             b.unscored += 1
         else:
             label = sentiment.label
@@ -194,12 +199,15 @@ class WindowStore:
         author_id = sys.intern(author.id)
         t = authors.get(author_id)
         if t is None:
-            authors[author_id] = AuthorTally(author.handle, author.followers, author.verified, 1)
+            authors[author_id] = AuthorTally(
+                author.handle, author.followers, author.verified, 1, int(filtered)
+            )
         else:
             t.handle = author.handle
             t.followers = max(t.followers, author.followers)
             t.verified = t.verified or author.verified
             t.mentions += 1
+            t.filtered += filtered
         owned = self._accounts.is_own_handle(brand, author.handle)
         ugc = not owned and mention.has_media
         if owned:

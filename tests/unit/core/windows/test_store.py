@@ -145,6 +145,8 @@ def _fill(store: WindowStore, ts: float, first_offset: int) -> None:
     store.add_mention(SRC, "a", mention(ts, "u2", 3, event_id="m-2"), NEG, False, next(offsets))
     es = mention(ts, "u3", 4, event_id="m-es", language="es")
     store.add_mention(SRC, "a", es, None, False, next(offsets), "es")
+    spam = mention(ts, "u4", 2, event_id="m-spam")
+    store.add_mention(SRC, "a", spam, POS, False, next(offsets), filtered=True)
     for kind, value in (
         ("impression", {}),
         ("like", {}),
@@ -171,7 +173,7 @@ def _fields(b: Bucket) -> dict[str, Any]:
 def test_bucket_round_trips_exactly_and_keeps_working(rivals_store: WindowStore) -> None:
     _fill(rivals_store, NOW, 100)
     [(brand, index, bucket)] = rivals_store.take_dirty(SRC)
-    assert (brand, index, bucket.offset) == ("a", bucket_of(NOW), 112)
+    assert (brand, index, bucket.offset) == ("a", bucket_of(NOW), 113)
     for f in msgspec.structs.fields(Bucket):  # every field holds something
         assert getattr(bucket, f.name) not in (None, 0, 0.0, {}, set(), [], -1), f.name
     copy = Bucket.from_bytes(bucket.to_bytes())
@@ -190,6 +192,22 @@ def test_bucket_round_trips_exactly_and_keeps_working(rivals_store: WindowStore)
     )
     assert copy.reach.get_estimate() == pytest.approx(1)
     assert restored.snapshot(NOW) == rivals_store.snapshot(NOW)
+
+
+def test_a_filtered_mention_is_volume_not_sentiment_nor_share_of_voice(
+    rivals_store: WindowStore,
+) -> None:
+    rivals_store.add_mention(SRC, "a", mention(NOW, "u1", 7), POS, False, 1)
+    spam = mention(NOW, "bot", 5, event_id="m-bot")
+    rivals_store.add_mention(SRC, "a", spam, POS, True, 2, filtered=True)
+    k = rivals_store.snapshot(NOW)["a"]["5m"]
+    assert (k.mentions, k.tagged, k.unique_authors, k.potential_reach) == (2, 1, 2, 12)
+    assert k.mentions_by_sentiment == {"positive": 1, "neutral": 0, "negative": 0, "unscored": 0}
+    assert (k.filtered, k.compound_sum) == (1, POS.compound)
+    assert k.share_of_voice_base["mentions"] == 1 and k.share_of_voice_base["reach"] == 7
+    # An author with a genuine mention too is in the reach basis.
+    rivals_store.add_mention(SRC, "a", mention(NOW, "bot", 5, event_id="m-bot2"), NEG, False, 3)
+    assert rivals_store.snapshot(NOW)["a"]["5m"].share_of_voice_base["reach"] == 12
 
 
 def test_replayed_offsets_are_skipped_per_bucket(rivals_store: WindowStore) -> None:
