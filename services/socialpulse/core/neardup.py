@@ -13,8 +13,9 @@ the posts in the window, and expiry is oldest first.
 from __future__ import annotations
 
 import re
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Sequence
+from itertools import islice
 from typing import Final
 
 import msgspec
@@ -71,7 +72,7 @@ class MinHasher:
 
     ``fingerprints`` hashes a batch of texts in one pass of numpy calls: their per-call cost,
     not the arithmetic, dominates a single tweet, so a consumer's poll batch costs a fraction
-    per text of what one text alone does. Recent texts are kept in an LRU.
+    per text of what one text alone does. Recent texts are kept in a cache.
     """
 
     def __init__(self, shingle: int, bands: int, rows: int, cache_entries: int = CACHE_ENTRIES):
@@ -86,7 +87,7 @@ class MinHasher:
         self._shingle = shingle
         self._bands = bands
         self._rows = rows
-        self._cache: OrderedDict[str, Fingerprint] = OrderedDict()
+        self._cache: dict[str, Fingerprint] = {}
         self._cache_entries = cache_entries
 
     @property
@@ -97,30 +98,26 @@ class MinHasher:
     def fingerprint(self, text: str) -> Fingerprint:
         """The fingerprint of ``text`` (from the cache when ``fingerprints`` computed it ahead)."""
         hit = self._cache.get(text)
-        if hit is not None:
-            self._cache.move_to_end(text)
-            return hit
-        return self.fingerprints((text,))[0]
+        return hit if hit is not None else self.fingerprints((text,))[0]
 
     def fingerprints(self, texts: Sequence[str]) -> list[Fingerprint]:
-        """The fingerprints of ``texts``, in order; repeated texts (reposts) come from the cache."""
+        """The fingerprints of ``texts``, in order; repeated texts (reposts) come from the cache.
+
+        The cache forgets the oldest texts first (insertion order): an LRU's reordering on
+        every hit cost more than the hits it kept.
+        """
         cache = self._cache
-        missing = list(dict.fromkeys(t for t in texts if t not in cache))
-        if missing:
-            computed = dict(zip(missing, self._compute(missing), strict=True))
-            cache.update(computed)
-            while len(cache) > self._cache_entries:
-                cache.popitem(last=False)
-        else:
-            computed = {}
-        out = []
-        for t in texts:
-            hit = cache.get(t)
-            if hit is not None:
-                cache.move_to_end(t)
-            # A text evicted within this very batch (one larger than the cache) is still known.
-            out.append(hit if hit is not None else computed.get(t) or self._compute([t])[0])
-        return out
+        found = [cache.get(t) for t in texts]
+        missing = list(dict.fromkeys(t for t, f in zip(texts, found, strict=True) if f is None))
+        if not missing:
+            return found  # type: ignore[return-value]  # every text was a hit
+        computed = dict(zip(missing, self._compute(missing), strict=True))
+        cache.update(computed)
+        excess = len(cache) - self._cache_entries
+        if excess > 0:
+            for old in list(islice(cache, excess)):
+                del cache[old]
+        return [f if f is not None else computed[t] for t, f in zip(texts, found, strict=True)]
 
     def _compute(self, texts: Sequence[str]) -> list[Fingerprint]:
         k = self._shingle

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from builders import mention
@@ -18,6 +21,13 @@ TEXT = "Alpha gave me a free gift card for testing the new phone, claim yours at
 
 def test_normalise_drops_links_handles_digits_and_punctuation() -> None:
     assert normalise("WIN 500$ now!! @alpha https://x.co/1") == normalise("win 20$ now @beta")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="aB'#@_1 é-.ñ😀²ßİ:/whtpsw", max_size=60))
+def test_normalise_keeps_the_letters_alone(text: str) -> None:
+    links = re.sub(r"(?:https?://|www\.)\S+|@\w+", " ", text.lower())
+    assert normalise(text) == " ".join("".join(c if c.isalpha() else " " for c in links).split())
 
 
 def test_similarity_tracks_edit_size() -> None:

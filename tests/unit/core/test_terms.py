@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from socialpulse.core.terms import Tokeniser, brand_terms, stop_words
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from socialpulse.core.terms import _TOKEN, _URL, MAX_TERM_CHARS, Tokeniser, brand_terms, stop_words
 
 LANGS = ("en", "es", "pt", "fr", "de")
 
@@ -33,3 +36,24 @@ def test_a_known_language_uses_its_own_list() -> None:
 def test_brand_terms_cover_word_tag_and_handle_forms() -> None:
     ex = brand_terms(["Aurora Coffee"], ["@aurora_co"])
     assert {"aurora", "#aurora", "@aurora", "coffee", "#coffee", "aurora_co", "@aurora_co"} <= ex
+
+
+def _regex_terms(text: str, stop: frozenset[str]) -> tuple[str, ...]:
+    """The definition: ``_TOKEN`` over the whole lower-cased text, URLs dropped."""
+    seen: dict[str, None] = {}
+    for tok in _TOKEN.findall(_URL.sub(" ", text.lower())):
+        if tok[0] in "#@":
+            if 3 <= len(tok) <= MAX_TERM_CHARS:
+                seen[tok] = None
+            continue
+        tok = tok.strip("'") if len(tok) <= MAX_TERM_CHARS else ""
+        if len(tok) >= 2 and tok not in stop:
+            seen[tok] = None
+    return tuple(seen)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="aB'#@_1 é-.ñ😀²½ßİ:/whtps", max_size=60))
+def test_splitting_first_gives_the_regex_terms_in_order(text: str) -> None:
+    tok = Tokeniser(LANGS)
+    assert tok.terms(text) == _regex_terms(text, stop_words(LANGS)[""])
