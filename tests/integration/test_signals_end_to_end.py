@@ -29,6 +29,7 @@ from socialpulse.core.signals import CAMPAIGN_SIGNAL
 from socialpulse.export.collector import register_metrics
 from socialpulse.export.server import HttpServer, build_app
 from socialpulse.kafka.changelog import state_topic_spec
+from socialpulse.kafka.minutes import minutes_topic_spec
 from socialpulse.kafka.topics import TopicSpec, ensure_topics
 from socialpulse.kafka.worker import Worker
 from socialpulse.settings import Settings
@@ -129,6 +130,7 @@ async def _run(bootstrap: str) -> None:
             topics["i"]: TopicSpec(partitions=3),
             topics["dlq"]: TopicSpec(partitions=1),
             settings.kafka.state_topic_name: state_topic_spec(2),
+            settings.kafka.minutes_topic_name: minutes_topic_spec(settings.anomaly),
         },
     )
     background, later = _phases(now)

@@ -18,19 +18,21 @@ def summary_line(
     """E.g. ``412 ev/s | 5m: 380 brand mentions +61% =24% -15% | SoV aurora 45% ... | lag 0``.
 
     The sentiment mix is over the scored mentions; unscored ones (no scorer for their language)
-    are counted after it, as ``?12 unscored``, when there are any.
+    are counted after it, as ``?12 unscored``, and those the spam heuristics flagged (in the
+    volume, in no sentiment) as ``!3 filtered``, when there are any.
     """
-    pos = neu = neg = unscored = 0
+    pos = neu = neg = unscored = filtered = 0
     shares = []
     for brand, per_window in kpis.items():
         k = per_window[window]
         pos, neu, neg = pos + k.positive, neu + k.neutral, neg + k.negative
         unscored += k.unscored
+        filtered += k.filtered
         sov = "-" if k.share_of_voice is None else f"{k.share_of_voice:.0%}"
         shares.append(f"{brand} {sov}")
     # A mention of two brands counts once per brand here, as it does in the KPIs.
     scored = pos + neu + neg
-    total = scored + unscored
+    total = scored + unscored + filtered
     mix = (
         f"+{pos / scored:.0%} ={neu / scored:.0%} -{neg / scored:.0%}"
         if scored
@@ -40,6 +42,8 @@ def summary_line(
     )
     if unscored:
         mix += f" ?{unscored:,} unscored"
+    if filtered:
+        mix += f" !{filtered:,} filtered"
     rejected = sum(stats.rejected.values())
     return (
         f"{events_per_second:,.0f} ev/s | {window}: {total:,} brand mentions {mix} | "

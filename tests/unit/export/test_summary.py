@@ -70,3 +70,12 @@ def test_only_unscored_mentions_have_no_mix(rivals_store: WindowStore) -> None:
     rivals_store.add_mention(SRC, "a", mention(NOW - 10, language="ja"), None, False, 1, "ja")
     line = summary_line(rivals_store.snapshot(NOW), PipelineStats(), 0, 0, "5m")
     assert "5m: 1 brand mentions none scored ?1 unscored |" in line
+
+
+def test_filtered_mentions_are_in_the_total_not_in_the_mix(rivals_store: WindowStore) -> None:
+    rivals_store.add_mention(SRC, "a", mention(NOW - 10), POS, False, 1)
+    for n in range(2, 5):
+        spam = mention(NOW - 10, event_id=f"spam-{n}")
+        rivals_store.add_mention(SRC, "a", spam, None, False, n, filtered=True)
+    line = summary_line(rivals_store.snapshot(NOW), PipelineStats(), 0, 0, "5m")
+    assert "5m: 4 brand mentions +100% =0% -0% !3 filtered | SoV a 100% b 0%" in line
