@@ -141,6 +141,9 @@ class KafkaSettings(_Frozen):
     minutes_topic: str | None = None
     """Compacted one-partition topic of every mentions partition's per-minute totals, the spike
     detector's fleet-wide input and history; unset: `<group_id>.minutes`."""
+    joins_topic: str | None = None
+    """Topic of the events that join partitions, sent by every worker and read by all (README,
+    State); unset: `<group_id>.joins`."""
     # How often window state is flushed to the state topic; offsets are committed after each flush.
     checkpoint_interval_seconds: float = Field(default=1.0, gt=0)
     """How often state is flushed and offsets committed after it."""
@@ -203,6 +206,11 @@ class KafkaSettings(_Frozen):
     def minutes_topic_name(self) -> str:
         """The minutes topic: one per consumer group, like the state topic."""
         return self.minutes_topic or f"{self.group_id}.minutes"
+
+    @property
+    def joins_topic_name(self) -> str:
+        """The joins topic: one per consumer group, like the state topic."""
+        return self.joins_topic or f"{self.group_id}.joins"
 
 
 class AnomalySettings(_Frozen):

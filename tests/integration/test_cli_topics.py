@@ -21,6 +21,7 @@ TOPICS = {
     "dlq": (PARTITIONS, "delete"),
     "alerts": (PARTITIONS, "compact"),
     "group.state": (PARTITIONS, "compact"),
+    "group.joins": (PARTITIONS, "delete"),
     "group.minutes": (1, "compact,delete"),
 }
 # The embedded broker does not answer DescribeConfigs: no policy is known, which is reported.

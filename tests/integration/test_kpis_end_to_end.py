@@ -351,10 +351,18 @@ async def _run(bootstrap: str) -> None:
     top: dict[tuple[str, str], dict[str, Any]] = {}
     try:
         deadline = time.monotonic() + 120
-        while sum(pipeline.stats.processed.values()) < total:
+        joins = worker.stats.joins
+        # Every record handled and committed, and the join inputs it sent read back into the
+        # join view (sent at the checkpoint before the commit).
+        while (
+            sum(pipeline.stats.processed.values()) < total
+            or worker.stats.uncommitted
+            or joins.read < joins.sent
+        ):
             assert time.monotonic() < deadline, f"processed only {pipeline.stats.processed}"
             assert not task.done(), task
             await asyncio.sleep(0.2)
+        assert joins.sent > 0 and joins.applied == joins.sent and not joins.duplicates
         base = f"http://127.0.0.1:{http.port}"
         async with aiohttp.ClientSession() as session:
             async with session.get(f"{base}/metrics") as resp:

@@ -1,7 +1,8 @@
 """The service's topics as the settings name them: how they are created, and what the cluster has.
 
-The same topics ``run`` creates (mentions, interactions, dead letters, state, alerts, minutes),
-with the same specs, so ``socialpulse topics --create`` makes exactly what the service would.
+The same topics ``run`` creates (mentions, interactions, dead letters, state, joins, alerts,
+minutes), with the same specs, so ``socialpulse topics --create`` makes exactly what the service
+would.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Final
 from socialpulse.kafka.access import check_access
 from socialpulse.kafka.alerts import alerts_topic_spec
 from socialpulse.kafka.changelog import state_topic_spec
+from socialpulse.kafka.joins import joins_topic_spec
 from socialpulse.kafka.minutes import minutes_topic_spec
 from socialpulse.kafka.options import client_options, required_bootstrap
 from socialpulse.kafka.topics import TopicDescription, TopicSpec, describe_topics, ensure_topics
@@ -50,6 +52,10 @@ def service_topics(settings: Settings) -> dict[str, tuple[str, TopicSpec]]:
         "interactions": (kafka.interactions_topic, spec),
         "dead letters": (kafka.dlq_topic, spec),
         STATE_ROLE: (kafka.state_topic_name, state_topic_spec(kafka.topic_partitions)),
+        "joins": (
+            kafka.joins_topic_name,
+            joins_topic_spec(kafka.topic_partitions, settings.longest_window_seconds),
+        ),
         "alerts": (kafka.alerts_topic, alerts_topic_spec(kafka.topic_partitions)),
         "minutes": (kafka.minutes_topic_name, minutes_topic_spec(settings.anomaly)),
     }

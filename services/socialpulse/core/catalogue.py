@@ -96,7 +96,8 @@ KpiKind = Literal[
 ]
 # How the values of several workers (each owning some partitions) combine into the fleet's:
 #   sum    add them (every author and user lives in one partition, so distinct counts add too)
-#   max    the largest (a level every worker may export the same way)
+#   max    the largest: a level, or a join every worker reads from the fleet-wide join view
+#          (``core.joins``) and so exports the same way
 #   ratio  sum the numerator and the denominator over workers, then divide
 #   none   not combinable (a median); dashboards show it per worker
 Merge = Literal["sum", "max", "ratio", "none"]
@@ -429,7 +430,7 @@ KPIS: Final[tuple[Kpi, ...]] = (
         "socialpulse_ugc_engagements",
         "ugc_engagements",
         "count",
-        "sum",
+        "max",
         "interactions",
         "Engagement interactions on user-generated-content mentions",
         attr="ugc_engagements",
@@ -602,7 +603,7 @@ KPIS: Final[tuple[Kpi, ...]] = (
         "socialpulse_dm_first_response_seconds_median",
         "dm_first_response_seconds_median",
         "median",
-        "none",
+        "max",
         "seconds",
         "Median seconds from a direct message to the brand's first reply (absent when undefined)",
         attr="dm_first_response_seconds_median",

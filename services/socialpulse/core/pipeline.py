@@ -19,6 +19,7 @@ from socialpulse.core.brands import BrandMatch, BrandMatcher
 from socialpulse.core.decode import Decoder
 from socialpulse.core.dedup import Deduplicator
 from socialpulse.core.events import STREAMS, Interaction, Mention, Stream
+from socialpulse.core.joins import JoinInput, interaction_input, mention_input
 from socialpulse.core.language import LanguageDetector, Languages
 from socialpulse.core.rejection import REJECT_REASONS, Rejection
 from socialpulse.core.scorers import BUILTIN_LANGUAGE, build_scorers
@@ -97,6 +98,9 @@ class Pipeline:
         )
         # Spam verdicts before a mention counts, filtered counts, trends, campaigns.
         self.signals = Signals(settings)
+        # When a list, every applied event a join reads is appended for the joins topic
+        # (``core.joins``); the Kafka worker sets it and drains it at each checkpoint.
+        self.join_inputs: list[JoinInput] | None = None
 
     def process(
         self, stream: Stream, raw: bytes | None, source: Source, now: float, offset: int
@@ -173,9 +177,14 @@ class Pipeline:
             self._apply_mentions(accepted, source, scored or {})  # type: ignore[arg-type]
         else:
             add = self.store.add_interaction
+            joins = self.join_inputs
             for offset, interaction in accepted:
                 if not add(source, interaction, offset):  # type: ignore[arg-type]
                     stats.untracked_brand += 1
+                elif joins is not None:
+                    joined = interaction_input(source, offset, interaction)  # type: ignore[arg-type]
+                    if joined is not None:
+                        joins.append(joined)
         return rejected
 
     def _apply_mentions(
@@ -234,6 +243,10 @@ class Pipeline:
             label = label_of(language)
             tone = sentiment.label if sentiment is not None else "unscored"
             stats.brand_matches += len(matches)
+            if self.join_inputs is not None:
+                self.join_inputs.append(
+                    mention_input(source, offset, [m.brand for m in matches], event)
+                )
             for m in matches:
                 store.add_mention(
                     source, m.brand, event, sentiment, m.tagged, offset, label, filtered

@@ -39,6 +39,7 @@ from socialpulse.core.signals import Signals
 from socialpulse.core.windows.store import WindowStore, brand_share_of_voice
 from socialpulse.core.windows.timeline import bucket_of
 from socialpulse.kafka.changelog import StateStats
+from socialpulse.kafka.joins import JoinStats
 from socialpulse.kafka.worker import ConsumerStats
 
 # The longest the event loop is held at a time while a scrape reads the window state.
@@ -260,7 +261,7 @@ class KpiCollector(Collector):
             "Records between the consumer position and the high watermark",
             labels=["topic", "partition"],
         )
-        for (topic, partition), n in sorted(c.lag.items()):
+        for (topic, partition), n in sorted({**c.lag, **c.joins.lag}.items()):
             lag.add_metric([topic, str(partition)], n)
         batches = CounterMetricFamily("socialpulse_batches", "Batches processed")
         batches.add_metric([], c.batches)
@@ -335,6 +336,44 @@ class KpiCollector(Collector):
             failing,
         )
         yield from _state_metrics(c.state)
+        yield from _join_metrics(c.joins)
+
+
+def _join_metrics(j: JoinStats) -> Iterator[Metric]:
+    """The joins topic (``kafka.joins``): what this worker sent, and what it read of the fleet."""
+    for name, help, value in (
+        ("socialpulse_join_inputs_sent", "Join inputs acknowledged by the joins topic", j.sent),
+        (
+            "socialpulse_join_send_failures",
+            "Checkpoints whose join inputs did not all land (their offsets wait)",
+            j.send_failures,
+        ),
+        ("socialpulse_join_inputs_read", "Records read from the joins topic", j.read),
+        (
+            "socialpulse_join_inputs_applied",
+            "Join inputs applied to the fleet-wide join view",
+            j.applied,
+        ),
+        (
+            "socialpulse_join_inputs_duplicate",
+            "Join inputs sent again after a crash or a pause, counted once",
+            j.duplicates,
+        ),
+        (
+            "socialpulse_join_inputs_unreadable",
+            "Records of the joins topic this build cannot read (skipped)",
+            j.unreadable,
+        ),
+    ):
+        family = CounterMetricFamily(name, help)
+        family.add_metric([], value)
+        yield family
+    caught_up = GaugeMetricFamily(
+        "socialpulse_join_view_caught_up",
+        "1 once the joins topic is read up to where it ended when the worker started",
+    )
+    caught_up.add_metric([], 1 if j.caught_up else 0)
+    yield caught_up
 
 
 def _kpi_families() -> list[GaugeMetricFamily]:

@@ -29,6 +29,7 @@ from aiokafka.errors import KafkaError
 
 from socialpulse.core.clock import Clock
 from socialpulse.core.events import Stream
+from socialpulse.core.joins import JoinView
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.core.sentiment import Sentiment, score_texts
 from socialpulse.core.windows.timeline import Source
@@ -44,6 +45,7 @@ from socialpulse.kafka.deadletter import (
     truncated,
 )
 from socialpulse.kafka.errors import ERROR_KINDS, PERMANENT, advice, error_kind
+from socialpulse.kafka.joins import JoinPublisher, JoinReader, JoinStats, joins_topic_spec
 from socialpulse.kafka.minutes import MinutePublisher
 from socialpulse.kafka.options import client_options, producer_options
 from socialpulse.settings import Settings
@@ -72,6 +74,7 @@ class ConsumerStats:
     # Partitions held at a dead letter that could not be delivered.
     held_partitions: int = 0
     state: StateStats = field(default_factory=StateStats)
+    joins: JoinStats = field(default_factory=JoinStats)
     # Per owned partition: monotonic time of its last commit (or of its assignment), and the
     # partitions holding handled records that are not committed yet.
     last_commit: dict[Source, float] = field(default_factory=dict)
@@ -87,8 +90,12 @@ class ConsumerStats:
     failing_since: float | None = None
 
     def consuming(self, now: float, grace: float) -> bool:
-        """Ready, and polls have not been failing for longer than ``grace`` seconds."""
-        return self.ready and (self.failing_since is None or now - self.failing_since < grace)
+        """Ready, the joins topic read, and polls not failing for longer than ``grace`` seconds."""
+        return (
+            self.ready
+            and self.joins.caught_up
+            and (self.failing_since is None or now - self.failing_since < grace)
+        )
 
     def seconds_since_commit(self, now: float) -> dict[Source, float]:
         """Per owned partition, how long its handled records have waited for a commit (0: none)."""
@@ -188,6 +195,21 @@ class Worker:
             self._caught_up,
             settings.anomaly.grace_seconds,
         )
+        # The fleet's join events (``core.joins``): this worker sends what it applies, and
+        # reads every worker's into the view its join KPIs and top authors come from.
+        self.join_view = JoinView(
+            settings.brands,
+            settings.window_lengths,
+            lifetime_windows=settings.expected_customer_lifetime_windows,
+        )
+        pipeline.store.join_from(self.join_view.store)
+        pipeline.join_inputs = []
+        self._joins = JoinPublisher(self._kafka.joins_topic_name, self._producer, self.stats.joins)
+        self._join_reader = JoinReader(
+            self._kafka.joins_topic_name, opts, self.join_view, clock, self.stats.joins
+        )
+        self._join_task: asyncio.Task[None] | None = None
+        self._join_stop = asyncio.Event()
         self._owned: set[Source] = set()
         # Revoked and checkpointed: not to be touched until the new assignment is known.
         self._frozen: set[Source] = set()
@@ -216,11 +238,19 @@ class Worker:
         try:
             await self._require_minutes_topic()
             await self.changelog.start()
+            spec = joins_topic_spec(
+                self._kafka.topic_partitions, self._settings.longest_window_seconds
+            )
+            self._join_reader.start(self._producer, spec if self._kafka.create_topics else None)
             await self._consumer.start()
         except BaseException:
             await self._consumer.stop()
+            await self._join_reader.stop()
             await self._producer.stop()
             raise
+        self._join_task = asyncio.create_task(
+            self._join_reader.run(self._join_stop), name="joins-reader"
+        )
         self._consumer.subscribe(list(self._streams), listener=_Rebalance(self))
         self._started = True
 
@@ -252,6 +282,7 @@ class Worker:
             try:
                 await self._consumer.stop()
             finally:
+                await self._stop_join_reader()
                 await self._producer.stop()
                 if self._scoring_pool is not None:
                     self._scoring_pool.shutdown(wait=False, cancel_futures=True)
@@ -272,6 +303,16 @@ class Worker:
             self._scoring_pool = None
             return {}
         return dict(zip(texts, scores, strict=True))
+
+    async def _stop_join_reader(self) -> None:
+        self._join_stop.set()
+        if self._join_task is not None:
+            try:
+                await asyncio.wait_for(self._join_task, timeout=5.0)
+            except TimeoutError:
+                pass  # wait_for cancelled it
+            self._join_task = None
+        await self._join_reader.stop()
 
     async def revoked(self, revoked: set[TopicPartition]) -> None:
         """Checkpoint before partitions may move; hold them still until the assignment."""
@@ -399,6 +440,9 @@ class Worker:
         max_interval = max(interval, self._kafka.max_checkpoint_interval_seconds)
         while not stop.is_set():
             self.stats.last_loop = time.monotonic()
+            if self._join_task is not None and self._join_task.done():
+                self._join_task.result()  # the reader never ends on its own: raise what ended it
+                raise RuntimeError(f"the reader of {self._joins.topic} stopped")
             try:
                 try:
                     batch = await self._consumer.getmany(
@@ -513,6 +557,10 @@ class Worker:
                         value: bytes | None = r.value  # type: ignore[attr-defined]
                         dead.append(DeadLetter(tp, offset, key, value, headers))
                 handled[tp] = records[-1].offset + 1  # type: ignore[attr-defined]
+            joined = self._pipeline.join_inputs
+            if joined:
+                self._joins.add(joined)
+                joined.clear()
             held = await self._dead_letter(dead) if dead else {}
             # Only now, with the dead letters acknowledged, may the positions move.
             for tp, end in handled.items():
@@ -678,6 +726,11 @@ class Worker:
                 failed = await self.changelog.flush()
             except (KafkaError, TimeoutError) as e:
                 log.warning("state flush failed (%r); offsets not committed, will retry", e)
+                return
+            try:
+                failed |= await self._joins.flush()
+            except KafkaError as e:
+                log.warning("join inputs not sent (%r); offsets not committed, will retry", e)
                 return
             offsets = {tp: o for tp, o in offsets.items() if (tp.topic, tp.partition) not in failed}
             if not offsets:

@@ -32,11 +32,17 @@ def test_the_topics_are_those_the_settings_name_with_the_service_specs() -> None
         "interactions": "socialpulse.interactions",
         "dead letters": "dead",
         "state": "g.state",
+        "joins": "g.joins",
         "alerts": "socialpulse.alerts",
         "minutes": "g.minutes",
     }
     assert {spec.partitions for role, (_, spec) in topics.items() if role != "minutes"} == {6}
     assert dict(topics["state"][1].config) == STATE_TOPIC_CONFIG
+    # Deleted by age, after two longest windows (7 d by default).
+    assert dict(topics["joins"][1].config) == {
+        "cleanup.policy": "delete",
+        "retention.ms": str(2 * 7 * 86_400_000),
+    }
     assert dict(topics["alerts"][1].config) == ALERTS_TOPIC_CONFIG
     # One partition (one order for every reader), compacted, kept for 4 weeks + 2 days.
     minutes = topics["minutes"][1]

@@ -20,12 +20,13 @@ the hour already holds it.
 from __future__ import annotations
 
 import sys
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Final
 
 from socialpulse.core.brands import BrandAccounts
-from socialpulse.core.events import ENGAGEMENT_TYPES, Interaction, Mention
+from socialpulse.core.events import ENGAGEMENT_TYPES, MAX_FOLLOWERS, Interaction, Mention
 from socialpulse.core.kpis import (
     SATISFIED_RATING,
     SOV_BASES,
@@ -65,7 +66,10 @@ class WindowStore:
         windows: Mapping[str, int],
         *,
         lifetime_windows: float = DEFAULT_LIFETIME_WINDOWS,
+        persisted: bool = True,
     ) -> None:
+        """``persisted`` False keeps no dirty or expired keys (a store nobody checkpoints)."""
+        self._persisted = persisted
         self._brands = {b.id: b for b in brands}
         self._accounts = BrandAccounts(brands)
         self._lifetime = {b.id: b.customer_lifetime_windows or lifetime_windows for b in brands}
@@ -85,6 +89,17 @@ class WindowStore:
         self._epoch = 0
         # Minutes before this one go to their hour's bucket (``expire`` moves it on).
         self._rolled = -(2**62)
+        # A fleet-wide store of the events that join partitions (``core.joins``): when set, the
+        # join KPIs and top authors are read from it instead of from this store.
+        self._joined: WindowStore | None = None
+
+    def join_from(self, view: WindowStore) -> None:
+        """Read the join KPIs and the top authors from ``view`` (the fleet's join events).
+
+        The join KPIs: engagement received, UGC engagements, DM first response, followers at
+        window start.
+        """
+        self._joined = view
 
     @property
     def horizon_seconds(self) -> int:
@@ -107,8 +122,15 @@ class WindowStore:
         return self._accounts
 
     def version(self, brand: str) -> tuple[int, int]:
-        """Changes to ``brand``'s state so far (equal at one minute: equal ``brand_snapshot``)."""
-        return self._epoch, self._versions.get(brand, 0)
+        """Changes to ``brand``'s state so far (equal at one minute: equal ``brand_snapshot``).
+
+        With a join view, its changes count too (both only grow, so their sum moves with each).
+        """
+        epoch, version = self._epoch, self._versions.get(brand, 0)
+        if self._joined is not None:
+            joined_epoch, joined_version = self._joined.version(brand)
+            return epoch + joined_epoch, version + joined_version
+        return epoch, version
 
     def _changed(self, brand: str) -> None:
         self._versions[brand] = self._versions.get(brand, 0) + 1
@@ -133,7 +155,8 @@ class WindowStore:
         b.offset = offset
         if ts > self._newest.get(source, ts - 1):
             self._newest[source] = ts
-        self._dirty.setdefault(source, set()).add((brand, idx))
+        if self._persisted:
+            self._dirty.setdefault(source, set()).add((brand, idx))
         self._blocks.get(brand, {}).pop(idx // _BLOCK, None)
         self._changed(brand)
         return b
@@ -170,12 +193,6 @@ class WindowStore:
         languages = b.mentions_by_language
         if languages is None:
             languages = b.mentions_by_language = {}
-        authors = b.authors
-        if authors is None:
-            authors = b.authors = {}
-        posts = b.posts
-        if posts is None:
-            posts = b.posts = {}
         platforms[mention.platform] = platforms.get(mention.platform, 0) + 1
         kinds[mention.kind] = kinds.get(mention.kind, 0) + 1
         if tagged:
@@ -194,6 +211,33 @@ class WindowStore:
             else:
                 b.neutral += 1
             b.compound_sum += sentiment.compound
+        owned = self._add_author(source, brand, b, mention, ts)
+        if owned:
+            b.owned_posts += 1
+        elif mention.has_media:
+            b.ugc_mentions += 1
+
+    def add_joined_mention(self, source: Source, brand: str, mention: Mention, offset: int) -> None:
+        """Fold in only what the joins read of a mention: its author, and its id for engagement.
+
+        A join view (``core.joins``) takes every mention of the fleet; the counts it would add
+        are never read from it.
+        """
+        ts = mention.created_at.timestamp()
+        b = self._touch(source, brand, ts, offset)
+        if b is not None:
+            self._add_author(source, brand, b, mention, ts)
+
+    def _add_author(
+        self, source: Source, brand: str, b: Bucket, mention: Mention, ts: float
+    ) -> bool:
+        """Tally the mention's author and index it as a post; whether the brand wrote it."""
+        authors = b.authors
+        if authors is None:
+            authors = b.authors = {}
+        posts = b.posts
+        if posts is None:
+            posts = b.posts = {}
         author = mention.author
         # One string object per author, however many mentions, tallies and posts name it.
         author_id = sys.intern(author.id)
@@ -210,16 +254,14 @@ class WindowStore:
             t.filtered += filtered
         owned = self._accounts.is_own_handle(brand, author.handle)
         ugc = not owned and mention.has_media
-        if owned:
-            b.owned_posts += 1
-        elif ugc:
-            b.ugc_mentions += 1
+        if ugc:
             if b.ugc is None:
                 b.ugc = set()
             b.ugc.add(mention.event_id)
         posts[mention.event_id] = author_id
         index = self._posts.setdefault(source, {}).setdefault(brand, {})
         index[mention.event_id] = bucket_of(ts) * 2 + ugc
+        return owned
 
     def add_owned_post(self, source: Source, brand: str, mention: Mention, offset: int) -> None:
         """Count a post by the brand's own account whose text does not name the brand."""
@@ -387,16 +429,26 @@ class WindowStore:
         self._rolled = max(self._rolled, rolled_before(now))
         removed = 0
         for source, per_brand in self._state.items():
-            expired = self._expired.setdefault(source, [])
-            dirty = self._dirty.setdefault(source, set())
+            # A store nobody checkpoints keeps no keys: these are dropped when the call ends.
+            expired = self._expired.setdefault(source, []) if self._persisted else []
+            dirty = self._dirty.setdefault(source, set()) if self._persisted else set()
             for brand, buckets in per_brand.items():
                 stale = [idx for idx in buckets if idx < oldest]
+                carried: tuple[float, int] | None = None
                 for idx in stale:
                     self._blocks.get(brand, {}).pop(idx // _BLOCK, None)
-                    self._forget_posts(source, brand, idx, buckets.pop(idx))
+                    gone = buckets.pop(idx)
+                    self._forget_posts(source, brand, idx, gone)
+                    if gone.snapshots:
+                        latest = max(gone.snapshots)
+                        carried = latest if carried is None else max(carried, latest)
                     dirty.discard((brand, idx))
                 if stale:
                     self._changed(brand)
+                if carried is not None:
+                    self._carry(buckets, oldest, carried)
+                    dirty.add((brand, oldest))
+                    self._blocks.get(brand, {}).pop(oldest // _BLOCK, None)
                 expired.extend((brand, idx) for idx in stale)
                 removed += len(stale)
                 old = [i for i, b in buckets.items() if i < self._rolled and b.minutes == 1]
@@ -418,6 +470,21 @@ class WindowStore:
                 if by_hour:
                     self._changed(brand)
         return removed
+
+    def _carry(self, buckets: dict[int, Bucket], oldest: int, snapshot: tuple[float, int]) -> None:
+        """Keep the latest expired account snapshot in the oldest live bucket.
+
+        The longest window starts where buckets expire, so without it no snapshot would ever
+        lie at or before its start. The bucket keeps its offset: the snapshot adds no event. A
+        new bucket there is a minute; when its hour is rolled, the roll-up that follows in
+        ``expire`` folds it into the hour's bucket.
+        """
+        b = buckets.get(oldest)
+        if b is None:
+            b = buckets[oldest] = Bucket()
+        if b.snapshots is None:
+            b.snapshots = []
+        b.snapshots.append(snapshot)
 
     def bucket_count(self) -> int:
         """Live buckets held, a measure of state size."""
@@ -521,11 +588,24 @@ class WindowStore:
         for label, start, acc in self._accumulate(brand, now):
             _, ugc = acc.engagement(lookup)
             frozen.append((label, start, acc.freeze(ugc, self._lifetime[brand])))
-        # DM replies and account snapshots join across the whole horizon (the last window).
+        if self._joined is not None:
+            joined = self._joined.join_kpis(brand, now)
+            return {
+                label: replace(
+                    k,
+                    ugc_engagements=(j := joined[label])[0],
+                    followers_at_window_start=j[1],
+                    dm_first_response_seconds=j[2],
+                )
+                for label, _, k in frozen
+            }
+        # DM replies join across the whole horizon (the last window).
         responses = acc.responses()
+        # Snapshots from every bucket held, the one carried past the horizon included.
+        snapshots = sorted(self._snapshots(brand))
         per_window: dict[str, WindowKpis] = {}
         for label, start, k in frozen:
-            followers = acc.followers_at(start * BUCKET_SECONDS)
+            followers = _latest_at(snapshots, start * BUCKET_SECONDS)
             per_window[label] = replace(
                 k,
                 followers_at_window_start=(
@@ -535,6 +615,57 @@ class WindowStore:
             )
         return per_window
 
+    def join_kpis(
+        self, brand: str, now: float
+    ) -> dict[str, tuple[int, int | None, tuple[float, ...]]]:
+        """Per window: UGC engagements, followers at its start, DM first-response seconds.
+
+        What ``brand_snapshot`` gives of them, read straight from the buckets: a join view is
+        read at every scrape, and merging its author tallies over every window would double
+        the cost of a scrape for nothing. A rolled hour's engagements count from its first
+        minute, where every window longer than an hour starts.
+        """
+        oldest = first_bucket(now, self._horizon)
+        lookup = self._lookup(brand, oldest)
+        by_idx = self._by_index(brand, oldest)
+        opened: dict[str, float] = {}
+        replies: dict[str, float] = {}
+        ugc_by_idx: dict[int, int] = {}
+        for idx, buckets in by_idx.items():
+            for b in buckets:
+                if b.dm_opened:
+                    keep_min(opened, b.dm_opened)
+                if b.dm_replies:
+                    keep_min(replies, b.dm_replies)
+                if not b.post_engagements:
+                    continue
+                for post, n in b.post_engagements.items():
+                    found = lookup(post)
+                    if found is not None and found[1]:
+                        ugc_by_idx[idx] = ugc_by_idx.get(idx, 0) + n
+        responses = [
+            (bucket_of(at), max(0.0, at - opened[dm])) for dm, at in replies.items() if dm in opened
+        ]
+        snapshots = sorted(self._snapshots(brand))
+        configured = self._brands[brand].followers
+        out: dict[str, tuple[int, int | None, tuple[float, ...]]] = {}
+        for label, length in self._windows.items():
+            start = first_bucket(now, length)
+            followers = _latest_at(snapshots, start * BUCKET_SECONDS)
+            out[label] = (
+                sum(n for idx, n in ugc_by_idx.items() if idx >= start),
+                followers if followers is not None else configured,
+                tuple(s for i, s in responses if i >= start),
+            )
+        return out
+
+    def _snapshots(self, brand: str) -> Iterator[tuple[float, int]]:
+        """Every account snapshot of ``brand`` held, from any source and bucket."""
+        for per_brand in self._state.values():
+            for b in per_brand.get(brand, {}).values():
+                if b.snapshots:
+                    yield from b.snapshots
+
     def top_authors(
         self, now: float, brand: str, window: str, k: int = DEFAULT_TOP_K
     ) -> dict[str, list[AuthorKpis]]:
@@ -542,6 +673,8 @@ class WindowStore:
 
         The brand's own accounts are not ranked. Ties go to the smaller author id.
         """
+        if self._joined is not None:
+            return self._joined.top_authors(now, brand, window, k)
         oldest = first_bucket(now, self._horizon)
         lookup = self._lookup(brand, oldest)
         authors: list[AuthorKpis] = []
@@ -567,6 +700,12 @@ class WindowStore:
             "most_engaged": top(lambda a: a.engagement_received),
             "highest_reach": top(lambda a: a.followers),
         }
+
+
+def _latest_at(snapshots: list[tuple[float, int]], ts: float) -> int | None:
+    """Followers in the latest of the sorted ``snapshots`` at or before ``ts`` (ties: larger)."""
+    at = bisect_right(snapshots, (ts, MAX_FOLLOWERS))
+    return snapshots[at - 1][1] if at else None
 
 
 def with_share_of_voice(

@@ -318,3 +318,80 @@ def test_a_late_event_beside_restored_minutes_of_an_old_hour_keeps_them(
     rivals_store.expire(NOW)
     assert rivals_store.bucket_count() == 1
     assert rivals_store.snapshot(NOW)["a"]["7d"].interactions["like"] == 3
+
+
+def test_the_longest_window_starts_at_the_last_snapshot_before_it(
+    rivals_store: WindowStore,
+) -> None:
+    """The 7 d window's start is where buckets expire: the latest expired snapshot is carried.
+
+    The week starts at a whole hour (NOW is one): a day on from the hour after NOW's, the
+    snapshots of NOW's hour have expired and the one a minute into the next hour has not.
+    """
+    week = WEEK["7d"]
+    rivals_store.add_interaction(SRC2, interaction(NOW, "account_snapshot", followers=400), off())
+    rivals_store.add_interaction(
+        SRC2, interaction(NOW + 30, "account_snapshot", followers=450), off()
+    )
+    rivals_store.add_interaction(
+        SRC2, interaction(NOW + 3660, "account_snapshot", followers=700), off()
+    )
+    rivals_store.take_dirty(SRC2)
+    later = NOW + week + 4200  # the week starts at NOW + 1 h: the early snapshots have left it
+    assert rivals_store.expire(later) == 1
+    k = rivals_store.snapshot(later)["a"]
+    assert k["7d"].followers_at_window_start == 450  # not the configured 1000
+    assert k["1h"].followers_at_window_start == 700
+    # The carried snapshot is state like any other: written, and restored with its bucket.
+    dirty = rivals_store.take_dirty(SRC2)
+    assert [(brand, idx) for brand, idx, _ in dirty] == [("a", first_bucket(later, week))]
+    restored = WindowStore(RIVALS, WEEK)
+    for brand, idx, b in dirty:
+        restored.load(SRC2, brand, idx, Bucket.from_bytes(b.to_bytes()))
+    assert restored.snapshot(later)["a"]["7d"].followers_at_window_start == 450
+    # Carried on at every expiry: still the week's start a day on.
+    rivals_store.expire(later + 86400)
+    assert rivals_store.snapshot(later + 86400)["a"]["7d"].followers_at_window_start == 700
+
+
+def _joined_fields(
+    store: WindowStore, now: float
+) -> dict[str, tuple[int, int | None, list[float]]]:
+    """Per window of brand ``a``: UGC engagements, followers at its start, sorted DM times."""
+    return {
+        label: (k.ugc_engagements, k.followers_at_window_start, sorted(k.dm_first_response_seconds))
+        for label, k in store.brand_snapshot("a", now).items()
+    }
+
+
+def test_join_kpis_read_rolled_hours_as_the_snapshot_does(rivals_store: WindowStore) -> None:
+    """``join_kpis`` (a join view's read) and ``brand_snapshot`` agree before and after roll-up."""
+    for h in range(5):  # one UGC post, an engagement on it, a DM and its reply each hour
+        at = NOW - h * 3600 - 1200
+        src = (SRC, SRC2)[h % 2]
+        post = f"p{h}"
+        ugc = mention(at, f"u{h}", media=True, event_id=post)
+        rivals_store.add_mention(src, "a", ugc, POS, False, off())
+        like = interaction(at + 300, "like", post=post)
+        rivals_store.add_interaction((SRC2, SRC)[h % 2], like, off())
+        dm = interaction(at + 60, "direct_message", user=f"c{h}", event_id=f"dm{h}")
+        reply = interaction(at + 60 + 7 * h, "direct_message", user="alpha", replies_to=f"dm{h}")
+        rivals_store.add_interaction(src, dm, off())
+        rivals_store.add_interaction(SRC2, reply, off())
+        snap = interaction(at, "account_snapshot", followers=500 + h)
+        rivals_store.add_interaction(src, snap, off())
+    before = _joined_fields(rivals_store, NOW)
+    assert before["7d"][0] == 5 and len(before["7d"][2]) == 5
+    rivals_store.expire(NOW)
+    assert rivals_store.bucket_count() < 20  # the older hours went into hour buckets
+    assert _joined_fields(rivals_store, NOW) == before
+    joined = rivals_store.join_kpis("a", NOW)
+    assert {label: (u, f, sorted(s)) for label, (u, f, s) in joined.items()} == before
+    # A store nobody checkpoints rolls up alike and keeps no keys for a changelog.
+    view = WindowStore(RIVALS, WEEK, lifetime_windows=12, persisted=False)
+    for source in (SRC, SRC2):
+        for _, idx, b in rivals_store.take_dirty(source):
+            view.load(source, "a", idx, Bucket.from_bytes(b.to_bytes()))
+    view.expire(NOW + 7200)
+    assert (view.take_dirty(SRC), view.take_expired(SRC)) == ([], [])
+    assert _joined_fields(view, NOW + 7200) == _joined_fields(rivals_store, NOW + 7200)

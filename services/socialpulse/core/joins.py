@@ -1,0 +1,135 @@
+"""joins: the events that join partitions, as records every worker replays into one fleet view.
+
+Engagement received, UGC engagements, DM first response, followers at window start and the top
+authors pair events that the producer contract puts in different partitions (a mention is keyed
+by its author, the like on it by the liking user, a DM reply by the brand's account). Each worker
+therefore sends what those KPIs read of every event it applies, a ``JoinInput``, to the joins
+topic, and every worker reads the whole topic into a ``JoinView``: a window store of the whole
+fleet's join events, from which each worker exports the same join KPIs and top authors.
+
+Exactly once without transactions: a join input is named by the input record it came from
+(topic, partition, offset), so a worker that re-reads records after a crash, or a paused one
+that wakes, sends the same input again under the same name. The view counts a name once, at its
+first position in the joins topic, with the offset-based ``Deduplicator``; every worker reads the
+same topic, so every worker decides alike, in any order of arrival.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+import msgspec
+
+from socialpulse.core.dedup import Deduplicator
+from socialpulse.core.events import ENGAGEMENT_TYPES, Interaction, Mention
+from socialpulse.core.windows.store import WindowStore
+from socialpulse.core.windows.timeline import Source, bucket_of, first_bucket
+from socialpulse.settings import DEFAULT_LIFETIME_WINDOWS, BrandSettings
+
+# Interaction types a join reads: engagements on a post, direct messages, account snapshots.
+JOINED_TYPES: Final = frozenset({*ENGAGEMENT_TYPES, "direct_message", "account_snapshot"})
+# A position in the joins topic as one integer: partition × 2^40 + offset.
+_PARTITION_SHIFT: Final = 40
+
+
+class JoinInput(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """What the join KPIs read of one applied input record, named by where it was read."""
+
+    topic: str
+    partition: int
+    offset: int
+    # A mention's matched brands (an interaction names its brand itself).
+    brands: tuple[str, ...] = ()
+    mention: Mention | None = None
+    interaction: Interaction | None = None
+
+    @property
+    def source(self) -> Source:
+        """The input partition it was read from."""
+        return (self.topic, self.partition)
+
+
+_encode: Final = msgspec.msgpack.Encoder().encode
+_decode: Final = msgspec.msgpack.Decoder(JoinInput).decode
+
+
+def mention_input(source: Source, offset: int, brands: Sequence[str], m: Mention) -> JoinInput:
+    """A matched mention as a join input; its text is left out (no join reads it)."""
+    return JoinInput(*source, offset, tuple(brands), mention=msgspec.structs.replace(m, text=""))
+
+
+def interaction_input(source: Source, offset: int, i: Interaction) -> JoinInput | None:
+    """An interaction as a join input, or None when no join reads its type."""
+    if i.type not in JOINED_TYPES or (i.type in ENGAGEMENT_TYPES and i.post_id is None):
+        return None
+    return JoinInput(*source, offset, interaction=i)
+
+
+def encode_input(j: JoinInput) -> bytes:
+    """A join input as a joins-topic record value (msgpack)."""
+    return _encode(j)
+
+
+def decode_input(data: bytes) -> JoinInput:
+    """The join input ``encode_input`` wrote; ``msgspec.DecodeError``/``ValidationError`` else."""
+    return _decode(data)
+
+
+def position(partition: int, offset: int) -> int:
+    """A joins-topic record's place as one integer, for the deduplicator's first-seen offsets."""
+    return (partition << _PARTITION_SHIFT) + offset
+
+
+class JoinView:
+    """The fleet's join events in one window store, each input record applied once."""
+
+    def __init__(
+        self,
+        brands: Sequence[BrandSettings],
+        windows: Mapping[str, int],
+        *,
+        lifetime_windows: float = DEFAULT_LIFETIME_WINDOWS,
+    ) -> None:
+        self.store = WindowStore(
+            brands, windows, lifetime_windows=lifetime_windows, persisted=False
+        )
+        self._dedup = Deduplicator(self.store.horizon_seconds)
+        # The view's own order of application: a bucket never skips an input by offset, since
+        # inputs of one source may arrive out of order (the deduplicator decides instead).
+        self._seq = 0
+        self.applied = 0
+        self.duplicates = 0
+        self.too_old = 0
+
+    def apply(self, j: JoinInput, at: int, now: float) -> bool:
+        """Apply one join input read at position ``at``; False for a repeat or one too old.
+
+        Inputs older than every window are skipped, but for account snapshots: the latest one
+        before the longest window's start is what that window's followers are read from.
+        """
+        event = j.mention if j.mention is not None else j.interaction
+        if event is None:
+            return False
+        ts = event.created_at.timestamp()
+        if self._dedup.is_duplicate(j.source, ts, str(j.offset), at):
+            self.duplicates += 1
+            return False
+        old = bucket_of(ts) < first_bucket(now, self.store.horizon_seconds)
+        if old and (j.interaction is None or j.interaction.type != "account_snapshot"):
+            self.too_old += 1
+            return False
+        self._seq += 1
+        if j.mention is not None:
+            for brand in j.brands:
+                if brand in self.store.brands:
+                    self.store.add_joined_mention(j.source, brand, j.mention, self._seq)
+        elif j.interaction is not None:
+            self.store.add_interaction(j.source, j.interaction, self._seq)
+        self.applied += 1
+        return True
+
+    def expire(self, now: float) -> None:
+        """Forget what has left the longest window (the latest snapshot is carried)."""
+        self.store.expire(now)
+        self._dedup.expire(now)

@@ -1,0 +1,272 @@
+"""The joins topic: each worker sends the join inputs of what it applies, every worker reads all.
+
+``JoinPublisher`` holds the join inputs of handled records until a checkpoint sends them; the
+worker commits a partition's offsets only once its inputs are acknowledged, so a crash re-reads
+and re-sends them (the view counts each once, see ``core.joins``). ``JoinReader`` reads every
+partition of the topic from its start with a consumer of no group, into the worker's
+``JoinView``; the worker is ready once it has read to the ends the topic had when it started.
+The topic is time-retained (``retention.ms``, twice the longest window), not compacted: each
+record is one event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from socialpulse.core.clock import Clock
+from socialpulse.core.joins import JoinInput, JoinView, decode_input, encode_input, position
+from socialpulse.core.windows.timeline import Source
+from socialpulse.kafka.topics import TopicSpec, ensure_topics
+
+log = logging.getLogger(__name__)
+
+SEND_TIMEOUT_SECONDS: Final = 30.0
+EXPIRE_EVERY_SECONDS: Final = 10.0
+LAG_EVERY_SECONDS: Final = 1.0
+# The longest the reader holds the event loop at a time.
+SLICE_SECONDS: Final = 0.01
+# How long a start waits for the joins topic to show in the metadata.
+METADATA_WAIT_SECONDS: Final = 15.0
+# The topic keeps what the view needs: every window, and the snapshot before the longest one.
+RETENTION_WINDOWS: Final = 2
+
+
+def joins_topic_spec(partitions: int, horizon_seconds: int) -> TopicSpec:
+    """How the joins topic is created when missing: deleted by age, past two longest windows."""
+    retention_ms = RETENTION_WINDOWS * horizon_seconds * 1000
+    return TopicSpec(
+        partitions=partitions,
+        config={"cleanup.policy": "delete", "retention.ms": str(retention_ms)},
+    )
+
+
+@dataclass(slots=True)
+class JoinStats:
+    """What the joins topic reports: inputs sent, read, applied, repeated, unreadable."""
+
+    sent: int = 0
+    send_failures: int = 0
+    read: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    unreadable: int = 0
+    # Joins-topic partition -> records behind its end.
+    lag: dict[tuple[str, int], int] = field(default_factory=dict)
+    # Read up to the ends the topic had when the reader started.
+    caught_up: bool = False
+
+
+class JoinsTopicMissing(RuntimeError):
+    """The joins topic does not exist and the service may not create it."""
+
+
+class JoinPublisher:
+    """Join inputs of handled records, sent at each checkpoint."""
+
+    def __init__(self, topic: str, producer: AIOKafkaProducer, stats: JoinStats) -> None:
+        self.topic = topic
+        self._producer = producer
+        self._stats = stats
+        self._pending: list[tuple[Source, bytes, bytes]] = []
+
+    def add(self, inputs: Iterable[JoinInput]) -> None:
+        """Queue join inputs for the next flush; keyed by source, so each keeps its order."""
+        for j in inputs:
+            self._pending.append((j.source, f"{j.topic}:{j.partition}".encode(), encode_input(j)))
+
+    async def flush(self) -> set[Source]:
+        """Send what is queued and wait; the sources whose inputs did not all land (re-queued)."""
+        if not self._pending:
+            return set()
+        batch, self._pending = self._pending, []
+        sent: list[tuple[tuple[Source, bytes, bytes], asyncio.Future[Any]]] = []
+        failed: list[tuple[Source, bytes, bytes]] = []
+        error: BaseException | None = None
+        try:
+            for rec in batch:
+                try:
+                    sent.append((rec, await self._producer.send(self.topic, rec[2], key=rec[1])))
+                except KafkaError as e:
+                    failed.append(rec)
+                    error = e
+            if sent:
+                await asyncio.wait([f for _, f in sent], timeout=SEND_TIMEOUT_SECONDS)
+        except BaseException:
+            self._pending = batch + self._pending  # cancelled: nothing is known to have landed
+            raise
+        for rec, fut in sent:
+            if not fut.done():
+                fut.cancel()
+                failed.append(rec)
+                error = TimeoutError("join input not acknowledged in time")
+            elif fut.cancelled() or fut.exception() is not None:
+                failed.append(rec)
+                error = None if fut.cancelled() else fut.exception()
+        self._stats.sent += len(batch) - len(failed)
+        if failed:
+            self._stats.send_failures += 1
+            self._pending = failed + self._pending
+            log.warning(
+                "%d of %d join inputs to %s not acknowledged (%r); their partitions keep their "
+                "offsets uncommitted and retry",
+                len(failed),
+                len(batch),
+                self.topic,
+                error,
+            )
+        return {source for source, _, _ in failed}
+
+
+class JoinReader:
+    """Reads every partition of the joins topic into a ``JoinView``, in a task of its own."""
+
+    def __init__(
+        self,
+        topic: str,
+        client_options: dict[str, Any],
+        view: JoinView,
+        clock: Clock,
+        stats: JoinStats,
+        max_records: int = 1000,
+    ) -> None:
+        self.topic = topic
+        self._opts = client_options
+        self._view = view
+        self._clock = clock
+        self._stats = stats
+        self._max_records = max_records
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._create: TopicSpec | None = None
+        self._missing_since = time.monotonic()
+        self._start_ends: dict[TopicPartition, int] = {}
+        self._reported = False
+
+    def start(self, producer: AIOKafkaProducer, create: TopicSpec | None = None) -> None:
+        """Read through ``producer``'s client; a missing topic is created with ``create``.
+
+        Nothing is fetched here: ``run`` connects, waiting out an outage as the consume loop
+        does, so a worker starting while the brokers are away is not stopped by its join view.
+        """
+        self._producer = producer
+        self._create = create
+
+    async def _open(self) -> AIOKafkaConsumer | None:
+        """Assign every partition of the topic and seek to its start; None to try again.
+
+        The producer's client learns the partitions: a topic created a moment ago may take a
+        few seconds to show in the metadata. Missing for longer, with nothing to create it
+        with, is an error.
+        """
+        assert self._producer is not None, "start() first"  # noqa: S101 - programming error
+        cluster = await self._producer.client.fetch_all_metadata()
+        partitions = cluster.partitions_for_topic(self.topic)
+        if not partitions:
+            if self._create is not None:
+                await ensure_topics(self._opts, {self.topic: self._create})
+                self._create = None
+            elif time.monotonic() > self._missing_since + METADATA_WAIT_SECONDS:
+                raise JoinsTopicMissing(
+                    f"joins topic {self.topic!r} is missing: create it (see README, State) or "
+                    "let the service create it (kafka.create_topics: true)"
+                )
+            return None
+        consumer = AIOKafkaConsumer(
+            group_id=None, enable_auto_commit=False, auto_offset_reset="earliest", **self._opts
+        )
+        await consumer.start()
+        try:
+            tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            self._start_ends = await consumer.end_offsets(tps)
+        except BaseException:
+            await consumer.stop()
+            raise
+        self._stats.caught_up = not any(self._start_ends.values())
+        return consumer
+
+    async def stop(self) -> None:
+        """Close the consumer; safe to call twice."""
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Apply join inputs until ``stop``; a broker outage is waited out."""
+        next_expire = next_lag = 0.0
+        self._missing_since = time.monotonic()
+        while not stop.is_set():
+            try:
+                consumer = self._consumer
+                if consumer is None:
+                    consumer = self._consumer = await self._open()
+                    if consumer is None:
+                        await asyncio.sleep(0.5)
+                        continue
+                batch = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
+                now = self._clock()
+                until = time.perf_counter() + SLICE_SECONDS
+                for tp, records in batch.items():
+                    for r in records:
+                        self._apply(tp.partition, r.offset, r.value, now)
+                        if time.perf_counter() >= until:  # let the consume loop and scrapes run
+                            await asyncio.sleep(0)
+                            until = time.perf_counter() + SLICE_SECONDS
+                mono = time.monotonic()
+                if mono >= next_lag:
+                    await self._update_lag(consumer)
+                    next_lag = mono + LAG_EVERY_SECONDS
+                if mono >= next_expire:
+                    self._view.expire(now)
+                    next_expire = mono + EXPIRE_EVERY_SECONDS
+            except (KafkaError, RuntimeError) as e:
+                if isinstance(e, JoinsTopicMissing):
+                    raise
+                # RuntimeError: ensure_topics gave up on an unreachable cluster for now.
+                log.warning("joins topic %s: %r; retrying in 1 s", self.topic, e)
+                await asyncio.sleep(1.0)
+
+    def _apply(self, partition: int, offset: int, value: bytes | None, now: float) -> None:
+        self._stats.read += 1
+        try:
+            j = decode_input(value or b"")
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            self._stats.unreadable += 1
+            if not self._reported:
+                self._reported = True
+                log.error(
+                    "joins topic %s partition %d offset %d is unreadable (%s); skipped, and "
+                    "counted in socialpulse_join_inputs_unreadable_total",
+                    self.topic,
+                    partition,
+                    offset,
+                    e,
+                )
+            return
+        self._view.apply(j, position(partition, offset), now)
+        self._stats.applied = self._view.applied
+        self._stats.duplicates = self._view.duplicates
+
+    async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
+        tps = list(self._start_ends)
+        end = await consumer.end_offsets(tps)
+        lag: dict[tuple[str, int], int] = {}
+        caught_up = True
+        for tp in tps:
+            at = await consumer.position(tp)
+            lag[(tp.topic, tp.partition)] = max(0, end[tp] - at)
+            caught_up = caught_up and at >= self._start_ends[tp]
+        self._stats.lag = lag
+        if caught_up and not self._stats.caught_up:
+            log.info("joins topic %s read to where it ended at start-up", self.topic)
+        self._stats.caught_up = self._stats.caught_up or caught_up

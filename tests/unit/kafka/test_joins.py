@@ -1,0 +1,78 @@
+"""The joins topic's publisher and reader without a broker: failed sends wait, bad records count."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka.errors import KafkaTimeoutError
+
+from builders import interaction, mention
+from socialpulse.core.joins import (
+    JoinView,
+    decode_input,
+    interaction_input,
+    mention_input,
+)
+from socialpulse.kafka.joins import JoinPublisher, JoinReader, JoinStats
+from socialpulse.settings import BrandSettings
+
+NOW = 1_800_000_000.0
+BRANDS = [BrandSettings(id="a", name="A", terms=("alpha",))]
+
+
+@dataclass
+class FakeProducer:
+    """Acknowledges every send at once, but those whose key is in ``failing``."""
+
+    failing: set[bytes] = field(default_factory=set)
+    landed: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    async def send(self, topic: str, value: bytes, key: bytes) -> asyncio.Future[None]:
+        assert topic == "g.joins"
+        f: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if key in self.failing:
+            f.set_exception(KafkaTimeoutError())
+        else:
+            self.landed.append((key, value))
+            f.set_result(None)
+        return f
+
+
+def _inputs() -> list[Any]:
+    like = interaction_input(("i", 1), 7, interaction(NOW, "like", post="p1"))
+    assert like is not None
+    return [mention_input(("m", 0), 3, ["a"], mention(NOW, text="alpha")), like]
+
+
+async def test_a_source_whose_inputs_did_not_land_is_reported_and_sent_again() -> None:
+    producer = FakeProducer(failing={b"i:1"})
+    stats = JoinStats()
+    publisher = JoinPublisher("g.joins", producer, stats)
+    assert await publisher.flush() == set()
+    publisher.add(_inputs())
+    assert await publisher.flush() == {("i", 1)}  # its offsets must not be committed
+    assert [k for k, _ in producer.landed] == [b"m:0"]
+    assert (stats.sent, stats.send_failures) == (1, 1)
+    producer.failing.clear()
+    assert await publisher.flush() == set()
+    assert [k for k, _ in producer.landed] == [b"m:0", b"i:1"]
+    assert decode_input(producer.landed[1][1]).offset == 7
+    assert stats.sent == 2
+
+
+def test_an_unreadable_record_is_counted_and_skipped() -> None:
+    view = JoinView(BRANDS, {"1h": 3600})
+    stats = JoinStats()
+    reader = JoinReader("g.joins", {}, view, lambda: NOW, stats)
+    reader._apply(0, 0, b"\xc1 not msgpack", NOW)
+    reader._apply(0, 1, None, NOW)
+    good = FakeProducer()
+    publisher = JoinPublisher("g.joins", good, JoinStats())
+    publisher.add(_inputs())
+    asyncio.run(publisher.flush())
+    for offset, (_, value) in enumerate(good.landed, start=2):
+        reader._apply(0, offset, value, NOW)
+    reader._apply(1, 0, good.landed[0][1], NOW)  # the same input sent again: counted once
+    assert (stats.read, stats.unreadable, stats.applied, stats.duplicates) == (5, 2, 2, 1)
