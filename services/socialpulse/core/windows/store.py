@@ -211,7 +211,7 @@ class WindowStore:
             else:
                 b.neutral += 1
             b.compound_sum += sentiment.compound
-        owned = self._add_author(source, brand, b, mention, ts)
+        owned = self._add_author(source, brand, b, mention, ts, filtered)
         if owned:
             b.owned_posts += 1
         elif mention.has_media:
@@ -226,10 +226,10 @@ class WindowStore:
         ts = mention.created_at.timestamp()
         b = self._touch(source, brand, ts, offset)
         if b is not None:
-            self._add_author(source, brand, b, mention, ts)
+            self._add_author(source, brand, b, mention, ts, False)
 
     def _add_author(
-        self, source: Source, brand: str, b: Bucket, mention: Mention, ts: float
+        self, source: Source, brand: str, b: Bucket, mention: Mention, ts: float, filtered: bool
     ) -> bool:
         """Tally the mention's author and index it as a post; whether the brand wrote it."""
         authors = b.authors
