@@ -181,3 +181,21 @@ def test_unscored_mentions_reach_the_fleet_totals() -> None:
     ((a, b),) = asm.complete()
     assert a == MinuteCounts(brand="a", minute=M0, unscored=1, by_platform={"x": 1}, voice_set=1)
     assert b.mentions == 0
+
+
+def test_filtered_mentions_count_in_the_volume_and_in_no_sentiment_class() -> None:
+    """A mention the signals stage filtered is in its platform's count: the minute must add up."""
+    store = WindowStore(BRANDS, {"1h": 3600})
+    store.add_mention(SOURCES[0], "a", mention(M0 * 60 + 1), POS, False, off())
+    for i in range(3):
+        spam = mention(M0 * 60 + 2 + i, platform="instagram")
+        store.add_mention(SOURCES[0], "a", spam, None, False, off(), filtered=True)
+    c = contribution(SOURCES[0], M0, store.buckets_at(SOURCES[0], M0))
+    asm = MinuteAssembler(SOURCES[:1], BRANDS)
+    asm.add(c)
+    asm.close(SOURCES[0], M0)
+    ((a, _),) = asm.complete()
+    assert a.mentions == 4 and a.positive == 1 and a.unscored == 3
+    assert a.by_platform == {"x": 1, "instagram": 3}
+    own = minute_counts(M0, {"a": [store.buckets_at(SOURCES[0], M0)["a"]]}, BRANDS)
+    assert own["a"].mentions == 4 and own["a"].unscored == 3

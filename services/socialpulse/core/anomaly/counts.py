@@ -112,7 +112,7 @@ def minute_counts(
             pos += bucket.positive
             neu += bucket.neutral
             neg += bucket.negative
-            unscored += bucket.unscored
+            unscored += bucket.unscored + bucket.filtered  # filtered: volume, no sentiment
             for platform, n in (bucket.mentions_by_platform or {}).items():
                 platforms[platform] = platforms.get(platform, 0) + n
         own[b.id] = (pos, neu, neg, unscored, platforms)

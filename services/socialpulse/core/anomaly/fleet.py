@@ -95,11 +95,17 @@ def contribution(source: Source, minute: int, buckets: Mapping[str, Bucket]) -> 
         source[1],
         minute,
         {
+            # A mention the signals stage filtered is unscored here: it counts in the volume
+            # (and in its platform's count, as in the mentions KPI), never in a sentiment class.
             brand: BrandMinute(
-                b.positive, b.neutral, b.negative, dict(b.mentions_by_platform or {}), b.unscored
+                b.positive,
+                b.neutral,
+                b.negative,
+                dict(b.mentions_by_platform or {}),
+                b.unscored + b.filtered,
             )
             for brand, b in sorted(buckets.items())
-            if b.positive or b.neutral or b.negative or b.unscored
+            if b.positive or b.neutral or b.negative or b.unscored or b.filtered
         },
     )
 
