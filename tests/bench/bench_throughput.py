@@ -9,7 +9,9 @@ terms, a handle and an exclusion each). Every implementation runs as an OS proce
 same topics with a group of its own:
 
 * socialpulse: ``socialpulse run`` (its default four windows), ``/metrics`` scraped every second;
-* socialpulse-2: two such processes in one consumer group, their scrapes summed;
+* sp-nosignals: ``socialpulse run`` with its signals stage off (``spam.enabled`` and
+  ``trends.enabled`` false): the stage's cost through the broker, measured in the same run;
+* socialpulse-2: two ``socialpulse run`` processes in one consumer group, their scrapes summed;
 * naive: ``getmany``, ``json.loads``, stock vaderSentiment ``polarity_scores``, one labelled
   prometheus-client counter increment per event (this file run as ``naive``);
 * faust: the faust-streaming agent peer ``tests/peer/faust_app.py`` (its default exactly-once).
@@ -60,7 +62,7 @@ from vader_corpus import read_corpus  # noqa: E402 - needs the path above
 
 KAFKA_SH: Final = REPO / "deploy" / "kafka" / "kafka.sh"
 PARTITIONS: Final = 4
-IMPLS: Final = ("socialpulse", "socialpulse-2", "naive", "faust")
+IMPLS: Final = ("socialpulse", "sp-nosignals", "socialpulse-2", "naive", "faust")
 # socialpulse-2: two `socialpulse run` processes in one consumer group (one core each).
 WORKERS: Final = {"socialpulse-2": 2}
 SCRAPE_SECONDS: Final = 1.0
@@ -287,7 +289,7 @@ class Bench:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SOCIALPULSE_", "PEER_"))}
         group = f"{self.prefix}{impl}"
         mentions, interactions = f"{self.prefix}mentions", f"{self.prefix}interactions"
-        if impl.startswith("socialpulse"):
+        if impl.startswith(("socialpulse", "sp-")):
             cfg = self.workdir / f"{group}-{member}.yaml"
             cfg.write_text(
                 yaml.safe_dump(
@@ -304,6 +306,11 @@ class Bench:
                         "demo": False,
                         "metrics_host": "127.0.0.1",
                         "metrics_port": port,
+                        **(
+                            {"spam": {"enabled": False}, "trends": {"enabled": False}}
+                            if impl == "sp-nosignals"
+                            else {}
+                        ),
                     }
                 )
             )
@@ -492,6 +499,12 @@ def table(results: list[Result]) -> str:
                 f"{p99:>8}{r.rss_bytes / 2**20:>9,.0f}{note}"
             )
         ours, naive, two = rows.get("socialpulse"), rows.get("naive"), rows.get("socialpulse-2")
+        off = rows.get("sp-nosignals")
+        if ours and off and off.us_per_event and off.rate:
+            lines.append(
+                f"{n:>6}  {'signals adds':<14}{'':>9}{off.rate / ours.rate - 1:>10.1%} "
+                f"{ours.us_per_event / off.us_per_event - 1:>10.1%}"
+            )
         if ours and two and ours.rate:
             lines.append(f"{n:>6}  {'sp-2 ÷ sp':<14}{'':>9}{two.rate / ours.rate:>10.2f}×")
         if ours and naive and naive.rate and ours.us_per_event:

@@ -22,6 +22,8 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from socialpulse.core.translate import CharClass
+
 # URLs and handles, dropped before the letters are kept.
 _LINKS: Final = re.compile(r"(?:https?://|www\.)\S+|@\w+")
 CACHE_ENTRIES: Final = 4096
@@ -45,14 +47,24 @@ class _LettersOnly(dict[int, str]):
 
 
 _LETTERS: Final = _LettersOnly()
+_LETTER_CLASS: Final = CharClass(str.isalpha)
+
+
+def _unlinked(text: str) -> str:
+    low = text.lower()
+    if "@" in low or "http" in low or "www." in low:
+        low = _LINKS.sub(" ", low)
+    return low
 
 
 def normalise(text: str) -> str:
     """The text two copies of one post share: no URLs, handles or digits, single spaces."""
-    low = text.lower()
-    if "@" in low or "http" in low or "www." in low:
-        low = _LINKS.sub(" ", low)
-    return " ".join(low.translate(_LETTERS).split())
+    return " ".join(_unlinked(text).translate(_LETTERS).split())
+
+
+def normalise_many(texts: Sequence[str]) -> list[str]:
+    """``normalise`` of each text, the letters kept in one numpy pass over the batch."""
+    return [" ".join(t.split()) for t in _LETTER_CLASS.translate([_unlinked(t) for t in texts])]
 
 
 class Fingerprint(msgspec.Struct, frozen=True, gc=False):
@@ -121,7 +133,7 @@ class MinHasher:
 
     def _compute(self, texts: Sequence[str]) -> list[Fingerprint]:
         k = self._shingle
-        norms = [normalise(t) for t in texts]
+        norms = normalise_many(texts) if len(texts) > 1 else [normalise(t) for t in texts]
         # Each text padded to at least one shingle; shingles never cross two texts.
         encoded = [n.encode().ljust(k, b"\0") for n in norms]
         lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))

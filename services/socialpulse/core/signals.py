@@ -77,13 +77,16 @@ class Signals:
         self._prune_at = _CAMPAIGNS_HELD
 
     def prefetch(self, texts: Sequence[str]) -> None:
-        """Fingerprint the matched mention texts of a batch in one numpy pass, ahead of ``check``.
+        """Fingerprint and tokenise a batch's matched texts in numpy passes, ahead of ``check``.
 
         One text alone costs the MinHash a dozen numpy calls; a batch costs a few µs a text.
-        The fingerprints wait in the hasher's cache, where ``check`` finds them.
+        The fingerprints wait in the hasher's cache, the translated texts in the tokeniser's,
+        where ``check`` finds them.
         """
         if self.enabled and texts:
             self.spam.hasher.fingerprints(texts[: self.spam.hasher.cache_entries])
+        if self.trends_enabled and texts:
+            self.tokeniser.prefetch(texts)
 
     def check(self, mention: Mention, brands: Sequence[str], owned: bool) -> str | None:
         """The reason ``mention`` (matching ``brands``) is filtered, None when it is genuine.

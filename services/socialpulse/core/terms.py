@@ -8,11 +8,13 @@ union of the configured lists. Hashtags and @mentions are never stop-words: some
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Final
 
 from stop_words import get_stop_words
+
+from socialpulse.core.translate import CharClass
 
 LANGUAGE_NAMES: Final = {
     "en": "english",
@@ -45,7 +47,15 @@ class _Wordish(dict[int, str]):
 
 
 _WORDISH: Final = _Wordish()
+_WORDISH_CLASS: Final = CharClass(lambda char: char.isalnum() or char in "_#@'")
 CACHE_ENTRIES: Final = 4096
+
+
+def _unlinked(text: str) -> str:
+    low = text.lower()
+    if "http" in low or "www." in low:
+        low = _URL.sub(" ", low)
+    return low
 
 
 def stop_words(languages: Iterable[str]) -> dict[str, frozenset[str]]:
@@ -69,11 +79,25 @@ def brand_terms(terms: Iterable[str], handles: Iterable[str]) -> frozenset[str]:
 
 
 class Tokeniser:
-    """Splits mention texts into candidate terms; repeated texts (reposts) hit an LRU cache."""
+    """Splits mention texts into candidate terms; repeated texts (reposts) hit an LRU cache.
+
+    ``prefetch`` prepares a batch's texts in one numpy pass; ``terms`` finds them there.
+    """
 
     def __init__(self, languages: Iterable[str], cache_entries: int = CACHE_ENTRIES) -> None:
         self._stop = stop_words(languages)
         self._cached = lru_cache(maxsize=cache_entries)(self._terms)
+        self._cache_entries = cache_entries
+        self._ahead: dict[str, str] = {}
+
+    def prefetch(self, texts: Sequence[str]) -> None:
+        """Lower-case and translate ``texts`` for ``terms`` in one pass (``core.translate``).
+
+        Held until the next call: the texts of one batch, at most ``cache_entries`` of them.
+        """
+        distinct = list(dict.fromkeys(texts))[: self._cache_entries]
+        wordish = _WORDISH_CLASS.translate([_unlinked(t) for t in distinct])
+        self._ahead = dict(zip(distinct, wordish, strict=True))
 
     def terms(self, text: str, language: str | None = None) -> tuple[str, ...]:
         """The distinct terms of ``text``, in first-seen order, stop-words removed.
@@ -87,12 +111,12 @@ class Tokeniser:
         stop = self._stop[lang]
         seen: dict[str, None] = {}
         # The cheap tests first: this loop runs for every term of every genuine mention.
-        low = text.lower()
-        if "http" in low or "www." in low:
-            low = _URL.sub(" ", low)
+        wordish = self._ahead.get(text)
+        if wordish is None:
+            wordish = _unlinked(text).translate(_WORDISH)
         # No token holds a character outside ``_WORDISH``, so splitting there first changes
         # nothing; a piece of letters alone is a token (most are), the rest go to the regex.
-        for piece in low.translate(_WORDISH).split():
+        for piece in wordish.split():
             if piece.isalpha():
                 if 2 <= len(piece) <= MAX_TERM_CHARS and piece not in stop:
                     seen[piece] = None

@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from builders import mention
-from socialpulse.core.neardup import MinHasher, NearDuplicateIndex, normalise, similarity
+from socialpulse.core.neardup import (
+    MinHasher,
+    NearDuplicateIndex,
+    normalise,
+    normalise_many,
+    similarity,
+)
 from socialpulse.core.spam import NO_CLUSTER, SPAM_REASONS, SpamDetector
 from socialpulse.settings import SpamSettings
 
@@ -28,6 +34,12 @@ def test_normalise_drops_links_handles_digits_and_punctuation() -> None:
 def test_normalise_keeps_the_letters_alone(text: str) -> None:
     links = re.sub(r"(?:https?://|www\.)\S+|@\w+", " ", text.lower())
     assert normalise(text) == " ".join("".join(c if c.isalpha() else " " for c in links).split())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet="aB'#@_1 é-.ñ😀²ßİ:/whtpsw𝔘", max_size=60), max_size=10))
+def test_a_batch_normalises_as_each_text_alone(texts: list[str]) -> None:
+    assert normalise_many(texts) == [normalise(t) for t in texts]
 
 
 def test_similarity_tracks_edit_size() -> None:

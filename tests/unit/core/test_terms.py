@@ -57,3 +57,17 @@ def _regex_terms(text: str, stop: frozenset[str]) -> tuple[str, ...]:
 def test_splitting_first_gives_the_regex_terms_in_order(text: str) -> None:
     tok = Tokeniser(LANGS)
     assert tok.terms(text) == _regex_terms(text, stop_words(LANGS)[""])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.text(alphabet="aB'#@_1 é-.ñ😀²½ßİ:/whtps𝔘", max_size=60), max_size=10),
+    st.sampled_from([None, "en", "de", "xx"]),
+)
+def test_a_prefetched_batch_gives_the_terms_of_each_text_alone(
+    texts: list[str], language: str | None
+) -> None:
+    alone = [Tokeniser(LANGS).terms(t, language) for t in texts]
+    tok = Tokeniser(LANGS)
+    tok.prefetch(texts)
+    assert [tok.terms(t, language) for t in texts] == alone
