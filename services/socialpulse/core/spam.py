@@ -36,6 +36,7 @@ SPAM_REASONS: Final[tuple[str, ...]] = get_args(SpamReason)
 _CLUSTER_ACCOUNTS_CAP: Final = 10_000
 # The cluster of a text too short to compare.
 NO_CLUSTER: Final = -1
+_GENUINE: Final[frozenset[SpamReason]] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,53 +127,63 @@ class SpamDetector:
         return [self._classify(m, fp) for m, fp in zip(mentions, fps, strict=True)]
 
     def _classify(self, mention: Mention, fp: Fingerprint) -> Verdict:
+        # Runs for every matched mention: settings and methods are read into locals, and a
+        # genuine verdict shares one empty set of reasons.
         s = self.settings
         ts = mention.created_at.timestamp()
+        index = self.index
         if ts > self._now:
             self._now = ts
-            self._expire(ts)
-        reasons: set[SpamReason] = set()
+            # What ``_expire`` would do: forget posts out of the window, compact the texts.
+            if index.oldest <= ts - index.window or len(self._texts) > 2 * s.max_posts:
+                self._expire(ts)
+        reasons: list[SpamReason] = []
         author = mention.author
-        recent = self._posting_times(author.id, ts)
-        if len(recent) >= s.bot_rate_posts:
-            reasons.add("bot_rate")
+        recent = len(self._posting_times(author.id, ts))
+        if recent >= s.bot_rate_posts:
+            reasons.append("bot_rate")
         if (
-            not author.verified
+            recent >= s.new_account_burst_posts
+            and not author.verified
             and author.followers <= s.new_account_max_followers
-            and len(recent) >= s.new_account_burst_posts
         ):
-            reasons.add("new_account_burst")
-        if len(fp.text) < s.min_text_chars:
-            return Verdict(frozenset(reasons), NO_CLUSTER)
+            reasons.append("new_account_burst")
+        text = fp.text
+        if len(text) < s.min_text_chars:
+            return Verdict(frozenset(reasons) if reasons else _GENUINE, NO_CLUSTER)
         post = self._next
-        self._next += 1
-        exact = self._texts.get(fp.text)
-        if exact is not None and exact[0] in self._clusters:
-            cluster = self._clusters[exact[0]]
-            if exact[1] != author.id:
-                reasons.add("exact_repost")
+        self._next = post + 1
+        clusters = self._clusters
+        exact = self._texts.get(text)
+        cluster: Cluster | None = clusters.get(exact[0]) if exact is not None else None
+        reposted = False
+        if cluster is not None:
+            reposted = exact is not None and exact[1] != author.id
         else:
-            near = self.index.nearest(fp, s.near_duplicate_similarity)
+            near = index.nearest(fp, s.near_duplicate_similarity)
             cluster_id = self._post_cluster.get(near[0]) if near is not None else None
-            found = self._clusters.get(cluster_id) if cluster_id is not None else None
-            if found is None:
-                found = self._clusters[post] = Cluster(post, fp.text, ts, ts, author.id)
-            cluster = found
-            self._texts[fp.text] = (cluster.id, author.id)
-        self.index.add(post, ts, fp)
+            cluster = clusters.get(cluster_id) if cluster_id is not None else None
+            if cluster is None:
+                cluster = clusters[post] = Cluster(post, text, ts, ts, author.id)
+            self._texts[text] = (cluster.id, author.id)
+        index.add(post, ts, fp)
         self._post_cluster[post] = cluster.id
         cluster.live += 1  # before any eviction, so the post's own cluster outlives it
-        if len(self.index) > s.max_posts:
+        if len(index) > s.max_posts:
             self._expire(self._now)
         cluster.posts += 1
-        cluster.last_seen = max(cluster.last_seen, ts)
+        if ts > cluster.last_seen:
+            cluster.last_seen = ts
         cluster.add_account(author.id)
-        if cluster.posts >= s.near_duplicate_min_posts and "exact_repost" not in reasons:
-            if exact is None or exact[1] == author.id:
-                reasons.add("near_duplicate")
-        if self._is_campaign(cluster):
-            reasons.add("campaign")
-        return Verdict(frozenset(reasons), cluster.id)
+        if reposted:
+            reasons.append("exact_repost")
+        elif cluster.posts >= s.near_duplicate_min_posts and (
+            exact is None or exact[1] == author.id
+        ):
+            reasons.append("near_duplicate")
+        if cluster.posts >= s.campaign_min_posts and self._is_campaign(cluster):
+            reasons.append("campaign")
+        return Verdict(frozenset(reasons) if reasons else _GENUINE, cluster.id)
 
     def _is_campaign(self, c: Cluster) -> bool:
         s = self.settings
