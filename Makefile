@@ -44,7 +44,7 @@ fmt: $(STAMP) ## Format and auto-fix with ruff
 	$(VENV)/bin/ruff format services tests
 	$(VENV)/bin/ruff check --fix services tests
 
-bench: $(STAMP) ## Benchmarks, each beside its baseline: pipeline, brand matching, 24 h state restore, window state memory beside main's design, sentiment, language detection, alert quality, trend and spam signals, throughput through Kafka beside a naive loop and faust, scrapes at 1,000 brands
+bench: $(STAMP) ## Benchmarks, each beside its baseline: pipeline (signals stage on and off), brand matching, 24 h state restore, window state memory beside main's design, sentiment, language detection, alert quality, trend and spam signals, throughput through Kafka beside a naive loop, faust and socialpulse with its signals stage off, scrapes at 1,000 brands
 	$(PY) tests/bench/bench_pipeline.py
 	$(PY) tests/bench/bench_matcher.py
 	$(PY) tests/bench/bench_restore.py

@@ -103,6 +103,7 @@ class SpamDetector:
         )
         self.index = NearDuplicateIndex(settings.window_seconds, settings.max_posts)
         self._authors: OrderedDict[str, deque[float]] = OrderedDict()
+        self._rate_posts = max(settings.bot_rate_posts, settings.new_account_burst_posts)
         self._post_cluster: dict[int, int] = {}
         self._clusters: dict[int, Cluster] = {}
         self._texts: dict[str, tuple[int, str]] = {}  # normalised text -> (cluster, first author)
@@ -197,17 +198,17 @@ class SpamDetector:
     def _posting_times(self, author: str, ts: float) -> deque[float]:
         """The author's posting times within the rate span, ``ts`` included."""
         s = self.settings
-        times = self._authors.get(author)
+        authors = self._authors
+        times = authors.get(author)
         if times is None:
-            times = self._authors[author] = deque(
-                maxlen=max(s.bot_rate_posts, s.new_account_burst_posts)
-            )
-            if len(self._authors) > s.max_authors:
-                self._authors.popitem(last=False)
+            times = authors[author] = deque(maxlen=self._rate_posts)
+            if len(authors) > s.max_authors:
+                authors.popitem(last=False)
         else:
-            self._authors.move_to_end(author)
+            authors.move_to_end(author)
         times.append(ts)
-        while times and times[0] <= ts - s.bot_rate_seconds:
+        cutoff = ts - s.bot_rate_seconds
+        while times and times[0] <= cutoff:
             times.popleft()
         return times
 
