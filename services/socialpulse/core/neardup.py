@@ -235,3 +235,21 @@ class NearDuplicateIndex:
                 if self._by_band.get(band) is entry:
                     del self._by_band[band]
         return gone
+
+    def entries(self) -> list[tuple[float, int, bytes, tuple[int, ...]]]:
+        """The posts held, oldest first, as (created at, post, signature bytes, band keys)."""
+        return [(e.ts, e.post, e.signature.tobytes(), e.bands) for e in self._entries]
+
+    def load(self, entries: Sequence[tuple[float, int, bytes, Sequence[int]]]) -> None:
+        """Hold ``entries`` (as ``entries`` gave them) in place of the current posts.
+
+        Adding them oldest first rebuilds the band map exactly: each band names the latest
+        post holding it, and a band whose latest post expired was dropped with it.
+        """
+        self._by_band = {}
+        self._entries = deque()
+        for ts, post, signature, bands in entries:
+            entry = _Entry(ts, post, np.frombuffer(signature, dtype=np.uint32), tuple(bands))
+            self._entries.append(entry)
+            for band in entry.bands:
+                self._by_band[band] = entry

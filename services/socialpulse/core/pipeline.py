@@ -175,6 +175,8 @@ class Pipeline:
             rejected.append((offset, event))
         if stream == "mentions":
             self._apply_mentions(accepted, source, scored or {})  # type: ignore[arg-type]
+            if records:
+                self.signals.advance(source, records[-1][0])
         else:
             add = self.store.add_interaction
             joins = self.join_inputs
@@ -221,7 +223,8 @@ class Pipeline:
             if matches:
                 # Filtered (never a brand's own post): counted per reason and in every volume,
                 # in no sentiment figure and no share of voice (unless ``include_filtered``).
-                filtered = signals.check(event, [m.brand for m in matches], by_brand) is not None
+                brands = [m.brand for m in matches]
+                filtered = signals.check(source, offset, event, brands, by_brand) is not None
                 detect.append(event)
             steps.append((offset, event, matches, owned, filtered))
         languages = iter(self.languages.of_many(detect)) if detect else iter(())

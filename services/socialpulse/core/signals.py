@@ -8,21 +8,30 @@ brand's own posts are neither judged nor counted for trends: a brand posting its
 text from its accounts is publishing, not spamming. Copy-paste campaigns become incidents of the
 signal ``copy_paste_campaign`` (``campaign_transitions``), named like the spike detector's.
 
-The state is this process's: the trends of the partitions it owns and the spam window it has
-seen. Both restart empty (the window store, not this, is what the state topic persists).
+The state is kept per input partition (``Source``), like the window store's: a partition's
+verdicts depend on its own events in offset order alone, so they are the same whichever worker
+holds it and however partitions are grouped. ``snapshot`` and ``restore`` carry a partition's
+state through the state topic with the offset it stands at; the Kafka worker re-reads the
+partition from there, and events at or below that offset are never judged twice (``check``
+skips them: the window store, restored with them, skips them too). Trends and campaigns are
+read merged over the partitions this process holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
+import msgspec
+
 from socialpulse.core.anomaly.detector import Transition, incident_key
 from socialpulse.core.events import Mention
-from socialpulse.core.spam import Cluster, SpamDetector, SpamReason
+from socialpulse.core.neardup import MinHasher
+from socialpulse.core.spam import Cluster, SpamDetector, SpamReason, SpamState
 from socialpulse.core.terms import Tokeniser, brand_terms
-from socialpulse.core.trends import Trend, TrendDetector
+from socialpulse.core.trends import BrandTrends, Trend, TrendDetector
+from socialpulse.core.windows.timeline import Source
 from socialpulse.settings import Settings
 
 # The reasons a filtered mention is counted under, most specific first: a post of a campaign
@@ -37,6 +46,8 @@ FILTER_REASONS: Final[tuple[SpamReason, ...]] = (
 CAMPAIGN_SIGNAL: Final = "copy_paste_campaign"
 # Campaign clusters whose brands are held before those gone from the window are forgotten.
 _CAMPAIGNS_HELD: Final = 1024
+# Version of a partition's signals state (``Signals.snapshot``).
+STATE_VERSION: Final = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +63,56 @@ class Campaign:
     accounts: int
 
 
+class _PartitionState(msgspec.Struct, array_like=True):
+    """One partition's signals state as the state topic holds it (``snapshot``)."""
+
+    version: int
+    offset: int
+    latest: float
+    spam: SpamState | None
+    trends: dict[str, bytes]
+    campaign_brands: list[tuple[int, list[str]]]
+
+
+_encode_state = msgspec.msgpack.Encoder().encode
+_decode_state = msgspec.msgpack.Decoder(_PartitionState).decode
+
+
+class _Partition:
+    """The spam window, trends and campaign brands of one input partition."""
+
+    __slots__ = (
+        "campaign_brands",
+        "latest",
+        "offset",
+        "prune_at",
+        "replay_until",
+        "snapshot_offset",
+        "spam",
+        "trends",
+    )
+
+    def __init__(self, spam: SpamDetector, trends: TrendDetector) -> None:
+        self.spam = spam
+        self.trends = trends
+        # Campaign cluster id -> brands its flagged posts named.
+        self.campaign_brands: dict[int, set[str]] = {}
+        self.prune_at = _CAMPAIGNS_HELD
+        self.offset = -1  # the last offset of the partition applied
+        self.snapshot_offset = -1  # ``offset`` when the last snapshot was taken or restored
+        self.replay_until = -1  # offsets below it were counted before (a restore's re-read)
+        self.latest = float("-inf")
+
+    def prune(self) -> None:
+        """Forget the brands of campaigns gone from the window (a campaign stays one till then)."""
+        live = {c.id for c in self.spam.campaigns()}
+        for cluster in [c for c in self.campaign_brands if c not in live]:
+            del self.campaign_brands[cluster]
+        self.prune_at = max(_CAMPAIGNS_HELD, 2 * len(self.campaign_brands))
+
+
 class Signals:
-    """Spam verdicts, filtered counts, trends and campaigns of the mentions this worker reads."""
+    """Spam verdicts, filtered counts, trends and campaigns, per input partition."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -61,20 +120,31 @@ class Signals:
         self.include_filtered = settings.spam.include_filtered
         self.trends_enabled = settings.trends.enabled
         self.tokeniser = Tokeniser(settings.trends.languages)
-        self.trends = TrendDetector(
-            settings.trends, {b.id: brand_terms(b.terms, b.handles) for b in settings.brands}
-        )
-        self.spam = SpamDetector(settings.spam)
+        s = settings.spam
+        # One hasher for every partition: it is pure, and its cache serves them all.
+        self.hasher = MinHasher(s.shingle_chars, s.minhash_bands, s.minhash_rows)
+        self._excluded = {b.id: brand_terms(b.terms, b.handles) for b in settings.brands}
+        self._partitions: dict[Source, _Partition] = {}
         # brand -> reason -> mentions filtered since start (``_total`` counters).
         self.filtered: dict[str, dict[str, int]] = {
             b.id: dict.fromkeys(FILTER_REASONS, 0) for b in settings.brands
         }
-        # Campaign cluster id -> brands its flagged posts named; announced incidents by key.
-        self._campaign_brands: dict[int, set[str]] = {}
+        # Announced incidents by key.
         self._open: dict[str, Campaign] = {}
         self._min_posts = settings.spam.campaign_min_posts
-        self._latest = float("-inf")
-        self._prune_at = _CAMPAIGNS_HELD
+
+    def _partition(self, source: Source) -> _Partition:
+        part = self._partitions.get(source)
+        if part is None:
+            spam = SpamDetector(self.settings.spam, self.hasher)
+            trends = TrendDetector(self.settings.trends, self._excluded)
+            part = self._partitions[source] = _Partition(spam, trends)
+        return part
+
+    @property
+    def stateful(self) -> bool:
+        """Whether there is any state to keep (false with both spam checks and trends off)."""
+        return self.enabled or self.trends_enabled
 
     def prefetch(self, texts: Sequence[str]) -> None:
         """Fingerprint and tokenise a batch's matched texts in numpy passes, ahead of ``check``.
@@ -84,37 +154,120 @@ class Signals:
         where ``check`` finds them.
         """
         if self.enabled and texts:
-            self.spam.hasher.fingerprints(texts[: self.spam.hasher.cache_entries])
+            self.hasher.fingerprints(texts[: self.hasher.cache_entries])
         if self.trends_enabled and texts:
             self.tokeniser.prefetch(texts)
 
-    def check(self, mention: Mention, brands: Sequence[str], owned: bool) -> str | None:
-        """The reason ``mention`` (matching ``brands``) is filtered, None when it is genuine.
+    def check(
+        self, source: Source, offset: int, mention: Mention, brands: Sequence[str], owned: bool
+    ) -> str | None:
+        """The reason ``mention`` (matching ``brands``, read at ``offset``) is filtered, or None.
 
         A filtered mention is kept out of sentiment and share of voice; under
-        ``include_filtered`` the reason is still counted, but None is returned.
+        ``include_filtered`` the reason is still counted, but None is returned. A mention at
+        or below the partition's applied offset was judged before the state was saved: it is
+        not judged again (None; the window store skips it as well).
         """
+        part = self._partition(source)
+        if offset <= part.offset:
+            return None
+        part.offset = offset
         if owned:
             return None
         ts = mention.created_at.timestamp()
-        if ts > self._latest:
-            self._latest = ts
-        verdict = self.spam.classify(mention) if self.enabled else None
+        if ts > part.latest:
+            part.latest = ts
+        verdict = part.spam.classify(mention) if self.enabled else None
         if verdict is None or not verdict.reasons:
             if not self.trends_enabled:
                 return None
             terms = self.tokeniser.terms(mention.text, mention.language)
             for brand in brands:
-                self.trends.add(brand, ts, terms)
+                part.trends.add(brand, ts, terms)
             return None
         reason = next(r for r in FILTER_REASONS if r in verdict.reasons)
-        for brand in brands:
-            self.filtered[brand][reason] += 1
+        if offset >= part.replay_until:
+            for brand in brands:
+                self.filtered[brand][reason] += 1
         if reason == "campaign":
-            self._campaign_brands.setdefault(verdict.cluster, set()).update(brands)
-            if len(self._campaign_brands) > self._prune_at:
-                self._prune()
+            part.campaign_brands.setdefault(verdict.cluster, set()).update(brands)
+            if len(part.campaign_brands) > part.prune_at:
+                part.prune()
         return None if self.include_filtered else reason
+
+    def advance(self, source: Source, offset: int) -> None:
+        """``source`` was read up to ``offset`` (its mentions judged): the state stands there."""
+        part = self._partition(source)
+        part.offset = max(part.offset, offset)
+
+    # -- the state topic ----------------------------------------------------------------------
+
+    def changed(self, source: Source) -> bool:
+        """Whether ``source`` moved past the offset of its last snapshot (or restore)."""
+        part = self._partitions.get(source)
+        return part is not None and part.offset > part.snapshot_offset
+
+    def snapshot(self, source: Source) -> bytes:
+        """The state of ``source`` with the offset it stands at, for the state topic."""
+        part = self._partition(source)
+        part.prune()
+        state = _PartitionState(
+            version=STATE_VERSION,
+            offset=part.offset,
+            latest=part.latest,
+            spam=part.spam.state() if self.enabled else None,
+            trends={brand: t.snapshot() for brand, t in part.trends.brands.items() if t.buckets},
+            campaign_brands=[(c, sorted(b)) for c, b in part.campaign_brands.items()],
+        )
+        part.snapshot_offset = part.offset
+        return _encode_state(state)
+
+    def restore(self, source: Source, data: bytes) -> int:
+        """Install a ``snapshot`` of ``source``; returns the offset it stands at.
+
+        Raises ``ValueError`` for state this build cannot read.
+        """
+        try:
+            state = _decode_state(data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            raise ValueError(f"signals state of {source} is unreadable: {e}") from e
+        if state.version != STATE_VERSION:
+            raise ValueError(f"signals state version {state.version} is not {STATE_VERSION}")
+        self._partitions.pop(source, None)
+        part = self._partition(source)
+        part.offset = part.snapshot_offset = state.offset
+        part.latest = state.latest
+        if state.spam is not None and self.enabled:
+            part.spam.restore(state.spam)
+        ts = self.settings.trends
+        for brand, blob in state.trends.items():
+            if brand in part.trends.brands:
+                part.trends.brands[brand] = BrandTrends.restore(
+                    blob, ts, self._excluded.get(brand, frozenset())
+                )
+        part.campaign_brands = {c: set(b) for c, b in state.campaign_brands}
+        return state.offset
+
+    def replay(self, source: Source, until: int) -> None:
+        """Offsets of ``source`` below ``until`` are read again: judge them, count none."""
+        self._partition(source).replay_until = until
+
+    def resume_offset(self, source: Source) -> int | None:
+        """The first offset ``source``'s state has not seen (None: it has seen nothing)."""
+        part = self._partitions.get(source)
+        return part.offset + 1 if part is not None and part.offset >= 0 else None
+
+    def drop(self, sources: Iterable[Source]) -> None:
+        """Forget partitions that are gone (their new owner restores them)."""
+        for source in sources:
+            self._partitions.pop(source, None)
+
+    @property
+    def partitions(self) -> list[Source]:
+        """The partitions with state here."""
+        return sorted(self._partitions)
+
+    # -- reading ------------------------------------------------------------------------------
 
     @property
     def trend_window(self) -> str:
@@ -122,28 +275,48 @@ class Signals:
         seconds = self.settings.trends.recent_buckets * self.settings.trends.bucket_seconds
         return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"
 
+    def brand_trends(self, brand: str) -> BrandTrends | None:
+        """The brand's trend buckets merged over this process's partitions (None: unknown)."""
+        if brand not in self._excluded:
+            return None
+        merged = BrandTrends(self.settings.trends, self._excluded[brand])
+        for part in self._partitions.values():
+            state = part.trends.brands.get(brand)
+            if state is not None and state.buckets:
+                merged.merge(state)
+        return merged
+
     def trends_ready(self, brand: str, now: float) -> bool:
         """Whether ``brand`` has a full baseline behind the recent window at ``now``."""
-        state = self.trends.brands.get(brand)
+        state = self.brand_trends(brand)
         return state is not None and state.warm(now)
 
     def trends_of(self, brand: str, now: float) -> list[Trend]:
-        """The brand's top trends at event time ``now`` (this worker's partitions)."""
-        return self.trends.trends(brand, now)
+        """The brand's top trends at event time ``now`` (this process's partitions)."""
+        state = self.brand_trends(brand)
+        return state.trends(now) if state is not None else []
 
     @property
     def event_time(self) -> float:
         """The latest event time of a mention checked (-inf before the first)."""
-        return self._latest
+        return max((p.latest for p in self._partitions.values()), default=float("-inf"))
 
     def campaigns(self, brand: str | None = None) -> list[Campaign]:
-        """The campaigns of the spam window, largest first; only ``brand``'s when given."""
-        out = []
-        for c in self.spam.campaigns():
-            for b in sorted(self._campaign_brands.get(c.id, ())):
-                if brand is None or b == brand:
-                    out.append(_campaign(b, c))
-        return out
+        """The campaigns of the spam windows, largest first; only ``brand``'s when given.
+
+        Parts of one campaign in several partitions whose first posts fall in one minute are
+        one campaign (one incident key): their posts and accounts are added.
+        """
+        found: dict[str, Campaign] = {}
+        for source in sorted(self._partitions):
+            part = self._partitions[source]
+            for c in part.spam.campaigns():
+                for b in sorted(part.campaign_brands.get(c.id, ())):
+                    if brand is None or b == brand:
+                        one = _campaign(b, c)
+                        have = found.get(one.key)
+                        found[one.key] = one if have is None else _joined(have, one)
+        return sorted(found.values(), key=lambda c: (-c.posts, c.first_seen, c.brand, c.key))
 
     def campaign_transitions(self) -> list[Transition]:
         """Campaigns that began or ended since the last call, as incident transitions.
@@ -152,7 +325,8 @@ class Signals:
         post, so a replay or a restart that sees the same posts names the same incident.
         """
         live = {c.key: c for c in self.campaigns()}
-        minute = int(self.event_time // 60) if self.event_time > float("-inf") else 0
+        at = self.event_time
+        minute = int(at // 60) if at > float("-inf") else 0
         out = []
         for key, c in live.items():
             if key not in self._open:
@@ -161,15 +335,23 @@ class Signals:
             if key not in live:
                 out.append(_transition(c, "resolved", minute, self._min_posts))
         self._open = live
-        self._prune()
+        for part in self._partitions.values():
+            part.prune()
         return out
 
-    def _prune(self) -> None:
-        """Forget the brands of campaigns gone from the window (a campaign stays one till then)."""
-        live = {c.id for c in self.spam.campaigns()}
-        for cluster in [c for c in self._campaign_brands if c not in live]:
-            del self._campaign_brands[cluster]
-        self._prune_at = max(_CAMPAIGNS_HELD, 2 * len(self._campaign_brands))
+
+def _joined(a: Campaign, b: Campaign) -> Campaign:
+    """One campaign seen in two partitions (accounts added: an upper bound)."""
+    text = a.text if a.first_seen <= b.first_seen else b.text
+    return Campaign(
+        a.brand,
+        a.key,
+        text,
+        min(a.first_seen, b.first_seen),
+        max(a.last_seen, b.last_seen),
+        a.posts + b.posts,
+        a.accounts + b.accounts,
+    )
 
 
 def _campaign(brand: str, c: Cluster) -> Campaign:

@@ -93,12 +93,40 @@ class Cluster(msgspec.Struct, gc=False):
             self.others.add(account)
 
 
+class _ClusterState(msgspec.Struct, array_like=True):
+    id: int
+    text: str
+    first_seen: float
+    last_seen: float
+    author: str
+    posts: int
+    live: int
+    others: list[str] | None
+
+
+class SpamState(msgspec.Struct, array_like=True):
+    """Everything a detector remembers, for the state topic: restoring it resumes exactly.
+
+    Orders are kept (accounts least recent first, posts oldest first) because eviction
+    follows them; the fingerprint cache is left out, being only a cache.
+    """
+
+    authors: list[tuple[str, list[float]]]
+    posts: list[tuple[float, int, bytes, list[int]]]
+    post_cluster: list[tuple[int, int]]
+    clusters: list[_ClusterState]
+    texts: list[tuple[str, int, str]]
+    next_post: int
+    now: float
+
+
 class SpamDetector:
     """Classifies mentions one by one; all state is bounded by the settings."""
 
-    def __init__(self, settings: SpamSettings) -> None:
+    def __init__(self, settings: SpamSettings, hasher: MinHasher | None = None) -> None:
+        """``hasher`` may be shared by detectors of several partitions: it is pure (one seed)."""
         self.settings = settings
-        self.hasher = MinHasher(
+        self.hasher = hasher or MinHasher(
             settings.shingle_chars, settings.minhash_bands, settings.minhash_rows
         )
         self.index = NearDuplicateIndex(settings.window_seconds, settings.max_posts)
@@ -226,3 +254,51 @@ class SpamDetector:
         # Texts of clusters gone leave with them; the rest stay while their cluster lives.
         if len(self._texts) > 2 * self.settings.max_posts:
             self._texts = {t: v for t, v in self._texts.items() if v[0] in self._clusters}
+
+    def state(self) -> SpamState:
+        """The detector's memory as plain data (``restore`` takes it back)."""
+        return SpamState(
+            authors=[(a, list(times)) for a, times in self._authors.items()],
+            posts=[(ts, p, sig, list(bands)) for ts, p, sig, bands in self.index.entries()],
+            post_cluster=list(self._post_cluster.items()),
+            clusters=[
+                _ClusterState(
+                    c.id,
+                    c.text,
+                    c.first_seen,
+                    c.last_seen,
+                    c.author,
+                    c.posts,
+                    c.live,
+                    sorted(c.others) if c.others is not None else None,
+                )
+                for c in self._clusters.values()
+            ],
+            texts=[(t, cluster, author) for t, (cluster, author) in self._texts.items()],
+            next_post=self._next,
+            now=self._now,
+        )
+
+    def restore(self, state: SpamState) -> None:
+        """Replace the detector's memory by ``state`` (from ``state``, with the same settings)."""
+        s = self.settings
+        span = max(s.bot_rate_posts, s.new_account_burst_posts)
+        self._authors = OrderedDict((a, deque(times, maxlen=span)) for a, times in state.authors)
+        self.index.load(state.posts)
+        self._post_cluster = dict(state.post_cluster)
+        self._clusters = {
+            c.id: Cluster(
+                c.id,
+                c.text,
+                c.first_seen,
+                c.last_seen,
+                c.author,
+                c.posts,
+                c.live,
+                set(c.others) if c.others is not None else None,
+            )
+            for c in state.clusters
+        }
+        self._texts = {t: (cluster, author) for t, cluster, author in state.texts}
+        self._next = state.next_post
+        self._now = state.now

@@ -152,11 +152,17 @@ def test_genuine_mentions_feed_trends_and_filtered_ones_do_not() -> None:
 
     t0 = NOW - 240
     for n in range(60):  # background in the baseline buckets
-        s.check(mention(t0 + n * 2, f"fan{n}", 500, text=distinct()), ["a"], owned=False)
+        s.check(SRC, off(), mention(t0 + n * 2, f"fan{n}", 500, text=distinct()), ["a"], False)
     for n in range(30):  # a genuine burst of a new hashtag, and a campaign of another
         m = mention(NOW - 50 + n, f"fest{n}", 500, text=f"{distinct()} #alphafest")
-        assert s.check(m, ["a"], owned=False) is None
-        s.check(mention(NOW - 50 + n, f"bot{n}", 1, text=f"{CAMPAIGN} #freegift"), ["a"], False)
+        assert s.check(SRC, off(), m, ["a"], owned=False) is None
+        s.check(
+            SRC,
+            off(),
+            mention(NOW - 50 + n, f"bot{n}", 1, text=f"{CAMPAIGN} #freegift"),
+            ["a"],
+            False,
+        )
     terms = [t.term for t in s.trends_of("a", NOW - 1)]  # the burst's bucket
     assert "#alphafest" in terms and "#freegift" not in terms
     assert s.filtered["a"]["campaign"] > 0
