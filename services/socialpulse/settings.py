@@ -147,6 +147,10 @@ class KafkaSettings(_Frozen):
     # How often window state is flushed to the state topic; offsets are committed after each flush.
     checkpoint_interval_seconds: float = Field(default=1.0, gt=0)
     """How often state is flushed and offsets committed after it."""
+    signals_snapshot_interval_seconds: float = Field(default=10.0, gt=0, le=3600)
+    """How often a changed partition's signals state (spam window, trend sketches) is written
+    whole to the state topic, besides every handover. After a crash the partition is re-read
+    from the last one, at most this much reading plus a checkpoint (README: State)."""
     max_checkpoint_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
     """Longest wait between checkpoints when flushes are costly (a backfill): the interval grows
     so that flushing takes at most a fifth of the time, up to this."""

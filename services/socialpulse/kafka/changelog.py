@@ -30,6 +30,14 @@ array ``[buckets, ids, first offsets]``: the minute's buckets as ``encode_minute
 and the dedup ids as two sorted machine arrays. One record per partition-minute, not two, halves
 what a checkpoint sends when a backfill touches every minute.
 
+Version 4 adds one record per input partition of the mentions topic, kind ``s`` (minute 0): the
+partition's signals state (``Signals.snapshot``: spam window, trend sketches, campaign brands)
+with the offset it stands at, written whole every ``kafka.signals_snapshot_interval_seconds``
+and at every handover (revocation, shutdown), in parts like any record over ``CHUNK_BYTES``. A
+restore installs it and the worker re-reads the partition from that offset when it is below the
+committed one: the window store skips what it already holds, and the signals stage sees the
+same events in the same order as an uninterrupted run. Version-4 window records are version 3's.
+
 Versions 1 and 2 kept the ids in records of their own (kind ``d``). They are still read: a
 restore loads them, and once a version-3 record of the same minute is whole in the topic, the
 ``d`` record is deleted, so an upgrade loses no id. Version 1 records (no header, 4-element keys,
@@ -51,6 +59,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from socialpulse.core.dedup import Deduplicator, unpack_v2
+from socialpulse.core.signals import Signals
 from socialpulse.core.windows.bucket import decode_minute, encode_minute
 from socialpulse.core.windows.store import WindowStore
 from socialpulse.core.windows.timeline import Source
@@ -88,7 +97,7 @@ CHUNK_BYTES: Final = 768 * 1024
 # ``max.message.bytes``, so batches stay under the 1 MiB default too.
 BATCH_BYTES: Final = 960 * 1024
 FLUSH_TIMEOUT_SECONDS: Final = 30.0
-FORMAT_VERSION: Final = 3
+FORMAT_VERSION: Final = 4
 VERSION_HEADER: Final = "socialpulse.state.version"
 PARTS_HEADER: Final = "socialpulse.state.parts"
 # An epoch is era * ERA + group generation (generations are int32).
@@ -106,6 +115,7 @@ STATE_TOPIC_CONFIG: Final = {
 
 _WINDOW: Final = "w"  # a partition-minute: its buckets, and (version 3) its dedup ids
 _DEDUP: Final = "d"  # the dedup ids of a partition-minute (versions 1 and 2 only)
+_SIGNALS: Final = "s"  # the signals state of an input partition (version 4), minute 0
 
 
 class StateFormatError(Exception):
@@ -201,7 +211,10 @@ class Changelog:
         dedup: Deduplicator,
         producer: AIOKafkaProducer,
         stats: StateStats | None = None,
+        signals: Signals | None = None,
+        signals_interval: float = 10.0,
     ) -> None:
+        """``signals``' partitions are written every ``signals_interval`` seconds at most."""
         self.topic = topic
         self.stats = stats if stats is not None else StateStats()
         self._opts = client_options
@@ -217,6 +230,10 @@ class Changelog:
         # Logical records written in parts at least once in this epoch: their last sequence.
         self._seq: dict[Logical, int] = {}
         self._next_seq = 1
+        self._signals = signals if signals is not None and signals.stateful else None
+        self._signals_interval = signals_interval
+        # When each owned partition's signals state was last taken (monotonic seconds).
+        self._signals_at: dict[Source, float] = {}
 
     async def start(self) -> None:
         """Learn the state topic's partition count (the topic must exist)."""
@@ -242,14 +259,26 @@ class Changelog:
 
     # -- flushing ---------------------------------------------------------------------------
 
-    def collect(self, sources: Iterable[Source]) -> int:
-        """Move the dirty and expired state of restored ``sources`` into the pending flush."""
+    def collect(self, sources: Iterable[Source], handover: bool = False) -> int:
+        """Move the dirty and expired state of restored ``sources`` into the pending flush.
+
+        A partition's signals state goes too when it changed and its interval is up, or at a
+        ``handover`` (its next owner then re-reads nothing).
+        """
         n = 0
+        now = time.monotonic()
         for source in sources:
             epoch = self._epochs.get(source)
             if epoch is None:
                 continue  # not restored: its state is not ours to write
             topic, partition = source
+            signals = self._signals
+            if signals is not None and signals.changed(source):
+                last = self._signals_at.get(source)
+                if handover or last is None or now - last >= self._signals_interval:
+                    self._signals_at[source] = now
+                    value = signals.snapshot(source)
+                    n += self._put(source, (_SIGNALS, topic, partition, 0), epoch, value)
             changed = self._store.take_dirty_minutes(source)
             changed.update(self._dedup.take_dirty(source))
             changed.update(index for _, index in self._store.take_expired(source))
@@ -316,6 +345,7 @@ class Changelog:
                 del table[logical]
         for s in gone:
             self._epochs.pop(s, None)
+            self._signals_at.pop(s, None)
             self.stats.unrestored.discard(s)
 
     def pending_sources(self) -> set[Source]:
@@ -477,6 +507,8 @@ class Changelog:
         except BaseException:
             self._store.drop(sources)
             self._dedup.drop(sources)
+            if self._signals is not None:
+                self._signals.drop(sources)
             self.forget(sources)
             self.stats.restore_failures += 1
             self.stats.unrestored |= sources
@@ -551,7 +583,7 @@ class Changelog:
                 f"state record {k} of {self.topic!r} has format version {version}; this build "
                 f"reads versions 1 to {FORMAT_VERSION}: run the newer socialpulse that wrote it"
             )
-        if k.kind not in (_WINDOW, _DEDUP):
+        if k.kind not in (_WINDOW, _DEDUP, _SIGNALS):
             raise StateFormatError(f"state record {k} of {self.topic!r} has unknown kind")
         parts = int(headers.get(PARTS_HEADER, b"1"))
         found.setdefault(logical, {})[ident] = (record.value, parts, version)
@@ -591,7 +623,10 @@ class Changelog:
             value = b"".join(live[(*version, i)][0] for i in range(parts))
             fmt = live[(*version, 0)][2]
             try:
-                if kind == _WINDOW and fmt >= 3:
+                if kind == _SIGNALS:
+                    if self._signals is not None:
+                        self._signals.restore(source, value)
+                elif kind == _WINDOW and fmt >= 3:
                     buckets, keys, offsets = decode_record(value)
                     with_ids.add(logical)
                     if keys:
@@ -601,7 +636,7 @@ class Changelog:
                 if kind == _WINDOW:
                     for brand, bucket in decode_minute(buckets).items():
                         self._store.load(source, brand, index, bucket)
-                else:
+                elif kind == _DEDUP:
                     self._dedup.load(source, index, *unpack_v2(value))
             except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as e:
                 raise StateFormatError(f"state record {logical} is unreadable: {e}") from e

@@ -185,6 +185,8 @@ class Worker:
             pipeline.dedup,
             self._producer,
             self.stats.state,
+            pipeline.signals,
+            self._kafka.signals_snapshot_interval_seconds,
         )
         self.minutes = MinutePublisher(
             self._kafka.minutes_topic_name,
@@ -217,6 +219,9 @@ class Worker:
         self._positions: dict[TopicPartition, int] = {}
         # Owned but not restored: paused, not exported, not flushed; retried with backoff.
         self._unrestored: set[TopicPartition] = set()
+        # Restored partitions read again from their signals state's offset, below the commit:
+        # their records below it were handled (dead letters sent) before.
+        self._replay_until: dict[TopicPartition, int] = {}
         self._restore_attempts = 0
         self._next_restore = 0.0
         self._generation = -1
@@ -277,7 +282,7 @@ class Worker:
             return
         self._started = False
         try:
-            await self.checkpoint()
+            await self.checkpoint(handover=True)
         finally:
             try:
                 await self._consumer.stop()
@@ -318,7 +323,7 @@ class Worker:
         """Checkpoint before partitions may move; hold them still until the assignment."""
         self.stats.ready = False
         if not self._fenced:  # a fenced worker's state is its successor's now: write nothing
-            await self.checkpoint()
+            await self.checkpoint(handover=True)
         self._frozen = {(tp.topic, tp.partition) for tp in revoked}
 
     async def assigned(self, assigned: set[TopicPartition]) -> None:
@@ -335,6 +340,7 @@ class Worker:
             gained = keep if self._fenced else keep - self._owned
             self._pipeline.store.drop(lost | gained)
             self._pipeline.dedup.drop(lost | gained)
+            self._pipeline.signals.drop(lost | gained)
             self.changelog.forget(lost | gained)
             self.minutes.forget(lost | gained)
             # Positions of gained partitions were reached on state that is gone now: never commit.
@@ -344,6 +350,11 @@ class Worker:
                 if (tp.topic, tp.partition) in keep - gained
             }
             self._held = {tp: o for tp, o in self._held.items() if (tp.topic, tp.partition) in keep}
+            self._replay_until = {
+                tp: o
+                for tp, o in self._replay_until.items()
+                if (tp.topic, tp.partition) in keep - gained
+            }
             self.stats.held_partitions = len(self._held)
             self.stats.lag = {k: v for k, v in self.stats.lag.items() if k in keep}
             now = time.monotonic()
@@ -396,10 +407,22 @@ class Worker:
                 delay,
             )
             return
+        signals = self._pipeline.signals
         for tp in tps:
             offset = committed.get(tp)
+            source = (tp.topic, tp.partition)
+            resume = signals.resume_offset(source)
             if offset is None:
                 await self._reset_position(tp)
+            elif resume is not None and resume < offset:
+                # The signals state stands before the commit: re-read from there, so the spam
+                # window sees every event in order; the store skips what it holds already.
+                self._consumer.seek(tp, resume)
+                self._replay_until[tp] = offset
+                signals.replay(source, offset)
+                log.info(
+                    "%s re-read from offset %d (committed %d) for its signals", tp, resume, offset
+                )
             else:
                 self._consumer.seek(tp, offset)
         self._unrestored -= tps
@@ -546,6 +569,16 @@ class Worker:
                 scored = await self._score_off_loop(long_texts) if long_texts else None
                 # One call per partition: the pipeline folds the batch, in offset order.
                 rejected = process(stream, values, source, now, scored)
+                until = self._replay_until.get(tp)
+                end = values[-1][0] + 1
+                if until is not None:
+                    # Re-read below the commit: these records' dead letters were sent before,
+                    # and the commit must not move back.
+                    rejected = [(o, r) for o, r in rejected if o >= until]
+                    if end >= until:
+                        del self._replay_until[tp]
+                    else:
+                        continue
                 if rejected:
                     by_offset = {r.offset: r for r in records}  # type: ignore[attr-defined]
                     for offset, rejection in rejected:
@@ -556,7 +589,7 @@ class Worker:
                         key: bytes | None = r.key  # type: ignore[attr-defined]
                         value: bytes | None = r.value  # type: ignore[attr-defined]
                         dead.append(DeadLetter(tp, offset, key, value, headers))
-                handled[tp] = records[-1].offset + 1  # type: ignore[attr-defined]
+                handled[tp] = end
             joined = self._pipeline.join_inputs
             if joined:
                 self._joins.add(joined)
@@ -693,19 +726,20 @@ class Worker:
                 self._consumer.seek(tp, offset)
                 self._consumer.resume(tp)
 
-    async def checkpoint(self) -> None:
+    async def checkpoint(self, handover: bool = False) -> None:
         """Flush the state of owned partitions, then commit the offsets it reflects.
 
         A partition whose state records did not all land keeps its offset uncommitted (its
-        records stay pending for the next checkpoint); the others commit regardless.
+        records stay pending for the next checkpoint); the others commit regardless. At a
+        ``handover`` every changed signals state is written, so the next owner re-reads nothing.
         """
         started = time.perf_counter()
         try:
-            await self._checkpoint()
+            await self._checkpoint(handover)
         finally:
             self.stats.checkpoint_seconds += time.perf_counter() - started
 
-    async def _checkpoint(self) -> None:
+    async def _checkpoint(self, handover: bool) -> None:
         async with self._lock:
             if self._fenced:
                 return
@@ -721,7 +755,7 @@ class Worker:
             self.minutes.collect(restored)
             if not await self.minutes.flush():
                 return
-            self.changelog.collect(restored)
+            self.changelog.collect(restored, handover)
             try:
                 failed = await self.changelog.flush()
             except (KafkaError, TimeoutError) as e:

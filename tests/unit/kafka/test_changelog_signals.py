@@ -1,0 +1,177 @@
+"""Signals state records (format 4): a partition's spam window and trends via the state topic."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import msgspec
+import pytest
+
+from builders import ALPHA_BETA, encoded, mention
+from socialpulse.core.pipeline import Pipeline
+from socialpulse.core.signals import _decode_state
+from socialpulse.kafka import changelog as changelog_module
+from socialpulse.kafka.changelog import FORMAT_VERSION, Changelog, StateFormatError
+from socialpulse.settings import Settings
+
+from .test_changelog_records import FakeStateTopic
+
+NOW = 1_800_000_030.0
+SETTINGS = Settings(brands=ALPHA_BETA, windows=("5m", "1h"))
+SRC = ("m", 0)
+CAMPAIGN = "alpha gave me a free gift card for testing the new phone, claim yours at the link"
+
+
+def _changelog(topic: FakeStateTopic, p: Pipeline, interval: float = 10.0) -> Changelog:
+    c = Changelog(
+        "state", {}, p.store, p.dedup, topic, signals=p.signals, signals_interval=interval
+    )
+    c._partitions = 1
+
+    async def read(sources: set[Any]) -> Any:
+        found: dict[Any, Any] = {}
+        for r in topic.log:
+            c._note(found, sources, r)
+        return found
+
+    c._read = read  # type: ignore[method-assign]
+    return c
+
+
+def _records(n: int, seed: int = 5) -> list[tuple[int, bytes]]:
+    """Campaign posts from new accounts among fans' posts, one partition, offsets 0..n-1."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        ts = NOW - 900 + i + rng.uniform(-5, 5)
+        if rng.random() < 0.5:
+            words = CAMPAIGN.split()
+            words.insert(rng.randrange(len(words)), rng.choice(["wow", "omg", "pls"]))
+            m = mention(ts, f"new{rng.randrange(30)}", 2, text=" ".join(words))
+        else:
+            m = mention(ts, f"fan{i}", 500, text=f"alpha store {rng.random():.6f} visit {i}")
+        out.append((i, encoded(m)))
+    return out
+
+
+def _kpis(p: Pipeline) -> Any:
+    return p.store.snapshot(NOW)["a"]["1h"]
+
+
+def _kinds(topic: FakeStateTopic) -> list[str]:
+    return sorted(msgspec.msgpack.decode(k)[0] for k in topic.live())
+
+
+async def test_a_restore_resumes_the_spam_window_and_gives_uninterrupted_kpis() -> None:
+    records = _records(400)
+    whole = Pipeline(SETTINGS)
+    whole.process_batch("mentions", records, SRC, NOW)
+    assert 0 < _kpis(whole).filtered < 400
+
+    topic = FakeStateTopic()
+    p = Pipeline(SETTINGS)
+    c = _changelog(topic, p)
+    await c.restore({SRC}, generation=1)
+    p.process_batch("mentions", records[:150], SRC, NOW)
+    c.collect({SRC})
+    assert not await c.flush()
+    assert _kinds(topic).count("s") == 1
+    # Read on and checkpoint the window store, not the signals (their interval is not up),
+    # then die: the commit (offset 250) is ahead of the signals state (offset 150).
+    p.process_batch("mentions", records[150:250], SRC, NOW)
+    c.collect({SRC})
+    assert not await c.flush()
+    assert _kinds(topic).count("s") == 1
+    p.process_batch("mentions", records[250:300], SRC, NOW)  # lost with the process
+
+    fresh = Pipeline(SETTINGS)
+    await _changelog(topic, fresh).restore({SRC}, generation=2)
+    resume = fresh.signals.resume_offset(SRC)
+    assert resume == 150
+    fresh.signals.replay(SRC, 250)
+    fresh.process_batch("mentions", records[resume:], SRC, NOW)
+    assert _kpis(fresh) == _kpis(whole)
+    # Filtered mentions re-read below the commit were counted by the first process.
+    counted = sum(sum(r.values()) for r in fresh.signals.filtered.values())
+    assert 0 < counted < sum(sum(r.values()) for r in whole.signals.filtered.values())
+
+
+async def test_a_handover_writes_the_signals_state_whatever_the_interval() -> None:
+    topic = FakeStateTopic()
+    p = Pipeline(SETTINGS)
+    c = _changelog(topic, p, interval=3600)
+    await c.restore({SRC}, generation=1)
+    records = _records(60)
+    p.process_batch("mentions", records[:30], SRC, NOW)
+    c.collect({SRC})
+    assert not await c.flush()
+    p.process_batch("mentions", records[30:], SRC, NOW)
+    c.collect({SRC})
+    assert not await c.flush()
+    fresh = Pipeline(SETTINGS)
+    await _changelog(topic, fresh).restore({SRC}, generation=2)
+    assert fresh.signals.resume_offset(SRC) == 30
+    c.collect({SRC}, handover=True)
+    assert not await c.flush()
+    again = Pipeline(SETTINGS)
+    await _changelog(topic, again).restore({SRC}, generation=3)
+    assert again.signals.resume_offset(SRC) == 60
+    assert {r.headers[0] for r in topic.live().values()} == {
+        ("socialpulse.state.version", str(FORMAT_VERSION).encode())
+    }
+
+
+async def test_a_large_state_is_written_in_parts_and_restored_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(changelog_module, "CHUNK_BYTES", 4096)
+    topic = FakeStateTopic()
+    p = Pipeline(SETTINGS)
+    c = _changelog(topic, p, interval=0.0)
+    await c.restore({SRC}, generation=1)
+    records = _records(300)
+    for lo in range(0, 300, 100):
+        p.process_batch("mentions", records[lo : lo + 100], SRC, NOW)
+        c.collect({SRC})
+        assert not await c.flush()
+    assert c.stats.records_split >= 3
+    fresh = Pipeline(SETTINGS)
+    await _changelog(topic, fresh).restore({SRC}, generation=2)
+    got, want = _decode_state(fresh.signals.snapshot(SRC)), _decode_state(p.signals.snapshot(SRC))
+    assert (got.offset, got.spam, got.campaign_brands) == (
+        want.offset,
+        want.spam,
+        want.campaign_brands,
+    )
+    assert fresh.signals.trends_of("a", NOW) == p.signals.trends_of("a", NOW)
+    # Superseded versions are deleted by the next flush: compaction keeps one state, in parts.
+    assert not await c.flush()
+    live = [msgspec.msgpack.decode(k) for k in topic.live()]
+    assert len({tuple(k[4:6]) for k in live if k[0] == "s"}) == 1
+
+
+async def test_state_of_format_3_restores_with_empty_signals() -> None:
+    topic = FakeStateTopic()
+    p = Pipeline(SETTINGS)
+    old = Changelog("state", {}, p.store, p.dedup, topic)  # writes no signals records
+    old._partitions = 1
+    await _changelog(topic, p).restore({SRC}, generation=1)
+    p.process_batch("mentions", _records(50), SRC, NOW)
+    old._epochs = {SRC: 1}
+    old.collect({SRC})
+    assert not await old.flush()
+    assert set(_kinds(topic)) == {"w"}
+    fresh = Pipeline(SETTINGS)
+    await _changelog(topic, fresh).restore({SRC}, generation=2)
+    assert fresh.signals.resume_offset(SRC) is None
+    assert _kpis(fresh) == _kpis(p)
+
+
+async def test_an_unreadable_signals_record_stops_the_restore() -> None:
+    topic = FakeStateTopic()
+    topic.send_raw(["s", *SRC, 0, 1, 0, 0], b"\x93\x01", FORMAT_VERSION)
+    p = Pipeline(SETTINGS)
+    with pytest.raises(StateFormatError, match="unreadable"):
+        await _changelog(topic, p).restore({SRC}, generation=2)
+    assert p.signals.partitions == []
