@@ -221,15 +221,18 @@ class WorkerProcess:
         kafka: Mapping[str, Any] | None = None,
         brands: Sequence[Mapping[str, Any]] | None = None,
         bootstrap: str | None = None,
+        spam: bool = False,
     ) -> None:
         """A worker of ``impl``; ``bootstrap`` overrides the scenario's broker address.
 
         ``kafka`` adds socialpulse ``kafka.*`` settings and ``brands`` replaces the demo brands
-        (socialpulse only: the faust peer has its own fixed configuration).
+        (socialpulse only: the faust peer has its own fixed configuration). ``spam`` turns the
+        spam heuristics on (the oracle then judges each partition with the core signals stage).
         """
         if impl not in IMPLS:
             raise ValueError(f"unknown implementation {impl!r}")
         self.impl = impl
+        self.spam = spam
         self.scenario = scenario
         self.name = name
         self.kafka_settings = dict(kafka or {})
@@ -267,10 +270,8 @@ class WorkerProcess:
                         "metrics_host": "127.0.0.1",
                         "metrics_port": self.port,
                         "windows": ["5m", "1h", "24h"],
-                        # The oracle compares sentiment exactly: spam verdicts (which keep
-                        # flagged mentions out of sentiment) come from each process's own
-                        # window, which a kill -9 empties (README: Signals).
-                        "spam": {"enabled": False},
+                        # Off unless asked: the oracle judges spam only when told to.
+                        "spam": {"enabled": self.spam},
                         "summary_interval_seconds": 30,
                     }
                 )
@@ -407,13 +408,49 @@ async def wait_converged(
     raise TimeoutError(f"not converged after {limit_s:.0f} s: {last}\n{tails}")
 
 
+CAMPAIGN_TEXT: Final = (
+    "{brand} sent me a free gift card for testing their new range, claim yours now at the link"
+)
+
+
+def campaign_mentions(
+    topic: str, now: float, posts: int = 240, accounts: int = 60, seed: int = 0
+) -> list[tuple[str, bytes, bytes]]:
+    """A copy-paste campaign about the first demo brand, keyed by author.
+
+    Small edits of one post from new accounts (2 followers each), created over the last half
+    hour: enough posts per partition to be flagged there (``campaign``, ``near_duplicate``,
+    ``new_account_burst``) whichever way the accounts fall.
+    """
+    rng = random.Random(seed)  # noqa: S311 - test data
+    brand = DEMO_BRANDS[0]
+    out = []
+    for n in range(posts):
+        words = CAMPAIGN_TEXT.format(brand=brand.terms[0]).split()
+        words.insert(rng.randrange(len(words)), rng.choice(["wow", "omg", "pls", "so", "yes"]))
+        author = f"promo{n % accounts}"
+        at = datetime.fromtimestamp(now - rng.uniform(120, 1800), UTC)
+        record = {
+            "event_id": str(uuid.uuid4()),
+            "platform": "x",
+            "created_at": at.isoformat().replace("+00:00", "Z"),
+            "author": {"id": author, "handle": f"@{author}", "followers": 2, "verified": False},
+            "text": " ".join(words),
+            "kind": "post",
+            "language": "en",
+        }
+        out.append((topic, author.encode(), json.dumps(record).encode()))
+    return out
+
+
 @dataclass
 class Feeder:
     """Produces demo-like events at a steady rate in a background task; the topics are the truth.
 
     Mentions are keyed by author id and interactions by user id; every event has a unique
     ``event_id``. With ``duplicate_every`` = n, every n-th event is followed by a re-send of a
-    random earlier event (same topic, key and bytes). ``extra`` records are sent first.
+    random earlier event (same topic, key and bytes). ``extra`` records are sent first;
+    ``interleave`` records are spread evenly over the run, among the generated ones.
     """
 
     scenario: Scenario
@@ -423,6 +460,7 @@ class Feeder:
     duplicate_every: int = 0
     age_range: tuple[float, float] = DEFAULT_AGE_RANGE
     extra: list[tuple[str, bytes, bytes]] = field(default_factory=list)
+    interleave: list[tuple[str, bytes, bytes]] = field(default_factory=list)
     sent: int = 0
     failed: int = 0
     duplicates: int = 0
@@ -461,6 +499,7 @@ class Feeder:
         await producer.start()
         history: list[tuple[str, bytes, bytes]] = []
         pending: list[asyncio.Future[Any]] = []
+        planted = 0
         try:
             for topic, key, value in self.extra:
                 pending.append(await producer.send(topic, value=value, key=key))
@@ -473,6 +512,12 @@ class Feeder:
                     record = (topics[stream], key, value)
                     pending.append(await producer.send(record[0], value=value, key=key))
                     self.sent += 1
+                    while planted < len(self.interleave) and (
+                        planted * self.total < self.sent * len(self.interleave)
+                    ):
+                        t, k, v = self.interleave[planted]
+                        pending.append(await producer.send(t, value=v, key=k))
+                        planted += 1
                     if self.duplicate_every:
                         history.append(record)
                         if self.sent % self.duplicate_every == 0:

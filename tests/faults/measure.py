@@ -65,7 +65,11 @@ async def measure(
         last = [await w.scrape() for w in live]
         observed = sum_kpis(s for s in last if s is not None)
         at = time.time()
-    truth = await Oracle().truth(scenario, at)
+    spam = any(w.spam for w in live)
+    truth = await Oracle().truth(scenario, at, spam=spam)
+    if spam:
+        note = f"{note}; spam heuristics on, {truth.filtered} mentions filtered"
+        assert truth.filtered > 0, "the traffic triggers the spam heuristics"
     errors = crash_summary(every if every is not None else live)
     if errors:
         note = f"{note}; logged {errors}"

@@ -7,12 +7,12 @@ matched with ``socialpulse.core.brands.BrandMatcher`` over the demo brand list, 
 ``tests/kpi_oracle.py``), and the window rule is restated here: an event counts in the 1 h
 window when its minute is one of the 60 ending in the minute of ``now`` (or later, up to the
 5 minutes of allowed clock skew); events older than the longest window (24 h, starting at the
-whole hour its first minute falls in) are rejected as ``late`` and counted nowhere. Every matched
-mention is scored: the workers run with the spam heuristics off (``spam.enabled: false``). A
-flagged mention would still count in every volume, but not in sentiment or share of voice, and
-the verdicts come from each process's in-memory spam window, which a kill -9 empties: a
-restarted worker flags fewer of the replayed mentions, so the sentiment classes this oracle
-compares exactly could not match (README: Signals).
+whole hour its first minute falls in) are rejected as ``late`` and counted nowhere. With the spam
+heuristics on (``spam=True``), a filtered mention counts in the mentions and in no sentiment
+class; which mentions are filtered comes from the core signals stage (``core.signals``, the
+spam heuristics the README documents) run over each input partition's mentions in offset
+order, each event id once per partition: the verdicts of a partition depend on its own events
+alone, so they are those of any worker, restarted or not, that holds it.
 """
 
 from __future__ import annotations
@@ -28,8 +28,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from kpi_oracle import language
-from socialpulse.core.brands import BrandMatcher
+from socialpulse.core.brands import BrandAccounts, BrandMatcher
+from socialpulse.core.decode import Decoder
+from socialpulse.core.events import Mention
+from socialpulse.core.signals import Signals
 from socialpulse.demo.brands import DEMO_BRANDS
+from socialpulse.settings import Settings
 
 from .harness import EVENT_KPIS, KPIS, PARTITIONS, Kpis, Scenario
 
@@ -80,6 +84,7 @@ class Truth:
     records: int = 0  # records read, duplicates included
     distinct: int = 0  # distinct event ids
     late_ids: set[str] = field(default_factory=set)  # older than the longest window
+    filtered: int = 0  # matched mentions of the 1 h window the spam heuristics filtered
 
 
 class Oracle:
@@ -101,14 +106,26 @@ class Oracle:
             self._labels[text] = label
         return label
 
-    async def truth(self, scenario: Scenario, now: float) -> Truth:
-        """KPIs of the 1 h window ending at ``now`` over the distinct events in the topics."""
+    async def truth(self, scenario: Scenario, now: float, spam: bool = False) -> Truth:
+        """KPIs of the 1 h window ending at ``now`` over the distinct events in the topics.
+
+        With ``spam``, the mentions the spam heuristics filter are in no sentiment class.
+        """
         mentions = await read_topic(scenario.bootstrap, scenario.mentions_topic)
         interactions = await read_topic(scenario.bootstrap, scenario.interactions_topic)
-        return self.compute([r.value for r in mentions], [r.value for r in interactions], now)
+        filtered = spam_verdicts(mentions) if spam else set()
+        return self.compute(
+            [r.value for r in mentions], [r.value for r in interactions], now, filtered
+        )
 
-    def compute(self, mentions: list[bytes], interactions: list[bytes], now: float) -> Truth:
-        """The pure part of :meth:`truth`."""
+    def compute(
+        self,
+        mentions: list[bytes],
+        interactions: list[bytes],
+        now: float,
+        filtered: set[str] | frozenset[str] = frozenset(),
+    ) -> Truth:
+        """The pure part of :meth:`truth`; ``filtered`` are the event ids of spam."""
         kpis: Kpis = defaultdict(int)
         for brand in BRANDS:
             for kpi in KPIS:
@@ -136,10 +153,12 @@ class Oracle:
                     matches = self._matcher.match(event["text"], bool(event.get("tagged")))
                     if not matches:
                         continue
-                    label = self._sentiment(event)
+                    label = None if event_id in filtered else self._sentiment(event)
+                    truth.filtered += label is None
                     for m in matches:
                         kpis[(m.brand, "mentions")] += 1
-                        kpis[(m.brand, label)] += 1
+                        if label is not None:
+                            kpis[(m.brand, label)] += 1
                 elif event["brand"] in BRANDS:
                     if event["type"] == "impression":
                         kpis[(event["brand"], "impressions")] += 1
@@ -148,6 +167,38 @@ class Oracle:
         truth.kpis = dict(kpis)
         truth.distinct = len(seen)
         return truth
+
+
+def spam_verdicts(records: list[Any]) -> set[str]:
+    """Event ids of the mentions the spam heuristics filter (at the default settings).
+
+    Each partition's records in offset order, each event id once per partition (a re-sent
+    copy is a duplicate), a brand's own posts exempt, as the pipeline feeds the signals stage.
+    """
+    settings = Settings(brands=list(DEMO_BRANDS))
+    signals = Signals(settings)
+    matcher = BrandMatcher(DEMO_BRANDS)
+    accounts = BrandAccounts(DEMO_BRANDS)
+    decode = Decoder(settings.max_event_bytes).mention
+    by_partition: dict[int, list[Any]] = defaultdict(list)
+    for r in records:
+        by_partition[r.partition].append(r)
+    filtered: set[str] = set()
+    for partition, rs in sorted(by_partition.items()):
+        seen: set[str] = set()
+        for r in sorted(rs, key=lambda r: r.offset):
+            m = decode(r.value)
+            if not isinstance(m, Mention) or m.event_id in seen:
+                continue
+            seen.add(m.event_id)
+            matches = matcher.match(m.text, m.tagged)
+            if not matches:
+                continue
+            owned = bool(accounts.owners(m.author.handle))
+            brands = [b.brand for b in matches]
+            if signals.check(("mentions", partition), r.offset, m, brands, owned) is not None:
+                filtered.add(m.event_id)
+    return filtered
 
 
 @dataclass(frozen=True)

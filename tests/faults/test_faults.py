@@ -29,6 +29,7 @@ from .harness import (
     Scenario,
     SeparateKafka,
     WorkerProcess,
+    campaign_mentions,
     fault_events,
     fault_rate,
     wait_converged,
@@ -55,8 +56,11 @@ async def test_kill9_five_times_while_streaming(
     else:
         events, rate = fault_events(), fault_rate()
     scenario = await scenario_with_topics(kafka_bootstrap, tmp_path, "kill9")
-    w = await start_worker(impl, scenario, "w1", workers)
-    feeder = Feeder(scenario, events, rate, seed=1)
+    # Spam heuristics on: a restarted worker resumes each partition's spam window.
+    w = await start_worker(impl, scenario, "w1", workers, spam=impl == "socialpulse")
+    # A copy-paste campaign spread over the run: kills fall in the middle of its clusters.
+    campaign = campaign_mentions(scenario.mentions_topic, time.time())
+    feeder = Feeder(scenario, events, rate, seed=1, interleave=campaign)
     feeder.start()
     rng = random.Random()  # noqa: S311 - random kill points, reported below
     points = sorted(rng.uniform(0.1, 0.9) for _ in range(5))

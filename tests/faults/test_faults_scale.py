@@ -1,5 +1,8 @@
 """Fault test 12: one worker and three give the same KPIs, those that join partitions included.
 
+The spam heuristics are on, with a copy-paste campaign planted among the demo traffic: which
+mentions are filtered (and so sentiment and share of voice) must not depend on the grouping.
+
 The same input topics are read by two consumer groups at once: a single worker, and three
 workers sharing the partitions. Their exports are combined the way the Prometheus recording
 rules combine them (sums added, the levels and fleet-wide joins by their largest value), and
@@ -29,7 +32,14 @@ from socialpulse.core.brands import BrandMatcher
 from socialpulse.core.catalogue import KPIS
 from socialpulse.demo.brands import DEMO_BRANDS
 
-from .harness import Feeder, Scenario, WorkerProcess, parse_metrics, wait_converged
+from .harness import (
+    Feeder,
+    Scenario,
+    WorkerProcess,
+    campaign_mentions,
+    parse_metrics,
+    wait_converged,
+)
 from .measure import CONVERGE_TIMEOUT_S, Rows, scenario_with_topics, start_worker
 from .oracle import Oracle, compare, read_topic
 
@@ -168,10 +178,18 @@ async def test_one_and_three_workers_export_the_same_kpis(
     record_result: Rows,
 ) -> None:
     scenario = await scenario_with_topics(kafka_bootstrap, tmp_path, "scale")
+    # Spam heuristics on: a partition's verdicts must not depend on the worker holding it.
     solo = await start_worker(
-        "socialpulse", scenario, "solo", workers, kafka={"group_id": f"{scenario.group_id}-solo"}
+        "socialpulse",
+        scenario,
+        "solo",
+        workers,
+        kafka={"group_id": f"{scenario.group_id}-solo"},
+        spam=True,
     )
-    trio = [await start_worker("socialpulse", scenario, n, workers) for n in ("a", "b", "c")]
+    trio = [
+        await start_worker("socialpulse", scenario, n, workers, spam=True) for n in ("a", "b", "c")
+    ]
 
     seen: list[Any] = []
 
@@ -189,7 +207,8 @@ async def test_one_and_three_workers_export_the_same_kpis(
     extra = [
         (scenario.interactions_topic, k, v) for k, v in _snapshots_before_the_hour(time.time())
     ]
-    feeder = Feeder(scenario, EVENTS, RATE, seed=12, extra=extra)
+    campaign = campaign_mentions(scenario.mentions_topic, time.time())
+    feeder = Feeder(scenario, EVENTS, RATE, seed=12, extra=extra, interleave=campaign)
     feeder.start()
     await feeder.wait()
     fed = time.monotonic()
@@ -206,7 +225,7 @@ async def test_one_and_three_workers_export_the_same_kpis(
         await asyncio.sleep(2.0)
     at = minute * 60 + 30.0
     kpis = await _oracle(scenario, at)
-    truth = await Oracle().truth(scenario, at)
+    truth = await Oracle().truth(scenario, at, spam=True)
     one, three = _combined(samples[:1]), _combined(samples[1:])
     off = _differ(one, three)
     joined_off: dict[Any, Any] = {}
@@ -251,10 +270,11 @@ async def test_one_and_three_workers_export_the_same_kpis(
             "note": f"{len(one)} samples of 1 h and 24 h compared; UGC engagements {ugc}, "
             f"engagement received {engaged}, DM medians of {dms} of {len(DEMO_BRANDS)} brands "
             "in the 1 h window; "
-            f"top authors of every pod",
+            f"top authors of every pod; spam heuristics on, {truth.filtered} mentions filtered",
         }
     )
     assert ugc > 0 and engaged > 0 and dms > 0, "the input exercises every join"
+    assert truth.filtered >= len(campaign) // 2, "the planted campaign is filtered"
     assert not off, f"1 worker against 3 combined (one, three): {off}"
     assert not joined_off, f"join KPIs off (oracle, [solo, a, b, c]): {joined_off}"
     assert not tops_off, f"top authors off (oracle, pod): {tops_off}"
