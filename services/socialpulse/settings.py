@@ -144,6 +144,10 @@ class KafkaSettings(_Frozen):
     joins_topic: str | None = None
     """Topic of the events that join partitions, sent by every worker and read by all (README,
     State); unset: `<group_id>.joins`."""
+    trends_topic: str | None = None
+    """Compacted one-partition topic of every mentions partition's trend buckets, sent by every
+    worker and read by all, so trends are the same from any pod (README, Signals); unset:
+    `<group_id>.trends`."""
     # How often window state is flushed to the state topic; offsets are committed after each flush.
     checkpoint_interval_seconds: float = Field(default=1.0, gt=0)
     """How often state is flushed and offsets committed after it."""
@@ -215,6 +219,11 @@ class KafkaSettings(_Frozen):
     def joins_topic_name(self) -> str:
         """The joins topic: one per consumer group, like the state topic."""
         return self.joins_topic or f"{self.group_id}.joins"
+
+    @property
+    def trends_topic_name(self) -> str:
+        """The trends topic: one per consumer group, like the state topic."""
+        return self.trends_topic or f"{self.group_id}.trends"
 
 
 class AnomalySettings(_Frozen):

@@ -23,6 +23,7 @@ TOPICS = {
     "group.state": (PARTITIONS, "compact"),
     "group.joins": (PARTITIONS, "delete"),
     "group.minutes": (1, "compact,delete"),
+    "group.trends": (1, "compact,delete"),
 }
 # The embedded broker does not answer DescribeConfigs: no policy is known, which is reported.
 CONFIGS_KNOWN = os.environ.get("SOCIALPULSE_TEST_BROKER") != "tansu"

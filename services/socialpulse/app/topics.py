@@ -1,8 +1,8 @@
 """The service's topics as the settings name them: how they are created, and what the cluster has.
 
 The same topics ``run`` creates (mentions, interactions, dead letters, state, joins, alerts,
-minutes), with the same specs, so ``socialpulse topics --create`` makes exactly what the service
-would.
+minutes, trends), with the same specs, so ``socialpulse topics --create`` makes exactly what
+the service would.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from socialpulse.kafka.joins import joins_topic_spec
 from socialpulse.kafka.minutes import minutes_topic_spec
 from socialpulse.kafka.options import client_options, required_bootstrap
 from socialpulse.kafka.topics import TopicDescription, TopicSpec, describe_topics, ensure_topics
+from socialpulse.kafka.trends import trends_topic_spec
 from socialpulse.settings import Settings
 
 STATE_ROLE: Final = "state"
@@ -58,6 +59,7 @@ def service_topics(settings: Settings) -> dict[str, tuple[str, TopicSpec]]:
         ),
         "alerts": (kafka.alerts_topic, alerts_topic_spec(kafka.topic_partitions)),
         "minutes": (kafka.minutes_topic_name, minutes_topic_spec(settings.anomaly)),
+        "trends": (kafka.trends_topic_name, trends_topic_spec(settings.trends)),
     }
 
 

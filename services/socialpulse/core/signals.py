@@ -30,7 +30,7 @@ from socialpulse.core.events import Mention
 from socialpulse.core.neardup import MinHasher
 from socialpulse.core.spam import Cluster, SpamDetector, SpamReason, SpamState
 from socialpulse.core.terms import Tokeniser, brand_terms
-from socialpulse.core.trends import BrandTrends, Trend, TrendDetector
+from socialpulse.core.trends import BrandTrends, FleetTrends, Trend, TrendDetector
 from socialpulse.core.windows.timeline import Source
 from socialpulse.settings import Settings
 
@@ -131,6 +131,9 @@ class Signals:
         }
         # Announced incidents by key.
         self._open: dict[str, Campaign] = {}
+        # Every partition's trend buckets, from the trends topic (``kafka.trends``): when set,
+        # trends are read from it, the same on every worker.
+        self.fleet: FleetTrends | None = None
         self._min_posts = settings.spam.campaign_min_posts
 
     def _partition(self, source: Source) -> _Partition:
@@ -248,6 +251,36 @@ class Signals:
         part.campaign_brands = {c: set(b) for c, b in state.campaign_brands}
         return state.offset
 
+    def trend_updates(self, source: Source) -> list[tuple[str, int, bytes, bytes]]:
+        """(brand, bucket, count-min, heavy hitters) of the buckets of ``source`` that changed."""
+        part = self._partitions.get(source)
+        if part is None:
+            return []
+        out = []
+        for brand, state in part.trends.brands.items():
+            for index, bucket in state.take_changed():
+                out.append((brand, index, *bucket.serialized()))
+        return out
+
+    def latest_of(self, source: Source) -> float:
+        """The latest event time ``source`` judged (-inf before the first)."""
+        part = self._partitions.get(source)
+        return part.latest if part is not None else float("-inf")
+
+    def new_fleet(self, attach: bool = True) -> FleetTrends:
+        """A fleet view of trends (to fill from the trends topic), read from now on if ``attach``.
+
+        ``use_fleet`` attaches it later, once it holds the fleet's state.
+        """
+        fleet = FleetTrends(self.settings.trends, self._excluded)
+        if attach:
+            self.fleet = fleet
+        return fleet
+
+    def use_fleet(self, fleet: FleetTrends) -> None:
+        """Read trends from ``fleet`` from now on."""
+        self.fleet = fleet
+
     def replay(self, source: Source, until: int) -> None:
         """Offsets of ``source`` below ``until`` are read again: judge them, count none."""
         self._partition(source).replay_until = until
@@ -276,9 +309,14 @@ class Signals:
         return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"
 
     def brand_trends(self, brand: str) -> BrandTrends | None:
-        """The brand's trend buckets merged over this process's partitions (None: unknown)."""
+        """The brand's trend buckets merged over the fleet's partitions (None: unknown).
+
+        Without a fleet view, over this process's partitions.
+        """
         if brand not in self._excluded:
             return None
+        if self.fleet is not None:
+            return self.fleet.brand(brand)
         merged = BrandTrends(self.settings.trends, self._excluded[brand])
         for part in self._partitions.values():
             state = part.trends.brands.get(brand)
@@ -292,14 +330,15 @@ class Signals:
         return state is not None and state.warm(now)
 
     def trends_of(self, brand: str, now: float) -> list[Trend]:
-        """The brand's top trends at event time ``now`` (this process's partitions)."""
+        """The brand's top trends at event time ``now`` (the fleet's, see ``brand_trends``)."""
         state = self.brand_trends(brand)
         return state.trends(now) if state is not None else []
 
     @property
     def event_time(self) -> float:
-        """The latest event time of a mention checked (-inf before the first)."""
-        return max((p.latest for p in self._partitions.values()), default=float("-inf"))
+        """The latest event time of a mention checked here or in the fleet view (or -inf)."""
+        here = max((p.latest for p in self._partitions.values()), default=float("-inf"))
+        return max(here, self.fleet.latest) if self.fleet is not None else here
 
     def campaigns(self, brand: str | None = None) -> list[Campaign]:
         """The campaigns of the spam windows, largest first; only ``brand``'s when given.

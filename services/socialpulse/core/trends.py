@@ -87,6 +87,19 @@ class Bucket:
         self.counts.merge(other.counts)
         self.heavy.merge(other.heavy)
 
+    def serialized(self) -> tuple[bytes, bytes]:
+        """Both sketches as bytes (count-min, heavy hitters), the open counts folded first."""
+        self.fold()
+        return bytes(self.counts.serialize()), bytes(self.heavy.serialize())
+
+    @classmethod
+    def deserialized(cls, settings: TrendSettings, counts: bytes, heavy: bytes) -> Bucket:
+        """A bucket from ``serialized`` bytes taken with the same settings."""
+        out = cls(settings)
+        out.counts = count_min_sketch.deserialize(counts)
+        out.heavy = frequent_strings_sketch.deserialize(heavy)
+        return out
+
     def sketch_bytes(self) -> int:
         """Serialised size of both sketches: the bucket's memory, bounded by the settings."""
         self.fold()
@@ -105,6 +118,8 @@ class BrandTrends:
         self.first_bucket: int | None = None
         self._span = settings.recent_buckets + settings.baseline_buckets
         self.late = 0
+        # Buckets added to since the last ``take_changed`` (what the trends topic gets next).
+        self.changed: set[int] = set()
 
     def bucket_of(self, ts: float) -> int:
         """Index of the bucket holding event time ``ts``."""
@@ -125,6 +140,12 @@ class BrandTrends:
             self._expire(max(newest, index))
         excluded = self.excluded
         bucket.add([t for t in terms if t not in excluded])
+        self.changed.add(index)
+
+    def take_changed(self) -> list[tuple[int, Bucket]]:
+        """The live buckets added to since the last call, oldest first."""
+        changed, self.changed = self.changed, set()
+        return [(i, self.buckets[i]) for i in sorted(changed) if i in self.buckets]
 
     def _expire(self, newest: int) -> None:
         for index in [i for i in self.buckets if i <= newest - self._span]:
@@ -193,8 +214,7 @@ class BrandTrends:
         """The state as bytes: the serialised sketches of every bucket."""
         buckets = []
         for index, b in sorted(self.buckets.items()):
-            b.fold()
-            buckets.append(_BucketSnapshot(index, b.counts.serialize(), b.heavy.serialize()))
+            buckets.append(_BucketSnapshot(index, *b.serialized()))
         return msgspec.msgpack.encode(_BrandSnapshot(SNAPSHOT_VERSION, self.first_bucket, buckets))
 
     @classmethod
@@ -208,10 +228,9 @@ class BrandTrends:
         out = cls(settings, excluded)
         out.first_bucket = snap.first_bucket
         for b in snap.buckets:
-            bucket = Bucket(settings)
-            bucket.counts = count_min_sketch.deserialize(b.counts)
-            bucket.heavy = frequent_strings_sketch.deserialize(b.heavy)
-            out.buckets[b.index] = bucket
+            out.buckets[b.index] = Bucket.deserialized(settings, b.counts, b.heavy)
+        # Restored buckets are announced again: their last version may never have been.
+        out.changed = set(out.buckets)
         return out
 
 
@@ -232,3 +251,72 @@ class TrendDetector:
         """The top trends of ``brand`` at event time ``now``."""
         state = self.brands.get(brand)
         return state.trends(now) if state is not None else []
+
+
+class FleetTrends:
+    """Every input partition's trend buckets, as the trends topic carries them; merged at read.
+
+    Each (partition, brand, bucket) holds the newest version published, by the partition's
+    offset when it was taken: a re-sent or a fenced writer's older version never replaces a
+    newer one. A brand's trends are those of the union of every partition's buckets, so every
+    worker that reads the whole topic answers alike.
+    """
+
+    def __init__(self, settings: TrendSettings, excluded: Mapping[str, frozenset[str]]) -> None:
+        self.settings = settings
+        self.excluded = dict(excluded)
+        self._buckets: dict[str, dict[tuple[str, int, int], tuple[int, Bucket]]] = {
+            brand: {} for brand in excluded
+        }
+        self._span = settings.recent_buckets + settings.baseline_buckets
+        self.latest = float("-inf")
+        self.applied = 0
+        self.stale = 0
+
+    def apply(
+        self,
+        source: tuple[str, int],
+        brand: str,
+        index: int,
+        offset: int,
+        latest: float,
+        counts: bytes,
+        heavy: bytes,
+    ) -> bool:
+        """Take one published bucket; False when older than the version held (or unknown)."""
+        held = self._buckets.get(brand)
+        if held is None:
+            return False
+        key = (source[0], source[1], index)
+        have = held.get(key)
+        if have is not None and have[0] > offset:
+            self.stale += 1
+            return False
+        held[key] = (offset, Bucket.deserialized(self.settings, counts, heavy))
+        self.latest = max(self.latest, latest)
+        self.applied += 1
+        return True
+
+    def expire(self) -> None:
+        """Drop buckets older than the recent window and baseline at the latest event time."""
+        if self.latest == float("-inf"):
+            return
+        oldest = int(self.latest // self.settings.bucket_seconds) - self._span
+        for held in self._buckets.values():
+            for key in [k for k in held if k[2] <= oldest]:
+                del held[key]
+
+    def brand(self, brand: str) -> BrandTrends | None:
+        """The brand's buckets merged over every partition (None for an unknown brand)."""
+        held = self._buckets.get(brand)
+        if held is None:
+            return None
+        out = BrandTrends(self.settings, self.excluded[brand])
+        for (_, _, index), (_, bucket) in held.items():
+            mine = out.buckets.get(index)
+            if mine is None:
+                mine = out.buckets[index] = Bucket(self.settings)
+            mine.merge(bucket)
+            if out.first_bucket is None or index < out.first_bucket:
+                out.first_bucket = index
+        return out

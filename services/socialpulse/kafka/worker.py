@@ -48,6 +48,7 @@ from socialpulse.kafka.errors import ERROR_KINDS, PERMANENT, advice, error_kind
 from socialpulse.kafka.joins import JoinPublisher, JoinReader, JoinStats, joins_topic_spec
 from socialpulse.kafka.minutes import MinutePublisher
 from socialpulse.kafka.options import client_options, producer_options
+from socialpulse.kafka.trends import TrendPublisher, TrendReader, trends_topic_spec
 from socialpulse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -212,6 +213,19 @@ class Worker:
         )
         self._join_task: asyncio.Task[None] | None = None
         self._join_stop = asyncio.Event()
+        # Every partition's trend buckets (``kafka.trends``): this worker sends its own, and
+        # reads the fleet's into the view its trends endpoint and alert evidence read.
+        self._trends: TrendPublisher | None = None
+        self._trend_reader: TrendReader | None = None
+        self._trend_task: asyncio.Task[None] | None = None
+        if settings.trends.enabled:
+            topic = self._kafka.trends_topic_name
+            spec = trends_topic_spec(settings.trends) if self._kafka.create_topics else None
+            self._trends = TrendPublisher(topic, self._producer, pipeline.signals)
+            fleet = pipeline.signals.new_fleet(attach=False)
+            self._trend_reader = TrendReader(
+                topic, opts, fleet, spec, lambda: pipeline.signals.use_fleet(fleet)
+            )
         self._owned: set[Source] = set()
         # Revoked and checkpointed: not to be touched until the new assignment is known.
         self._frozen: set[Source] = set()
@@ -256,6 +270,11 @@ class Worker:
         self._join_task = asyncio.create_task(
             self._join_reader.run(self._join_stop), name="joins-reader"
         )
+        if self._trend_reader is not None:
+            self._trend_reader.start(self._producer)
+            self._trend_task = asyncio.create_task(
+                self._trend_reader.run(self._join_stop), name="trends-reader"
+            )
         self._consumer.subscribe(list(self._streams), listener=_Rebalance(self))
         self._started = True
 
@@ -310,14 +329,18 @@ class Worker:
         return dict(zip(texts, scores, strict=True))
 
     async def _stop_join_reader(self) -> None:
+        """Stop the readers of the joins and trends topics."""
         self._join_stop.set()
-        if self._join_task is not None:
-            try:
-                await asyncio.wait_for(self._join_task, timeout=5.0)
-            except TimeoutError:
-                pass  # wait_for cancelled it
-            self._join_task = None
+        for task in (self._join_task, self._trend_task):
+            if task is not None:
+                try:
+                    await asyncio.wait_for(task, timeout=5.0)
+                except TimeoutError:
+                    pass  # wait_for cancelled it
+        self._join_task = self._trend_task = None
         await self._join_reader.stop()
+        if self._trend_reader is not None:
+            await self._trend_reader.stop()
 
     async def revoked(self, revoked: set[TopicPartition]) -> None:
         """Checkpoint before partitions may move; hold them still until the assignment."""
@@ -761,6 +784,8 @@ class Worker:
             except (KafkaError, TimeoutError) as e:
                 log.warning("state flush failed (%r); offsets not committed, will retry", e)
                 return
+            if self._trends is not None:  # evidence, not counts: never holds a commit back
+                await self._trends.publish(restored, force=handover)
             try:
                 failed |= await self._joins.flush()
             except KafkaError as e:

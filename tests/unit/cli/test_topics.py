@@ -35,8 +35,10 @@ def test_the_topics_are_those_the_settings_name_with_the_service_specs() -> None
         "joins": "g.joins",
         "alerts": "socialpulse.alerts",
         "minutes": "g.minutes",
+        "trends": "g.trends",
     }
-    assert {spec.partitions for role, (_, spec) in topics.items() if role != "minutes"} == {6}
+    one = ("minutes", "trends")
+    assert {spec.partitions for role, (_, spec) in topics.items() if role not in one} == {6}
     assert dict(topics["state"][1].config) == STATE_TOPIC_CONFIG
     # Deleted by age, after two longest windows (7 d by default).
     assert dict(topics["joins"][1].config) == {
@@ -49,6 +51,11 @@ def test_the_topics_are_those_the_settings_name_with_the_service_specs() -> None
     assert minutes.partitions == 1
     assert minutes.config["cleanup.policy"] == "compact,delete"
     assert int(minutes.config["retention.ms"]) == 31 * 86_400_000
+    # One partition, compacted, kept for twice the trend span (65 one-minute buckets).
+    trends = topics["trends"][1]
+    assert trends.partitions == 1
+    assert trends.config["cleanup.policy"] == "compact,delete"
+    assert int(trends.config["retention.ms"]) == 2 * 65 * 60_000
     assert not topics["mentions"][1].config
 
 

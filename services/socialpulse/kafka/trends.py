@@ -1,0 +1,277 @@
+"""The trends topic: each worker publishes its partitions' trend buckets, every worker reads all.
+
+Trends judged on one worker's partitions would depend on the pod answering, and a spike alert's
+``top_terms`` on which worker evaluates. So every few seconds (``PUBLISH_EVERY_SECONDS``) a
+worker sends each trend bucket of its partitions that changed, whole (the count-min and
+frequent-items sketches, a few kB), keyed by (input topic, partition, brand, bucket); and a
+reader task on every worker reads the whole topic, from its start and without a consumer group,
+into the ``FleetTrends`` view that ``/api/v1/trends`` and alert evidence read. A version carries
+the partition's offset when it was taken, so an older one (a crash's re-send, a fenced writer)
+never replaces a newer one. The topic is compacted and also deleted by age past twice the trend
+span (recent window and baseline), the oldest buckets any read needs.
+
+Trends are evidence, not counts: a publish that fails is logged and retried with the next one,
+and never holds a commit back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from socialpulse.core.signals import Signals
+from socialpulse.core.trends import FleetTrends
+from socialpulse.core.windows.timeline import Source
+from socialpulse.kafka.topics import TopicSpec, ensure_topics
+from socialpulse.settings import TrendSettings
+
+log = logging.getLogger(__name__)
+
+PUBLISH_EVERY_SECONDS: Final = 5.0
+SEND_TIMEOUT_SECONDS: Final = 30.0
+EXPIRE_EVERY_SECONDS: Final = 10.0
+# The longest the reader holds the event loop at a time.
+SLICE_SECONDS: Final = 0.01
+
+
+class _Key(msgspec.Struct, array_like=True, frozen=True):
+    topic: str
+    partition: int
+    brand: str
+    bucket: int
+
+
+class _Value(msgspec.Struct, array_like=True):
+    offset: int  # the partition's applied offset when the bucket was taken
+    latest: float  # the partition's latest event time then
+    counts: bytes
+    heavy: bytes
+
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode_key = msgspec.msgpack.Decoder(_Key).decode
+_decode_value = msgspec.msgpack.Decoder(_Value).decode
+
+
+def trends_topic_spec(settings: TrendSettings) -> TopicSpec:
+    """How the trends topic is created when missing: compacted, and deleted past two spans."""
+    span_ms = (settings.recent_buckets + settings.baseline_buckets) * settings.bucket_seconds * 1000
+    return TopicSpec(
+        partitions=1,
+        config={
+            "cleanup.policy": "compact,delete",
+            "retention.ms": str(2 * span_ms),
+            "segment.ms": "600000",
+        },
+    )
+
+
+def encode_bucket(
+    source: Source, brand: str, index: int, offset: int, latest: float, counts: bytes, heavy: bytes
+) -> tuple[bytes, bytes]:
+    """The (key, value) of one published bucket."""
+    key = _encode(_Key(source[0], source[1], brand, index))
+    return key, _encode(_Value(offset, latest, counts, heavy))
+
+
+def apply_record(view: FleetTrends, key: bytes | None, value: bytes | None) -> bool | None:
+    """Put one record of the topic into ``view``: None when unreadable, False when not newer.
+
+    A tombstone (no value) is skipped: compaction and age remove buckets, the view expires them.
+    """
+    if key is None or value is None:
+        return False if value is None else None
+    try:
+        k, v = _decode_key(key), _decode_value(value)
+        source = (k.topic, k.partition)
+        return view.apply(source, k.brand, k.bucket, v.offset, v.latest, v.counts, v.heavy)
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError, RuntimeError):
+        return None  # not our format, or sketches that do not deserialise
+
+
+class TrendPublisher:
+    """Sends the changed trend buckets of owned partitions, at most every few seconds."""
+
+    def __init__(self, topic: str, producer: AIOKafkaProducer, signals: Signals) -> None:
+        self.topic = topic
+        self._producer = producer
+        self._signals = signals
+        self._pending: dict[bytes, bytes] = {}
+        self._next = 0.0
+        self.published = 0
+        self.failures = 0
+
+    def collect(self, sources: Iterable[Source]) -> None:
+        """Take the changed buckets of ``sources``; a newer version of a key replaces one queued."""
+        for source in sorted(sources):
+            resume = self._signals.resume_offset(source)
+            if resume is None:
+                continue
+            latest = self._signals.latest_of(source)
+            for brand, index, counts, heavy in self._signals.trend_updates(source):
+                key, value = encode_bucket(source, brand, index, resume - 1, latest, counts, heavy)
+                self._pending[key] = value
+
+    async def publish(self, sources: Iterable[Source], force: bool = False) -> None:
+        """Collect and send, when ``PUBLISH_EVERY_SECONDS`` passed (or ``force``); never raises."""
+        now = time.monotonic()
+        if not force and now < self._next:
+            return
+        self._next = now + PUBLISH_EVERY_SECONDS
+        self.collect(sources)
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, {}
+        sent: list[tuple[bytes, bytes, asyncio.Future[Any]]] = []
+        failed: dict[bytes, bytes] = {}
+        error: BaseException | None = None
+        try:
+            for key, value in batch.items():
+                try:
+                    sent.append((key, value, await self._producer.send(self.topic, value, key=key)))
+                except KafkaError as e:
+                    failed[key] = value
+                    error = e
+            if sent:
+                await asyncio.wait([f for *_, f in sent], timeout=SEND_TIMEOUT_SECONDS)
+        except asyncio.CancelledError:
+            self._pending = batch | self._pending
+            raise
+        for key, value, fut in sent:
+            if not fut.done() or fut.cancelled() or fut.exception() is not None:
+                if not fut.done():
+                    fut.cancel()
+                failed[key] = value
+                error = error or (fut.exception() if fut.done() and not fut.cancelled() else None)
+        self.published += len(batch) - len(failed)
+        if failed:
+            self.failures += 1
+            self._pending = failed | self._pending  # a newer version taken meanwhile wins
+            log.warning(
+                "%d of %d trend buckets to %s not acknowledged (%r); retried with the next",
+                len(failed),
+                len(batch),
+                self.topic,
+                error,
+            )
+
+
+class TrendReader:
+    """Reads every partition of the trends topic into a ``FleetTrends`` view, in its own task."""
+
+    def __init__(
+        self,
+        topic: str,
+        client_options: dict[str, Any],
+        view: FleetTrends,
+        create: TopicSpec | None,
+        on_caught_up: Callable[[], None] = lambda: None,
+    ) -> None:
+        """``on_caught_up`` is called once the topic is read to where it ended when opened.
+
+        Until then the view is partial: the worker's trends stay its own partitions'.
+        """
+        self.topic = topic
+        self._opts = client_options
+        self._view = view
+        self._create = create
+        self._on_caught_up = on_caught_up
+        self._ends: dict[TopicPartition, int] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self.unreadable = 0
+        self.caught_up = False
+        self._warned = False
+
+    def start(self, producer: AIOKafkaProducer) -> None:
+        """Learn partitions through ``producer``'s client; ``run`` connects."""
+        self._producer = producer
+
+    async def _open(self) -> AIOKafkaConsumer | None:
+        assert self._producer is not None, "start() first"  # noqa: S101 - programming error
+        cluster = await self._producer.client.fetch_all_metadata()
+        partitions = cluster.partitions_for_topic(self.topic)
+        if not partitions:
+            if self._create is not None:
+                await ensure_topics(self._opts, {self.topic: self._create})
+                self._create = None
+            elif not self._warned:
+                self._warned = True
+                log.error(
+                    "trends topic %r is missing: trends are this worker's partitions' until it "
+                    "exists (create it, see README, Signals, or set kafka.create_topics: true)",
+                    self.topic,
+                )
+            return None
+        consumer = AIOKafkaConsumer(
+            group_id=None, enable_auto_commit=False, auto_offset_reset="earliest", **self._opts
+        )
+        await consumer.start()
+        try:
+            tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            if self._ends is None:
+                self._ends = await consumer.end_offsets(tps)
+        except BaseException:
+            await consumer.stop()
+            raise
+        return consumer
+
+    async def _check_caught_up(self, consumer: AIOKafkaConsumer) -> None:
+        if self._ends is None or self.caught_up:
+            return
+        for tp, end in self._ends.items():
+            if await consumer.position(tp) < end:
+                return
+        self.caught_up = True
+        log.info("trends topic %s read to its end: trends are the fleet's", self.topic)
+        self._on_caught_up()
+
+    async def stop(self) -> None:
+        """Close the consumer; safe to call twice."""
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Apply published buckets until ``stop``; a broker outage is waited out."""
+        next_expire = 0.0
+        while not stop.is_set():
+            try:
+                consumer = self._consumer
+                if consumer is None:
+                    consumer = self._consumer = await self._open()
+                    if consumer is None:
+                        await asyncio.sleep(1.0)
+                        continue
+                batch = await consumer.getmany(timeout_ms=500, max_records=500)
+                until = time.perf_counter() + SLICE_SECONDS
+                for records in batch.values():
+                    for r in records:
+                        if apply_record(self._view, r.key, r.value) is None:
+                            self.unreadable += 1
+                            if self.unreadable == 1:
+                                log.error(
+                                    "trends topic %s offset %d is unreadable; skipped",
+                                    self.topic,
+                                    r.offset,
+                                )
+                        if time.perf_counter() >= until:
+                            await asyncio.sleep(0)
+                            until = time.perf_counter() + SLICE_SECONDS
+                await self._check_caught_up(consumer)
+                mono = time.monotonic()
+                if mono >= next_expire:
+                    self._view.expire()
+                    next_expire = mono + EXPIRE_EVERY_SECONDS
+            except (KafkaError, RuntimeError) as e:
+                log.warning("trends topic %s: %r; retrying in 1 s", self.topic, e)
+                await asyncio.sleep(1.0)

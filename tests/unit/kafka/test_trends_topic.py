@@ -1,0 +1,129 @@
+"""The trends topic: every worker's trend buckets merged into one view, the same on every pod."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import zlib
+from dataclasses import dataclass, field
+
+from builders import ALPHA_BETA, encoded, mention
+from socialpulse.core.pipeline import Pipeline
+from socialpulse.core.windows.timeline import Source
+from socialpulse.kafka.trends import TrendPublisher, apply_record, encode_bucket
+from socialpulse.settings import Settings
+
+NOW = 1_800_000_000.0
+PARTITIONS = 4
+SETTINGS = Settings(
+    brands=ALPHA_BETA, trends={"baseline_buckets": 2, "recent_buckets": 1, "min_count": 3}
+)
+WORDS = "morning latte queue store barista sunday cold brew cake music seat window".split()
+
+
+@dataclass
+class FakeProducer:
+    """Keeps every record sent, in order, as a one-partition topic would."""
+
+    log: list[tuple[bytes, bytes]] = field(default_factory=list)
+    fail: bool = False
+
+    async def send(self, topic: str, value: bytes, key: bytes) -> asyncio.Future[None]:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.fail:
+            fut.set_exception(TimeoutError("no broker"))
+        else:
+            self.log.append((key, value))
+            fut.set_result(None)
+        return fut
+
+
+def _records(seed: int = 1) -> dict[Source, list[tuple[int, bytes]]]:
+    """Fans' distinct posts over three minutes, then a burst of #alphafest, keyed by author."""
+    rng = random.Random(seed)
+    out: dict[Source, list[tuple[int, bytes]]] = {("mentions", p): [] for p in range(PARTITIONS)}
+    events = [(NOW - 240 + n * 2, f"fan{n}", "") for n in range(90)]
+    events += [(NOW - 50 + n, f"fest{n}", " #alphafest") for n in range(40)]
+    for ts, author, tag in events:
+        text = "alpha " + " ".join(rng.sample(WORDS, 6)) + tag
+        src = ("mentions", zlib.crc32(author.encode()) % PARTITIONS)
+        out[src].append((len(out[src]), encoded(mention(ts, author, 500, text=text))))
+    return out
+
+
+def _fed(sources: list[Source], records: dict[Source, list[tuple[int, bytes]]]) -> Pipeline:
+    p = Pipeline(SETTINGS)
+    for s in sources:
+        p.process_batch("mentions", records[s], s, NOW)
+    return p
+
+
+async def test_every_pod_reads_the_trends_of_the_whole_fleet() -> None:
+    records = _records()
+    alone = _fed(sorted(records), records)  # one worker with every partition
+    want = alone.signals.trends_of("a", NOW - 1)
+    assert "#alphafest" in [t.term for t in want]
+    topic = FakeProducer()
+    pods = [_fed([("mentions", 0), ("mentions", 3)], records), _fed([("mentions", 1)], records)]
+    pods.append(_fed([("mentions", 2)], records))
+    for pod in pods:
+        # Without the fleet view a pod sees its own partitions' share only.
+        assert pod.signals.trends_of("a", NOW - 1) != want
+        await TrendPublisher("t", topic, pod.signals).publish(pod.signals.partitions)
+    assert topic.log
+    for pod in pods:
+        fleet = pod.signals.new_fleet()
+        for key, value in topic.log:
+            assert apply_record(fleet, key, value)
+        assert pod.signals.trends_of("a", NOW - 1) == want
+        assert pod.signals.trends_ready("a", NOW - 1)
+        assert pod.signals.event_time == alone.signals.event_time
+
+
+async def test_only_changed_buckets_are_sent_and_a_failed_send_is_retried() -> None:
+    records = _records()
+    p = _fed([("mentions", 0)], records)
+    topic = FakeProducer(fail=True)
+    pub = TrendPublisher("t", topic, p.signals)
+    await pub.publish([("mentions", 0)])
+    assert pub.failures == 1 and not topic.log
+    topic.fail = False
+    await pub.publish([("mentions", 0)], force=True)  # the failed ones, nothing new
+    sent = len(topic.log)
+    assert sent == pub.published > 0
+    await pub.publish([("mentions", 0)], force=True)
+    assert len(topic.log) == sent  # nothing changed since
+
+
+def test_an_older_version_never_replaces_a_newer_one() -> None:
+    p = _fed(sorted(_records()), _records())
+    bucket = p.signals.brand_trends("a")  # this process's partitions
+    fleet = p.signals.new_fleet()
+    assert bucket is not None
+    index = max(bucket.buckets)
+    counts, heavy = bucket.buckets[index].serialized()
+    empty = Pipeline(SETTINGS).signals.new_fleet().brand("a")
+    assert empty is not None and not empty.buckets
+    src = ("mentions", 0)
+    assert apply_record(fleet, *encode_bucket(src, "a", index, 10, NOW, counts, heavy))
+    blank_counts, blank_heavy = empty._merged(0, 0).serialized()
+    assert not apply_record(
+        fleet, *encode_bucket(src, "a", index, 9, NOW, blank_counts, blank_heavy)
+    )
+    assert fleet.stale == 1
+    merged = fleet.brand("a")
+    assert merged is not None
+    assert merged.buckets[index].serialized()[0] == counts
+    assert apply_record(fleet, b"\x93", b"junk") is None
+    assert not apply_record(fleet, *encode_bucket(src, "zzz", index, 11, NOW, counts, heavy))
+
+
+def test_restored_buckets_are_announced_again() -> None:
+    records = _records()
+    p = _fed([("mentions", 1)], records)
+    first = p.signals.trend_updates(("mentions", 1))
+    assert first and not p.signals.trend_updates(("mentions", 1))
+    q = Pipeline(SETTINGS)
+    q.signals.restore(("mentions", 1), p.signals.snapshot(("mentions", 1)))
+    again = q.signals.trend_updates(("mentions", 1))
+    assert [(b, i) for b, i, *_ in again] == [(b, i) for b, i, *_ in first]
