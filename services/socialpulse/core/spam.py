@@ -60,13 +60,14 @@ class Verdict:
         return None
 
 
-class Cluster(msgspec.Struct, gc=False):
+class Cluster(msgspec.Struct, gc=False, array_like=True):
     """Near-identical posts of the window: the copy-paste campaign candidate.
 
     Most clusters of a window hold one post, so the set of further accounts is made with the
     second one; and no cluster is tracked by the cycle collector (it holds no cycles): tens of
     thousands of tracked objects in the window made every full collection of the process
-    slower, measured at more than the detectors' own cost.
+    slower, measured at more than the detectors' own cost. Encoded as an array in the state
+    topic (``SpamState``).
     """
 
     id: int
@@ -93,29 +94,20 @@ class Cluster(msgspec.Struct, gc=False):
             self.others.add(account)
 
 
-class _ClusterState(msgspec.Struct, array_like=True):
-    id: int
-    text: str
-    first_seen: float
-    last_seen: float
-    author: str
-    posts: int
-    live: int
-    others: list[str] | None
-
-
 class SpamState(msgspec.Struct, array_like=True):
     """Everything a detector remembers, for the state topic: restoring it resumes exactly.
 
     Orders are kept (accounts least recent first, posts oldest first) because eviction
-    follows them; the fingerprint cache is left out, being only a cache.
+    follows them; the fingerprint cache is left out, being only a cache. The detector's own
+    dicts and clusters are handed over as they are, not copied: a snapshot is taken, encoded
+    and done with before the detector sees another mention.
     """
 
     authors: list[tuple[str, list[float]]]
     posts: list[tuple[float, int, bytes, list[int]]]
-    post_cluster: list[tuple[int, int]]
-    clusters: list[_ClusterState]
-    texts: list[tuple[str, int, str]]
+    post_cluster: dict[int, int]
+    clusters: list[Cluster]
+    texts: dict[str, tuple[int, str]]
     next_post: int
     now: float
 
@@ -256,25 +248,13 @@ class SpamDetector:
             self._texts = {t: v for t, v in self._texts.items() if v[0] in self._clusters}
 
     def state(self) -> SpamState:
-        """The detector's memory as plain data (``restore`` takes it back)."""
+        """The detector's memory as plain data (``restore`` takes it back); encode it at once."""
         return SpamState(
             authors=[(a, list(times)) for a, times in self._authors.items()],
             posts=[(ts, p, sig, list(bands)) for ts, p, sig, bands in self.index.entries()],
-            post_cluster=list(self._post_cluster.items()),
-            clusters=[
-                _ClusterState(
-                    c.id,
-                    c.text,
-                    c.first_seen,
-                    c.last_seen,
-                    c.author,
-                    c.posts,
-                    c.live,
-                    sorted(c.others) if c.others is not None else None,
-                )
-                for c in self._clusters.values()
-            ],
-            texts=[(t, cluster, author) for t, (cluster, author) in self._texts.items()],
+            post_cluster=self._post_cluster,
+            clusters=list(self._clusters.values()),
+            texts=self._texts,
             next_post=self._next,
             now=self._now,
         )
@@ -285,20 +265,8 @@ class SpamDetector:
         span = max(s.bot_rate_posts, s.new_account_burst_posts)
         self._authors = OrderedDict((a, deque(times, maxlen=span)) for a, times in state.authors)
         self.index.load(state.posts)
-        self._post_cluster = dict(state.post_cluster)
-        self._clusters = {
-            c.id: Cluster(
-                c.id,
-                c.text,
-                c.first_seen,
-                c.last_seen,
-                c.author,
-                c.posts,
-                c.live,
-                set(c.others) if c.others is not None else None,
-            )
-            for c in state.clusters
-        }
-        self._texts = {t: (cluster, author) for t, cluster, author in state.texts}
+        self._post_cluster = state.post_cluster
+        self._clusters = {c.id: c for c in state.clusters}
+        self._texts = state.texts
         self._next = state.next_post
         self._now = state.now
