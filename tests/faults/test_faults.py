@@ -144,9 +144,18 @@ async def test_two_workers_kill_one_then_scale_1_2_1(
 ) -> None:
     events = fault_events()
     scenario = await scenario_with_topics(kafka_bootstrap, tmp_path, "scale")
-    a = await start_worker(impl, scenario, "a", workers)
-    b = await start_worker(impl, scenario, "b", workers)
-    feeder = Feeder(scenario, events, fault_rate(), seed=3)
+    # Spam heuristics on: partitions move with their spam windows (a kill, a scale-out, a
+    # scale-in), and a copy-paste campaign runs through both phases.
+    spam = impl == "socialpulse"
+    a = await start_worker(impl, scenario, "a", workers, spam=spam)
+    b = await start_worker(impl, scenario, "b", workers, spam=spam)
+    feeder = Feeder(
+        scenario,
+        events,
+        fault_rate(),
+        seed=3,
+        interleave=campaign_mentions(scenario.mentions_topic, time.time()),
+    )
     feeder.start()
     await feeder.until_fraction(0.4)
     await a.kill9()
@@ -179,10 +188,16 @@ async def test_two_workers_kill_one_then_scale_1_2_1(
         return
     assert b.alive, b.log_tail()
 
-    feeder2 = Feeder(scenario, events, fault_rate(), seed=33)
+    feeder2 = Feeder(
+        scenario,
+        events,
+        fault_rate(),
+        seed=33,
+        interleave=campaign_mentions(scenario.mentions_topic, time.time(), seed=1),
+    )
     feeder2.start()
     await feeder2.until_fraction(0.3)
-    c = await start_worker(impl, scenario, "c", workers)
+    c = await start_worker(impl, scenario, "c", workers, spam=spam)
     await feeder2.until_fraction(0.7)
     code = await c.terminate()
     scaled_in = time.monotonic()
