@@ -25,7 +25,7 @@ from aiokafka.errors import KafkaError
 from socialpulse.core.clock import Clock
 from socialpulse.core.joins import JoinInput, JoinView, decode_input, encode_input, position
 from socialpulse.core.windows.timeline import Source
-from socialpulse.kafka.topics import TopicSpec, ensure_topics
+from socialpulse.kafka.topics import TopicSpec, ensure_topics, read_from_start
 
 log = logging.getLogger(__name__)
 
@@ -180,18 +180,7 @@ class JoinReader:
                     "let the service create it (kafka.create_topics: true)"
                 )
             return None
-        consumer = AIOKafkaConsumer(
-            group_id=None, enable_auto_commit=False, auto_offset_reset="earliest", **self._opts
-        )
-        await consumer.start()
-        try:
-            tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            self._start_ends = await consumer.end_offsets(tps)
-        except BaseException:
-            await consumer.stop()
-            raise
+        consumer, self._start_ends = await read_from_start(self._opts, self.topic, partitions)
         self._stats.caught_up = not any(self._start_ends.values())
         return consumer
 

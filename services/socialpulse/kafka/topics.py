@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
@@ -47,6 +48,28 @@ class TopicDescription:
     replication: int  # the fewest replicas of any partition
     in_sync: int  # the fewest in-sync replicas of any partition
     configs: Mapping[str, str | None]  # None: the broker did not say
+
+
+async def read_from_start(
+    client_options: dict[str, Any], topic: str, partitions: set[int]
+) -> tuple[AIOKafkaConsumer, dict[TopicPartition, int]]:
+    """A started consumer of no group on every partition of ``topic``, and their end offsets.
+
+    Positioned at the start: how a fleet-wide view (joins, trends) reads its topic.
+    """
+    consumer = AIOKafkaConsumer(
+        group_id=None, enable_auto_commit=False, auto_offset_reset="earliest", **client_options
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+    except BaseException:
+        await consumer.stop()
+        raise
+    return consumer, ends
 
 
 async def describe_topics(

@@ -29,7 +29,7 @@ from aiokafka.errors import KafkaError
 from socialpulse.core.signals import Signals
 from socialpulse.core.trends import FleetTrends
 from socialpulse.core.windows.timeline import Source
-from socialpulse.kafka.topics import TopicSpec, ensure_topics
+from socialpulse.kafka.topics import TopicSpec, ensure_topics, read_from_start
 from socialpulse.settings import TrendSettings
 
 log = logging.getLogger(__name__)
@@ -210,19 +210,9 @@ class TrendReader:
                     self.topic,
                 )
             return None
-        consumer = AIOKafkaConsumer(
-            group_id=None, enable_auto_commit=False, auto_offset_reset="earliest", **self._opts
-        )
-        await consumer.start()
-        try:
-            tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            if self._ends is None:
-                self._ends = await consumer.end_offsets(tps)
-        except BaseException:
-            await consumer.stop()
-            raise
+        consumer, ends = await read_from_start(self._opts, self.topic, partitions)
+        if self._ends is None:  # caught up means: read to where it ended when first opened
+            self._ends = ends
         return consumer
 
     async def _check_caught_up(self, consumer: AIOKafkaConsumer) -> None:

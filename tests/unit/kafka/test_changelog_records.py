@@ -76,8 +76,9 @@ class FakeStateTopic:
         return {k: r for k, r in last.items() if r.value is not None}
 
 
-def _changelog(topic: FakeStateTopic, pipeline: Pipeline) -> Changelog:
-    c = Changelog("state", {}, pipeline.store, pipeline.dedup, topic)
+def changelog_on(topic: FakeStateTopic, pipeline: Pipeline, **options: Any) -> Changelog:
+    """A changelog of ``pipeline`` over ``topic`` (``options`` as for ``Changelog``)."""
+    c = Changelog("state", {}, pipeline.store, pipeline.dedup, topic, **options)
     c._partitions = 1
 
     async def read(sources: set[Any]) -> Any:
@@ -117,7 +118,7 @@ EVENTS = [(NOW - 120 + i, f"e{i}") for i in range(5)] + [(NOW - 30, "late-minute
 async def test_one_record_per_partition_minute_round_trips() -> None:
     topic = FakeStateTopic()
     p = Pipeline(SETTINGS)
-    c = _changelog(topic, p)
+    c = changelog_on(topic, p)
     await c.restore({SRC}, generation=1)
     _feed(p, EVENTS)
     await _checkpoint(c)
@@ -128,7 +129,7 @@ async def test_one_record_per_partition_minute_round_trips() -> None:
         ("socialpulse.state.version", str(FORMAT_VERSION).encode())
     }
     fresh = Pipeline(SETTINGS)
-    await _changelog(topic, fresh).restore({SRC}, generation=2)
+    await changelog_on(topic, fresh).restore({SRC}, generation=2)
     assert fresh.store.snapshot(NOW) == p.store.snapshot(NOW)
     assert fresh.dedup.ids_held() == p.dedup.ids_held() == len(EVENTS)
     # The restored ids decide like the original: a re-sent copy is a duplicate, a replay is not.
@@ -158,7 +159,7 @@ async def test_records_of_format_2_restore_and_are_replaced_by_format_3() -> Non
     topic.send_raw(["w", *SRC, MINUTE, 3, 0, 0], encode_minute(p.store.buckets_at(SRC, MINUTE)), 2)
     topic.send_raw(["d", *SRC, MINUTE, 3, 0, 0], msgspec.msgpack.encode(ids), 2)
     upgraded = Pipeline(SETTINGS)
-    c = _changelog(topic, upgraded)
+    c = changelog_on(topic, upgraded)
     await c.restore({SRC}, generation=4)
     assert upgraded.store.snapshot(NOW) == p.store.snapshot(NOW)
     assert upgraded.dedup.ids_held() == 5
@@ -172,7 +173,7 @@ async def test_records_of_format_2_restore_and_are_replaced_by_format_3() -> Non
     await _checkpoint(c)
     assert _kinds(topic) == ["w"]
     again = Pipeline(SETTINGS)
-    await _changelog(topic, again).restore({SRC}, generation=5)
+    await changelog_on(topic, again).restore({SRC}, generation=5)
     assert again.store.snapshot(NOW) == upgraded.store.snapshot(NOW)
     assert again.dedup.ids_held() == 6
     assert again.dedup.is_duplicate(SRC, NOW - 120, "e1", 51)
@@ -183,14 +184,14 @@ async def test_a_dedup_record_of_format_2_left_beside_format_3_is_not_loaded() -
     # before its tombstone) is deleted, never loaded over them.
     topic = FakeStateTopic()
     p = Pipeline(SETTINGS)
-    c = _changelog(topic, p)
+    c = changelog_on(topic, p)
     await c.restore({SRC}, generation=4)
     _feed(p, EVENTS[:5])
     await _checkpoint(c)
     stale = msgspec.msgpack.encode((b"\x00" * 8, b"\x00" * 8))  # one id no event has
     topic.send_raw(["d", *SRC, MINUTE, 3, 0, 0], stale, 2)
     fresh = Pipeline(SETTINGS)
-    fc = _changelog(topic, fresh)
+    fc = changelog_on(topic, fresh)
     await fc.restore({SRC}, generation=5)
     assert fresh.dedup.ids_held() == 5
     assert fc.stats.records_fenced == 1
@@ -201,13 +202,13 @@ async def test_a_dedup_record_of_format_2_left_beside_format_3_is_not_loaded() -
 async def test_a_fenced_writer_does_not_win_over_its_successor() -> None:
     topic = FakeStateTopic()
     old = Pipeline(SETTINGS)
-    old_log = _changelog(topic, old)
+    old_log = changelog_on(topic, old)
     await old_log.restore({SRC}, generation=1)
     _feed(old, EVENTS[:3])
     await _checkpoint(old_log)
     # The partition moves on (generation 2) while the old owner is paused.
     new = Pipeline(SETTINGS)
-    new_log = _changelog(topic, new)
+    new_log = changelog_on(topic, new)
     await new_log.restore({SRC}, generation=2)
     _feed(new, EVENTS[3:5], first_offset=3)
     await _checkpoint(new_log)
@@ -217,7 +218,7 @@ async def test_a_fenced_writer_does_not_win_over_its_successor() -> None:
     assert old_log.epoch(SRC) is not None and new_log.epoch(SRC) is not None
     assert old_log.epoch(SRC) < new_log.epoch(SRC)  # type: ignore[operator]
     third = Pipeline(SETTINGS)
-    await _changelog(topic, third).restore({SRC}, generation=3)
+    await changelog_on(topic, third).restore({SRC}, generation=3)
     assert third.store.snapshot(NOW) == new.store.snapshot(NOW)
     assert not third.dedup.is_duplicate(SRC, NOW - 110, "zombie", 40)  # never seen by the owner
 
@@ -226,18 +227,18 @@ async def test_unknown_formats_and_unreadable_values_stop_the_restore() -> None:
     topic = FakeStateTopic()
     topic.send_raw(["w", *SRC, MINUTE, 1, 0, 0], b"\x80", FORMAT_VERSION + 1)
     with pytest.raises(StateFormatError, match="format version"):
-        await _changelog(topic, Pipeline(SETTINGS)).restore({SRC}, generation=2)
+        await changelog_on(topic, Pipeline(SETTINGS)).restore({SRC}, generation=2)
     topic = FakeStateTopic()
     topic.send_raw(["w", *SRC, MINUTE, 1, 0, 0], b"\x93\x80\xc4\x01x\xc4\x00", FORMAT_VERSION)
     with pytest.raises(StateFormatError, match="unreadable"):
-        await _changelog(topic, Pipeline(SETTINGS)).restore({SRC}, generation=2)
+        await changelog_on(topic, Pipeline(SETTINGS)).restore({SRC}, generation=2)
 
 
 async def test_ids_past_the_dedup_horizon_leave_the_record_and_expiry_deletes_it() -> None:
     settings = Settings(brands=ALPHA_BETA, windows=("5m", "1h"), dedup_horizon_seconds=300)
     topic = FakeStateTopic()
     p = Pipeline(settings)
-    c = _changelog(topic, p)
+    c = changelog_on(topic, p)
     await c.restore({SRC}, generation=1)
     _feed(p, EVENTS[:5])
     await _checkpoint(c)
@@ -247,7 +248,7 @@ async def test_ids_past_the_dedup_horizon_leave_the_record_and_expiry_deletes_it
     (rec,) = topic.live().values()
     assert rec.value is not None and decode_record(rec.value)[1:] == (b"", b"")
     fresh = Pipeline(settings)
-    await _changelog(topic, fresh).restore({SRC}, generation=2)
+    await changelog_on(topic, fresh).restore({SRC}, generation=2)
     assert fresh.store.snapshot(NOW) == p.store.snapshot(NOW)
     assert fresh.dedup.ids_held() == 0
     p.store.expire(NOW + 3600 + 120)

@@ -15,7 +15,7 @@ from socialpulse.kafka import changelog as changelog_module
 from socialpulse.kafka.changelog import FORMAT_VERSION, Changelog, StateFormatError
 from socialpulse.settings import Settings
 
-from .test_changelog_records import FakeStateTopic
+from .test_changelog_records import FakeStateTopic, changelog_on
 
 NOW = 1_800_000_030.0
 SETTINGS = Settings(brands=ALPHA_BETA, windows=("5m", "1h"))
@@ -24,19 +24,7 @@ CAMPAIGN = "alpha gave me a free gift card for testing the new phone, claim your
 
 
 def _changelog(topic: FakeStateTopic, p: Pipeline, interval: float = 10.0) -> Changelog:
-    c = Changelog(
-        "state", {}, p.store, p.dedup, topic, signals=p.signals, signals_interval=interval
-    )
-    c._partitions = 1
-
-    async def read(sources: set[Any]) -> Any:
-        found: dict[Any, Any] = {}
-        for r in topic.log:
-            c._note(found, sources, r)
-        return found
-
-    c._read = read  # type: ignore[method-assign]
-    return c
+    return changelog_on(topic, p, signals=p.signals, signals_interval=interval)
 
 
 def _records(n: int, seed: int = 5) -> list[tuple[int, bytes]]:
