@@ -261,8 +261,7 @@ class SpamDetector:
 
     def restore(self, state: SpamState) -> None:
         """Replace the detector's memory by ``state`` (from ``state``, with the same settings)."""
-        s = self.settings
-        span = max(s.bot_rate_posts, s.new_account_burst_posts)
+        span = self._rate_posts
         self._authors = OrderedDict((a, deque(times, maxlen=span)) for a, times in state.authors)
         self.index.load(state.posts)
         self._post_cluster = state.post_cluster
