@@ -22,6 +22,7 @@ import hmac
 import itertools
 import json
 import logging
+import random
 import time
 import uuid
 from collections import Counter
@@ -55,10 +56,6 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
     pytest.mark.timeout(720),
-    # Known failure, under investigation: since the signals stage and the join view landed,
-    # the service path sends no alert for the planted spike within its deadline (Prometheus
-    # records the steady state). Kept running so a fix shows as XPASS.
-    pytest.mark.xfail(reason="service-path spike alert not delivered in time", strict=False),
 ]
 log = logging.getLogger(__name__)
 
@@ -103,8 +100,39 @@ HISTORY_MINUTES = 1440 + 30
 HISTORY_PER_MINUTE = 2
 LIVE_PER_MINUTE = 30
 SPIKE_PER_MINUTE = 120  # extra negative mentions of the target while the spike lasts
-POSITIVE = "I love my new {}, it is wonderful and works great!"
-NEGATIVE = "{} support is terrible, the update broke everything. awful."
+# Mentions are written from parts and end in a few everyday words drawn at random (none of them
+# in VADER's lexicon), so that no two are near-duplicates: the spam heuristics run at their
+# defaults and find no campaign here.
+OPENERS = ("so", "ok", "honestly", "today", "well", "update:", "fyi", "hmm", "right,", "yep")
+POSITIVE = (
+    "I love my new {}, it is wonderful and works great",
+    "{} is brilliant, setup took a minute and it just works",
+    "really happy with {} this week, great job",
+    "the {} team fixed my issue fast, excellent service",
+    "{} keeps getting better, the new version is awesome",
+    "big thanks to {} support, friendly and helpful",
+)
+# Every negative text says "terrible": the alert's samples must be the spike's posts.
+NEGATIVE = (
+    "{} support is terrible, the update broke everything",
+    "terrible experience with {} again, nothing loads",
+    "{} crashed twice today, terrible and useless",
+    "the new {} release is terrible, I want a refund",
+    "{} billing is a terrible mess, charged me twice",
+    "so angry at {}, terrible service and no answer",
+)
+WORDS = (
+    "kitchen laptop garden river pencil window morning bus station tram ticket office desk lamp "
+    "chair table street corner market bakery bridge harbor tunnel village city suburb road train "
+    "platform backpack jacket sweater umbrella bottle kettle teapot spoon fork plate bowl drawer "
+    "shelf cabinet ladder hammer bucket basket carpet curtain mirror pillow blanket notebook "
+    "folder stapler printer cable charger router monitor keyboard mouse speaker headset camera "
+    "tripod album poster frame canvas brush paint crayon marker eraser ruler compass atlas globe "
+    "calendar clock watch wallet purse pocket button zipper collar sleeve boot sock sandal helmet "
+    "bicycle scooter wagon trolley ferry canoe paddle anchor sail mast deck cabin attic cellar "
+    "garage porch fence gate hedge lawn pond creek valley hill ridge canyon meadow orchard barn"
+).split()
+AUTHORS = 5000
 # The service path: the minute in progress, the persistence, the grace and a checkpoint or two.
 SERVICE_DEADLINE_S = 60 * (1 + ANOMALY["persistence_minutes"]) + ANOMALY["grace_seconds"] + 10
 # The Prometheus path: the 1m window fills, `for: 1m`, group_wait 1 s, and scrape/eval steps.
@@ -119,6 +147,7 @@ class Traffic:
     """Mentions of every brand: every tenth negative, the rest positive; a spike on request."""
 
     def __init__(self) -> None:
+        self._rng = random.Random(12)
         self._n = itertools.count()
         self._per_brand: Counter[str] = Counter()
         self.spike: str | None = None
@@ -134,13 +163,23 @@ class Traffic:
             "event_id": f"e2e-{uuid.uuid4().hex}",
             "platform": "x",
             "created_at": _iso(ts),
-            "author": {"id": f"u{n % 40}", "handle": f"@u{n % 40}", "followers": 100 + n % 40},
-            "text": (NEGATIVE if negative else POSITIVE).format(name),
+            "author": {
+                "id": f"u{n % AUTHORS}",
+                "handle": f"@u{n % AUTHORS}",
+                "followers": 100 + n % 40,
+            },
+            "text": self.text(name, negative),
             "kind": "post",
             "language": "en",
             "url": f"https://x.example/{n}",
         }
         return json.dumps(event).encode()
+
+    def text(self, name: str, negative: bool) -> str:
+        """A mention of ``name``, positive or negative, unlike any other."""
+        rng = self._rng
+        body = rng.choice(NEGATIVE if negative else POSITIVE).format(name)
+        return f"{rng.choice(OPENERS)} {body}. {' '.join(rng.sample(WORDS, 8))}"
 
     async def history(self, producer: AIOKafkaProducer, topic: str, now: float) -> int:
         """Backfill ``HISTORY_MINUTES`` up to the minute before ``now``."""
@@ -283,9 +322,6 @@ async def test_a_negative_spike_alerts_once_through_both_paths_and_survives_a_re
             alerts={"webhook_urls": [hook.url], "webhook_secret": SECRET},
             metrics_port=port,
             demo=False,
-            # The synthetic traffic repeats a few texts from many authors: the spam heuristics
-            # would rightly filter it as copy-paste, and filtered mentions are in no sentiment.
-            spam={"enabled": False},
             summary_interval_seconds=3600,
         )
         producer = AIOKafkaProducer(linger_ms=20, **opts)

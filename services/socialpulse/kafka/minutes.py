@@ -98,6 +98,7 @@ class MinutePublisher:
         self._grace = grace_seconds
         self._pending: dict[Source, set[int]] = {}
         self._sent_watermark: dict[Source, int] = {}
+        store.hold_minutes(mentions_topic)  # minutes stay whole until a watermark closes them
 
     def collect(self, sources: Iterable[Source]) -> None:
         """Note the changed minutes of the owned mentions partitions (before the state flush)."""
@@ -117,7 +118,10 @@ class MinutePublisher:
         out: list[MinuteRecord] = []
         for s, minutes in sorted(self._pending.items()):
             for m in sorted(minutes):
-                out.append(contribution(s, m, self._store.buckets_at(s, m)))
+                # A rolled-up minute was closed and published whole before it rolled.
+                buckets = self._store.minute_buckets(s, m)
+                if buckets is not None:
+                    out.append(contribution(s, m, buckets))
             newest = self._store.newest_event(s)
             closed = closed_minute(now, self._caught_up(s), newest, self._grace)
             if closed is not None and closed > self._sent_watermark.get(s, closed - 1):
@@ -158,6 +162,7 @@ class MinutePublisher:
         for r in records:
             if isinstance(r, Watermark):
                 self._sent_watermark[(r.topic, r.partition)] = r.minute
+                self._store.settle((r.topic, r.partition), r.minute)
         for s in self._pending:
             self._pending[s] = set()
         return True

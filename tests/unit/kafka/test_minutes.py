@@ -79,3 +79,33 @@ async def test_a_failed_publish_keeps_its_minutes_for_the_next_checkpoint() -> N
     assert await pub.flush()
     kinds = [type(decode_record(v)).__name__ for _, _, v in producer.sent]
     assert kinds == ["Contribution", "Watermark"]
+
+
+async def test_a_backfilled_day_old_hour_is_published_minute_by_minute() -> None:
+    """Events a day old reach the detector as each minute's own totals, never an hour's.
+
+    The window store rolls old minutes into hours; a minute must stay whole until a watermark
+    closed it, and a rolled hour is not published as its first minute.
+    """
+    store = WindowStore(BRANDS, {"7d": 7 * 86400})
+    producer = Producer()
+    now = M0 * 60 + 86400.0
+    p: Any = producer
+    behind = MinutePublisher("g.minutes", "m", store, p, lambda: now, lambda _: False, 10.0)
+    store.expire(now)
+    for m in range(120):  # two hours, a day ago, two mentions a minute
+        for k in range(2):
+            at = (M0 + m) * 60 + 10 + 20 * k
+            store.add_mention(MENTIONS, "a", mention(at, f"u{m}"), POS, False, off())
+        if m % 25 == 24 or m == 119:  # now and then a checkpoint, then the periodic expiry
+            behind.collect([MENTIONS])
+            assert await behind.flush()
+            store.take_dirty(MENTIONS)
+            store.expire(now)
+    latest: dict[int, int] = {}  # what compaction keeps: the last contribution of each minute
+    for _, _, v in producer.sent:
+        r = decode_record(v)
+        if isinstance(r, Contribution):
+            latest[r.minute] = r.brands["a"].positive
+    assert latest == {M0 + m: 2 for m in range(120)}
+    assert store.bucket_count() <= 3  # settled minutes rolled up: two hours and the open minute

@@ -79,6 +79,9 @@ class Bucket(msgspec.Struct, omit_defaults=True):
     offset: int = -1
     # Minutes covered from the bucket's index on: 1, or ``HOUR_BUCKETS`` once rolled up.
     minutes: int = 1
+    # Of an hour's bucket: bit i set when minute i of the hour is folded in (0 in state written
+    # before the field: every minute). A minute bucket beside its hour is folded in or not.
+    absorbed: int = 0
     mentions_by_platform: dict[str, int] | None = None
     mentions_by_kind: dict[str, int] | None = None
     tagged: int = 0

@@ -12,9 +12,12 @@ bucket restores every KPI. The only other state, a post-id index, is derived fro
 Buckets older than the last whole hours (``timeline.rolled_before``) are rolled up into one
 bucket per hour, keyed by the hour's first minute: state then grows with brands × hours, not
 brands × minutes, and no KPI changes because windows longer than an hour start at a whole hour.
-A late event for a rolled hour goes to the hour's bucket. The minutes a roll-up absorbed are
-deleted (changelog tombstones); a restore that still finds one beside its hour drops it, since
-the hour already holds it.
+The spike detector needs each minute whole until its partition has closed it on the minutes
+topic (``hold_minutes``, ``settle``): until then a minute stays a minute bucket, even one of a
+backfill a day old, and only settled minutes roll up. An event for a settled minute of a rolled
+hour goes to the hour's bucket. The hour bucket marks the minutes it absorbed; they are deleted
+(changelog tombstones), and a restore that still finds one beside its hour drops it, since the
+hour already holds it.
 """
 
 from __future__ import annotations
@@ -50,6 +53,14 @@ from socialpulse.core.windows.timeline import (
 from socialpulse.settings import DEFAULT_LIFETIME_WINDOWS, DEFAULT_TOP_K, BrandSettings
 
 _BLOCK: Final = HOUR_BUCKETS  # minutes per cached hour
+# ``Bucket.absorbed`` of a new hour before its first minute is marked: a bit past the hour.
+_NONE_YET: Final = 1 << HOUR_BUCKETS
+
+
+def absorbs(hour: Bucket, minute: int) -> bool:
+    """Whether the hour's bucket holds minute ``minute`` (state written before marks: all)."""
+    return not hour.absorbed or bool(hour.absorbed >> (minute % HOUR_BUCKETS) & 1)
+
 
 # Post id -> its minute's index × 2 + is UGC, per source and brand; rebuilt from buckets. The
 # author is read from the bucket holding the minute (or its rolled-up hour): one int per post,
@@ -89,6 +100,10 @@ class WindowStore:
         self._epoch = 0
         # Minutes before this one go to their hour's bucket (``expire`` moves it on).
         self._rolled = -(2**62)
+        # Sources of this topic keep minutes whole until ``settle``d (the spike detector's).
+        self._held_topic: str | None = None
+        # Source -> the last minute the detector closed for it: minutes up to it may roll.
+        self._settled: dict[Source, int] = {}
         # A fleet-wide store of the events that join partitions (``core.joins``): when set, the
         # join KPIs and top authors are read from it instead of from this store.
         self._joined: WindowStore | None = None
@@ -100,6 +115,24 @@ class WindowStore:
         window start.
         """
         self._joined = view
+
+    def hold_minutes(self, topic: str) -> None:
+        """Keep the minutes of ``topic``'s partitions whole until ``settle`` says they closed.
+
+        The spike detector's minutes are read from minute buckets (``minute_buckets``); a
+        minute rolled into its hour before its partition closed it would be lost to it.
+        """
+        self._held_topic = topic
+
+    def settle(self, source: Source, minute: int) -> None:
+        """Every minute of ``source`` up to ``minute`` is closed for the detector: they may roll."""
+        self._settled[source] = max(minute, self._settled.get(source, minute))
+
+    def _roll_limit(self, source: Source) -> int:
+        """The newest minute of ``source`` that may be folded into its hour's bucket."""
+        if source[0] != self._held_topic:
+            return self._rolled - 1
+        return min(self._rolled - 1, self._settled.get(source, -(2**62)))
 
     @property
     def horizon_seconds(self) -> int:
@@ -143,13 +176,16 @@ class WindowStore:
         if b is None:
             hour = hour_of(idx)
             b = per_brand.get(hour)
-            if b is not None and b.minutes > 1:
+            rolls = idx <= self._roll_limit(source)
+            if b is not None and b.minutes > 1 and (rolls or absorbs(b, idx)):
                 idx = hour
-            elif b is None and idx < self._rolled:
+            elif b is None and rolls:
                 idx = hour
-                b = per_brand[idx] = Bucket(minutes=HOUR_BUCKETS)
-            else:  # a minute (restored minutes of an old hour roll up at the next expiry)
+                b = per_brand[idx] = Bucket(minutes=HOUR_BUCKETS, absorbed=_NONE_YET)
+            else:  # a minute (held, or restored beside an old hour: it rolls at the next expiry)
                 b = per_brand[idx] = Bucket()
+        if b.minutes > 1 and b.absorbed:
+            b.absorbed |= 1 << (bucket_of(ts) - idx)
         if offset <= b.offset:
             return None
         b.offset = offset
@@ -361,6 +397,24 @@ class WindowStore:
             if (b := per_index.get(index)) is not None
         }
 
+    def minute_buckets(self, source: Source, minute: int) -> dict[str, Bucket] | None:
+        """Every brand's minute bucket of ``source`` at ``minute``; None once any is rolled up.
+
+        What the spike detector reads of a minute: whole, or (folded into an hour's bucket,
+        so settled) not at all.
+        """
+        hour = hour_of(minute)
+        out: dict[str, Bucket] = {}
+        for brand, per_index in self._state.get(source, {}).items():
+            b = per_index.get(minute)
+            if b is not None and b.minutes == 1:
+                out[brand] = b
+                continue
+            rolled = b if b is not None else per_index.get(hour)
+            if rolled is not None and rolled.minutes > 1 and absorbs(rolled, minute):
+                return None
+        return out
+
     def take_expired(self, source: Source) -> list[tuple[str, int]]:
         """(brand, bucket index) deleted by ``expire`` for ``source`` since the last call."""
         return self._expired.pop(source, [])
@@ -375,11 +429,13 @@ class WindowStore:
         per_brand = self._state.setdefault(source, {}).setdefault(brand, {})
         hour = hour_of(index)
         rolled = per_brand.get(hour)
-        if index != hour and rolled is not None and rolled.minutes > 1:
+        if index != hour and rolled is not None and rolled.minutes > 1 and absorbs(rolled, index):
             self._expired.setdefault(source, []).append((brand, index))
             return
         if bucket.minutes > 1:
             for minute in range(index + 1, index + bucket.minutes):
+                if not absorbs(bucket, minute):
+                    continue  # held whole for the detector: it rolls once settled
                 stale = per_brand.pop(minute, None)
                 if stale is not None:
                     self._forget_posts(source, brand, minute, stale)
@@ -418,6 +474,7 @@ class WindowStore:
             self._dirty.pop(s, None)
             self._newest.pop(s, None)
             self._expired.pop(s, None)
+            self._settled.pop(s, None)
 
     def expire(self, now: float) -> int:
         """Delete buckets that have left the longest window, roll up old minutes into hours.
@@ -429,6 +486,7 @@ class WindowStore:
         self._rolled = max(self._rolled, rolled_before(now))
         removed = 0
         for source, per_brand in self._state.items():
+            limit = self._roll_limit(source)
             # A store nobody checkpoints keeps no keys: these are dropped when the call ends.
             expired = self._expired.setdefault(source, []) if self._persisted else []
             dirty = self._dirty.setdefault(source, set()) if self._persisted else set()
@@ -451,16 +509,18 @@ class WindowStore:
                     self._blocks.get(brand, {}).pop(oldest // _BLOCK, None)
                 expired.extend((brand, idx) for idx in stale)
                 removed += len(stale)
-                old = [i for i, b in buckets.items() if i < self._rolled and b.minutes == 1]
+                old = [i for i, b in buckets.items() if i <= limit and b.minutes == 1]
                 by_hour: dict[int, list[int]] = {}
                 for idx in old:
                     by_hour.setdefault(hour_of(idx), []).append(idx)
                 for hour, idxs in by_hour.items():
                     into = buckets.get(hour)
                     if into is None or into.minutes == 1:
-                        into = Bucket(minutes=HOUR_BUCKETS)
+                        into = Bucket(minutes=HOUR_BUCKETS, absorbed=_NONE_YET)
                     for idx in sorted(idxs, reverse=True):  # newest first: its handles stay
                         roll_into(into, buckets.pop(idx))
+                        if into.absorbed:
+                            into.absorbed |= 1 << (idx - hour)
                         dirty.discard((brand, idx))
                         if idx != hour:
                             expired.append((brand, idx))
