@@ -118,6 +118,7 @@ CONTRACT_METRICS = frozenset(
         "socialpulse_anomaly_evaluated_timestamp_seconds",
         "socialpulse_anomaly_minutes_incomplete_total",
         "socialpulse_minutes_publish_failures_total",
+        "socialpulse_minutes_rejected_total",
         # prometheus-client's process collector, registered with the service's own.
         "process_resident_memory_bytes",
         "process_cpu_seconds_total",

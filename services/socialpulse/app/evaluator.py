@@ -29,7 +29,7 @@ from aiokafka.errors import KafkaError
 from socialpulse.app.alerting import AlertDispatcher
 from socialpulse.core.alerts.samples import SampleReservoir
 from socialpulse.core.anomaly.detector import Detector, Evaluation
-from socialpulse.core.anomaly.fleet import MinuteAssembler
+from socialpulse.core.anomaly.fleet import MINUTE_REJECTS, MinuteAssembler, MinuteReject
 from socialpulse.core.clock import Clock
 from socialpulse.core.trends import Trend
 from socialpulse.core.windows.store import WindowStore
@@ -58,7 +58,6 @@ class EvaluatorStats:
     incomplete: int = 0  # of them, evaluated without every partition's report
     last_minute: int | None = None  # the last minute evaluated
     too_late: int = 0  # transitions not sent: older than alerts.max_delay_minutes
-    unknown_partitions: int = 0  # records of partitions the mentions topic does not have
     replayed: bool = False  # the minutes topic was read to its end since becoming active
 
 
@@ -86,6 +85,10 @@ class Evaluator:
         self._trends = trends
         self._lead = (settings.kafka.mentions_topic, 0)
         self.stats = EvaluatorStats()
+        # Minutes-topic records skipped since start, per reason: one bad record never stops
+        # the detector (it would meet it again at every start over).
+        self.rejected: dict[MinuteReject, int] = dict.fromkeys(MINUTE_REJECTS, 0)
+        self.restarts = 0  # sessions ended by an error
 
     async def run(self, stop: asyncio.Event) -> None:
         """Evaluate whenever this worker owns the lead partition, until ``stop``."""
@@ -95,7 +98,9 @@ class Evaluator:
                 continue
             try:
                 await self._session(stop)
-            except (KafkaError, OSError, RuntimeError, ValueError) as e:  # ValueError: a bad minute
+            # ValueError: a defect, not a record (records are checked as they are read).
+            except (KafkaError, OSError, RuntimeError, ValueError) as e:
+                self.restarts += 1
                 log.error("spike detector stopped (%r); starting over in %.0f s", e, RETRY_SECONDS)
                 await _wait(stop, RETRY_SECONDS)
             finally:
@@ -105,7 +110,7 @@ class Evaluator:
     async def _session(self, stop: asyncio.Event) -> None:
         """From the start of the minutes topic, while the lead partition stays ours."""
         kafka = self._s.kafka
-        reader = MinuteReader(kafka.minutes_topic_name, self._opts)
+        reader = MinuteReader(kafka.minutes_topic_name, self._opts, self.rejected)
         await reader.start()
         try:
             found = (await describe_topics(self._opts, [kafka.mentions_topic], ())).get(
@@ -129,9 +134,9 @@ class Evaluator:
             while not stop.is_set() and self._lead in self._owned():
                 records = await reader.read()
                 now = time.monotonic()
-                for r in records:
+                for offset, r in records:
                     if (r.topic, r.partition) not in assembler.sources:
-                        self.stats.unknown_partitions += 1
+                        reader.reject("unknown_partition", offset, f"{r.topic}[{r.partition}]")
                         continue
                     assembler.feed(r)
                     heard[(r.topic, r.partition)] = now

@@ -109,6 +109,7 @@ async def run_service(
                     skipped=alerts.dispatcher.skipped,
                     minutes_published=worker.minutes.stats.published,
                     minutes_publish_failures=worker.minutes.stats.publish_failures,
+                    minutes_rejected=evaluator.rejected,
                 ),
             )
         )

@@ -7,12 +7,13 @@ the configured brands and the detector's ``SIGNALS`` (32), so at most brands × 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from socialpulse.core.anomaly.detector import SIGNALS
+from socialpulse.core.anomaly.fleet import MINUTE_REJECTS, MinuteReject
 from socialpulse.export.webhooks import WebhookStats
 from socialpulse.kafka.alerts import AlertLogStats
 
@@ -31,6 +32,8 @@ class DetectorReading:
     skipped: int  # events not sent: the alerts topic held them already
     minutes_published: int  # minute records this worker published
     minutes_publish_failures: int  # minute publishes that failed (retried)
+    # Minutes-topic records the detector skipped, per reason (``fleet.MINUTE_REJECTS``).
+    minutes_rejected: Mapping[MinuteReject, int] = field(default_factory=dict)
 
 
 class AlertCollector(Collector):
@@ -141,6 +144,15 @@ class AlertCollector(Collector):
                     d.minutes_publish_failures,
                 ),
             ]
+            rejected = CounterMetricFamily(
+                "socialpulse_minutes_rejected",
+                "Minutes-topic records the spike detector skipped: undecodable, invalid (counts "
+                "no worker writes) or of a partition the mentions topic lacks",
+                labels=["reason"],
+            )
+            for reason in MINUTE_REJECTS:
+                rejected.add_metric([reason], d.minutes_rejected.get(reason, 0))
+            yield rejected
         for name, doc, value in counters:
             c = CounterMetricFamily(name, doc)
             c.add_metric([], value)

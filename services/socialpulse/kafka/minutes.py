@@ -27,7 +27,9 @@ from aiokafka.errors import KafkaError
 
 from socialpulse.core.anomaly.baseline import MINUTES_PER_DAY, retention_slots
 from socialpulse.core.anomaly.fleet import (
+    MINUTE_REJECTS,
     MinuteRecord,
+    MinuteReject,
     Watermark,
     closed_minute,
     contribution,
@@ -171,12 +173,19 @@ class MinutePublisher:
 class MinuteReader:
     """Reads the minutes topic from its start: contributions and watermarks, in topic order."""
 
-    def __init__(self, topic: str, client_options: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        topic: str,
+        client_options: dict[str, Any],
+        rejected: dict[MinuteReject, int] | None = None,
+    ) -> None:
         self.topic = topic
         self._opts = client_options
         self._consumer: AIOKafkaConsumer | None = None
         self._tp = TopicPartition(topic, 0)
-        self.undecodable = 0
+        # Records skipped, per reason (``MINUTE_REJECTS``); each reason is logged once. A caller
+        # may pass its own, to count across readers.
+        self.rejected = rejected if rejected is not None else dict.fromkeys(MINUTE_REJECTS, 0)
 
     async def start(self) -> None:
         """Connect and seek to the start of the topic."""
@@ -200,26 +209,35 @@ class MinuteReader:
         position: int = await c.position(self._tp)
         return max(0, end[self._tp] - position)
 
-    async def read(self, timeout_ms: int = READ_TIMEOUT_MS) -> list[MinuteRecord]:
-        """The next records (empty after ``timeout_ms`` without any); bad ones are counted."""
+    async def read(self, timeout_ms: int = READ_TIMEOUT_MS) -> list[tuple[int, MinuteRecord]]:
+        """The next (offset, record)s (none after ``timeout_ms``); bad ones skipped, counted."""
         c = self._require()
         batch = await c.getmany(self._tp, timeout_ms=timeout_ms)
-        out: list[MinuteRecord] = []
+        out: list[tuple[int, MinuteRecord]] = []
         for recs in batch.values():
             for r in recs:
                 if r.value is None:
                     continue  # a tombstone
                 try:
-                    out.append(decode_record(r.value))
+                    out.append((r.offset, decode_record(r.value)))
+                except msgspec.ValidationError as e:
+                    self.reject("invalid", r.offset, e)
                 except msgspec.DecodeError as e:
-                    self.undecodable += 1
-                    log.error(
-                        "minutes topic %s offset %d is not a minute record: %s",
-                        self.topic,
-                        r.offset,
-                        e,
-                    )
+                    self.reject("undecodable", r.offset, e)
         return out
+
+    def reject(self, reason: MinuteReject, offset: int, why: object) -> None:
+        """Count a skipped record (at ``offset``); say so the first time for each reason."""
+        self.rejected[reason] += 1
+        if self.rejected[reason] == 1:
+            log.error(
+                "minutes topic %s offset %d skipped (%s: %s); further ones are only counted in "
+                "socialpulse_minutes_rejected_total",
+                self.topic,
+                offset,
+                reason,
+                why,
+            )
 
     def _require(self) -> AIOKafkaConsumer:
         if self._consumer is None:

@@ -6,7 +6,8 @@ from prometheus_client import CollectorRegistry
 
 from socialpulse.core.anomaly.counts import MinuteCounts
 from socialpulse.core.anomaly.detector import Detector
-from socialpulse.export.alert_metrics import AlertCollector
+from socialpulse.core.anomaly.fleet import MINUTE_REJECTS, MinuteReject
+from socialpulse.export.alert_metrics import AlertCollector, DetectorReading
 from socialpulse.export.webhooks import WebhookStats
 from socialpulse.kafka.alerts import AlertLogStats
 from socialpulse.settings import AnomalySettings
@@ -70,3 +71,17 @@ def test_delivery_counters_follow_the_stats() -> None:
     assert value("socialpulse_alert_webhook_retries_total") == 4
     assert value("socialpulse_alert_webhook_delivered_total") == 2
     assert value("socialpulse_alert_webhook_failed_total") == 1
+
+
+def test_skipped_minute_records_are_counted_per_reason_every_reason_present() -> None:
+    rejected: dict[MinuteReject, int] = dict.fromkeys(MINUTE_REJECTS, 0)
+    registry = CollectorRegistry()
+    reading = lambda: DetectorReading(  # noqa: E731 - read at each scrape
+        True, 0, 0, None, 0, 0, 0, 0, minutes_rejected=rejected
+    )
+    registry.register(AlertCollector(["a"], dict, detector=reading))
+    rejected["invalid"] = 2
+    value = registry.get_sample_value
+    assert value("socialpulse_minutes_rejected_total", {"reason": "invalid"}) == 2
+    assert value("socialpulse_minutes_rejected_total", {"reason": "undecodable"}) == 0
+    assert value("socialpulse_minutes_rejected_total", {"reason": "unknown_partition"}) == 0

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Final
+from typing import Final, Literal, get_args
 
 import msgspec
 
-from socialpulse.core.anomaly.counts import MinuteCounts
+from socialpulse.core.anomaly.counts import PLATFORM_INDEX, MinuteCounts
 from socialpulse.core.windows.bucket import Bucket
 from socialpulse.core.windows.timeline import Source
 from socialpulse.settings import BrandSettings
@@ -54,6 +54,9 @@ class Watermark(msgspec.Struct, frozen=True, tag="w"):
 
 MinuteRecord = Contribution | Watermark
 _DECODER: Final = msgspec.msgpack.Decoder(MinuteRecord)
+# Why a record of the minutes topic was skipped: a bounded set, fit for a Prometheus label.
+MinuteReject = Literal["undecodable", "invalid", "unknown_partition"]
+MINUTE_REJECTS: Final[tuple[MinuteReject, ...]] = get_args(MinuteReject)
 
 
 def record_key(r: MinuteRecord) -> bytes:
@@ -69,8 +72,33 @@ def encode_record(r: MinuteRecord) -> bytes:
 
 
 def decode_record(data: bytes) -> MinuteRecord:
-    """A record back from ``encode_record``; ``msgspec.DecodeError`` for anything else."""
-    return _DECODER.decode(data)
+    """A record back from ``encode_record``; ``msgspec.DecodeError`` for anything else.
+
+    ``msgspec.ValidationError`` (a ``DecodeError``) for a well-formed record no worker writes:
+    a negative count or partition, an unknown platform, platform counts that do not add up
+    to the mentions. Summed into a minute, such a record would fail the detector's input.
+    """
+    r = _DECODER.decode(data)
+    if r.partition < 0:
+        raise msgspec.ValidationError(f"partition {r.partition} is negative")
+    if isinstance(r, Contribution):
+        for brand, m in r.brands.items():
+            _check(brand, m)
+    return r
+
+
+def _check(brand: str, m: BrandMinute) -> None:
+    counts = (m.positive, m.neutral, m.negative, m.unscored)
+    if min(counts) < 0 or any(n < 0 for n in m.by_platform.values()):
+        raise msgspec.ValidationError(f"{brand}: counts must be ≥ 0")
+    unknown = set(m.by_platform) - set(PLATFORM_INDEX)
+    if unknown:
+        raise msgspec.ValidationError(f"{brand}: unknown platforms {sorted(unknown)}")
+    if sum(m.by_platform.values()) != sum(counts):
+        raise msgspec.ValidationError(
+            f"{brand}: platform counts add up to {sum(m.by_platform.values())}, "
+            f"not to the {sum(counts)} mentions"
+        )
 
 
 def closed_minute(
