@@ -86,7 +86,6 @@ async def test_bad_minute_records_are_skipped_and_counted_and_the_detector_goes_
         lambda: frozenset({(mentions, 0)}),
         dispatcher,
         WindowStore(settings.brands, settings.window_lengths),
-        None,
         lambda: (M0 + 100_000) * 60.0,
     )
     stop = asyncio.Event()

@@ -29,7 +29,7 @@ from aiokafka.errors import KafkaError
 from socialpulse.app.alerting import AlertDispatcher
 from socialpulse.core.alerts.samples import SampleReservoir
 from socialpulse.core.anomaly.detector import Detector, Evaluation
-from socialpulse.core.anomaly.fleet import MINUTE_REJECTS, MinuteAssembler, MinuteReject
+from socialpulse.core.anomaly.fleet import MINUTE_REJECTS, MinuteAssembler, MinuteReject, Samples
 from socialpulse.core.clock import Clock
 from socialpulse.core.trends import Trend
 from socialpulse.core.windows.store import WindowStore
@@ -71,16 +71,17 @@ class Evaluator:
         owned: Callable[[], frozenset[Source]],
         dispatcher: AlertDispatcher,
         store: WindowStore,
-        samples: SampleReservoir | None,
         clock: Clock,
         trends: Trends | None = None,
     ) -> None:
+        """``store``: this worker's, whose join view gives the fleet's top authors."""
         self._s = settings
         self._opts = client_options
         self._owned = owned
         self._dispatcher = dispatcher
         self._store = store
-        self._samples = samples
+        # Every partition's samples, as the minutes topic brings them.
+        self._samples = _fleet_samples(settings)
         self._clock = clock
         self._trends = trends
         self._lead = (settings.kafka.mentions_topic, 0)
@@ -126,6 +127,7 @@ class Evaluator:
             heard: dict[Source, float] = {}
             max_wait = self._s.anomaly.max_wait_minutes * 60
             self.stats = EvaluatorStats(active=True)
+            self._samples = _fleet_samples(self._s)
             log.info(
                 "spike detector starts: reading %s from its start (%d mentions partitions)",
                 reader.topic,
@@ -138,6 +140,10 @@ class Evaluator:
                     if (r.topic, r.partition) not in assembler.sources:
                         reader.reject("unknown_partition", offset, f"{r.topic}[{r.partition}]")
                         continue
+                    if isinstance(r, Samples):
+                        for brand, posts in r.brands.items():
+                            for post in posts:
+                                self._samples.keep(brand, post)
                     assembler.feed(r)
                     heard[(r.topic, r.partition)] = now
                 # History holds no clock: only live, a partition can be silent for too long.
@@ -173,6 +179,12 @@ class Evaluator:
         await self._dispatcher.on_evaluation(
             evaluation, detector, self._store, self._samples, self._trends
         )
+
+
+def _fleet_samples(s: Settings) -> SampleReservoir:
+    return SampleReservoir(
+        s.alerts.samples_per_minute, s.alerts.sample_text_chars, s.anomaly.window_minutes
+    )
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -89,7 +89,6 @@ async def run_service(
             lambda: worker.restored,
             alerts.dispatcher,
             pipeline.store,
-            pipeline.samples,
             clock,
             # The evaluator's own partitions' trends: the top terms and hashtags of its events.
             trends=pipeline.signals.trends_of if settings.trends.enabled else None,

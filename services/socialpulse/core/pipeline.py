@@ -255,4 +255,4 @@ class Pipeline:
                     source, m.brand, event, sentiment, m.tagged, offset, label, filtered
                 )
                 if not filtered:  # alerts quote genuine mentions (a campaign has its own alert)
-                    samples.add(m.brand, event, tone)
+                    samples.add(m.brand, event, tone, source)

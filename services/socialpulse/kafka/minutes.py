@@ -6,7 +6,9 @@ and the partition's watermark when it moved (``core.anomaly.fleet``). Records ar
 partition and minute, and the topic is compacted, so a contribution published again (after a
 crash, by the next owner) replaces the one before: nothing is counted twice. Offsets are
 committed only after the state flush that follows, so a crash before the publish leaves the
-records to be read, counted and published again.
+records to be read, counted and published again. The minutes a watermark closes take their
+sample posts along (``Samples``); those are deleted again (tombstones) once older than any alert
+window.
 
 The topic has one partition, so every reader sees contributions and watermarks in the same
 order and assembles the same minutes; it is the detector's history too (an evaluator rebuilds
@@ -25,17 +27,20 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from socialpulse.core.alerts.samples import SampleReservoir
 from socialpulse.core.anomaly.baseline import MINUTES_PER_DAY, retention_slots
 from socialpulse.core.anomaly.fleet import (
     MINUTE_REJECTS,
     MinuteRecord,
     MinuteReject,
+    Samples,
     Watermark,
     closed_minute,
     contribution,
     decode_record,
     encode_record,
     record_key,
+    samples_key,
 )
 from socialpulse.core.clock import Clock
 from socialpulse.core.windows.store import WindowStore
@@ -89,7 +94,9 @@ class MinutePublisher:
         clock: Clock,
         caught_up: Callable[[Source], bool],
         grace_seconds: float,
+        samples: SampleReservoir | None = None,
     ) -> None:
+        """``samples``: the worker's alert samples, sent with each minute a watermark closes."""
         self.topic = topic
         self.stats = MinuteStats()
         self._mentions = mentions_topic
@@ -100,6 +107,9 @@ class MinutePublisher:
         self._grace = grace_seconds
         self._pending: dict[Source, set[int]] = {}
         self._sent_watermark: dict[Source, int] = {}
+        self._samples = samples
+        # Minutes whose samples were sent, per partition: deleted once older than any window.
+        self._sampled: dict[Source, set[int]] = {}
         store.hold_minutes(mentions_topic)  # minutes stay whole until a watermark closes them
 
     def collect(self, sources: Iterable[Source]) -> None:
@@ -114,6 +124,7 @@ class MinutePublisher:
         for s in sources:
             self._pending.pop(s, None)
             self._sent_watermark.pop(s, None)
+            self._sampled.pop(s, None)
 
     def _records(self) -> list[MinuteRecord]:
         now = self._clock()
@@ -127,8 +138,38 @@ class MinutePublisher:
             newest = self._store.newest_event(s)
             closed = closed_minute(now, self._caught_up(s), newest, self._grace)
             if closed is not None and closed > self._sent_watermark.get(s, closed - 1):
+                out += self._closing_samples(s, closed)
                 out.append(Watermark(s[0], s[1], closed))
         return out
+
+    def _closing_samples(self, source: Source, closed: int) -> list[MinuteRecord]:
+        """The samples of the minutes up to ``closed`` not closed before (recent ones only)."""
+        if self._samples is None:
+            return []
+        keep = self._samples.keep_minutes
+        first = max(self._sent_watermark.get(source, closed - keep) + 1, closed - keep + 1)
+        out: list[MinuteRecord] = []
+        for m in range(first, closed + 1):
+            per_brand = self._samples.minute_samples(source, m)
+            if per_brand:
+                out.append(Samples(source[0], source[1], m, per_brand))
+        return out
+
+    def _expired_samples(self, records: list[MinuteRecord]) -> list[tuple[Source, int]]:
+        """Sent samples older than any alert window once ``records`` land: tombstones."""
+        if self._samples is None:
+            return []
+        keep = self._samples.keep_minutes
+        closed = dict(self._sent_watermark)
+        closed.update(
+            ((r.topic, r.partition), r.minute) for r in records if isinstance(r, Watermark)
+        )
+        return [
+            (s, m)
+            for s, minutes in sorted(self._sampled.items())
+            for m in sorted(minutes)
+            if m <= closed.get(s, m) - keep
+        ]
 
     async def flush(self) -> bool:
         """Publish what was collected and wait for the acknowledgements; False if any failed.
@@ -137,12 +178,17 @@ class MinutePublisher:
         or a crash could leave minutes counted in the state and missing from the topic.
         """
         records = self._records()
-        if not records:
+        expired = self._expired_samples(records)
+        if not records and not expired:
             return True
         try:
             futures = [
                 await self._producer.send(self.topic, encode_record(r), key=record_key(r))
                 for r in records
+            ]
+            futures += [
+                await self._producer.send(self.topic, None, key=samples_key(s, m))
+                for s, m in expired
             ]
             done, pending = await asyncio.wait(futures, timeout=PUBLISH_TIMEOUT_SECONDS)
         except KafkaError as e:
@@ -161,10 +207,14 @@ class MinutePublisher:
             )
             return False
         self.stats.published += len(records)
+        for s, m in expired:
+            self._sampled[s].discard(m)
         for r in records:
             if isinstance(r, Watermark):
                 self._sent_watermark[(r.topic, r.partition)] = r.minute
                 self._store.settle((r.topic, r.partition), r.minute)
+            elif isinstance(r, Samples):
+                self._sampled.setdefault((r.topic, r.partition), set()).add(r.minute)
         for s in self._pending:
             self._pending[s] = set()
         return True

@@ -197,6 +197,7 @@ class Worker:
             clock,
             self._caught_up,
             settings.anomaly.grace_seconds,
+            pipeline.samples,
         )
         # The fleet's join events (``core.joins``): this worker sends what it applies, and
         # reads every worker's into the view its join KPIs and top authors come from.

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import random
 
+import msgspec
 import pytest
 
 from builders import NEG, NEU, POS, mention, off
+from socialpulse.core.alerts.event import SamplePost
 from socialpulse.core.anomaly.counts import MinuteCounts, minute_counts
 from socialpulse.core.anomaly.fleet import (
+    BrandMinute,
     Contribution,
     MinuteAssembler,
+    Samples,
     Watermark,
     closed_minute,
     contribution,
     decode_record,
     encode_record,
     record_key,
+    samples_key,
 )
 from socialpulse.core.windows.bucket import Bucket
 from socialpulse.core.windows.store import WindowStore
@@ -199,3 +204,31 @@ def test_filtered_mentions_count_in_the_volume_and_in_no_sentiment_class() -> No
     assert a.by_platform == {"x": 1, "instagram": 3}
     own = minute_counts(M0, {"a": [store.buckets_at(SOURCES[0], M0)["a"]]}, BRANDS)
     assert own["a"].mentions == 4 and own["a"].unscored == 3
+
+
+@pytest.mark.parametrize(
+    "brand_minute",
+    [
+        BrandMinute(negative=-1),
+        BrandMinute(positive=1, by_platform={"myspace": 1}),
+        BrandMinute(positive=2, by_platform={"x": 5}),
+        BrandMinute(positive=1, by_platform={"x": 2, "reddit": -1}),
+    ],
+)
+def test_a_record_no_worker_writes_is_refused_when_read(brand_minute: BrandMinute) -> None:
+    data = encode_record(Contribution("m", 0, 7, {"a": brand_minute}))
+    with pytest.raises(msgspec.ValidationError):
+        decode_record(data)
+    with pytest.raises(msgspec.ValidationError):
+        decode_record(encode_record(Watermark("m", -1, 7)))
+
+
+def test_samples_round_trip_and_are_not_counts() -> None:
+    post = SamplePost("e1", None, "x", "negative", "2026-12-01T10:00:05Z", "awful")
+    r = Samples("m", 0, 7, {"a": (post,)})
+    assert decode_record(encode_record(r)) == r
+    assert record_key(r) == samples_key(("m", 0), 7) != record_key(Contribution("m", 0, 7))
+    assembler = MinuteAssembler([("m", 0)], [BrandSettings(id="a", name="A", terms=("a",))])
+    assembler.feed(r)
+    assembler.feed(Watermark("m", 0, 7))
+    assert assembler.complete() == []  # no contribution: samples open no minute

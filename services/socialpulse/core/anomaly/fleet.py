@@ -8,7 +8,8 @@ whatever the number of workers. A minute is complete when every partition's wate
 passed it; a partition the caller calls silent (nothing heard from it for a while: an owner
 down, a partition held) is left out of that test rather than holding every minute back. Only
 then is it summed, and the competitive set is counted over brand sums, as ``minute_counts``
-does. Pure: no Kafka, no clock.
+does. With the watermark that closes a minute go the partition's sample posts of it
+(``Samples``), the alert evidence no count carries. Pure: no Kafka, no clock.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Final, Literal, get_args
 
 import msgspec
 
+from socialpulse.core.alerts.event import SamplePost
 from socialpulse.core.anomaly.counts import PLATFORM_INDEX, MinuteCounts
 from socialpulse.core.windows.bucket import Bucket
 from socialpulse.core.windows.timeline import Source
@@ -52,7 +54,20 @@ class Watermark(msgspec.Struct, frozen=True, tag="w"):
     minute: int
 
 
-MinuteRecord = Contribution | Watermark
+class Samples(msgspec.Struct, frozen=True, tag="s"):
+    """Sample posts of one input partition's closed minute, per brand: alert evidence.
+
+    Sent once, with the watermark that closes the minute, and deleted (a tombstone under its
+    key) once older than any alert window, so the compacted topic keeps no texts for long.
+    """
+
+    topic: str
+    partition: int
+    minute: int
+    brands: dict[str, tuple[SamplePost, ...]] = {}
+
+
+MinuteRecord = Contribution | Watermark | Samples
 _DECODER: Final = msgspec.msgpack.Decoder(MinuteRecord)
 # Why a record of the minutes topic was skipped: a bounded set, fit for a Prometheus label.
 MinuteReject = Literal["undecodable", "invalid", "unknown_partition"]
@@ -63,7 +78,14 @@ def record_key(r: MinuteRecord) -> bytes:
     """The compaction key: one per partition and minute, one watermark per partition."""
     if isinstance(r, Contribution):
         return f"c\x1f{r.topic}\x1f{r.partition}\x1f{r.minute}".encode()
+    if isinstance(r, Samples):
+        return samples_key((r.topic, r.partition), r.minute)
     return f"w\x1f{r.topic}\x1f{r.partition}".encode()
+
+
+def samples_key(source: Source, minute: int) -> bytes:
+    """The key of a partition-minute's ``Samples`` (its tombstone's too)."""
+    return f"s\x1f{source[0]}\x1f{source[1]}\x1f{minute}".encode()
 
 
 def encode_record(r: MinuteRecord) -> bytes:
@@ -157,10 +179,10 @@ class MinuteAssembler:
         return self._sources
 
     def feed(self, r: MinuteRecord) -> None:
-        """``add`` a contribution or ``close`` to a watermark."""
+        """``add`` a contribution or ``close`` to a watermark (samples are not counts)."""
         if isinstance(r, Contribution):
             self.add(r)
-        else:
+        elif isinstance(r, Watermark):
             self.close((r.topic, r.partition), r.minute)
 
     def add(self, c: Contribution) -> None:
