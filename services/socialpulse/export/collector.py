@@ -22,6 +22,7 @@ import gc
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Final, cast
 
@@ -156,7 +157,13 @@ class KpiCollector(Collector):
         assert prepared is not None  # noqa: S101 - only handed out by ``prepared``
         headers = _headers(encoder)
         window_text = _window_text(prepared.snapshot, headers, self._brand_lines)
-        rest = encoder(_Without(self._registry, self))
+        # The KPI families are written above: ``collect`` must not build them again to be dropped
+        # (at 1,000 brands that was most of a scrape). Only this call's context is affected.
+        token = _OTHERS_ONLY.set(True)
+        try:
+            rest = encoder(_Without(self._registry, self))
+        finally:
+            _OTHERS_ONLY.reset(token)
         return window_text + rest
 
     def _brand_lines(self, brand: str, per_window: dict[str, WindowKpis]) -> list[bytes]:
@@ -173,7 +180,8 @@ class KpiCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """Build metric families from the prepared copy, else from the state as it is now."""
-        yield from self._window_metrics(self._current())
+        if not _OTHERS_ONLY.get():
+            yield from self._window_metrics(self._current())
         yield from self._others()
 
     def _current(self) -> _Prepared:
@@ -422,6 +430,8 @@ class _Without(Collector):
 
 
 _KPI_NAMES: Final = frozenset(kpi.metric for kpi in KPIS)
+# Set while a prepared scrape encodes everything but the KPI families it wrote itself.
+_OTHERS_ONLY: Final[ContextVar[bool]] = ContextVar("socialpulse_others_only", default=False)
 # prometheus-client's value formatting (shortest repr, "+Inf", exponent forms), as it encodes.
 floatToGoString: Final = cast(Callable[[float], str], _untyped_go)  # noqa: N816 - its name
 

@@ -162,3 +162,29 @@ async def test_scrapes_reuse_unchanged_brands_and_stay_exact() -> None:
     got = strip(await body())
     assert len(reads) == len(BRANDS)
     assert got == strip(fresh())
+
+
+async def test_a_prepared_scrape_builds_the_kpi_families_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The KPI lines are written directly; ``collect`` does not build them again to drop them."""
+    p = _pipeline()
+    registry = CollectorRegistry()
+    collector = register_metrics(registry, p, lambda: NOW)
+    built: list[int] = []
+    window_metrics = collector_module.KpiCollector._window_metrics
+
+    def counted(self: collector_module.KpiCollector, prepared: object) -> object:
+        built.append(1)
+        return window_metrics(self, prepared)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(collector_module.KpiCollector, "_window_metrics", counted)
+    async with collector.prepared() as write:
+        text = await asyncio.to_thread(write, choose_encoder("")[0])
+    assert built == []
+    assert 'socialpulse_mentions{brand="b3"' in text.decode()
+    assert "socialpulse_ready" not in text.decode()  # no consumer given
+    assert "socialpulse_events_processed_total" in text.decode()
+    generate = choose_encoder("")[0](registry).decode()  # a plain encode still has them
+    assert built == [1]
+    assert 'socialpulse_mentions{brand="b3"' in generate
