@@ -214,10 +214,6 @@ def _oracle(now: float) -> dict[tuple[str, ...], float]:
             expected[("socialpulse_potential_reach", brand, window)] = sum(authors.values())
             expected[("socialpulse_unique_authors", brand, window)] = len(authors)
             expected[("socialpulse_sentiment_compound_sum", brand, window)] = sum(compounds)
-            if compounds:
-                expected[("socialpulse_sentiment_compound_mean", brand, window)] = sum(
-                    compounds
-                ) / len(compounds)
             imp = sum(
                 1
                 for ago, k, b in INTERACTIONS
@@ -234,10 +230,9 @@ def _oracle(now: float) -> dict[tuple[str, ...], float]:
             expected[("socialpulse_engagements", brand, window)] = eng
         for b in BRANDS:
             total = mentions[b["id"]] + sum(mentions[c] for c in b["competitors"])
-            if total:
-                expected[("socialpulse_share_of_voice_ratio", b["id"], window, "mentions")] = (
-                    mentions[b["id"]] / total
-                )
+            own = ("socialpulse_share_of_voice_base", b["id"], window, "mentions")
+            expected[own] = mentions[b["id"]]
+            expected[("socialpulse_share_of_voice_set_base", b["id"], window, "mentions")] = total
     return dict(expected)
 
 

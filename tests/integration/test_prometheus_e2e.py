@@ -37,6 +37,7 @@ from prometheus_server import (
     run_prometheus,
     substitute,
 )
+from socialpulse.core.catalogue import KPIS, Kpi, Term
 
 pytestmark = pytest.mark.integration
 
@@ -71,36 +72,16 @@ START_TIMEOUT_S = 120
 # ratios need events of every type in the window).
 SETTLE_S = 20
 
-# Recorded cross-worker ratio -> the service's own per-worker ratio. With one worker they agree.
+# Recorded cross-worker ratio -> the service's own per-worker value. With one worker they agree.
 SAME_AS_SERVICE = {
-    "brand_window:socialpulse_sentiment_compound:mean": "socialpulse_sentiment_compound_mean",
-    "brand_window:socialpulse_net_sentiment:ratio": "socialpulse_net_sentiment_ratio",
-    "brand_window:socialpulse_share_of_voice:ratio": "socialpulse_share_of_voice_ratio",
-    "brand_window:socialpulse_passion_mentions_per_author:ratio": (
-        "socialpulse_passion_mentions_per_author"
-    ),
-    "brand_window:socialpulse_engagement_rate:ratio": "socialpulse_engagement_rate_ratio",
-    "brand_window:socialpulse_engagement_rate_by_impressions:ratio": (
-        "socialpulse_engagement_rate_by_impressions_ratio"
-    ),
-    "brand_window:socialpulse_conversation_comments_per_post:ratio": (
-        "socialpulse_conversation_comments_per_post"
-    ),
-    "brand_window:socialpulse_amplification_shares_per_post:ratio": (
-        "socialpulse_amplification_shares_per_post"
-    ),
-    "brand_window:socialpulse_click_through:ratio": "socialpulse_click_through_ratio",
-    "brand_window:socialpulse_conversion:ratio": "socialpulse_conversion_ratio",
-    "brand_window:socialpulse_bounce:ratio": "socialpulse_bounce_ratio",
-    "brand_window:socialpulse_session_seconds:mean": "socialpulse_session_seconds_mean",
-    "brand_window:socialpulse_follower_growth:ratio": "socialpulse_follower_growth_ratio",
-    "brand_window:socialpulse_video_watch_seconds:mean": "socialpulse_video_watch_seconds_mean",
-    "brand_window:socialpulse_video_completion:ratio": "socialpulse_video_completion_ratio",
-    "brand_window:socialpulse_csat:ratio": "socialpulse_csat_ratio",
     "brand_window:socialpulse_customer_lifetime_value:estimate": (
         "socialpulse_customer_lifetime_value"
     ),
 }
+# Recorded ratios of exported parts (not exported per worker): each is held to the catalogue's
+# numerator and denominator, read from the scraped parts at the rule's evaluation time.
+KPI_BY_METRIC = {k.metric: k for k in KPIS}
+FROM_PARTS = {k.recorded: k for k in KPIS if not k.exported and k.recorded is not None}
 
 
 @dataclass
@@ -230,22 +211,28 @@ def test_the_service_exports_every_metric_the_rules_use(stack: Stack) -> None:
 
 
 def test_recorded_ratios_match_the_service_own_ratios_for_one_worker(stack: Stack) -> None:
-    # Compare at the rules' own evaluation timestamps: there, the per-worker ratio Prometheus
-    # returns comes from the same scrape as the parts the rule summed. (A scrape committed while
-    # the rule ran can make one evaluation differ; one exact match in the last few is required.)
+    # Compare at the rules' own evaluation timestamps: there, what Prometheus returns for the
+    # service's series comes from the same scrape as the parts the rule summed. (A scrape
+    # committed while the rule ran can make one evaluation differ; one exact match in the last
+    # few is required.)
     prom = stack.prometheus
-    compared: list[str] = []
+    compared: set[str] = set()
     mismatches = []
-    for rule, own in SAME_AS_SERVICE.items():
+    for rule in [*SAME_AS_SERVICE, *FROM_PARTS]:
         history: dict[float, dict[tuple[tuple[str, str], ...], float]] = {}
         for series in prom.api("query", query=f"{rule}[8s]")["result"]:
             for ts, value in series["values"]:
                 history.setdefault(float(ts), {})[_key(series)] = float(value)
         if not history:
             continue
-        theirs_at = {
-            ts: {_key(s): float(s["value"][1]) for s in prom.query(own, at=ts)} for ts in history
-        }
+        if rule in SAME_AS_SERVICE:
+            own = SAME_AS_SERVICE[rule]
+            theirs_at = {
+                ts: {_key(s): float(s["value"][1]) for s in prom.query(own, at=ts)}
+                for ts in history
+            }
+        else:
+            theirs_at = {ts: _from_parts(prom, FROM_PARTS[rule], ts) for ts in history}
         keys = set().union(*(h.keys() for h in history.values()))
         for key in keys:
             pairs = [
@@ -255,11 +242,37 @@ def test_recorded_ratios_match_the_service_own_ratios_for_one_worker(stack: Stac
             ]
             if not pairs:
                 continue
-            compared.append(rule)
+            compared.add(rule)
             if not any(abs(a - b) <= 1e-9 * max(1.0, abs(b)) for a, b in pairs):
                 mismatches.append((rule, dict(key), pairs[-3:]))
-    assert compared, "no recorded ratio to compare with the service's own"
+    assert set(SAME_AS_SERVICE) <= compared, "no recorded ratio to compare with the service's own"
+    for rule in (
+        "brand_window:socialpulse_net_sentiment:ratio",
+        "brand_window:socialpulse_share_of_voice:ratio",
+    ):
+        assert rule in compared, rule
     assert not mismatches, mismatches
+
+
+def _from_parts(
+    prom: PrometheusServer, kpi: Kpi, ts: float
+) -> dict[tuple[tuple[str, str], ...], float]:
+    """The KPI's numerator over its denominator (when above 0), from the parts at ``ts``."""
+    by = "brand, window" + (f", {kpi.label}" if kpi.label else "")
+
+    def side(terms: tuple[Term, ...]) -> dict[tuple[tuple[str, str], ...], float]:
+        total: dict[tuple[tuple[str, str], ...], float] = {}
+        for term in terms:
+            source = KPI_BY_METRIC[term.metric]
+            at = f'{{{source.label}="{term.at}"}}' if term.at is not None else ""
+            merge = "max" if source.merge == "max" else "sum"
+            for sample in prom.query(f"{merge} by ({by}) ({term.metric}{at})", at=ts):
+                key = _key(sample)
+                total[key] = total.get(key, 0.0) + term.sign * float(sample["value"][1])
+        return total
+
+    numerator, denominator = side(kpi.numerator), side(kpi.denominator)
+    return {k: numerator.get(k, 0.0) / d for k, d in denominator.items() if d > 0}
 
 
 def _key(sample: dict[str, Any]) -> tuple[tuple[str, str], ...]:

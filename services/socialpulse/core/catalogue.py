@@ -145,6 +145,18 @@ class Kpi:
         return f"{self.json}_percent" if self.unit == "ratio" else None
 
     @property
+    def exported(self) -> bool:
+        """Whether ``/metrics`` exports it per worker (the JSON API gives every KPI).
+
+        A ratio or mean of exported parts is not: the fleet's value is the parts summed over
+        workers, then divided, so the recording rules compute it (``recorded``) and a worker's
+        own would only cost scrape time (a sixth of the series at 1,000 brands). The customer
+        lifetime value stays (the rules read the configured lifetime back from it), as do the
+        median and every count, sum and level.
+        """
+        return not (self.merge == "ratio" and self.kind in ("ratio", "mean"))
+
+    @property
     def recorded(self) -> str | None:
         """Name of the cross-worker series in deploy/prometheus/rules/recording.yml, if any.
 
@@ -609,3 +621,6 @@ KPIS: Final[tuple[Kpi, ...]] = (
         attr="dm_first_response_seconds_median",
     ),
 )
+
+# The KPI families ``/metrics`` exports per worker, in catalogue order (``Kpi.exported``).
+EXPORTED_KPIS: Final[tuple[Kpi, ...]] = tuple(k for k in KPIS if k.exported)

@@ -3,13 +3,15 @@
 Nothing here runs per event: a custom collector turns the current state into metric families when
 Prometheus scrapes, so the hot path never touches prometheus-client. Labels come only from bounded
 sets: configured brands and windows, platforms, mention kinds, sentiment classes, interaction
-types, share-of-voice bases, reject reasons, topics and partitions. A ratio whose denominator is
-zero is left out, never exported as NaN or 0.
+types, share-of-voice bases, reject reasons, topics and partitions. Ratios of exported parts are
+not exported (``Kpi.exported``: the recording rules divide the parts summed over workers); one
+that is (customer lifetime value) is left out while its denominator is zero, never NaN or 0.
 
-At a thousand brands a scrape is a lot of work (some 280,000 samples), and the consume loop must
-not wait for it: ``KpiCollector.prepared`` reads the window state on the event loop a few brands
-at a time, yielding between slices, and the text is then written on another thread from that
-copy. The KPI families' sample lines are written directly, in the form prometheus-client's
+At a thousand brands a scrape is a lot of work (some 240,000 samples), and the consume loop must
+not wait for it: ``KpiCollector.prepared`` reads the window state and writes each brand's sample
+lines on the event loop a few brands at a time, yielding between slices (an unchanged brand's are
+kept from the last scrape), and the body is joined on another thread. The KPI families' sample
+lines are written directly, in the form prometheus-client's
 encoders give them (labels sorted, values by its ``floatToGoString``), which costs a fifth of
 building ``Metric`` objects for it to encode; their HELP and TYPE lines and every other family
 still go through the encoder the scrape asked for (text 0.0.4 or OpenMetrics).
@@ -20,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -32,7 +34,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString as _untyped_go
 
 from socialpulse import __version__
-from socialpulse.core.catalogue import KPIS
+from socialpulse.core.catalogue import EXPORTED_KPIS, KPIS
 from socialpulse.core.clock import Clock
 from socialpulse.core.kpis import WindowKpis, kpi_value
 from socialpulse.core.pipeline import Pipeline
@@ -114,6 +116,11 @@ class _Prepared:
     snapshot: Snapshot
     buckets: int
     dedup_ids: int
+    # Each brand's sample lines, one piece per exported KPI (empty when not prepared).
+    lines: tuple[list[bytes], ...] = ()
+    # Every other family, built on the loop: their sources (the signals stage's campaigns, the
+    # consumer's counters) change while the body is written.
+    others: tuple[Metric, ...] = ()
 
 
 class KpiCollector(Collector):
@@ -131,8 +138,9 @@ class KpiCollector(Collector):
     async def prepared(self) -> AsyncIterator[Writer]:
         """A writer of the scrape's body from a copy of the window state read in slices.
 
-        The writer may run on another thread: what it reads besides the copy are plain
-        counters. Scrapes must not overlap (the HTTP handler holds a lock).
+        Everything the body holds is read on the loop (the KPI lines a slice at a time, the
+        other families at once), so the writer may run on another thread while events are
+        applied. Scrapes must not overlap (the HTTP handler holds a lock).
         """
         store = self._pipeline.store
         # A full collection walks the whole window state (200 ms at 1,000 brands) holding the
@@ -142,9 +150,17 @@ class KpiCollector(Collector):
         gc.disable()
         try:
             snapshot = await sliced_snapshot(store, self._clock(), self._cache)
-            self._prepared = _Prepared(
-                snapshot, store.bucket_count(), self._pipeline.dedup.ids_held()
-            )
+            lines = await self._sliced_lines(snapshot)
+            counts = _Prepared(snapshot, store.bucket_count(), self._pipeline.dedup.ids_held())
+            self._prepared = counts
+            # The KPI families are written from ``lines``: ``collect`` must not build them
+            # again to be dropped (at 1,000 brands that was most of a scrape).
+            token = _OTHERS_ONLY.set(True)
+            try:
+                others = tuple(_Without(self._registry, self).collect())
+            finally:
+                _OTHERS_ONLY.reset(token)
+            self._prepared = _Prepared(snapshot, counts.buckets, counts.dedup_ids, lines, others)
             yield self._write
         finally:
             self._prepared = None
@@ -155,16 +171,23 @@ class KpiCollector(Collector):
         """The KPI families written directly, then every other family through ``encoder``."""
         prepared = self._prepared
         assert prepared is not None  # noqa: S101 - only handed out by ``prepared``
-        headers = _headers(encoder)
-        window_text = _window_text(prepared.snapshot, headers, self._brand_lines)
-        # The KPI families are written above: ``collect`` must not build them again to be dropped
-        # (at 1,000 brands that was most of a scrape). Only this call's context is affected.
-        token = _OTHERS_ONLY.set(True)
-        try:
-            rest = encoder(_Without(self._registry, self))
-        finally:
-            _OTHERS_ONLY.reset(token)
-        return window_text + rest
+        return _joined(prepared.lines, _headers(encoder)) + encoder(_Families(prepared.others))
+
+    async def _sliced_lines(self, snapshot: Snapshot) -> tuple[list[bytes], ...]:
+        """Every brand's sample lines, written on the loop a slice at a time.
+
+        On the loop rather than the writer's thread: the two would take turns holding the
+        interpreter anyway, and a thread gets it back only every switch interval, which held
+        the consume loop longer than slices do.
+        """
+        out: list[list[bytes]] = []
+        until = time.perf_counter() + SLICE_SECONDS
+        for brand, per_window in snapshot.items():
+            out.append(self._brand_lines(brand, per_window))
+            if time.perf_counter() >= until:
+                await asyncio.sleep(0)
+                until = time.perf_counter() + SLICE_SECONDS
+        return tuple(out)
 
     def _brand_lines(self, brand: str, per_window: dict[str, WindowKpis]) -> list[bytes]:
         """The brand's sample lines per KPI, written again only when it or a rival changed."""
@@ -208,7 +231,7 @@ class KpiCollector(Collector):
         for brand, per_window in snapshot.items():
             for window, k in per_window.items():
                 key = [brand, window]
-                for kpi, family in zip(KPIS, families, strict=True):
+                for kpi, family in zip(EXPORTED_KPIS, families, strict=True):
                     value = kpi_value(k, kpi)
                     if kpi.label is None:
                         if value is not None:
@@ -391,7 +414,7 @@ def _kpi_families() -> list[GaugeMetricFamily]:
             kpi.help,
             labels=["brand", "window", kpi.label] if kpi.label else ["brand", "window"],
         )
-        for kpi in KPIS
+        for kpi in EXPORTED_KPIS
     ]
 
 
@@ -404,9 +427,9 @@ def _buckets(n: int) -> Metric:
 
 
 class _Families(Collector):
-    """Collects given families (the KPI families without samples: their HELP and TYPE)."""
+    """Collects given families (the KPI families without samples, or those built for a scrape)."""
 
-    def __init__(self, families: list[GaugeMetricFamily]) -> None:
+    def __init__(self, families: Sequence[Metric]) -> None:
         self._families = families
 
     def collect(self) -> Iterator[Metric]:
@@ -454,18 +477,14 @@ def _label(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
-# (brand, its windows' KPIs) -> the brand's sample lines, UTF-8, one piece per catalogue KPI.
-BrandLines = Callable[[str, dict[str, WindowKpis]], list[bytes]]
-
-
 def _brand_lines(brand: str, per_window: dict[str, WindowKpis]) -> list[bytes]:
     """One brand's sample lines, one piece per KPI: what the encoders write, line for line."""
-    lines: list[list[str]] = [[] for _ in KPIS]
+    lines: list[list[str]] = [[] for _ in EXPORTED_KPIS]
     b = f'brand="{_label(brand)}"'
     for window, k in per_window.items():
         w = f'window="{_label(window)}"'
         bw = f"{b},{w}"
-        for i, kpi in enumerate(KPIS):
+        for i, kpi in enumerate(EXPORTED_KPIS):
             value = kpi_value(k, kpi)
             out = lines[i]
             name, before_brand, before_window = _PLACES[i]
@@ -490,21 +509,14 @@ def _brand_lines(brand: str, per_window: dict[str, WindowKpis]) -> list[bytes]:
 
 # Where each KPI's own label sorts among brand and window (encoders sort label names).
 _PLACES: Final = [
-    (kpi.label, (kpi.label or "") < "brand", (kpi.label or "") < "window") for kpi in KPIS
+    (kpi.label, (kpi.label or "") < "brand", (kpi.label or "") < "window") for kpi in EXPORTED_KPIS
 ]
 
 
-def _window_text(
-    snapshot: Snapshot, headers: dict[str, str], lines_of: BrandLines = _brand_lines
-) -> bytes:
-    """The KPI families' text: what the encoders write for ``_window_metrics``, line for line.
-
-    Built from pieces of bytes (each brand's cached ones), so no single call encodes the whole
-    body while holding the interpreter: the consume loop gets its turns every switch interval.
-    """
-    per_brand = [lines_of(brand, per_window) for brand, per_window in snapshot.items()]
+def _joined(per_brand: Sequence[list[bytes]], headers: dict[str, str]) -> bytes:
+    """Each KPI family's HELP and TYPE, then its lines of every brand (pieces per brand, KPI)."""
     parts: list[bytes] = []
-    for i, kpi in enumerate(KPIS):
+    for i, kpi in enumerate(EXPORTED_KPIS):
         parts.append(headers[kpi.metric].encode())
         parts.extend(lines[i] for lines in per_brand)
     return b"".join(parts)

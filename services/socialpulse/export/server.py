@@ -32,20 +32,31 @@ PROBE_PATHS = ("/healthz", "/readyz")
 Preparer = Callable[[], AbstractAsyncContextManager[Callable[[Callable[..., bytes]], bytes]]]
 PREPARE_KEY: web.AppKey[Preparer | None] = web.AppKey("prepare")
 SCRAPE_LOCK_KEY = web.AppKey("scrape_lock", asyncio.Lock)
+# How much of a prepared scrape's body is handed to the transport per turn of the event loop.
+SEND_CHUNK_BYTES = 256 * 1024
 
 
-async def _metrics(request: web.Request) -> web.Response:
+async def _metrics(request: web.Request) -> web.StreamResponse:
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
     registry = request.app[REGISTRY_KEY]
     prepare = request.app[PREPARE_KEY]
     if prepare is None:
-        body = encoder(registry)
-    else:
-        # One scrape at a time: the prepared copy is the collector's until the text is written.
-        async with request.app[SCRAPE_LOCK_KEY], prepare() as write:
-            # Off the loop: the consumer keeps its turns while the text is written.
-            body = await asyncio.to_thread(write, encoder)
-    return web.Response(body=body, headers={"Content-Type": content_type})
+        return web.Response(body=encoder(registry), headers={"Content-Type": content_type})
+    # One scrape at a time: the prepared copy is the collector's until the text is written.
+    async with request.app[SCRAPE_LOCK_KEY], prepare() as write:
+        # Off the loop: the consumer keeps its turns while the text is written.
+        body = await asyncio.to_thread(write, encoder)
+    # Sent in chunks (at 1,000 brands the body is some 16 MiB), each a turn of the loop: handing
+    # it over whole would copy it into the transport's buffer in one go.
+    response = web.StreamResponse(headers={"Content-Type": content_type})
+    response.content_length = len(body)
+    await response.prepare(request)
+    view = memoryview(body)
+    for start in range(0, len(body), SEND_CHUNK_BYTES):
+        await response.write(view[start : start + SEND_CHUNK_BYTES])
+        await asyncio.sleep(0)
+    await response.write_eof()
+    return response
 
 
 async def _healthz(request: web.Request) -> web.Response:

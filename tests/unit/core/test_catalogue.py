@@ -165,6 +165,10 @@ def test_the_accumulator_merges_every_measure_of_a_bucket() -> None:
 def test_every_kpi_is_scraped_with_its_labels_and_help(scraped: dict[str, list[Any]]) -> None:
     for k in KPIS:
         samples = scraped.get(k.metric)
+        if not k.exported:
+            assert samples is None, f"{k.metric}: a ratio of exported parts, exported"
+            assert k.recorded is not None, f"{k.metric}: neither exported nor recorded"
+            continue
         assert samples, f"{k.metric} missing from /metrics"
         labels = {"brand", "window"} | ({k.label} if k.label else set())
         for s in samples:
@@ -217,7 +221,7 @@ def test_the_readme_kpi_reference_names_exactly_the_catalogue() -> None:
     tables = readme[start : readme.index("**Direct messages.**", start)]
     rows = "\n".join(line for line in tables.splitlines() if line.startswith("|"))
     documented = set(re.findall(r"`(socialpulse_[a-z0-9_]+)", rows))
-    assert documented == set(BY_METRIC)
+    assert documented == {k.metric for k in KPIS if k.exported}
 
 
 def test_the_readme_ratio_table_gives_the_catalogue_json_names() -> None:
@@ -226,18 +230,35 @@ def test_the_readme_ratio_table_gives_the_catalogue_json_names() -> None:
     table = readme[start : readme.index("**Direct messages.**", start)]
     rows = [line.split("|")[1:-1] for line in table.splitlines() if line.startswith("| ")]
     documented = {}
-    for _, _, metric, json_names in rows[2:]:  # after the header and its rule
+    per_worker = {}
+    for _, _, series, json_names in rows[2:]:  # after the header and its rule
         names = re.findall(r"`([a-z_]+)`", json_names)
-        documented[metric.strip().strip("`").split("{")[0]] = names
+        recorded, *own = re.findall(r"`([a-z_:]+)", series)
+        documented[recorded] = names
+        per_worker[recorded] = own
     ratios = [k for k in KPIS if k.kind in RATIO_KINDS]
-    assert set(documented) == {k.metric for k in ratios}
+    assert set(documented) == {k.recorded for k in ratios}
     for k in ratios:
         percent = ["_percent" if k.label is None else f"{k.json}_percent"] if k.percent else []
-        assert documented[k.metric] == [k.json, *percent], k.metric
+        assert documented[k.recorded] == [k.json, *percent], k.metric
+        assert per_worker[k.recorded] == ([k.metric] if k.exported else []), k.metric
 
 
 def test_the_rules_use_only_exported_metric_names() -> None:
-    assert set(BY_METRIC) <= CONTRACT_METRICS
+    exported = {k.metric for k in KPIS if k.exported}
+    assert exported <= CONTRACT_METRICS
+    assert not (set(BY_METRIC) - exported) & CONTRACT_METRICS
+
+
+def test_only_ratios_of_exported_parts_are_left_to_the_rules() -> None:
+    for k in KPIS:
+        if k.exported:
+            continue
+        assert k.merge == "ratio" and k.kind in ("ratio", "mean"), k.metric
+        for term in (*k.numerator, *k.denominator):
+            assert BY_METRIC[term.metric].exported, (
+                f"{k.metric}: operand {term.metric} not exported"
+            )
 
 
 def test_every_combinable_kpi_has_its_recorded_series() -> None:

@@ -114,8 +114,9 @@ async def test_errors_are_json_with_a_clear_message(
 async def test_metrics_and_healthz_still_served(client: TestClient[Any, Any]) -> None:
     assert (await client.get("/healthz")).status == 200
     text = await (await client.get("/metrics")).text()
-    assert 'socialpulse_engagement_rate_ratio{brand="a",window="5m"} 2.0' in text
-    assert 'socialpulse_csat_ratio{brand="a"' not in text
+    assert 'socialpulse_engagements{brand="a",window="5m"} 2.0' in text
+    assert "socialpulse_engagement_rate_ratio" not in text  # the recording rules' to divide
+    assert 'socialpulse_customer_lifetime_value{brand="a"' not in text  # no purchases: absent
 
 
 async def test_brands_lists_the_configured_brands_and_windows(

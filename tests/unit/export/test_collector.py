@@ -39,8 +39,9 @@ def test_metrics_read_state_at_scrape_time(settings: Settings) -> None:
     consumer = ConsumerStats(lag={("m", 0): 7})
     register_metrics(registry, p, lambda: NOW, consumer)
     before = _samples(registry)
-    assert ("socialpulse_sentiment_compound_mean", (("brand", "a"), ("window", "5m"))) not in before
-    assert not any(name == "socialpulse_share_of_voice_ratio" for name, _ in before)
+    assert before[("socialpulse_sentiment_compound_sum", (("brand", "a"), ("window", "5m")))] == 0
+    sov = (("basis", "mentions"), ("brand", "a"), ("window", "5m"))
+    assert before[("socialpulse_share_of_voice_set_base", sov)] == 0
     assert before[("socialpulse_events_rejected_total", (("reason", "late"),))] == 0
     assert before[("socialpulse_consumer_lag_records", (("partition", "0"), ("topic", "m")))] == 7
 
@@ -68,8 +69,11 @@ def test_metrics_read_state_at_scrape_time(settings: Settings) -> None:
     assert after[("socialpulse_impressions", bw)] == 1
     assert after[("socialpulse_engagements", bw)] == 1
     mentions_basis = (("basis", "mentions"), *bw)
-    assert after[("socialpulse_share_of_voice_ratio", mentions_basis)] == 1.0
-    assert after[("socialpulse_sentiment_compound_mean", bw)] < 0
+    assert after[("socialpulse_share_of_voice_base", mentions_basis)] == 1
+    assert after[("socialpulse_share_of_voice_set_base", mentions_basis)] == 1
+    assert after[("socialpulse_sentiment_compound_sum", bw)] < 0
+    # Ratios of exported parts are the recording rules' to compute, not exported per worker.
+    assert not any(name.endswith(("_ratio", "_mean", "_per_post")) for name, _ in after)
     assert after[("socialpulse_events_rejected_total", (("reason", "invalid_json"),))] == 1
     assert after[("socialpulse_events_processed_total", (("stream", "mentions"),))] == 3
     labels = {k for name, labels in after for k, _ in labels}

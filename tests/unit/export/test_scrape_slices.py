@@ -188,3 +188,23 @@ async def test_a_prepared_scrape_builds_the_kpi_families_once(
     generate = choose_encoder("")[0](registry).decode()  # a plain encode still has them
     assert built == [1]
     assert 'socialpulse_mentions{brand="b3"' in generate
+
+
+async def test_the_body_is_what_was_read_on_the_loop() -> None:
+    """Events applied while the body is written (on another thread) show in the next scrape."""
+    p = _pipeline()
+    registry = CollectorRegistry()
+    collector = register_metrics(registry, p, lambda: NOW, ConsumerStats())
+    encoder = choose_encoder("")[0]
+    async with collector.prepared() as write:
+        p.process("mentions", b"{", SRC, NOW, off())  # a reject and a mention, meanwhile
+        text = "brand3 is wonderful"
+        p.process("mentions", encoded(mention(NOW - 1, "z", text=text)), SRC, NOW, off())
+        body = write(encoder).decode()
+    assert 'socialpulse_events_rejected_total{reason="invalid_json"} 0.0' in body
+    assert 'socialpulse_mentions_tagged{brand="b3",window="5m"} 0.0' in body
+    assert 'socialpulse_events_processed_total{stream="mentions"} 78.0' in body
+    async with collector.prepared() as write:
+        body = write(encoder).decode()
+    assert 'socialpulse_events_rejected_total{reason="invalid_json"} 1.0' in body
+    assert 'socialpulse_events_processed_total{stream="mentions"} 80.0' in body
