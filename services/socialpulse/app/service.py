@@ -27,7 +27,7 @@ from socialpulse.core.pipeline import Pipeline
 from socialpulse.demo.driver import run_demo
 from socialpulse.export.alert_metrics import AlertCollector, DetectorReading
 from socialpulse.export.basic_auth import BasicAuth
-from socialpulse.export.collector import register_metrics, sliced_snapshot
+from socialpulse.export.collector import KpiCollector, register_metrics, sliced_snapshot
 from socialpulse.export.server import PROBE_PATHS, HttpServer, build_app
 from socialpulse.export.summary import summary_line
 from socialpulse.export.webconfig import (
@@ -175,7 +175,9 @@ async def run_service(
                 )
             )
         tasks.append(
-            asyncio.create_task(_print_summary(settings, pipeline, worker, stop, out, clock))
+            asyncio.create_task(
+                _print_summary(settings, pipeline, worker, stop, out, clock, collector)
+            )
         )
         if settings.spam.enabled and settings.spam.campaign_alerts:
             tasks.append(
@@ -255,6 +257,7 @@ async def _print_summary(
     stop: asyncio.Event,
     out: Printer,
     clock: Clock,
+    collector: KpiCollector,
 ) -> None:
     window = settings.windows[0]
     last = sum(pipeline.stats.processed.values())
@@ -268,7 +271,11 @@ async def _print_summary(
         now_t = time.monotonic()
         rate = (now_count - last) / max(now_t - last_t, 1e-9)
         last, last_t = now_count, now_t
-        kpis = await sliced_snapshot(pipeline.store, clock())
+        # The last scrape's copy when there was one since the last line (Prometheus scrapes
+        # far more often): reading every brand again cost as much as a scrape.
+        kpis = collector.recent(settings.summary_interval_seconds)
+        if kpis is None:
+            kpis = await sliced_snapshot(pipeline.store, clock())
         out(summary_line(kpis, pipeline.stats, rate, sum(worker.stats.lag.values()), window))
 
 

@@ -133,6 +133,8 @@ class KpiCollector(Collector):
         self._prepared: _Prepared | None = None
         self._registry: CollectorRegistry | None = None
         self._cache = BrandCache()
+        # The last scrape's snapshot and when (monotonic) it was read.
+        self._last: tuple[float, Snapshot] | None = None
 
     @asynccontextmanager
     async def prepared(self) -> AsyncIterator[Writer]:
@@ -150,6 +152,7 @@ class KpiCollector(Collector):
         gc.disable()
         try:
             snapshot = await sliced_snapshot(store, self._clock(), self._cache)
+            self._last = (time.monotonic(), snapshot)
             lines = await self._sliced_lines(snapshot)
             counts = _Prepared(snapshot, store.bucket_count(), self._pipeline.dedup.ids_held())
             self._prepared = counts
@@ -166,6 +169,13 @@ class KpiCollector(Collector):
             self._prepared = None
             if collecting:
                 gc.enable()
+
+    def recent(self, max_age: float) -> Snapshot | None:
+        """The last prepared scrape's snapshot if it was read at most ``max_age`` seconds ago."""
+        last = self._last
+        if last is None or time.monotonic() - last[0] > max_age:
+            return None
+        return last[1]
 
     def _write(self, encoder: Encoder) -> bytes:
         """The KPI families written directly, then every other family through ``encoder``."""

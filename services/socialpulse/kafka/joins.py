@@ -21,6 +21,7 @@ from typing import Any, Final
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 
 from socialpulse.core.clock import Clock
 from socialpulse.core.joins import JoinInput, JoinView, decode_input, encode_input, position
@@ -69,6 +70,12 @@ class JoinsTopicMissing(RuntimeError):
     """The joins topic does not exist and the service may not create it."""
 
 
+# A queued join input: the input partition it came from, its record key and value.
+_Record = tuple[Source, bytes, bytes]
+# The producer's default: murmur2 of the key (as the Java client), modulo the partitions.
+_PARTITIONER: Final = DefaultPartitioner()
+
+
 class JoinPublisher:
     """Join inputs of handled records, sent at each checkpoint."""
 
@@ -76,7 +83,9 @@ class JoinPublisher:
         self.topic = topic
         self._producer = producer
         self._stats = stats
-        self._pending: list[tuple[Source, bytes, bytes]] = []
+        self._pending: list[_Record] = []
+        # (key, partitions of the topic) -> partition: one key per input partition.
+        self._partitions: dict[tuple[bytes, int], int] = {}
 
     def add(self, inputs: Iterable[JoinInput]) -> None:
         """Queue join inputs for the next flush; keyed by source, so each keeps its order."""
@@ -84,32 +93,39 @@ class JoinPublisher:
             self._pending.append((j.source, f"{j.topic}:{j.partition}".encode(), encode_input(j)))
 
     async def flush(self) -> set[Source]:
-        """Send what is queued and wait; the sources whose inputs did not all land (re-queued)."""
+        """Send what is queued and wait; the sources whose inputs did not all land (re-queued).
+
+        The inputs go out as record batches built here (``create_batch``), one per joins-topic
+        partition at a time: one ``send`` per input (a coroutine, a metadata check, a murmur2
+        hash in Python and a future each) cost as much as the rest of a mention's handling. Each
+        input stays one record, keyed and partitioned as the producer's default partitioner
+        would, so each source's inputs keep their order. A batch lands or fails as a whole.
+        """
         if not self._pending:
             return set()
         batch, self._pending = self._pending, []
-        sent: list[tuple[tuple[Source, bytes, bytes], asyncio.Future[Any]]] = []
-        failed: list[tuple[Source, bytes, bytes]] = []
+        sent: list[tuple[list[_Record], asyncio.Future[Any]]] = []
+        failed: list[_Record] = []
         error: BaseException | None = None
         try:
-            for rec in batch:
-                try:
-                    sent.append((rec, await self._producer.send(self.topic, rec[2], key=rec[1])))
-                except KafkaError as e:
-                    failed.append(rec)
-                    error = e
+            try:
+                partitions = sorted(await self._producer.partitions_for(self.topic))
+            except KafkaError as e:
+                failed, error = batch, e
+            else:
+                error = await self._send(batch, partitions, sent, failed)
             if sent:
                 await asyncio.wait([f for _, f in sent], timeout=SEND_TIMEOUT_SECONDS)
         except BaseException:
             self._pending = batch + self._pending  # cancelled: nothing is known to have landed
             raise
-        for rec, fut in sent:
+        for members, fut in sent:
             if not fut.done():
                 fut.cancel()
-                failed.append(rec)
+                failed.extend(members)
                 error = TimeoutError("join input not acknowledged in time")
             elif fut.cancelled() or fut.exception() is not None:
-                failed.append(rec)
+                failed.extend(members)
                 error = None if fut.cancelled() else fut.exception()
         self._stats.sent += len(batch) - len(failed)
         if failed:
@@ -124,6 +140,53 @@ class JoinPublisher:
                 error,
             )
         return {source for source, _, _ in failed}
+
+    async def _send(
+        self,
+        batch: list[_Record],
+        partitions: list[int],
+        sent: list[tuple[list[_Record], asyncio.Future[Any]]],
+        failed: list[_Record],
+    ) -> BaseException | None:
+        """Hand ``batch`` to the producer as record batches, one future per batch."""
+        open_: dict[int, tuple[Any, list[_Record]]] = {}
+        error: BaseException | None = None
+
+        async def submit(partition: int) -> None:
+            nonlocal error
+            builder, members = open_.pop(partition)
+            try:
+                fut = await self._producer.send_batch(builder, self.topic, partition=partition)
+            except KafkaError as e:
+                failed.extend(members)
+                error = e
+                return
+            sent.append((members, fut))
+
+        for rec in batch:
+            partition = self._partition_of(rec[1], partitions)
+            for _ in range(2):  # a full batch is sent and the record goes into a new one
+                if partition not in open_:
+                    open_[partition] = (self._producer.create_batch(), [])
+                builder, members = open_[partition]
+                if builder.append(key=rec[1], value=rec[2], timestamp=None):
+                    members.append(rec)
+                    break
+                await submit(partition)
+            else:  # not even alone in a batch (a join input is far below the batch size)
+                failed.append(rec)
+                error = ValueError("join input larger than a record batch")
+        for partition in list(open_):
+            await submit(partition)
+        return error
+
+    def _partition_of(self, key: bytes, partitions: list[int]) -> int:
+        """The partition the producer's default partitioner gives ``key`` (few keys: cached)."""
+        cached = self._partitions.get((key, len(partitions)))
+        if cached is None:
+            cached = _PARTITIONER(key, partitions, partitions)
+            self._partitions[(key, len(partitions))] = cached
+        return cached
 
 
 class JoinReader:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 
 import aiohttp
 import pytest
@@ -208,3 +209,18 @@ async def test_the_body_is_what_was_read_on_the_loop() -> None:
         body = write(encoder).decode()
     assert 'socialpulse_events_rejected_total{reason="invalid_json"} 1.0' in body
     assert 'socialpulse_events_processed_total{stream="mentions"} 80.0' in body
+
+
+async def test_the_last_scrape_s_snapshot_is_lent_while_recent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The live summary reads the last scrape's copy rather than every brand again."""
+    p = _pipeline()
+    collector = register_metrics(CollectorRegistry(), p, lambda: NOW)
+    assert collector.recent(5.0) is None  # no scrape yet
+    async with collector.prepared():
+        pass
+    assert collector.recent(5.0) == p.store.snapshot(NOW)
+    later = time.monotonic() + 6.0
+    monkeypatch.setattr(time, "monotonic", lambda: later)
+    assert collector.recent(5.0) is None

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka.errors import KafkaTimeoutError
+from aiokafka.partitioner import DefaultPartitioner
 
 from builders import interaction, mention
 from socialpulse.core.joins import (
@@ -23,19 +24,46 @@ BRANDS = [BrandSettings(id="a", name="A", terms=("alpha",))]
 
 
 @dataclass
+class FakeBatch:
+    """A record batch of at most ``room`` records."""
+
+    room: int
+    records: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    def append(self, *, key: bytes, value: bytes, timestamp: None) -> object | None:
+        if len(self.records) >= self.room:
+            return None
+        self.records.append((key, value))
+        return object()
+
+
+@dataclass
 class FakeProducer:
-    """Acknowledges every send at once, but those whose key is in ``failing``."""
+    """Acknowledges every batch at once, but those holding a key in ``failing``."""
 
     failing: set[bytes] = field(default_factory=set)
     landed: list[tuple[bytes, bytes]] = field(default_factory=list)
+    # Records per batch, and (partition, records) of each batch sent.
+    room: int = 100
+    batches: list[tuple[int, int]] = field(default_factory=list)
 
-    async def send(self, topic: str, value: bytes, key: bytes) -> asyncio.Future[None]:
+    async def partitions_for(self, topic: str) -> set[int]:
         assert topic == "g.joins"
+        return {0, 1, 2}
+
+    def create_batch(self) -> FakeBatch:
+        return FakeBatch(self.room)
+
+    async def send_batch(
+        self, batch: FakeBatch, topic: str, *, partition: int
+    ) -> asyncio.Future[None]:
+        assert topic == "g.joins"
+        self.batches.append((partition, len(batch.records)))
         f: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if key in self.failing:
+        if any(key in self.failing for key, _ in batch.records):
             f.set_exception(KafkaTimeoutError())
         else:
-            self.landed.append((key, value))
+            self.landed.extend(batch.records)
             f.set_result(None)
         return f
 
@@ -76,3 +104,23 @@ def test_an_unreadable_record_is_counted_and_skipped() -> None:
         reader._apply(0, offset, value, NOW)
     reader._apply(1, 0, good.landed[0][1], NOW)  # the same input sent again: counted once
     assert (stats.read, stats.unreadable, stats.applied, stats.duplicates) == (5, 2, 2, 1)
+
+
+async def test_inputs_go_out_in_batches_on_the_default_partitioner_s_partitions() -> None:
+    """One batch per partition (a full one is sent and another begun); each key's order kept."""
+    producer = FakeProducer(room=4)
+    publisher = JoinPublisher("g.joins", producer, JoinStats())
+    for offset in range(10):
+        publisher.add([mention_input(("m", 0), offset, ["a"], mention(NOW, text="alpha"))])
+        like = interaction_input(("i", 1), offset, interaction(NOW, "like", post="p1"))
+        assert like is not None
+        publisher.add([like])
+    assert await publisher.flush() == set()
+    parts = [0, 1, 2]
+    expected = {key: DefaultPartitioner()(key, parts, parts) for key in (b"m:0", b"i:1")}
+    assert sorted(producer.batches) == sorted(
+        [(expected[b"m:0"], n) for n in (4, 4, 2)] + [(expected[b"i:1"], n) for n in (4, 4, 2)]
+    )
+    for key in (b"m:0", b"i:1"):
+        offsets = [decode_input(v).offset for k, v in producer.landed if k == key]
+        assert offsets == list(range(10))
