@@ -20,6 +20,7 @@ still go through the encoder the scrape asked for (text 0.0.4 or OpenMetrics).
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -491,6 +492,7 @@ def _brand_lines(brand: str, per_window: dict[str, WindowKpis]) -> list[bytes]:
     """One brand's sample lines, one piece per KPI: what the encoders write, line for line."""
     lines: list[list[str]] = [[] for _ in EXPORTED_KPIS]
     b = f'brand="{_label(brand)}"'
+    go = _go
     for window, k in per_window.items():
         w = f'window="{_label(window)}"'
         bw = f"{b},{w}"
@@ -500,12 +502,12 @@ def _brand_lines(brand: str, per_window: dict[str, WindowKpis]) -> list[bytes]:
             name, before_brand, before_window = _PLACES[i]
             if name is None:
                 if value is not None:
-                    out.append(f"{kpi.metric}{{{bw}}} {floatToGoString(value)}\n")
+                    out.append(f"{kpi.metric}{{{bw}}} {go(value)}\n")
                 continue
             for label, v in value.items():
                 if v is None:
                     continue
-                lv = f'{name}="{_label(label)}"'
+                lv = _label_pair(name, label)
                 labels = (
                     f"{lv},{bw}"
                     if before_brand
@@ -513,8 +515,32 @@ def _brand_lines(brand: str, per_window: dict[str, WindowKpis]) -> list[bytes]:
                     if before_window
                     else f"{bw},{lv}"
                 )
-                out.append(f"{kpi.metric}{{{labels}}} {floatToGoString(v)}\n")
+                out.append(f"{kpi.metric}{{{labels}}} {go(v)}\n")
     return ["".join(out).encode() for out in lines]
+
+
+# Counts written before, as ``floatToGoString`` writes them: most values are small counts,
+# repeated over brands and windows, and formatting each was a fifth of writing the lines. Only
+# ints (a float such as -0.0 would find 0's text). Bounded.
+_GO_STRINGS: Final[dict[int, str]] = {}
+_GO_STRINGS_MAX: Final = 1 << 16
+
+
+def _go(value: float) -> str:
+    if type(value) is not int:
+        return floatToGoString(value)
+    text = _GO_STRINGS.get(value)
+    if text is None:
+        text = floatToGoString(value)
+        if len(_GO_STRINGS) < _GO_STRINGS_MAX:
+            _GO_STRINGS[value] = text
+    return text
+
+
+@functools.cache
+def _label_pair(name: str, value: str) -> str:
+    """``name="value"``, escaped; the extra labels' values come from bounded sets."""
+    return f'{name}="{_label(value)}"'
 
 
 # Where each KPI's own label sorts among brand and window (encoders sort label names).

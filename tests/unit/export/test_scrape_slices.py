@@ -224,3 +224,11 @@ async def test_the_last_scrape_s_snapshot_is_lent_while_recent(
     later = time.monotonic() + 6.0
     monkeypatch.setattr(time, "monotonic", lambda: later)
     assert collector.recent(5.0) is None
+
+
+@pytest.mark.parametrize(
+    "value", [0, 1, 7, 10**6, 10**7, 123456789, 0.0, -0.0, 0.5, 1e-7, 2.5e21, float("inf")]
+)
+def test_values_are_written_as_the_encoders_write_them(value: float) -> None:
+    for _ in range(2):  # the second time from the kept text
+        assert collector_module._go(value) == collector_module.floatToGoString(value)
