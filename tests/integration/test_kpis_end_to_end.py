@@ -355,10 +355,13 @@ async def _run(bootstrap: str) -> None:
         deadline = time.monotonic() + 120
         joins = worker.stats.joins
         # Every record handled and committed, and the join inputs it sent read back into the
-        # join view (sent at the checkpoint before the commit).
+        # join view (sent at the checkpoint before the commit). A batch's records count as
+        # processed before its dead letters are sent and its offsets marked uncommitted: with
+        # every record in one batch, nothing is uncommitted or sent yet at that moment.
         while (
             sum(pipeline.stats.processed.values()) < total
             or worker.stats.uncommitted
+            or not joins.sent
             or joins.read < joins.sent
         ):
             assert time.monotonic() < deadline, f"processed only {pipeline.stats.processed}"
