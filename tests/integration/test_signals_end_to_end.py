@@ -24,8 +24,8 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
+from socialpulse.core.campaigns import CAMPAIGN_SIGNAL
 from socialpulse.core.pipeline import Pipeline
-from socialpulse.core.signals import CAMPAIGN_SIGNAL
 from socialpulse.export.collector import register_metrics
 from socialpulse.export.server import HttpServer, build_app
 from socialpulse.kafka.changelog import state_topic_spec

@@ -24,6 +24,7 @@ from socialpulse.app.topics import service_topics
 from socialpulse.core.alerts.build import campaign_events
 from socialpulse.core.clock import Clock
 from socialpulse.core.pipeline import Pipeline
+from socialpulse.core.windows.timeline import Source
 from socialpulse.demo.driver import run_demo
 from socialpulse.export.alert_metrics import AlertCollector, DetectorReading
 from socialpulse.export.basic_auth import BasicAuth
@@ -182,7 +183,10 @@ async def run_service(
         if settings.spam.enabled and settings.spam.campaign_alerts:
             tasks.append(
                 asyncio.create_task(
-                    _campaign_alerts(settings, pipeline, alerts.dispatcher, stop), name="campaigns"
+                    _campaign_alerts(
+                        settings, pipeline, alerts.dispatcher, lambda: worker.restored, stop
+                    ),
+                    name="campaigns",
                 )
             )
         stop_wait = asyncio.create_task(stop.wait())
@@ -280,15 +284,25 @@ async def _print_summary(
 
 
 async def _campaign_alerts(
-    settings: Settings, pipeline: Pipeline, dispatcher: AlertDispatcher, stop: asyncio.Event
+    settings: Settings,
+    pipeline: Pipeline,
+    dispatcher: AlertDispatcher,
+    owned: Callable[[], frozenset[Source]],
+    stop: asyncio.Event,
 ) -> None:
-    """Every ``CAMPAIGN_EVERY_SECONDS``, send the events of campaigns begun or ended."""
+    """Every ``CAMPAIGN_EVERY_SECONDS``, send the events of the fleet's campaigns begun or ended.
+
+    Only the owner of mentions partition 0 sends them, as only it runs the spike detector:
+    one incident per campaign however many workers hold its posts.
+    """
     window_minutes = max(1, settings.spam.window_seconds // 60)
+    lead = (settings.kafka.mentions_topic, 0)
     while not stop.is_set():
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=CAMPAIGN_EVERY_SECONDS)
+        pipeline.signals.lead_campaigns(lead in owned())
         transitions = pipeline.signals.campaign_transitions()
-        if transitions:
+        if transitions and pipeline.signals.campaign_lead:
             events = campaign_events(transitions, settings.alerts, window_minutes)
             sent = await dispatcher.deliver(events)
             log.info("copy-paste campaigns: %d alert events, %d sent", len(events), sent)

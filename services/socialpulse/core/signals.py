@@ -6,7 +6,8 @@ in every volume KPI but, unless ``spam.include_filtered``, in no sentiment figur
 of voice (the pipeline's part). A genuine one feeds the brand's trends. A
 brand's own posts are neither judged nor counted for trends: a brand posting its own campaign
 text from its accounts is publishing, not spamming. Copy-paste campaigns become incidents of the
-signal ``copy_paste_campaign`` (``campaign_transitions``), named like the spike detector's.
+signal ``copy_paste_campaign`` (``campaign_transitions``), named like the spike detector's and
+announced by one process of the fleet (``lead_campaigns``).
 
 The state is kept per input partition (``Source``), like the window store's: a partition's
 verdicts depend on its own events in offset order alone, so they are the same whichever worker
@@ -14,7 +15,8 @@ holds it and however partitions are grouped. ``snapshot`` and ``restore`` carry 
 state through the state topic with the offset it stands at; the Kafka worker re-reads the
 partition from there, and events at or below that offset are never judged twice (``check``
 skips them: the window store, restored with them, skips them too). Trends and campaigns are
-read merged over the partitions this process holds.
+read merged over the fleet's partitions once the trends topic is read (``core.campaigns``), over
+the partitions this process holds until then.
 """
 
 from __future__ import annotations
@@ -22,15 +24,22 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Final, Literal
 
 import msgspec
 
-from socialpulse.core.anomaly.detector import Transition, incident_key
+from socialpulse.core.anomaly.detector import Transition
+from socialpulse.core.campaigns import (
+    CAMPAIGN_SIGNAL,
+    Campaign,
+    CampaignPart,
+    FleetCampaigns,
+    PartId,
+    group_parts,
+)
 from socialpulse.core.events import Mention
 from socialpulse.core.neardup import MinHasher
-from socialpulse.core.spam import Cluster, SpamDetector, SpamReason, SpamState
+from socialpulse.core.spam import SpamDetector, SpamReason, SpamState
 from socialpulse.core.terms import Tokeniser, brand_terms
 from socialpulse.core.trends import BrandTrends, FleetTrends, Trend, TrendDetector
 from socialpulse.core.windows.timeline import Source
@@ -45,24 +54,10 @@ FILTER_REASONS: Final[tuple[SpamReason, ...]] = (
     "new_account_burst",
     "bot_rate",
 )
-CAMPAIGN_SIGNAL: Final = "copy_paste_campaign"
 # Campaign clusters whose brands are held before those gone from the window are forgotten.
 _CAMPAIGNS_HELD: Final = 1024
 # Version of a partition's signals state (``Signals.snapshot``).
 STATE_VERSION: Final = 1
-
-
-@dataclass(frozen=True, slots=True)
-class Campaign:
-    """A copy-paste campaign among one brand's mentions, as the alert and the API show it."""
-
-    brand: str
-    key: str
-    text: str
-    first_seen: float
-    last_seen: float
-    posts: int
-    accounts: int
 
 
 @contextmanager
@@ -148,8 +143,14 @@ class Signals:
         self.filtered: dict[str, dict[str, int]] = {
             b.id: dict.fromkeys(FILTER_REASONS, 0) for b in settings.brands
         }
-        # Announced incidents by key.
+        # Announced incidents by key, and the key of each of their parts.
         self._open: dict[str, Campaign] = {}
+        self._known: dict[PartId, str] = {}
+        # Every partition's campaign clusters, from the trends topic, read once ``fleet`` is.
+        self.fleet_campaigns = FleetCampaigns()
+        # Whether this process announces the fleet's campaigns (``lead_campaigns``).
+        self.campaign_lead = True
+        self._similarity = settings.spam.near_duplicate_similarity
         # Every partition's trend buckets, from the trends topic (``kafka.trends``): when set,
         # trends are read from it, the same on every worker.
         self.fleet: FleetTrends | None = None
@@ -361,22 +362,64 @@ class Signals:
         here = max((p.latest for p in self._partitions.values()), default=float("-inf"))
         return max(here, self.fleet.latest) if self.fleet is not None else here
 
-    def campaigns(self, brand: str | None = None) -> list[Campaign]:
-        """The campaigns of the spam windows, largest first; only ``brand``'s when given.
+    def campaign_parts(self, source: Source) -> list[CampaignPart]:
+        """The live campaign clusters of ``source``, one part per brand they name.
 
-        Parts of one campaign in several partitions whose first posts fall in one minute are
-        one campaign (one incident key): their posts and accounts are added.
+        Each carries the MinHash signature of its first text (the hasher has one seed, so
+        every worker computes the same), for ``group_parts`` to join one campaign's parts.
         """
-        found: dict[str, Campaign] = {}
-        for source in sorted(self._partitions):
-            part = self._partitions[source]
-            for c in part.spam.campaigns():
-                for b in sorted(part.campaign_brands.get(c.id, ())):
-                    if brand is None or b == brand:
-                        one = _campaign(b, c)
-                        have = found.get(one.key)
-                        found[one.key] = one if have is None else _joined(have, one)
-        return sorted(found.values(), key=lambda c: (-c.posts, c.first_seen, c.brand, c.key))
+        part = self._partitions.get(source)
+        if part is None:
+            return []
+        out = []
+        for c in part.spam.campaigns():
+            brands = part.campaign_brands.get(c.id)
+            if not brands:
+                continue
+            signature = self.hasher.fingerprint(c.text).signature.tobytes()
+            for b in sorted(brands):
+                out.append(
+                    CampaignPart(
+                        source[0],
+                        source[1],
+                        c.id,
+                        b,
+                        c.text,
+                        c.first_seen,
+                        c.last_seen,
+                        c.posts,
+                        c.account_count,
+                        signature,
+                    )
+                )
+        return out
+
+    def campaigns(self, brand: str | None = None) -> list[Campaign]:
+        """The fleet's campaigns in the spam window, largest first; only ``brand``'s when given.
+
+        Parts of one campaign in several partitions (similar first texts) are one campaign with
+        one incident key: those of the partitions held here as they stand, the others' from the
+        trends topic once it is read (``fleet_campaigns``), less those whose last post left the
+        window at the latest event time.
+        """
+        parts = [p for s in sorted(self._partitions) for p in self.campaign_parts(s)]
+        if self.fleet is not None:
+            parts += self.fleet_campaigns.parts(besides=self._partitions)
+            floor = self.event_time - self.settings.spam.window_seconds
+            parts = [p for p in parts if p.last_seen > floor]
+        found = group_parts(parts, self._similarity, self._known)
+        return [c for c in found if brand is None or c.brand == brand]
+
+    def lead_campaigns(self, lead: bool) -> None:
+        """Whether this process announces the fleet's campaigns (and exports their gauge).
+
+        On becoming the lead every live campaign is announced again: the alert dispatcher
+        skips those the previous lead sent.
+        """
+        if lead and not self.campaign_lead:
+            self._open = {}
+            self._known = {}
+        self.campaign_lead = lead
 
     def campaign_transitions(self) -> list[Transition]:
         """Campaigns that began or ended since the last call, as incident transitions.
@@ -395,28 +438,10 @@ class Signals:
             if key not in live:
                 out.append(_transition(c, "resolved", minute, self._min_posts))
         self._open = live
+        self._known = {p: c.key for c in live.values() for p in c.parts}
         for part in self._partitions.values():
             part.prune()
         return out
-
-
-def _joined(a: Campaign, b: Campaign) -> Campaign:
-    """One campaign seen in two partitions (accounts added: an upper bound)."""
-    text = a.text if a.first_seen <= b.first_seen else b.text
-    return Campaign(
-        a.brand,
-        a.key,
-        text,
-        min(a.first_seen, b.first_seen),
-        max(a.last_seen, b.last_seen),
-        a.posts + b.posts,
-        a.accounts + b.accounts,
-    )
-
-
-def _campaign(brand: str, c: Cluster) -> Campaign:
-    key = incident_key(brand, CAMPAIGN_SIGNAL, int(c.first_seen // 60))
-    return Campaign(brand, key, c.text, c.first_seen, c.last_seen, c.posts, c.account_count)
 
 
 def _transition(

@@ -169,7 +169,7 @@ def add_api_routes(
 
 
 async def _trends(request: web.Request) -> web.Response:
-    """This worker's trends of one brand over the trend window, its filtered counts, campaigns.
+    """The fleet's trends and campaigns of one brand over the trend window; this worker's filtered.
 
     400 for a missing or unknown brand or window (the body names the valid values). Trends
     are read at the latest event time seen, so a backfill of old events is read where it is.

@@ -643,11 +643,12 @@ def _signal_metrics(signals: Signals) -> Iterator[Metric]:
             filtered.add_metric([brand, reason], n)
     campaigns = GaugeMetricFamily(
         "socialpulse_campaigns",
-        "Copy-paste campaigns among the brand's mentions in the spam window",
+        "The fleet's copy-paste campaigns among the brand's mentions in the spam window, "
+        "counted by the worker that announces them (0 on the others: sum is right)",
         labels=["brand"],
     )
     live = dict.fromkeys(signals.filtered, 0)
-    for c in signals.campaigns():
+    for c in signals.campaigns() if signals.campaign_lead else ():
         live[c.brand] += 1
     for brand, n in live.items():
         campaigns.add_metric([brand], n)

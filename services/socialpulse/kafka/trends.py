@@ -7,8 +7,11 @@ frequent-items sketches, a few kB), keyed by (input topic, partition, brand, buc
 reader task on every worker reads the whole topic, from its start and without a consumer group,
 into the ``FleetTrends`` view that ``/api/v1/trends`` and alert evidence read. A version carries
 the partition's offset when it was taken, so an older one (a crash's re-send, a fenced writer)
-never replaces a newer one. The topic is compacted and also deleted by age past twice the trend
-span (recent window and baseline), the oldest buckets any read needs.
+never replaces a newer one. Beside them each partition's live copy-paste campaign clusters
+(``core.campaigns``), one record per partition, sent when they change, so every worker groups
+one campaign's parts alike and one worker announces it. The topic is compacted and also
+deleted by age past twice the trend span (recent window and baseline), the oldest buckets any
+read needs.
 
 Trends are evidence, not counts: a publish that fails is logged and retried with the next one,
 and never holds a commit back.
@@ -26,6 +29,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from socialpulse.core.campaigns import CampaignPart, FleetCampaigns
 from socialpulse.core.signals import Signals
 from socialpulse.core.trends import FleetTrends
 from socialpulse.core.windows.timeline import Source
@@ -55,9 +59,24 @@ class _Value(msgspec.Struct, array_like=True):
     heavy: bytes
 
 
+class _CampaignsKey(msgspec.Struct, array_like=True, frozen=True):
+    """The key of a partition's campaign parts: two fields, where a bucket's key has four."""
+
+    topic: str
+    partition: int
+
+
+class _CampaignsValue(msgspec.Struct, array_like=True):
+    offset: int
+    latest: float
+    parts: list[CampaignPart]
+
+
 _encode = msgspec.msgpack.Encoder().encode
 _decode_key = msgspec.msgpack.Decoder(_Key).decode
+_decode_campaigns_key = msgspec.msgpack.Decoder(_CampaignsKey).decode
 _decode_value = msgspec.msgpack.Decoder(_Value).decode
+_decode_campaigns = msgspec.msgpack.Decoder(_CampaignsValue).decode
 
 
 def trends_topic_spec(settings: TrendSettings) -> TopicSpec:
@@ -81,16 +100,37 @@ def encode_bucket(
     return key, _encode(_Value(offset, latest, counts, heavy))
 
 
-def apply_record(view: FleetTrends, key: bytes | None, value: bytes | None) -> bool | None:
-    """Put one record of the topic into ``view``: None when unreadable, False when not newer.
+def encode_campaigns(
+    source: Source, offset: int, latest: float, parts: list[CampaignPart]
+) -> tuple[bytes, bytes]:
+    """The (key, value) of one partition's live campaign parts (all of them, maybe none)."""
+    key = _encode(_CampaignsKey(source[0], source[1]))
+    return key, _encode(_CampaignsValue(offset, latest, parts))
 
-    A tombstone (no value) is skipped: compaction and age remove buckets, the view expires them.
+
+def apply_record(
+    view: FleetTrends,
+    key: bytes | None,
+    value: bytes | None,
+    campaigns: FleetCampaigns | None = None,
+) -> bool | None:
+    """Put one record of the topic into ``view`` (campaign parts into ``campaigns``).
+
+    None when unreadable, False when not newer. A tombstone (no value) is skipped: compaction
+    and age remove buckets, the view expires them.
     """
     if key is None or value is None:
         return False if value is None else None
     try:
-        k, v = _decode_key(key), _decode_value(value)
+        try:
+            k = _decode_key(key)
+        except msgspec.ValidationError:
+            ck = _decode_campaigns_key(key)
+            c = _decode_campaigns(value)
+            source = (ck.topic, ck.partition)
+            return campaigns.apply(source, c.offset, c.latest, c.parts) if campaigns else False
         source = (k.topic, k.partition)
+        v = _decode_value(value)
         return view.apply(source, k.brand, k.bucket, v.offset, v.latest, v.counts, v.heavy)
     except (msgspec.DecodeError, msgspec.ValidationError, ValueError, RuntimeError):
         return None  # not our format, or sketches that do not deserialise
@@ -104,12 +144,18 @@ class TrendPublisher:
         self._producer = producer
         self._signals = signals
         self._pending: dict[bytes, bytes] = {}
+        # The campaign parts last queued per partition: sent again only when they change.
+        self._campaigns: dict[Source, list[CampaignPart]] = {}
         self._next = 0.0
         self.published = 0
         self.failures = 0
 
     def collect(self, sources: Iterable[Source]) -> None:
-        """Take the changed buckets of ``sources``; a newer version of a key replaces one queued."""
+        """Take the changed buckets and campaign parts of ``sources``.
+
+        A newer version of a key replaces one queued. A partition's campaign parts are sent
+        the first time and whenever they change (an empty list too: its campaigns ended).
+        """
         for source in sorted(sources):
             resume = self._signals.resume_offset(source)
             if resume is None:
@@ -118,6 +164,11 @@ class TrendPublisher:
             for brand, index, counts, heavy in self._signals.trend_updates(source):
                 key, value = encode_bucket(source, brand, index, resume - 1, latest, counts, heavy)
                 self._pending[key] = value
+            parts = self._signals.campaign_parts(source)
+            if parts != self._campaigns.get(source):
+                key, value = encode_campaigns(source, resume - 1, latest, parts)
+                self._pending[key] = value
+                self._campaigns[source] = parts
 
     async def publish(self, sources: Iterable[Source], force: bool = False) -> None:
         """Collect and send, when ``PUBLISH_EVERY_SECONDS`` passed (or ``force``); never raises."""
@@ -173,14 +224,17 @@ class TrendReader:
         view: FleetTrends,
         create: TopicSpec | None,
         on_caught_up: Callable[[], None] = lambda: None,
+        campaigns: FleetCampaigns | None = None,
     ) -> None:
         """``on_caught_up`` is called once the topic is read to where it ended when opened.
 
-        Until then the view is partial: the worker's trends stay its own partitions'.
+        Until then the view is partial: the worker's trends stay its own partitions'. Campaign
+        parts go to ``campaigns`` (skipped without one).
         """
         self.topic = topic
         self._opts = client_options
         self._view = view
+        self._campaigns = campaigns
         self._create = create
         self._on_caught_up = on_caught_up
         self._ends: dict[TopicPartition, int] | None = None
@@ -246,7 +300,7 @@ class TrendReader:
                 until = time.perf_counter() + SLICE_SECONDS
                 for records in batch.values():
                     for r in records:
-                        if apply_record(self._view, r.key, r.value) is None:
+                        if apply_record(self._view, r.key, r.value, self._campaigns) is None:
                             self.unreadable += 1
                             if self.unreadable == 1:
                                 log.error(

@@ -225,7 +225,12 @@ class Worker:
             self._trends = TrendPublisher(topic, self._producer, pipeline.signals)
             fleet = pipeline.signals.new_fleet(attach=False)
             self._trend_reader = TrendReader(
-                topic, opts, fleet, spec, lambda: pipeline.signals.use_fleet(fleet)
+                topic,
+                opts,
+                fleet,
+                spec,
+                lambda: pipeline.signals.use_fleet(fleet),
+                campaigns=pipeline.signals.fleet_campaigns,
             )
         self._owned: set[Source] = set()
         # Revoked and checkpointed: not to be touched until the new assignment is known.

@@ -8,8 +8,9 @@ from typing import Any
 from builders import ALPHA_BETA, encoded, mention, off
 from socialpulse.core.alerts.build import campaign_events
 from socialpulse.core.alerts.event import decode_alert, encode_alert
+from socialpulse.core.campaigns import CAMPAIGN_SIGNAL
 from socialpulse.core.pipeline import Pipeline
-from socialpulse.core.signals import CAMPAIGN_SIGNAL, FILTER_REASONS, Signals
+from socialpulse.core.signals import FILTER_REASONS, Signals
 from socialpulse.settings import AlertSettings, Settings
 
 NOW = 1_800_000_000.0

@@ -74,7 +74,7 @@ async def test_every_pod_reads_the_trends_of_the_whole_fleet() -> None:
     for pod in pods:
         fleet = pod.signals.new_fleet()
         for key, value in topic.log:
-            assert apply_record(fleet, key, value)
+            assert apply_record(fleet, key, value, pod.signals.fleet_campaigns)
         assert pod.signals.trends_of("a", NOW - 1) == want
         assert pod.signals.trends_ready("a", NOW - 1)
         assert pod.signals.event_time == alone.signals.event_time

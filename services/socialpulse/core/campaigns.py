@@ -1,0 +1,160 @@
+"""Copy-paste campaigns fleet-wide: the clusters of several partitions joined into one campaign.
+
+Producers key mentions by author, so a campaign posted from many accounts lands in several
+mentions partitions, and each partition's spam detector sees its own cluster of it. Each
+partition's live campaign clusters (``CampaignPart``, with the MinHash signature of the
+cluster's first text) travel on the trends topic (``kafka.trends``) into every worker's
+``FleetCampaigns``; ``group_parts`` joins the parts of one brand whose signatures are similar
+(transitively) into one ``Campaign``, so the fleet raises one incident per campaign. Its key
+(``campaign_key``) hashes the brand, the minute and the text of the earliest first post of its
+parts, the same on every worker and after a restart, and distinct for two campaigns of a brand
+begun in one minute; a campaign already announced keeps its key while any of its parts lives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import msgspec
+import numpy as np
+
+from socialpulse.core.neardup import similarity
+from socialpulse.core.windows.timeline import Source
+
+CAMPAIGN_SIGNAL: Final = "copy_paste_campaign"
+
+# A part's identity: (input topic, partition, cluster id, brand).
+PartId = tuple[str, int, int, str]
+
+
+class CampaignPart(msgspec.Struct, frozen=True, array_like=True):
+    """One partition's cluster of a campaign among one brand's mentions."""
+
+    topic: str
+    partition: int
+    cluster: int
+    brand: str
+    text: str
+    first_seen: float
+    last_seen: float
+    posts: int
+    accounts: int
+    signature: bytes  # MinHash signature of ``text`` (uint32 values)
+
+    @property
+    def id(self) -> PartId:
+        """The part's identity across publishes."""
+        return (self.topic, self.partition, self.cluster, self.brand)
+
+
+def campaign_key(brand: str, first_seen: float, text: str) -> str:
+    """The idempotency key of a campaign of ``brand`` whose first post (of ``text``) was then."""
+    minute = int(first_seen // 60)
+    raw = f"socialpulse-campaign\x1f{brand}\x1f{CAMPAIGN_SIGNAL}\x1f{minute}\x1f{text}".encode()
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    """A copy-paste campaign among one brand's mentions, as the alert and the API show it.
+
+    ``accounts`` is the sum over its parts: exact while producers key mentions by author (an
+    account's posts are in one partition), an upper bound otherwise.
+    """
+
+    brand: str
+    key: str
+    text: str
+    first_seen: float
+    last_seen: float
+    posts: int
+    accounts: int
+    parts: tuple[PartId, ...] = ()
+
+
+def group_parts(
+    parts: Iterable[CampaignPart], threshold: float, known: Mapping[PartId, str] | None = None
+) -> list[Campaign]:
+    """The campaigns of ``parts``: a brand's parts with similar signatures are one, largest first.
+
+    Two parts are one campaign when their signatures' estimated Jaccard similarity is at
+    ``threshold`` or above, or both are one with a third. A group holding a part of ``known``
+    (part -> key of a campaign announced before) keeps that key (the smallest, if several).
+    """
+    known = known or {}
+    by_brand: dict[str, list[CampaignPart]] = {}
+    for p in sorted(parts, key=lambda p: (p.first_seen, p.id)):
+        by_brand.setdefault(p.brand, []).append(p)
+    out: list[Campaign] = []
+    for brand, items in by_brand.items():
+        sigs = [np.frombuffer(p.signature, dtype=np.uint32) for p in items]
+        root = list(range(len(items)))
+        for i in range(len(items)):
+            for j in range(i + 1, len(items)):
+                if sigs[i].size == sigs[j].size and similarity(sigs[i], sigs[j]) >= threshold:
+                    a, b = _find(root, i), _find(root, j)
+                    root[max(a, b)] = min(a, b)
+        groups: dict[int, list[CampaignPart]] = {}
+        for i, p in enumerate(items):
+            groups.setdefault(_find(root, i), []).append(p)
+        for group in groups.values():
+            out.append(_campaign(brand, group, known))
+    return sorted(out, key=lambda c: (-c.posts, c.first_seen, c.brand, c.key))
+
+
+def _find(root: list[int], i: int) -> int:
+    """The representative of ``i``'s group (union-find with path halving)."""
+    while root[i] != i:
+        root[i] = root[root[i]]
+        i = root[i]
+    return i
+
+
+def _campaign(brand: str, group: Sequence[CampaignPart], known: Mapping[PartId, str]) -> Campaign:
+    """One campaign of ``group`` (sorted by first post): the first part's text."""
+    first = group[0]
+    held = sorted(known[p.id] for p in group if p.id in known)
+    key = held[0] if held else campaign_key(brand, first.first_seen, first.text)
+    return Campaign(
+        brand,
+        key,
+        first.text,
+        first.first_seen,
+        max(p.last_seen for p in group),
+        sum(p.posts for p in group),
+        sum(p.accounts for p in group),
+        tuple(p.id for p in group),
+    )
+
+
+class FleetCampaigns:
+    """Every partition's campaign parts as the trends topic carries them, the newest per partition.
+
+    A partition's record replaces the one held unless it was taken at an older offset (a
+    crash's re-send, a fenced writer).
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[Source, tuple[int, list[CampaignPart]]] = {}
+        self.latest = float("-inf")
+        self.stale = 0
+
+    def apply(
+        self, source: Source, offset: int, latest: float, parts: Sequence[CampaignPart]
+    ) -> bool:
+        """Take one partition's published parts; False when older than the version held."""
+        have = self._held.get(source)
+        if have is not None and have[0] > offset:
+            self.stale += 1
+            return False
+        self._held[source] = (offset, list(parts))
+        self.latest = max(self.latest, latest)
+        return True
+
+    def parts(self, besides: Iterable[Source] = ()) -> list[CampaignPart]:
+        """The parts of every partition but ``besides`` (those whose live state is at hand)."""
+        skip = set(besides)
+        return [p for s, (_, ps) in sorted(self._held.items()) if s not in skip for p in ps]
