@@ -5,7 +5,8 @@ people and a copy-paste campaign of small edits from new accounts. Between the t
 scrape shows nothing filtered and no trend; after them, the campaign's posts are counted in
 ``socialpulse_mentions_filtered_total`` (and in volume, not in sentiment or share of voice), the
 hashtag trends in ``/api/v1/trends`` and the campaign is listed there and raises a
-``copy_paste_campaign`` incident.
+``copy_paste_campaign`` incident. Two workers sharing the partitions see one campaign through
+the trends topic, and only the owner of partition 0 announces it: one incident.
 """
 
 from __future__ import annotations
@@ -110,22 +111,7 @@ def _filtered(body: str) -> dict[tuple[str, str], float]:
 
 
 async def _run(bootstrap: str) -> None:
-    run = uuid.uuid4().hex[:8]
-    topics = {n: f"sig-{run}-{n}" for n in ("m", "i", "dlq")}
-    settings = Settings(
-        kafka={
-            "bootstrap_servers": bootstrap,
-            "group_id": f"sig-{run}",
-            "mentions_topic": topics["m"],
-            "interactions_topic": topics["i"],
-            "dlq_topic": topics["dlq"],
-            "poll_timeout_ms": 200,
-        },
-        brands=BRANDS,
-        windows=("5m", "1h"),
-        trends={"bucket_seconds": 60, "recent_buckets": 1, "baseline_buckets": 3, "min_count": 5},
-        metrics_port=0,
-    )
+    settings, topics = _settings(bootstrap, uuid.uuid4().hex[:8])
     now = time.time() // 60 * 60 + 50  # late in the minute: the phase-two events are before it
     clock = lambda: now  # noqa: E731
     await ensure_topics(
@@ -192,7 +178,7 @@ async def _run(bootstrap: str) -> None:
     assert filtered == sum(loud["filtered"].values())
     assert loud["baseline_ready"] is True
     assert HASHTAG in [t["term"] for t in loud["trends"]][:3]
-    # One campaign: its parts in the 3 partitions began in the same minute (one key).
+    # One campaign: its parts in the 3 partitions have similar texts (one key).
     [campaign] = loud["campaigns"]
     assert campaign["posts"] >= 60 and campaign["accounts"] == CAMPAIGN_ACCOUNTS
     # The filtered posts count in volume, not in sentiment or share of voice.
@@ -208,9 +194,96 @@ async def _run(bootstrap: str) -> None:
     assert incident.key == campaign["alert_id"]
 
 
+def _settings(bootstrap: str, run: str) -> tuple[Settings, dict[str, str]]:
+    topics = {n: f"sig-{run}-{n}" for n in ("m", "i", "dlq")}
+    settings = Settings(
+        kafka={
+            "bootstrap_servers": bootstrap,
+            "group_id": f"sig-{run}",
+            "mentions_topic": topics["m"],
+            "interactions_topic": topics["i"],
+            "dlq_topic": topics["dlq"],
+            "poll_timeout_ms": 200,
+        },
+        brands=BRANDS,
+        windows=("5m", "1h"),
+        trends={"bucket_seconds": 60, "recent_buckets": 1, "baseline_buckets": 3, "min_count": 5},
+        metrics_port=0,
+    )
+    return settings, topics
+
+
+async def _run_two(bootstrap: str) -> None:
+    """Two workers, one campaign over the 3 partitions: one campaign, one key, one announcer."""
+    settings, topics = _settings(bootstrap, uuid.uuid4().hex[:8])
+    now = time.time() // 60 * 60 + 50
+    clock = lambda: now  # noqa: E731
+    await ensure_topics(
+        {"bootstrap_servers": bootstrap},
+        {
+            topics["m"]: TopicSpec(partitions=3),
+            topics["i"]: TopicSpec(partitions=3),
+            topics["dlq"]: TopicSpec(partitions=1),
+            settings.kafka.state_topic_name: state_topic_spec(2),
+            settings.kafka.minutes_topic_name: minutes_topic_spec(settings.anomaly),
+        },
+    )
+    background, later = _phases(now)
+    pipelines = [Pipeline(settings), Pipeline(settings)]
+    workers = [Worker(settings, p, bootstrap, clock) for p in pipelines]
+    stop = asyncio.Event()
+    for w in workers:
+        await w.start()
+    tasks = [asyncio.create_task(w.run(stop)) for w in workers]
+    lead = (topics["m"], 0)
+    try:
+        deadline = time.monotonic() + 60
+        while not (
+            all(w.restored for w in workers)
+            and len(workers[0].restored | workers[1].restored) == 6  # mentions + interactions
+        ):
+            assert time.monotonic() < deadline, [w.restored for w in workers]
+            assert not any(t.done() for t in tasks), tasks
+            await asyncio.sleep(0.2)
+        await _produce(bootstrap, topics["m"], [*background, *later])
+        deadline = time.monotonic() + 60
+        while True:
+            views = [
+                [(c.key, c.posts, c.accounts) for c in p.signals.campaigns()] for p in pipelines
+            ]
+            done = sum(p.stats.processed["mentions"] for p in pipelines) >= len(background) + len(
+                later
+            )
+            if done and views[0] and views[0] == views[1] and views[0][0][2] == CAMPAIGN_ACCOUNTS:
+                break
+            assert time.monotonic() < deadline, views
+            await asyncio.sleep(0.5)
+        owners = [lead in w.restored for w in workers]
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+        for w in workers:
+            await w.stop()
+    assert sorted(owners) == [False, True]
+    [(key, posts, _)] = views[0]
+    assert posts >= 60
+    # Each worker's own partitions hold a part of it: without the topic, two campaigns.
+    assert all(any(p.signals.campaign_parts(s) for s in p.signals.partitions) for p in pipelines)
+    incidents = []
+    for p, owner in zip(pipelines, owners, strict=True):
+        p.signals.lead_campaigns(owner)
+        transitions = p.signals.campaign_transitions()
+        incidents += transitions if p.signals.campaign_lead else []
+    assert [(t.signal, t.state, t.key) for t in incidents] == [(CAMPAIGN_SIGNAL, "firing", key)]
+
+
 async def test_signals_against_test_broker(kafka_bootstrap: str) -> None:
     await _run(kafka_bootstrap)
 
 
 async def test_signals_against_embedded_broker(tansu_bootstrap: str) -> None:
     await _run(tansu_bootstrap)
+
+
+async def test_one_campaign_over_two_workers_against_embedded_broker(tansu_bootstrap: str) -> None:
+    await _run_two(tansu_bootstrap)

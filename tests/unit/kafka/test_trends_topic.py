@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from builders import ALPHA_BETA, encoded, mention
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.core.windows.timeline import Source
-from socialpulse.kafka.trends import TrendPublisher, apply_record, encode_bucket
+from socialpulse.export.collector import _signal_metrics
+from socialpulse.kafka.trends import TrendPublisher, apply_record, encode_bucket, encode_campaigns
 from socialpulse.settings import Settings
 
 NOW = 1_800_000_000.0
@@ -127,3 +128,49 @@ def test_restored_buckets_are_announced_again() -> None:
     q.signals.restore(("mentions", 1), p.signals.snapshot(("mentions", 1)))
     again = q.signals.trend_updates(("mentions", 1))
     assert [(b, i) for b, i, *_ in again] == [(b, i) for b, i, *_ in first]
+
+
+def _campaign_records(partitions: int) -> dict[Source, list[tuple[int, bytes]]]:
+    """One copy-paste campaign, 80 small edits by 40 new accounts, keyed by author."""
+    rng = random.Random(8)
+    text = "alpha gave me a free gift card for testing the new phone, claim yours at the link"
+    out: dict[Source, list[tuple[int, bytes]]] = {("mentions", p): [] for p in range(partitions)}
+    for n in range(80):
+        words = text.split()
+        words.insert(rng.randrange(len(words)), rng.choice(["wow", "omg", "pls"]))
+        author = f"new{n % 40}"
+        src = ("mentions", zlib.crc32(author.encode()) % partitions)
+        m = mention(NOW - 600 + n, author, 2, text=" ".join(words))
+        out[src].append((len(out[src]), encoded(m)))
+    return out
+
+
+def _gauge(pod: Pipeline) -> dict[str, float]:
+    (_, family) = list(_signal_metrics(pod.signals))
+    return {s.labels["brand"]: s.value for s in family.samples}
+
+
+async def test_a_campaign_over_two_workers_is_one_through_the_topic() -> None:
+    records = _campaign_records(2)
+    pods = [_fed([("mentions", p)], records) for p in range(2)]
+    # Before either reads the topic, each sees its own part: two campaigns, two incidents.
+    assert sum(_gauge(pod)["a"] for pod in pods) == 2
+    topic = FakeProducer()
+    for pod in pods:
+        await TrendPublisher("t", topic, pod.signals).publish(pod.signals.partitions)
+    for pod in pods:
+        fleet = pod.signals.new_fleet()
+        for key, value in topic.log:
+            assert apply_record(fleet, key, value, pod.signals.fleet_campaigns)
+    keys = [[c.key for c in pod.signals.campaigns("a")] for pod in pods]
+    assert keys[0] == keys[1] and len(keys[0]) == 1
+    (campaign,) = pods[1].signals.campaigns("a")
+    assert (campaign.posts, campaign.accounts) == (80, 40)
+    pods[1].signals.lead_campaigns(False)  # the owner of partition 0 announces
+    assert [_gauge(pod)["a"] for pod in pods] == [1, 0]
+    # A re-send taken at an older offset never replaces the newer parts.
+    src = ("mentions", 1)
+    assert not apply_record(
+        fleet, *encode_campaigns(src, 0, NOW, []), pods[1].signals.fleet_campaigns
+    )
+    assert pods[1].signals.fleet_campaigns.stale == 1
