@@ -287,3 +287,7 @@ async def test_signals_against_embedded_broker(tansu_bootstrap: str) -> None:
 
 async def test_one_campaign_over_two_workers_against_embedded_broker(tansu_bootstrap: str) -> None:
     await _run_two(tansu_bootstrap)
+
+
+async def test_one_campaign_over_two_workers_against_test_broker(kafka_bootstrap: str) -> None:
+    await _run_two(kafka_bootstrap)
