@@ -293,17 +293,20 @@ async def _campaign_alerts(
     """Every ``CAMPAIGN_EVERY_SECONDS``, send the events of the fleet's campaigns begun or ended.
 
     Only the owner of mentions partition 0 sends them, as only it runs the spike detector:
-    one incident per campaign however many workers hold its posts. With trends on it waits
-    for the fleet view (the trends topic read): a campaign's key is that of its earliest part
-    in the fleet, the same the lead before it computed.
+    one incident per campaign however many workers hold its posts. It waits for the fleet
+    view (the trends topic read): a campaign's key is that of its earliest part in the fleet,
+    the same the lead before it computed. Campaigns ride the trends topic: with trends off,
+    every worker announces its own.
     """
     window_minutes = max(1, settings.spam.window_seconds // 60)
     lead = (settings.kafka.mentions_topic, 0)
     while not stop.is_set():
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=CAMPAIGN_EVERY_SECONDS)
-        fleet_known = pipeline.signals.fleet is not None or not settings.trends.enabled
-        pipeline.signals.lead_campaigns(lead in owned() and fleet_known)
+        if settings.trends.enabled:
+            pipeline.signals.lead_campaigns(lead in owned() and pipeline.signals.fleet is not None)
+        else:  # no trends topic: each worker announces its own partitions' campaigns
+            pipeline.signals.lead_campaigns(True)
         transitions = pipeline.signals.campaign_transitions()
         if transitions and pipeline.signals.campaign_lead:
             events = campaign_events(transitions, settings.alerts, window_minutes)
