@@ -217,6 +217,6 @@ async def _trends(request: web.Request) -> web.Response:
 
 
 def add_trend_routes(app: web.Application, signals: Signals) -> None:
-    """Serve ``/api/v1/trends`` from ``signals`` (this worker's partitions)."""
+    """Serve ``/api/v1/trends`` from ``signals`` (the fleet's, once it read the trends topic)."""
     app[SIGNALS_KEY] = signals
     app.router.add_get("/api/v1/trends", _trends)
