@@ -12,8 +12,9 @@ forgotten, so it is not counted: ``past_horizon`` says so and the pipeline rejec
 ``late``. The oldest minute held only moves forward, so a wall clock stepping back cannot make a
 forgotten minute count again.
 
-Memory is bounded by the events within the horizon: an id costs 17 bytes once its minute is
-sealed (two sorted machine arrays of 8 bytes each, and their growth headroom) and about 100
+Memory is bounded by the events within the horizon: an id costs 13 bytes once its minute is
+sealed (a sorted array of 8-byte digests and one of 4-byte offsets above the minute's lowest,
+with their growth headroom; 17 bytes in a minute whose offsets span 2^32 or more) and about 100
 bytes while its minute is open; the state topic stores 16 bytes per id. Ids are 64-bit
 BLAKE2b digests, so two distinct ids collide with probability about n² / 2⁶⁵ within one
 partition-minute of n events (below 10⁻¹¹ for n = 10,000).
@@ -24,7 +25,7 @@ from __future__ import annotations
 import hashlib
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 import msgspec
@@ -36,6 +37,8 @@ from socialpulse.core.windows.timeline import Source, bucket_of, first_bucket
 OPEN_MINUTES: Final = 2
 # Minutes of at least this many ids are sealed with numpy (the measured crossover).
 _NUMPY_FROM: Final = 32
+# Offsets of a sealed minute within this of its lowest are held as 32-bit deltas.
+_DELTA_MAX: Final = 2**32 - 1
 
 
 def id_hash(event_id: str) -> int:
@@ -43,14 +46,34 @@ def id_hash(event_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "little")
 
 
-class _Minute:
-    """The ids first seen in one partition-minute: sealed sorted arrays plus an open dict."""
+def _packed(offsets: Sequence[int] | np.ndarray) -> tuple[int, array[int]]:
+    """First offsets as (base, 32-bit deltas), or (0, 64-bit offsets) when they span more."""
+    if not len(offsets):
+        return 0, array("I")
+    if isinstance(offsets, np.ndarray):
+        lo, hi = int(offsets.min()), int(offsets.max())
+        if hi - lo > _DELTA_MAX:
+            return 0, array("q", offsets.astype(np.int64).tobytes())
+        return lo, array("I", (offsets - lo).astype(np.uint32).tobytes())
+    lo, hi = min(offsets), max(offsets)
+    if hi - lo > _DELTA_MAX:
+        return 0, array("q", offsets)
+    return lo, array("I", [o - lo for o in offsets])
 
-    __slots__ = ("keys", "offsets", "recent")
+
+class _Minute:
+    """The ids first seen in one partition-minute: sealed sorted arrays plus an open dict.
+
+    A sealed id costs 8 bytes of digest and, in the usual case that the minute's first offsets
+    span less than 2^32, 4 bytes of offset above the minute's lowest (``base``).
+    """
+
+    __slots__ = ("base", "keys", "offsets", "recent")
 
     def __init__(self) -> None:
         self.keys = array("Q")  # sorted id hashes
-        self.offsets = array("q")  # first offset of keys[i]
+        self.base = 0
+        self.offsets: array[int] = array("I")  # first offset of keys[i], less ``base``
         self.recent: dict[int, int] = {}
 
     def first_offset(self, h: int) -> int | None:
@@ -59,16 +82,23 @@ class _Minute:
             return got
         i = bisect_left(self.keys, h)
         if i < len(self.keys) and self.keys[i] == h:
-            return self.offsets[i]
+            return self.base + self.offsets[i]
         return None
+
+    def _offsets64(self) -> np.ndarray:
+        return np.frombuffer(self.offsets, dtype=np.dtype(self.offsets.typecode)).astype(
+            np.int64
+        ) + np.int64(self.base)
 
     def seal(self) -> None:
         if not self.recent:
             return
         if len(self.keys) + len(self.recent) < _NUMPY_FROM:
-            merged = sorted([*zip(self.keys, self.offsets, strict=True), *self.recent.items()])
+            base = self.base
+            held = ((k, base + o) for k, o in zip(self.keys, self.offsets, strict=True))
+            merged = sorted([*held, *self.recent.items()])
             self.keys = array("Q", [k for k, _ in merged])
-            self.offsets = array("q", [o for _, o in merged])
+            self.base, self.offsets = _packed([o for _, o in merged])
             self.recent = {}
             return
         # numpy merges large minutes in C; small ones are quicker in Python (a backfill seals
@@ -81,13 +111,13 @@ class _Minute:
         )
         offsets = np.concatenate(
             (
-                np.frombuffer(self.offsets, dtype=np.int64),
+                self._offsets64(),
                 np.fromiter(self.recent.values(), dtype=np.int64, count=len(self.recent)),
             )
         )
         order = np.argsort(keys, kind="stable")
         self.keys = array("Q", keys[order].tobytes())
-        self.offsets = array("q", offsets[order].tobytes())
+        self.base, self.offsets = _packed(offsets[order])
         self.recent = {}
 
     def __len__(self) -> int:
@@ -95,7 +125,7 @@ class _Minute:
 
     def arrays(self) -> tuple[bytes, bytes]:
         self.seal()
-        return self.keys.tobytes(), self.offsets.tobytes()
+        return self.keys.tobytes(), self._offsets64().tobytes()
 
     @classmethod
     def from_arrays(cls, keys: bytes, offsets: bytes) -> _Minute:
@@ -106,7 +136,7 @@ class _Minute:
             raise ValueError("corrupt dedup record: ids not sorted")  # lookups bisect them
         m = cls()
         m.keys.frombytes(keys)
-        m.offsets.frombytes(offsets)
+        m.base, m.offsets = _packed(np.frombuffer(offsets, dtype=np.int64))
         return m
 
 
