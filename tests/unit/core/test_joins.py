@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import zlib
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -105,6 +106,17 @@ def _joined(snapshot: dict[str, dict[str, WindowKpis]]) -> Joined:
     }
 
 
+def _ordered(snapshot: dict[str, dict[str, WindowKpis]]) -> dict[str, dict[str, WindowKpis]]:
+    """DM response times sorted (their median is what counts; the order is the join's)."""
+    return {
+        brand: {
+            w: replace(k, dm_first_response_seconds=tuple(sorted(k.dm_first_response_seconds)))
+            for w, k in per_window.items()
+        }
+        for brand, per_window in snapshot.items()
+    }
+
+
 def test_every_worker_reads_the_join_kpis_of_the_whole_fleet(
     fleet: tuple[Pipeline, list[Pipeline], list[bytes]],
 ) -> None:
@@ -124,6 +136,39 @@ def test_every_worker_reads_the_join_kpis_of_the_whole_fleet(
                 assert w.store.top_authors(NOW, brand, window) == solo.store.top_authors(
                     NOW, brand, window
                 ), (brand, window)
+
+
+def test_a_store_reading_a_view_keeps_no_join_state_and_gives_the_same_kpis(
+    fleet: tuple[Pipeline, list[Pipeline], list[bytes]],
+) -> None:
+    """As the worker wires it: the view joined before any event, then fed what is sent."""
+    solo, _, _ = fleet
+    settings = _settings()
+    worker = Pipeline(settings)
+    view = JoinView(settings.brands, settings.window_lengths)
+    worker.store.join_from(view.store)
+    worker.join_inputs = []
+    for stream, source, offset, value in _records(6000, seed=12):
+        worker.process(stream, value, source, NOW, offset)
+    for at, j in enumerate(worker.join_inputs):
+        view.apply(decode_input(encode_input(j)), position(0, at), NOW)
+    assert _ordered(worker.store.snapshot(NOW)) == _ordered(solo.store.snapshot(NOW))
+    for brand in solo.store.brands:
+        assert worker.store.top_authors(NOW, brand, "1h") == solo.store.top_authors(
+            NOW, brand, "1h"
+        )
+    held = [
+        b
+        for per_brand in worker.store._state.values()
+        for buckets in per_brand.values()
+        for b in buckets.values()
+    ]
+    assert held and not worker.store._posts
+    assert all(
+        b.posts is None and b.ugc is None and b.post_engagements is None and b.dm_opened is None
+        for b in held
+    )
+    assert any(b.authors for b in held)  # unique authors and potential reach stay local
 
 
 def test_order_and_repeats_do_not_change_the_view(

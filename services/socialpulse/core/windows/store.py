@@ -8,6 +8,7 @@ replayed event is never applied twice. Time is always an argument, never read he
 Everything a KPI needs lives in the buckets, including what joins events at read time (mention
 ids for engagement received, DM ids for first-response times, account snapshots), so a restored
 bucket restores every KPI. The only other state, a post-id index, is derived from the buckets.
+A store whose joins come from a fleet-wide view (``join_from``) keeps none of the join state.
 
 Buckets older than the last whole hours (``timeline.rolled_before``) are rolled up into one
 bucket per hour, keyed by the hour's first minute: state then grows with brands × hours, not
@@ -107,14 +108,27 @@ class WindowStore:
         # A fleet-wide store of the events that join partitions (``core.joins``): when set, the
         # join KPIs and top authors are read from it instead of from this store.
         self._joined: WindowStore | None = None
+        # What only the joins read (post ids, UGC ids, engagements per post, DMs, account
+        # snapshots) is kept here only while no join view holds it.
+        self._keeps_joins = True
 
     def join_from(self, view: WindowStore) -> None:
         """Read the join KPIs and the top authors from ``view`` (the fleet's join events).
 
         The join KPIs: engagement received, UGC engagements, DM first response, followers at
         window start.
+
+        From then on this store keeps none of what only those read (post and UGC ids,
+        engagements per post, direct messages, account snapshots): the view holds them for the
+        fleet, and a worker would otherwise hold each of its mentions' join state twice.
         """
         self._joined = view
+        self._keeps_joins = False
+        self._posts.clear()
+        for per_brand in self._state.values():
+            for buckets in per_brand.values():
+                for b in buckets.values():
+                    _drop_join_state(b)
 
     def hold_minutes(self, topic: str) -> None:
         """Keep the minutes of ``topic``'s partitions whole until ``settle`` says they closed.
@@ -271,9 +285,6 @@ class WindowStore:
         authors = b.authors
         if authors is None:
             authors = b.authors = {}
-        posts = b.posts
-        if posts is None:
-            posts = b.posts = {}
         author = mention.author
         # One string object per author, however many mentions, tallies and posts name it.
         author_id = sys.intern(author.id)
@@ -289,11 +300,16 @@ class WindowStore:
             t.mentions += 1
             t.filtered += filtered
         owned = self._accounts.is_own_handle(brand, author.handle)
+        if not self._keeps_joins:
+            return owned
         ugc = not owned and mention.has_media
         if ugc:
             if b.ugc is None:
                 b.ugc = set()
             b.ugc.add(mention.event_id)
+        posts = b.posts
+        if posts is None:
+            posts = b.posts = {}
         posts[mention.event_id] = author_id
         index = self._posts.setdefault(source, {}).setdefault(brand, {})
         index[mention.event_id] = bucket_of(ts) * 2 + ugc
@@ -324,7 +340,7 @@ class WindowStore:
                 b.reach = new_reach_sketch()
             b.reach.update(interaction.user_id)
         elif kind in ENGAGEMENT_TYPES:
-            if interaction.post_id is not None:
+            if interaction.post_id is not None and self._keeps_joins:
                 post = interaction.post_id
                 if b.post_engagements is None:
                     b.post_engagements = {}
@@ -348,11 +364,11 @@ class WindowStore:
                 b.customers = set()
             b.customers.add(v.customer_id or interaction.user_id)
         elif kind == "account_snapshot":
-            if v.followers is not None:
+            if v.followers is not None and self._keeps_joins:
                 if b.snapshots is None:
                     b.snapshots = []
                 b.snapshots.append((ts, v.followers))
-        elif kind == "direct_message":
+        elif kind == "direct_message" and self._keeps_joins:
             by_brand = self._accounts.is_brand_account(brand, interaction.user_id)
             if by_brand and v.replies_to is not None:
                 if b.dm_replies is None:
@@ -443,7 +459,9 @@ class WindowStore:
         per_brand[index] = bucket
         self._blocks.get(brand, {}).pop(index // _BLOCK, None)
         self._changed(brand)
-        if bucket.posts:
+        if not self._keeps_joins:
+            _drop_join_state(bucket)  # a bucket persisted before a join view held them
+        elif bucket.posts:
             posts = self._posts.setdefault(source, {}).setdefault(brand, {})
             ugc = bucket.ugc or set()
             for post in bucket.posts:
@@ -760,6 +778,11 @@ class WindowStore:
             "most_engaged": top(lambda a: a.engagement_received),
             "highest_reach": top(lambda a: a.followers),
         }
+
+
+def _drop_join_state(b: Bucket) -> None:
+    """Clear what only the join KPIs read of a bucket (a join view holds it instead)."""
+    b.posts = b.ugc = b.post_engagements = b.dm_opened = b.dm_replies = b.snapshots = None
 
 
 def _latest_at(snapshots: list[tuple[float, int]], ts: float) -> int | None:
