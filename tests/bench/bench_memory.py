@@ -4,12 +4,15 @@ Each case runs in its own subprocess (so resident memory is that case's alone) o
 clock, one pipeline holding every partition: events go through the same aggregation and state
 code the worker runs (``Pipeline.process`` for demo traffic; for 1,000 brands, decoded events
 and precomputed scores straight into ``WindowStore`` and ``Deduplicator``, to keep the run
-short). ``expire`` runs every 15 simulated minutes (the worker's housekeeping). State is the
-resident set after the events minus the resident set after a warm-up (models loaded), both
-after a garbage collection.
+short). ``expire`` runs every 15 simulated minutes (the worker's housekeeping). As in the Kafka
+worker, the store reads its join KPIs from a ``JoinView`` fed every simulated minute with the
+join inputs the pipeline applied (the joins topic's round trip left out), so the view's memory
+is in the figures. State is the resident set after the events minus the resident set after a
+warm-up (models loaded), both after a garbage collection.
 
-The baseline in the same run is the code on ``main`` (``git archive main services``, imported
-in its own subprocess) fed the same events, where it can still run in the time.
+The baseline in the same run is the code of ``--baseline`` (default ``main``; ``git archive
+<ref> services``, imported in its own subprocess) fed the same events, where it can still run
+in the time.
 
 Run with ``make bench`` (or ``python tests/bench/bench_memory.py --help``).
 """
@@ -55,6 +58,7 @@ def _demo_case(events: int, span: float, windows: tuple[str, ...]) -> dict[str, 
 
     brands = [b.model_dump() for b in DEMO_BRANDS]
     p = Pipeline(Settings(brands=brands, windows=windows, metrics_port=0))
+    view = _joined(p)
     demo = DemoTraffic(DEMO_BRANDS, random.Random(7))
     warm = NOW - span - 3600
     for i in range(200):  # loads the language model and the scorers
@@ -70,11 +74,18 @@ def _demo_case(events: int, span: float, windows: tuple[str, ...]) -> dict[str, 
         t = NOW - span + span * i / events
         stream, key, value = demo.encoded_next(datetime.fromtimestamp(t, tz=UTC))
         p.process(stream, value, (stream[0], zlib.crc32(key) % PARTITIONS), t, i)
-        minute = int(t // 60) // EXPIRE_EVERY_MINUTES
+        minute = int(t // 60)
         if minute != last_minute:
+            _feed(p, view, t)
+            if last_minute is None or minute // EXPIRE_EVERY_MINUTES != last_minute // (
+                EXPIRE_EVERY_MINUTES
+            ):
+                p.store.expire(t)
+                p.dedup.expire(t)
+                view.expire(t)
             last_minute = minute
-            p.store.expire(t)
-            p.dedup.expire(t)
+    _feed(p, view, NOW)
+    view.expire(NOW)
     elapsed = time.perf_counter() - t0
     p.store.expire(NOW)
     p.dedup.expire(NOW)
@@ -87,6 +98,25 @@ def _demo_case(events: int, span: float, windows: tuple[str, ...]) -> dict[str, 
         "dedup_ids": p.dedup.ids_held(),
         "seconds": elapsed,
     }
+
+
+def _joined(p: Any) -> Any:
+    """A join view the store reads its join KPIs from, as the worker wires it."""
+    from socialpulse.core.joins import JoinView
+
+    view = JoinView(p.store.brands.values(), p.store.windows)
+    p.store.join_from(view.store)
+    p.join_inputs = []
+    return view
+
+
+def _feed(p: Any, view: Any, now: float) -> None:
+    """What a checkpoint sends to the joins topic, read back into the view."""
+    from socialpulse.core.joins import position
+
+    for j in p.join_inputs:
+        view.apply(j, position(0, view.applied + view.duplicates + view.too_old), now)
+    p.join_inputs.clear()
 
 
 def _brands_case(events: int, brands: int) -> dict[str, Any]:
@@ -104,8 +134,12 @@ def _brands_case(events: int, brands: int) -> dict[str, Any]:
         windows=("5m", "1h", "24h", "7d"),
         metrics_port=0,
     )
+    from socialpulse.core.joins import interaction_input, mention_input
+
     p = Pipeline(settings)
-    store, dedup = p.store, p.dedup
+    view = _joined(p)
+    store, dedup, inputs = p.store, p.dedup, p.join_inputs
+    assert inputs is not None
     rng = random.Random(11)
     sentiments = [Sentiment(c, 0.1, 0.8, 0.1) for c in (-0.6, 0.0, 0.0, 0.7)]
     kinds = ("impression",) * 6 + ("like", "comment", "share", "link_click")
@@ -120,9 +154,11 @@ def _brands_case(events: int, brands: int) -> dict[str, Any]:
         base = start + hour * 3600
         for minute in range(60):
             at = base + minute * 60
+            _feed(p, view, at)
             if minute % EXPIRE_EVERY_MINUTES == 0:
                 store.expire(at)
                 dedup.expire(at)
+                view.expire(at)
             stamp = datetime.fromtimestamp(at + 1, tz=UTC).isoformat()
             for n in range(per_hour // 60):
                 brand = ids[(n * 7919 + minute) % brands]
@@ -146,6 +182,7 @@ def _brands_case(events: int, brands: int) -> dict[str, Any]:
                     ts = m.created_at.timestamp()
                     if not dedup.is_duplicate(source, ts, m.event_id, offset):
                         store.add_mention(source, brand, m, sentiments[n % 4], False, offset)
+                        inputs.append(mention_input(source, offset, (brand,), m))
                 else:
                     user = f"u{rng.randrange(1_000_000)}"
                     i = msgspec.json.decode(
@@ -166,8 +203,13 @@ def _brands_case(events: int, brands: int) -> dict[str, Any]:
                     ts = i.created_at.timestamp()
                     if not dedup.is_duplicate(source, ts, i.event_id, offset):
                         store.add_interaction(source, i, offset)
+                        joined = interaction_input(source, offset, i)
+                        if joined is not None:
+                            inputs.append(joined)
+    _feed(p, view, NOW)
     elapsed = time.perf_counter() - t0
     store.expire(NOW)
+    view.expire(NOW)
     gc.collect()
     r1 = _rss()
     t1 = time.perf_counter()
@@ -199,15 +241,16 @@ def _run(services: Path, case: list[str]) -> dict[str, Any]:
     return result
 
 
-def _old_tree(tmp: Path) -> Path | None:
-    """``main``'s services/ exported into ``tmp`` (None when there is no main to compare)."""
+def _old_tree(tmp: Path, ref: str) -> Path | None:
+    """``ref``'s services/ exported into ``tmp`` (None when there is no such ref to compare)."""
     archive = subprocess.run(  # noqa: S603
-        ["git", "-C", str(REPO), "archive", "main", "services"],  # noqa: S607
+        ["git", "-C", str(REPO), "archive", ref, "services"],  # noqa: S607
         capture_output=True,
         check=False,
     )
     if archive.returncode != 0:
         return None
+    tmp.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive.stdout, check=True)  # noqa: S603, S607
     return tmp / "services"
 
@@ -226,7 +269,13 @@ def main() -> None:
         "--baseline-brand-events", type=int, default=300_000, help="case (b), both designs"
     )
     parser.add_argument("--brands", type=int, default=1_000)
-    parser.add_argument("--no-baseline", action="store_true", help="skip main's design")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the baseline design")
+    parser.add_argument("--baseline", default="main", help="git ref of the baseline design")
+    parser.add_argument(
+        "--design",
+        default="",
+        help="git ref of the design measured (default: this working tree's services/)",
+    )
     args = parser.parse_args()
     if args.case:
         kind, *rest = args.case
@@ -237,10 +286,15 @@ def main() -> None:
         print(json.dumps(out))  # noqa: T201
         return
 
-    here = REPO / "services"
     with tempfile.TemporaryDirectory() as tmp:
-        old = None if args.no_baseline else _old_tree(Path(tmp))
-        designs = [("this branch", here)] + ([("main", old)] if old else [])
+        here = REPO / "services"
+        if args.design:
+            measured = _old_tree(Path(tmp) / "design", args.design)
+            if measured is None:
+                parser.error(f"no git ref {args.design!r}")
+            here = measured
+        old = None if args.no_baseline else _old_tree(Path(tmp) / "baseline", args.baseline)
+        designs = [("this branch", here)] + ([(args.baseline, old)] if old else [])
         day = ["86400", "5m,1h,24h"]
         week = ["604800", "5m,1h,24h,7d"]
         cases: dict[str, list[str]] = {
