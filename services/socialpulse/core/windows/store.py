@@ -8,7 +8,8 @@ replayed event is never applied twice. Time is always an argument, never read he
 Everything a KPI needs lives in the buckets, including what joins events at read time (mention
 ids for engagement received, DM ids for first-response times, account snapshots), so a restored
 bucket restores every KPI. The only other state, a post-id index, is derived from the buckets.
-A store whose joins come from a fleet-wide view (``join_from``) keeps none of the join state.
+A store whose joins come from a fleet-wide view (``join_from``) keeps none of the join state;
+a store nobody persists (that view) moves rolled hours' posts into compact arrays (``posts``).
 
 Buckets older than the last whole hours (``timeline.rolled_before``) are rolled up into one
 bucket per hour, keyed by the hour's first minute: state then grows with brands × hours, not
@@ -42,6 +43,7 @@ from socialpulse.core.sentiment import Sentiment
 from socialpulse.core.windows.accumulator import Accumulator
 from socialpulse.core.windows.bucket import AuthorTally, Bucket, new_reach_sketch
 from socialpulse.core.windows.measures import keep_min, roll_into
+from socialpulse.core.windows.posts import PostArchive, post_key
 from socialpulse.core.windows.timeline import (
     BUCKET_SECONDS,
     HOUR_BUCKETS,
@@ -89,6 +91,12 @@ class WindowStore:
         self._horizon = max(self._windows.values())
         self._state: dict[Source, dict[str, dict[int, Bucket]]] = {}
         self._posts: dict[Source, dict[str, _PostIndex]] = {}
+        # A store nobody persists moves rolled hours' posts into compact arrays (``posts``),
+        # naming authors and sources by slot.
+        self._archive: dict[str, PostArchive] = {}
+        self._author_slots: dict[str, int] = {}
+        self._author_ids: list[str] = []
+        self._source_slots: dict[Source, int] = {}
         self._dirty: dict[Source, set[tuple[str, int]]] = {}
         self._expired: dict[Source, list[tuple[str, int]]] = {}
         # Newest event time applied per source since it was gained (how far a backlog got).
@@ -486,6 +494,9 @@ class WindowStore:
         """Forget the state of partitions this worker no longer owns."""
         self._blocks.clear()
         self._epoch += 1
+        gone = [self._source_slots[s] for s in sources if s in self._source_slots]
+        for archive in self._archive.values():
+            archive.drop_sources(gone)
         for s in sources:
             self._state.pop(s, None)
             self._posts.pop(s, None)
@@ -547,7 +558,41 @@ class WindowStore:
                     self._blocks.get(brand, {}).pop(hour // _BLOCK, None)
                 if by_hour:
                     self._changed(brand)
+                if stale and brand in self._archive:
+                    self._archive[brand].keep(oldest)
+        if not self._persisted:
+            self._archive_rolled()
         return removed
+
+    def _archive_rolled(self) -> None:
+        """Move the posts of rolled-up hours from dicts into each brand's ``PostArchive``."""
+        rows: dict[str, list[tuple[int, int, int, int]]] = {}
+        for source, per_brand in self._state.items():
+            src = self._source_slots.setdefault(source, len(self._source_slots))
+            indexes = self._posts.get(source, {})
+            for brand, buckets in per_brand.items():
+                index = indexes.get(brand, {})
+                for idx, b in buckets.items():
+                    if b.minutes == 1 or not b.posts:
+                        continue
+                    out = rows.setdefault(brand, [])
+                    end = idx + b.minutes
+                    for post, author in b.posts.items():
+                        code = index.get(post)
+                        if code is None or not idx <= code >> 1 < end:
+                            continue  # a newer mention of the same id is what a lookup finds
+                        del index[post]
+                        slot = self._author_slots.get(author)
+                        if slot is None:
+                            slot = self._author_slots[author] = len(self._author_ids)
+                            self._author_ids.append(author)
+                        out.append((post_key(post), code, slot, src))
+                    b.posts = b.ugc = None
+        for brand, got in rows.items():
+            archive = self._archive.get(brand)
+            if archive is None:
+                archive = self._archive[brand] = PostArchive()
+            archive.add(got)
 
     def _carry(self, buckets: dict[int, Bucket], oldest: int, snapshot: tuple[float, int]) -> None:
         """Keep the latest expired account snapshot in the oldest live bucket.
@@ -592,6 +637,8 @@ class WindowStore:
             for source, p in sorted(self._posts.items())
             if brand in p
         ]
+        archive = self._archive.get(brand)
+        ids = self._author_ids
 
         def lookup(post: str) -> tuple[str, bool] | None:
             for index, buckets in held:
@@ -603,6 +650,12 @@ class WindowStore:
                     author = b.posts.get(post) if b is not None and b.posts else None
                     if author is not None:
                         return author, bool(found & 1)
+            if archive:
+                archived = archive.find(post_key(post), oldest)
+                if archived:
+                    # The oldest, then the smallest author id: the same on every worker.
+                    code, slot = min(archived, key=lambda c: (c[0], ids[c[1]]))
+                    return ids[slot], bool(code & 1)
             return None
 
         return lookup
