@@ -42,8 +42,8 @@ def reach_union(sketches: Iterable[Any]) -> int:
     return round(float(union.get_estimate()))
 
 
-class AuthorTally(msgspec.Struct, array_like=True):
-    """What one bucket saw of one mention author."""
+class AuthorTally(msgspec.Struct, array_like=True, gc=False):
+    """What one bucket saw of one mention author (untracked by the cycle collector: no refs)."""
 
     handle: str
     followers: int  # the largest count seen

@@ -296,13 +296,15 @@ class WindowStore:
         author = mention.author
         # One string object per author, however many mentions, tallies and posts name it.
         author_id = sys.intern(author.id)
+        # And one per handle: each tally of the author keeps it.
+        handle = sys.intern(author.handle)
         t = authors.get(author_id)
         if t is None:
             authors[author_id] = AuthorTally(
-                author.handle, author.followers, author.verified, 1, int(filtered)
+                handle, author.followers, author.verified, 1, int(filtered)
             )
         else:
-            t.handle = author.handle
+            t.handle = handle
             t.followers = max(t.followers, author.followers)
             t.verified = t.verified or author.verified
             t.mentions += 1
