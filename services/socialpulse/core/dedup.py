@@ -233,3 +233,73 @@ class Deduplicator:
     def ids_held(self) -> int:
         """Event ids remembered, a measure of dedup memory."""
         return sum(len(m) for per_source in self._state.values() for m in per_source.values())
+
+
+class _Offsets:
+    """Offsets seen in one partition-minute: a sealed sorted array plus an open set."""
+
+    __slots__ = ("base", "recent", "sealed")
+
+    def __init__(self) -> None:
+        self.base = 0
+        self.sealed: array[int] = array("I")  # sorted, less ``base``
+        self.recent: set[int] = set()
+
+    def __contains__(self, offset: int) -> bool:
+        if offset in self.recent:
+            return True
+        rel = offset - self.base
+        i = bisect_left(self.sealed, rel)
+        return i < len(self.sealed) and self.sealed[i] == rel
+
+    def seal(self) -> None:
+        if self.recent:
+            base = self.base
+            self.base, self.sealed = _packed(
+                sorted([*(base + o for o in self.sealed), *self.recent])
+            )
+            self.recent = set()
+
+    def __len__(self) -> int:
+        return len(self.sealed) + len(self.recent)
+
+
+class OffsetSet:
+    """Input records seen, by partition and offset, per minute of event time over a horizon.
+
+    What a reader of records that name their origin (the joins topic, ``core.joins``) needs to
+    count each origin once: no digest and no first position, only the offset, 4 bytes once its
+    minute is sealed (32-bit above the minute's lowest; 8 when a minute spans 2^32 offsets).
+    """
+
+    def __init__(self, horizon_seconds: int) -> None:
+        self._horizon = horizon_seconds
+        self._state: dict[Source, dict[int, _Offsets]] = {}
+
+    def add(self, source: Source, event_time: float, offset: int) -> bool:
+        """Remember ``offset`` of ``source``; False when it was seen already."""
+        minute = bucket_of(event_time)
+        per_source = self._state.get(source)
+        if per_source is None:
+            per_source = self._state[source] = {}
+        m = per_source.get(minute)
+        if m is None:
+            m = per_source[minute] = _Offsets()
+        if offset in m:
+            return False
+        m.recent.add(offset)
+        return True
+
+    def expire(self, now: float) -> None:
+        """Forget minutes older than the horizon; seal the settled ones."""
+        oldest = first_bucket(now, self._horizon)
+        settled = bucket_of(now) - OPEN_MINUTES
+        for per_source in self._state.values():
+            for minute in [m for m in per_source if m < oldest]:
+                del per_source[minute]
+            for minute, m in per_source.items():
+                if minute < settled:
+                    m.seal()
+
+    def __len__(self) -> int:
+        return sum(len(m) for per_source in self._state.values() for m in per_source.values())

@@ -9,9 +9,10 @@ fleet's join events, from which each worker exports the same join KPIs and top a
 
 Exactly once without transactions: a join input is named by the input record it came from
 (topic, partition, offset), so a worker that re-reads records after a crash, or a paused one
-that wakes, sends the same input again under the same name. The view counts a name once, at its
-first position in the joins topic, with the offset-based ``Deduplicator``; every worker reads the
-same topic, so every worker decides alike, in any order of arrival.
+that wakes, sends the same input again under the same name. The view counts a name once, the
+first time it reads it (``OffsetSet``: 4 bytes a name over the longest window; the view is
+rebuilt from the topic, never restored, so a name seen again is always a copy); every worker
+reads the same topic, so every worker decides alike, in any order of arrival.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Final
 
 import msgspec
 
-from socialpulse.core.dedup import Deduplicator
+from socialpulse.core.dedup import OffsetSet
 from socialpulse.core.events import ENGAGEMENT_TYPES, Interaction, Mention
 from socialpulse.core.windows.store import WindowStore
 from socialpulse.core.windows.timeline import Source, bucket_of, first_bucket
@@ -29,8 +30,6 @@ from socialpulse.settings import DEFAULT_LIFETIME_WINDOWS, BrandSettings
 
 # Interaction types a join reads: engagements on a post, direct messages, account snapshots.
 JOINED_TYPES: Final = frozenset({*ENGAGEMENT_TYPES, "direct_message", "account_snapshot"})
-# A position in the joins topic as one integer: partition × 2^40 + offset.
-_PARTITION_SHIFT: Final = 40
 
 
 class JoinInput(msgspec.Struct, array_like=True, frozen=True, gc=False):
@@ -76,11 +75,6 @@ def decode_input(data: bytes) -> JoinInput:
     return _decode(data)
 
 
-def position(partition: int, offset: int) -> int:
-    """A joins-topic record's place as one integer, for the deduplicator's first-seen offsets."""
-    return (partition << _PARTITION_SHIFT) + offset
-
-
 class JoinView:
     """The fleet's join events in one window store, each input record applied once."""
 
@@ -94,7 +88,7 @@ class JoinView:
         self.store = WindowStore(
             brands, windows, lifetime_windows=lifetime_windows, persisted=False
         )
-        self._dedup = Deduplicator(self.store.horizon_seconds)
+        self._seen = OffsetSet(self.store.horizon_seconds)
         # The view's own order of application: a bucket never skips an input by offset, since
         # inputs of one source may arrive out of order (the deduplicator decides instead).
         self._seq = 0
@@ -102,8 +96,8 @@ class JoinView:
         self.duplicates = 0
         self.too_old = 0
 
-    def apply(self, j: JoinInput, at: int, now: float) -> bool:
-        """Apply one join input read at position ``at``; False for a repeat or one too old.
+    def apply(self, j: JoinInput, now: float) -> bool:
+        """Apply one join input read from the joins topic; False for a repeat or one too old.
 
         Inputs older than every window are skipped, but for account snapshots: the latest one
         before the longest window's start is what that window's followers are read from.
@@ -112,7 +106,7 @@ class JoinView:
         if event is None:
             return False
         ts = event.created_at.timestamp()
-        if self._dedup.is_duplicate(j.source, ts, str(j.offset), at):
+        if not self._seen.add(j.source, ts, j.offset):
             self.duplicates += 1
             return False
         old = bucket_of(ts) < first_bucket(now, self.store.horizon_seconds)
@@ -132,4 +126,4 @@ class JoinView:
     def expire(self, now: float) -> None:
         """Forget what has left the longest window (the latest snapshot is carried)."""
         self.store.expire(now)
-        self._dedup.expire(now)
+        self._seen.expire(now)

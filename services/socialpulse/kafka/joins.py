@@ -24,7 +24,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
 from socialpulse.core.clock import Clock
-from socialpulse.core.joins import JoinInput, JoinView, decode_input, encode_input, position
+from socialpulse.core.joins import JoinInput, JoinView, decode_input, encode_input
 from socialpulse.core.windows.timeline import Source
 from socialpulse.kafka.topics import TopicSpec, ensure_topics, read_from_start
 
@@ -305,7 +305,7 @@ class JoinReader:
                     e,
                 )
             return
-        self._view.apply(j, position(partition, offset), now)
+        self._view.apply(j, now)
         self._stats.applied = self._view.applied
         self._stats.duplicates = self._view.duplicates
 

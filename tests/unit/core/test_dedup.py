@@ -8,7 +8,7 @@ import sys
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from socialpulse.core.dedup import Deduplicator, id_hash
+from socialpulse.core.dedup import Deduplicator, OffsetSet, id_hash
 
 SRC = ("m", 0)
 T0 = 1_700_000_000.0  # any event time; minutes are what matter
@@ -164,3 +164,33 @@ def test_any_crash_point_gives_the_decisions_of_an_uninterrupted_run(
     replay_from = cut // 2  # the committed offset may be behind the flushed state
     got = [new.is_duplicate(SRC, T0 + t, f"id{i}", o) for o, (i, t) in enumerate(events_at)]
     assert got[replay_from:] == want[replay_from:]
+
+
+def test_an_offset_set_counts_each_offset_once_sealed_or_open() -> None:
+    seen = OffsetSet(3600)
+    rng = random.Random(3)
+    offsets = [rng.randrange(5000) for _ in range(3000)] + [2**40, 2**40 + 1]
+    truth: set[tuple[int, int]] = set()
+    for k, o in enumerate(offsets):
+        source = ("j", o % 2)
+        assert seen.add(source, T0 + o % 180, o) == ((o % 2, o) not in truth)
+        truth.add((o % 2, o))
+        if k % 500 == 0:
+            seen.expire(T0 + 600)  # seals every minute so far
+    seen.expire(T0 + 600)
+    assert len(seen) == len(truth)
+    for o in offsets:
+        assert not seen.add(("j", o % 2), T0 + o % 180, o)
+    seen.expire(T0 + 3 * 3600)
+    assert len(seen) == 0
+
+
+def test_an_offset_costs_about_4_bytes_once_sealed() -> None:
+    seen = OffsetSet(3600)
+    n = 10_000
+    for i in range(n):
+        seen.add(SRC, T0, 1_000_000 + 3 * i)
+    seen.expire(T0 + 600)
+    m = seen._state[SRC][int(T0 // 60)]
+    assert m.sealed.typecode == "I"
+    assert 4 * n <= sys.getsizeof(m.sealed) <= 4.3 * n

@@ -20,7 +20,6 @@ from socialpulse.core.joins import (
     decode_input,
     encode_input,
     interaction_input,
-    position,
 )
 from socialpulse.core.kpis import WindowKpis
 from socialpulse.core.pipeline import Pipeline
@@ -84,8 +83,8 @@ def _view(sent: list[bytes], seed: int, repeats: int) -> JoinView:
     log = list(sent) + rng.sample(sent, repeats)
     rng.shuffle(log)
     view = JoinView(_settings().brands, _settings().window_lengths)
-    for at, value in enumerate(log):
-        view.apply(decode_input(value), position(at % PARTITIONS, at), NOW)
+    for value in log:
+        view.apply(decode_input(value), NOW)
     assert view.duplicates == repeats
     return view
 
@@ -150,8 +149,8 @@ def test_a_store_reading_a_view_keeps_no_join_state_and_gives_the_same_kpis(
     worker.join_inputs = []
     for stream, source, offset, value in _records(6000, seed=12):
         worker.process(stream, value, source, NOW, offset)
-    for at, j in enumerate(worker.join_inputs):
-        view.apply(decode_input(encode_input(j)), position(0, at), NOW)
+    for j in worker.join_inputs:
+        view.apply(decode_input(encode_input(j)), NOW)
     assert _ordered(worker.store.snapshot(NOW)) == _ordered(solo.store.snapshot(NOW))
     for brand in solo.store.brands:
         assert worker.store.top_authors(NOW, brand, "1h") == solo.store.top_authors(
@@ -207,8 +206,8 @@ def test_inputs_older_than_every_window_are_skipped_but_snapshots() -> None:
         p.process(stream, value, source, NOW, offset)
     later = NOW + 86400 + 3600  # every input is older than the 24 h window now
     view = JoinView(settings.brands, settings.window_lengths)
-    for at, j in enumerate(p.join_inputs):
-        view.apply(j, at, later)
+    for j in p.join_inputs:
+        view.apply(j, later)
     snapshots = sum(
         1 for j in p.join_inputs if j.interaction and j.interaction.type == "account_snapshot"
     )
@@ -227,5 +226,5 @@ def test_a_change_in_the_view_changes_the_brand_version(
     j = decode_input(sent[0])
     brand = j.brands[0] if j.mention is not None else j.interaction.brand  # type: ignore[union-attr]
     before = worker.store.version(brand)
-    assert view.apply(j, 0, NOW)
+    assert view.apply(j, NOW)
     assert worker.store.version(brand) != before
