@@ -310,6 +310,10 @@ def main() -> None:
             "c_low": ["demo", str(args.small * 5), *week],
             "c_high": ["demo", str(args.large), *week],
             "b_low": ["brands", str(args.baseline_brand_events), str(args.brands)],
+            # The demo's own rate, 200 events/s, for one hour and for two: the second hour's
+            # growth is what each further hour of the 7 d window adds.
+            "d_1h": ["demo", str(200 * 3600), "3600", "5m,1h,24h,7d"],
+            "d_2h": ["demo", str(200 * 7200), "7200", "5m,1h,24h,7d"],
         }
         results: dict[str, dict[str, dict[str, Any]]] = {}
         for name, path in designs:
@@ -366,6 +370,18 @@ def main() -> None:
             )
         else:
             print(f"    (c) {c_lo.get('error') or c_hi.get('error')}")  # noqa: T201
+        d1, d2 = r["d_1h"], r["d_2h"]
+        if "error" not in d1 and "error" not in d2:
+            hour = d2["state"] - d1["state"]
+            print(  # noqa: T201
+                f"    (d) demo at 200 events/s, 7 d windows: state after 1 h {_mb(d1)}, after "
+                f"2 h {_mb(d2)}; the second hour added {hour / 1e6:,.0f} MB "
+                f"({hour / 720_000:,.0f} B/event); 168 h at that rate ~"
+                f"{(d2['rss'] + hour * 166) / 1e9:,.1f} GB RSS (an upper bound: dedup ids stop "
+                "growing after 24 h; target <= 0.4 GB)"
+            )
+        else:
+            print(f"    (d) {d1.get('error') or d2.get('error')}")  # noqa: T201
 
 
 if __name__ == "__main__":
