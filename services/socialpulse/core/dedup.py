@@ -39,6 +39,8 @@ OPEN_MINUTES: Final = 2
 _NUMPY_FROM: Final = 32
 # Offsets of a sealed minute within this of its lowest are held as 32-bit deltas.
 _DELTA_MAX: Final = 2**32 - 1
+# A minute of seen offsets is a bitmap when that costs at most this many bits per offset.
+_BITMAP_BITS: Final = 16
 
 
 def id_hash(event_id: str) -> int:
@@ -236,40 +238,70 @@ class Deduplicator:
 
 
 class _Offsets:
-    """Offsets seen in one partition-minute: a sealed sorted array plus an open set."""
+    """Offsets seen in one partition-minute: sealed ones plus an open set.
 
-    __slots__ = ("base", "recent", "sealed")
+    Sealed offsets are a bitmap from the lowest when they are dense (a partition's records of
+    one minute mostly are: at most ``_BITMAP_BITS`` bits per offset), else a sorted array.
+    """
+
+    __slots__ = ("base", "count", "recent", "sealed")
 
     def __init__(self) -> None:
         self.base = 0
-        self.sealed: array[int] = array("I")  # sorted, less ``base``
+        self.count = 0  # sealed offsets
+        self.sealed: array[int] | bytes = array("I")  # less ``base``: sorted, or a bitmap
         self.recent: set[int] = set()
 
     def __contains__(self, offset: int) -> bool:
         if offset in self.recent:
             return True
         rel = offset - self.base
-        i = bisect_left(self.sealed, rel)
-        return i < len(self.sealed) and self.sealed[i] == rel
+        sealed = self.sealed
+        if isinstance(sealed, bytes):
+            return 0 <= rel < 8 * len(sealed) and bool(sealed[rel >> 3] >> (rel & 7) & 1)
+        i = bisect_left(sealed, rel)
+        return i < len(sealed) and sealed[i] == rel
+
+    def _held(self) -> np.ndarray:
+        sealed = self.sealed
+        if isinstance(sealed, bytes):
+            bits = np.unpackbits(np.frombuffer(sealed, dtype=np.uint8), bitorder="little")
+            return np.flatnonzero(bits).astype(np.int64) + self.base
+        return np.frombuffer(sealed, dtype=np.dtype(sealed.typecode)).astype(np.int64) + self.base
 
     def seal(self) -> None:
-        if self.recent:
-            base = self.base
-            self.base, self.sealed = _packed(
-                sorted([*(base + o for o in self.sealed), *self.recent])
-            )
-            self.recent = set()
+        if not self.recent:
+            return
+        offsets = np.concatenate(
+            (self._held(), np.fromiter(self.recent, dtype=np.int64, count=len(self.recent)))
+        )
+        lo = int(offsets.min())
+        span = int(offsets.max()) - lo + 1
+        self.count = len(offsets)
+        self.recent = set()
+        if span <= _BITMAP_BITS * len(offsets):
+            bits = np.zeros(span, dtype=np.uint8)
+            bits[offsets - lo] = 1
+            self.base, self.sealed = lo, np.packbits(bits, bitorder="little").tobytes()
+        else:
+            self.base, self.sealed = _packed(np.sort(offsets))
+
+    def nbytes(self) -> int:
+        """Bytes the sealed offsets take."""
+        sealed = self.sealed
+        return len(sealed) if isinstance(sealed, bytes) else len(sealed) * sealed.itemsize
 
     def __len__(self) -> int:
-        return len(self.sealed) + len(self.recent)
+        return self.count + len(self.recent)
 
 
 class OffsetSet:
     """Input records seen, by partition and offset, per minute of event time over a horizon.
 
     What a reader of records that name their origin (the joins topic, ``core.joins``) needs to
-    count each origin once: no digest and no first position, only the offset, 4 bytes once its
-    minute is sealed (32-bit above the minute's lowest; 8 when a minute spans 2^32 offsets).
+    count each origin once: no digest and no first position, only the offset. Once its minute is
+    sealed an offset costs a bit or two when the minute's offsets are dense (a bitmap: at most 2
+    bytes each), else 4 bytes (32-bit above the minute's lowest; 8 when they span 2^32).
     """
 
     def __init__(self, horizon_seconds: int) -> None:

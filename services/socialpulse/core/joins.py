@@ -10,9 +10,9 @@ fleet's join events, from which each worker exports the same join KPIs and top a
 Exactly once without transactions: a join input is named by the input record it came from
 (topic, partition, offset), so a worker that re-reads records after a crash, or a paused one
 that wakes, sends the same input again under the same name. The view counts a name once, the
-first time it reads it (``OffsetSet``: 4 bytes a name over the longest window; the view is
-rebuilt from the topic, never restored, so a name seen again is always a copy); every worker
-reads the same topic, so every worker decides alike, in any order of arrival.
+first time it reads it (``OffsetSet``: a bit or a few per name over the longest window; the
+view is rebuilt from the topic, never restored, so a name seen again is always a copy); every
+worker reads the same topic, so every worker decides alike, in any order of arrival.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 import sys
+from array import array
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -166,31 +168,39 @@ def test_any_crash_point_gives_the_decisions_of_an_uninterrupted_run(
     assert got[replay_from:] == want[replay_from:]
 
 
-def test_an_offset_set_counts_each_offset_once_sealed_or_open() -> None:
+@pytest.mark.parametrize("spread", [5000, 200])  # sparse minutes (arrays), dense (bitmaps)
+def test_an_offset_set_counts_each_offset_once_sealed_or_open(spread: int) -> None:
     seen = OffsetSet(3600)
     rng = random.Random(3)
-    offsets = [rng.randrange(5000) for _ in range(3000)] + [2**40, 2**40 + 1]
+    offsets = [rng.randrange(spread) for _ in range(3000)] + [2**40, 2**40 + 1, 2**40 + 9]
     truth: set[tuple[int, int]] = set()
     for k, o in enumerate(offsets):
         source = ("j", o % 2)
-        assert seen.add(source, T0 + o % 180, o) == ((o % 2, o) not in truth)
+        minute = T0 + (o // 50) % 3 * 60  # a record's event time is its own
+        assert seen.add(source, minute, o) == ((o % 2, o) not in truth)
         truth.add((o % 2, o))
         if k % 500 == 0:
-            seen.expire(T0 + 600)  # seals every minute so far
+            seen.expire(T0 + 600)  # seals every minute so far; later offsets reopen them
     seen.expire(T0 + 600)
     assert len(seen) == len(truth)
+    kinds = {type(m.sealed) for per in seen._state.values() for m in per.values()}
+    assert (bytes if spread == 200 else array) in kinds
     for o in offsets:
-        assert not seen.add(("j", o % 2), T0 + o % 180, o)
+        assert not seen.add(("j", o % 2), T0 + (o // 50) % 3 * 60, o)
+    for o in range(spread):  # nothing unseen is taken for seen
+        if (o % 2, o) not in truth:
+            assert seen.add(("j", o % 2), T0 + (o // 50) % 3 * 60, o)
     seen.expire(T0 + 3 * 3600)
     assert len(seen) == 0
 
 
-def test_an_offset_costs_about_4_bytes_once_sealed() -> None:
-    seen = OffsetSet(3600)
+def test_a_seen_offset_costs_4_bytes_when_sparse_and_a_few_bits_when_dense() -> None:
     n = 10_000
-    for i in range(n):
-        seen.add(SRC, T0, 1_000_000 + 3 * i)
-    seen.expire(T0 + 600)
-    m = seen._state[SRC][int(T0 // 60)]
-    assert m.sealed.typecode == "I"
-    assert 4 * n <= sys.getsizeof(m.sealed) <= 4.3 * n
+    for step, low, high in ((1000, 4.0, 4.3), (3, 0.37, 0.38)):
+        seen = OffsetSet(3600)
+        for i in range(n):
+            seen.add(SRC, T0, 1_000_000 + step * i)
+        seen.expire(T0 + 600)
+        m = seen._state[SRC][int(T0 // 60)]
+        assert low * n <= m.nbytes() <= high * n, step
+        assert len(m) == n
