@@ -318,6 +318,9 @@ async def test_a_negative_spike_alerts_once_through_both_paths_and_survives_a_re
             },
             brands=BRANDS,
             windows=WINDOWS,
+            # The backfilled history reaches past a day: ids held for it, else its first
+            # minutes would be late.
+            dedup_horizon_seconds=2 * 86400,
             anomaly=ANOMALY,
             alerts={"webhook_urls": [hook.url], "webhook_secret": SECRET},
             metrics_port=port,

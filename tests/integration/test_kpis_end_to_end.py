@@ -305,6 +305,8 @@ async def _run(bootstrap: str) -> None:
         },
         brands=BRANDS,
         windows=tuple(WINDOWS),
+        # The events span the week, written at once: a backfill, which needs ids held for it.
+        dedup_horizon_seconds=WINDOWS["7d"],
         top_k=4,
         # TEXTS repeat by design, which the spam heuristics take for reposts and keep out of
         # the sentiment this oracle compares; filtering has its own test (test_signals_end_to_end).
