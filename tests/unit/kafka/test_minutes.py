@@ -166,8 +166,8 @@ async def test_a_spike_on_another_workers_partition_still_quotes_its_posts_and_a
 
     # The evaluator: its own partition 0 had nothing of the spike.
     view = JoinView(settings.brands, settings.window_lengths)
-    for at, j in enumerate(b.join_inputs):
-        view.apply(j, at, now)
+    for j in b.join_inputs:
+        view.apply(j, now)
     a = Pipeline(settings)
     a.store.join_from(view.store)
     fleet = SampleReservoir(
