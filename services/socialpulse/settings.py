@@ -20,8 +20,6 @@ CONFIG_FILE_ENV = "SOCIALPULSE_CONFIG"
 # Defaults that code outside the settings also needs (tests, a WindowStore built by hand).
 DEFAULT_TOP_K: Final = 10
 DEFAULT_LIFETIME_WINDOWS: Final = 12.0
-# Event ids are held at most this long by default (memory: 13 bytes per id held).
-DEFAULT_DEDUP_HORIZON_SECONDS: Final = 86_400
 
 _WINDOW_RE = re.compile(r"^([1-9][0-9]*)([mhd])$")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
@@ -511,10 +509,10 @@ class Settings(BaseSettings):
     """Length of each top-authors list."""
     dedup_horizon_seconds: int | None = Field(default=None, ge=60)
     """How long (in event time) event ids are remembered to drop re-sent copies: 60 s up to the
-    longest window; unset: the longest window, at most 24 h. Each id held costs 13 bytes of
-    memory and 16 of state topic (see Duplicates); an event older than this is rejected as `late`
-    (dead-letter topic, with the reason), since it could be a copy of an event whose id is
-    forgotten: set it to cover a backfill of older history."""
+    longest window; unset: the longest window, so every event a window can count is checked. Each
+    id held costs 13 bytes of memory and 16 of state topic (see Duplicates); an event older than
+    this is rejected as `late` (dead-letter topic, with the reason), since it could be a copy of
+    an event whose id is forgotten: a shorter horizon saves memory but refuses older history."""
     max_future_seconds: int = Field(default=300, ge=0)
     """How far ahead of the service clock an event may be."""
     max_text_chars: int = Field(default=10_000, ge=1)
@@ -635,9 +633,7 @@ class Settings(BaseSettings):
     @property
     def dedup_horizon(self) -> int:
         """How long event ids are held, in seconds: events older than this are late."""
-        return self.dedup_horizon_seconds or min(
-            self.longest_window_seconds, DEFAULT_DEDUP_HORIZON_SECONDS
-        )
+        return self.dedup_horizon_seconds or self.longest_window_seconds
 
     @classmethod
     def settings_customise_sources(

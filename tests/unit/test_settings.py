@@ -89,9 +89,10 @@ def test_window_labels_accept_days() -> None:
     assert Settings().windows == ("5m", "1h", "24h", "7d")
 
 
-def test_the_dedup_horizon_defaults_to_the_longest_window_up_to_a_day() -> None:
+def test_the_dedup_horizon_defaults_to_the_longest_window() -> None:
     assert load_settings(windows=["5m", "1h"]).dedup_horizon == 3600
     assert load_settings(windows=["5m", "24h"]).dedup_horizon == 86400
-    assert load_settings(windows=["5m", "1h", "24h", "7d"]).dedup_horizon == 86400
+    assert load_settings(windows=["5m", "1h", "24h", "7d"]).dedup_horizon == 604800
+    assert load_settings(windows=["7d"], dedup_horizon_seconds=86400).dedup_horizon == 86400
     assert load_settings(windows=["7d"], dedup_horizon_seconds=604800).dedup_horizon == 604800
     assert load_settings(windows=["5m", "1h"], dedup_horizon_seconds=600).dedup_horizon == 600
