@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from socialpulse import __version__
 from socialpulse.app.alerting import AlertDispatcher
+from socialpulse.app.collection import freeze_when_restored
 from socialpulse.app.evaluator import Evaluator
 from socialpulse.app.topics import service_topics
 from socialpulse.core.alerts.build import campaign_events
@@ -154,6 +155,10 @@ async def run_service(
         tasks = [
             asyncio.create_task(worker.run(stop), name="worker"),
             asyncio.create_task(evaluator.run(stop), name="evaluator"),
+            # The restored state out of the garbage collector's full walks (app/collection.py).
+            asyncio.create_task(
+                freeze_when_restored(lambda: worker.stats.ready, stop), name="gc-freeze"
+            ),
         ]
         if settings.demo_enabled:
             producer = AIOKafkaProducer(
