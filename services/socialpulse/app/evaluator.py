@@ -28,7 +28,8 @@ from aiokafka.errors import KafkaError
 
 from socialpulse.app.alerting import AlertDispatcher
 from socialpulse.core.alerts.samples import SampleReservoir
-from socialpulse.core.anomaly.detector import Detector, Evaluation
+from socialpulse.core.anomaly.counts import MinuteCounts
+from socialpulse.core.anomaly.detector import Detector
 from socialpulse.core.anomaly.fleet import MINUTE_REJECTS, MinuteAssembler, MinuteReject, Samples
 from socialpulse.core.clock import Clock
 from socialpulse.core.trends import Trend
@@ -153,7 +154,7 @@ class Evaluator:
                     else []
                 )
                 for i, minutes in enumerate(assembler.complete(silent)):
-                    await self._evaluate(detector, detector.step(minutes[0].minute, minutes))
+                    await self._evaluate(detector, minutes)
                     if i % YIELD_EVERY_MINUTES == YIELD_EVERY_MINUTES - 1:
                         await asyncio.sleep(0)  # heartbeats and batches go on during a history
                 self.stats.incomplete = assembler.incomplete
@@ -168,14 +169,22 @@ class Evaluator:
         finally:
             await reader.stop()
 
-    async def _evaluate(self, detector: Detector, evaluation: Evaluation) -> None:
+    async def _evaluate(self, detector: Detector, minutes: list[MinuteCounts]) -> None:
+        """Step the detector; send what it found unless the minute is too old to matter.
+
+        A minute too old to send is stepped without scores: nothing exports them, and the
+        detector then scores only what its state and transitions need (about half the cost
+        of a history read back at start-up, the same state).
+        """
+        minute = minutes[0].minute
         self.stats.minutes += 1
-        self.stats.last_minute = evaluation.minute
+        self.stats.last_minute = minute
         now_minute = int(self._clock() // 60)
-        if now_minute - evaluation.minute > self._s.alerts.max_delay_minutes:
+        if now_minute - minute > self._s.alerts.max_delay_minutes:
+            evaluation = detector.step(minute, minutes, scores=False)
             self.stats.too_late += len(evaluation.transitions)
-            self._dispatcher.scores = {b: dict(s) for b, s in evaluation.scores.items()}
             return
+        evaluation = detector.step(minute, minutes)
         await self._dispatcher.on_evaluation(
             evaluation, detector, self._store, self._samples, self._trends
         )

@@ -188,11 +188,18 @@ class Detector:
             for m in range(first, end):
                 self._observe(brand, m, minutes.get(m, zeros))
 
-    def step(self, minute: int, counts: Iterable[MinuteCounts]) -> Evaluation:
+    def step(
+        self, minute: int, counts: Iterable[MinuteCounts], *, scores: bool = True
+    ) -> Evaluation:
         """Observe ``minute``'s totals and evaluate every brand at it.
 
         Brands known but absent from ``counts`` had no mentions that minute. A minute at or
         before the last one observed was handled already: it yields nothing.
+
+        ``scores=False`` (a history read back, whose scores nobody exports) leaves the
+        evaluation's scores empty and scores only the signals that could breach or have an
+        incident, cooldown or run to keep: the state and the transitions are the same as with
+        scores, at a fraction of the cost.
         """
         fed: dict[str, list[int]] = {}
         for c in counts:
@@ -201,17 +208,18 @@ class Detector:
             fed[c.brand] = c.vector()
         for brand in self._pending | set(fed):
             self._state(brand, minute)
-        scores: dict[str, dict[str, float]] = {}
+        out: dict[str, dict[str, float]] = {}
         transitions: list[Transition] = []
         zeros = [0] * WIDTH
         for brand, st in self._brands.items():
             if not self._observe(brand, minute, fed.get(brand, zeros)):
                 continue
-            readings = self._read(brand, st, minute)
-            if readings:
-                scores[brand] = {sig: r.score for sig, r in readings.items()}
-            transitions += self._advance(brand, st, minute, readings)
-        return Evaluation(minute, scores, tuple(transitions))
+            readings = self._read(brand, st, minute, every=scores)
+            if readings and scores:
+                out[brand] = {sig: r.score for sig, r in readings.items()}
+            if readings or st.signals:
+                transitions += self._advance(brand, st, minute, readings)
+        return Evaluation(minute, out, tuple(transitions))
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -226,15 +234,20 @@ class Detector:
         w = self._s.window_minutes
         win = self._window.get(brand)
         if win is None:
-            win = [0] * WIDTH
-            for v in h.recent[-w:]:
-                for i, x in enumerate(v):
-                    win[i] += x
+            recent = h.recent[-w:]
+            win = [sum(col) for col in zip(*recent, strict=True)] if recent else [0] * WIDTH
             self._window[brand] = win
         return win
 
-    def _read(self, brand: str, st: BrandState, minute: int) -> dict[str, Reading]:
-        """Every signal that has a baseline at ``minute``."""
+    def _read(
+        self, brand: str, st: BrandState, minute: int, *, every: bool = True
+    ) -> dict[str, Reading]:
+        """Every signal that has a baseline at ``minute``.
+
+        Not ``every``: only the signals the brand keeps state for and those whose cheap
+        necessary conditions of a breach hold (the rule's own comparisons, in the same
+        floating point), so what is left out could neither breach nor change any state.
+        """
         s = self._s
         h = st.history
         if len(h.recent) < s.window_minutes:
@@ -251,15 +264,17 @@ class Detector:
         e_pos, e_neg = exp[POSITIVE] * w, exp[NEGATIVE] * w
         e_mentions, e_polar = volume(exp) * w, scored(exp) * w
         positive_share = pos / polar if polar else None
+        kept = st.signals
         out: dict[str, Reading] = {}
-        out["mention_volume"] = rules.volume_spike(
-            mentions,
-            e_mentions,
-            e.mentions_spread,
-            s,
-            positive_share=positive_share,
-            expected_positive_share=e.positive_share,
-        )
+        if every or "mention_volume" in kept or rules.volume_may_breach(mentions, e_mentions, s):
+            out["mention_volume"] = rules.volume_spike(
+                mentions,
+                e_mentions,
+                e.mentions_spread,
+                s,
+                positive_share=positive_share,
+                expected_positive_share=e.positive_share,
+            )
         if e_polar > 0:
             r = rules.negative_share_rise(neg, polar, e_neg / e_polar, s)
             if r is not None:
@@ -278,18 +293,21 @@ class Detector:
             rate = exp[i]
             if rate <= 0 and not win[i]:
                 continue
-            out[volume_sig] = rules.volume_spike(
-                win[i],
-                rate * w,
-                e.spread[i],
-                s,
-                positive_share=positive_share,
-                expected_positive_share=e.positive_share,
-            )
+            if every or volume_sig in kept or rules.volume_may_breach(win[i], rate * w, s):
+                out[volume_sig] = rules.volume_spike(
+                    win[i],
+                    rate * w,
+                    e.spread[i],
+                    s,
+                    positive_share=positive_share,
+                    expected_positive_share=e.positive_share,
+                )
             if rate <= 0:
                 continue
             stretch = math.ceil(s.silent_min_expected / rate)
             if stretch <= s.silent_max_window_minutes and stretch <= len(recent):
+                if not every and silent_sig not in kept and _delivers(recent, i, stretch, rate, s):
+                    continue
                 seen = sum(v[i] for v in recent[-stretch:])
                 out[silent_sig] = rules.source_silent(seen, rate * stretch, s)
         return out
@@ -382,6 +400,23 @@ class Detector:
             msgspec.msgpack.encode(snapshot.brands), type=dict[str, BrandState]
         )
         return d
+
+
+def _delivers(
+    recent: list[list[int]], i: int, stretch: int, rate: float, s: AnomalySettings
+) -> bool:
+    """True once the stretch's newest minutes of count ``i`` are too many to be silent.
+
+    Stops at the first partial sum above ``source_silent``'s limit (counts are ≥ 0, so the
+    whole stretch is above it too): most minutes need a handful of additions, not a stretch.
+    """
+    limit = s.silent_max_fraction * (rate * stretch)
+    seen = 0
+    for k in range(1, stretch + 1):
+        seen += recent[-k][i]
+        if seen > limit:
+            return True
+    return False
 
 
 def _transition(

@@ -52,16 +52,17 @@ def volume_spike(
     """
     sd = math.sqrt(max(expected, 1.0) + (spread * expected) ** 2)
     score = _clamp((observed - expected) / sd)
-    breach = (
-        score >= s.threshold
-        and observed >= s.min_volume
-        and observed >= expected * (1 + s.min_volume_lift)
-    )
+    breach = score >= s.threshold and volume_may_breach(observed, expected, s)
     if breach and not s.alert_on_positive_surge and positive_share is not None:
         baseline = expected_positive_share if expected_positive_share is not None else 0.0
         breach = positive_share < baseline + s.positive_surge_margin
     band = s.threshold * sd
     return Reading(observed, expected, max(0.0, expected - band), expected + band, score, breach)
+
+
+def volume_may_breach(observed: int, expected: float, s: AnomalySettings) -> bool:
+    """False only when ``volume_spike`` cannot breach: its volume and lift guards fail."""
+    return observed >= s.min_volume and observed >= expected * (1 + s.min_volume_lift)
 
 
 def negative_share_rise(
@@ -126,6 +127,11 @@ def source_silent(observed: int, expected: float, s: AnomalySettings) -> Reading
     """
     sd = math.sqrt(max(expected, 1.0))
     score = _clamp((expected - observed) / sd)
-    breach = observed <= s.silent_max_fraction * expected
+    breach = silent_may_breach(observed, expected, s)
     lower = max(0.0, expected - s.threshold * sd)
     return Reading(observed, expected, lower, expected + s.threshold * sd, score, breach)
+
+
+def silent_may_breach(observed: int, expected: float, s: AnomalySettings) -> bool:
+    """``source_silent``'s verdict alone: False when it cannot breach."""
+    return observed <= s.silent_max_fraction * expected
