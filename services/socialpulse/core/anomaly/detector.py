@@ -276,18 +276,33 @@ class Detector:
                 expected_positive_share=e.positive_share,
             )
         if e_polar > 0:
-            r = rules.negative_share_rise(neg, polar, e_neg / e_polar, s)
-            if r is not None:
-                out["negative_share"] = r
+            p = e_neg / e_polar
+            if (
+                every
+                or "negative_share" in kept
+                or rules.negative_share_may_breach(neg, polar, p, s)
+            ):
+                r = rules.negative_share_rise(neg, polar, p, s)
+                if r is not None:
+                    out["negative_share"] = r
         if e_pos + e_neg > 0:
-            r = rules.net_sentiment_drop(pos, neg, (e_pos - e_neg) / (e_pos + e_neg), s)
-            if r is not None:
-                out["net_sentiment"] = r
+            net = (e_pos - e_neg) / (e_pos + e_neg)
+            if every or "net_sentiment" in kept or rules.net_sentiment_may_breach(pos, neg, net, s):
+                r = rules.net_sentiment_drop(pos, neg, net, s)
+                if r is not None:
+                    out["net_sentiment"] = r
         e_set = exp[VOICE_SET] * w
         if e_set > 0 and win[VOICE_SET]:
-            r = rules.voice_shift(mentions, win[VOICE_SET], e_mentions / e_set, s)
-            if r is not None:
-                out["share_of_voice"] = r
+            p = e_mentions / e_set
+            voice_set = win[VOICE_SET]
+            if (
+                every
+                or "share_of_voice" in kept
+                or rules.voice_may_breach(mentions, voice_set, p, s)
+            ):
+                r = rules.voice_shift(mentions, voice_set, p, s)
+                if r is not None:
+                    out["share_of_voice"] = r
         recent = h.recent
         for i, volume_sig, silent_sig in _PLATFORM_SIGNALS:
             rate = exp[i]

@@ -65,21 +65,59 @@ def volume_may_breach(observed: int, expected: float, s: AnomalySettings) -> boo
     return observed >= s.min_volume and observed >= expected * (1 + s.min_volume_lift)
 
 
+def _probability(x: float) -> float:
+    return min(max(x, 0.0), 1.0)
+
+
+def _net(x: float) -> float:
+    return min(max(x, -1.0), 1.0)
+
+
+def _risen(share: float, p: float, s: AnomalySettings) -> bool:
+    return share >= p * (1 + s.min_share_lift) and share - p >= s.min_share_delta
+
+
+def negative_share_may_breach(
+    negative: int, mentions: int, expected_share: float, s: AnomalySettings
+) -> bool:
+    """False only when ``negative_share_rise`` cannot breach: its floor or guards fail."""
+    return mentions >= s.min_sentiment_mentions and _risen(
+        negative / mentions, _probability(expected_share), s
+    )
+
+
+def net_sentiment_may_breach(
+    positive: int, negative: int, expected_net: float, s: AnomalySettings
+) -> bool:
+    """False only when ``net_sentiment_drop`` cannot breach: its floor or its drop fail."""
+    polar = positive + negative
+    return (
+        polar >= s.min_sentiment_mentions
+        and _net(expected_net) - (positive - negative) / polar >= s.min_net_sentiment_drop
+    )
+
+
+def voice_may_breach(
+    mentions: int, voice_set: int, expected_share: float, s: AnomalySettings
+) -> bool:
+    """False only when ``voice_shift`` cannot breach: its floor or its delta fail."""
+    return (
+        voice_set >= s.min_sentiment_mentions
+        and abs(mentions / voice_set - _probability(expected_share)) >= s.min_share_delta
+    )
+
+
 def negative_share_rise(
     negative: int, mentions: int, expected_share: float, s: AnomalySettings
 ) -> Reading | None:
     """The share of negative mentions far above its usual value; None below the volume floor."""
     if mentions < s.min_sentiment_mentions:
         return None
-    p = min(max(expected_share, 0.0), 1.0)
+    p = _probability(expected_share)
     sd = math.sqrt(p * (1 - p) / mentions + s.min_ratio_spread**2)
     share = negative / mentions
     score = _clamp((share - p) / sd)
-    breach = (
-        score >= s.threshold
-        and share >= p * (1 + s.min_share_lift)
-        and share - p >= s.min_share_delta
-    )
+    breach = score >= s.threshold and _risen(share, p, s)
     band = s.threshold * sd
     return Reading(share, p, max(0.0, p - band), min(1.0, p + band), score, breach)
 
@@ -91,7 +129,7 @@ def net_sentiment_drop(
     polar = positive + negative
     if polar < s.min_sentiment_mentions:
         return None
-    e = min(max(expected_net, -1.0), 1.0)
+    e = _net(expected_net)
     sd = math.sqrt((1 - e * e) / polar + s.min_ratio_spread**2)
     net = (positive - negative) / polar
     score = _clamp((e - net) / sd)
@@ -106,7 +144,7 @@ def voice_shift(
     """The brand's share of its competitive set's mentions moved the configured way."""
     if voice_set < s.min_sentiment_mentions:
         return None
-    p = min(max(expected_share, 0.0), 1.0)
+    p = _probability(expected_share)
     sd = math.sqrt(p * (1 - p) / voice_set + s.min_ratio_spread**2)
     share = mentions / voice_set
     deviation = (share - p) / sd
