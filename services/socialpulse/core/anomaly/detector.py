@@ -321,8 +321,12 @@ class Detector:
                 continue
             stretch = math.ceil(s.silent_min_expected / rate)
             if stretch <= s.silent_max_window_minutes and stretch <= len(recent):
-                if not every and silent_sig not in kept and _delivers(recent, i, stretch, rate, s):
-                    continue
+                if not every and silent_sig not in kept:
+                    # source_silent's own limit; a stretch a window long or more holds the
+                    # window's mentions, so those alone may settle it.
+                    limit = rules.silent_limit(rate * stretch, s)
+                    if (stretch >= w and win[i] > limit) or _delivers(recent, i, stretch, limit):
+                        continue
                 seen = sum(v[i] for v in recent[-stretch:])
                 out[silent_sig] = rules.source_silent(seen, rate * stretch, s)
         return out
@@ -417,15 +421,12 @@ class Detector:
         return d
 
 
-def _delivers(
-    recent: list[list[int]], i: int, stretch: int, rate: float, s: AnomalySettings
-) -> bool:
-    """True once the stretch's newest minutes of count ``i`` are too many to be silent.
+def _delivers(recent: list[list[int]], i: int, stretch: int, limit: float) -> bool:
+    """True once the stretch's newest minutes of count ``i`` hold more than ``limit``.
 
     Stops at the first partial sum above ``source_silent``'s limit (counts are ≥ 0, so the
     whole stretch is above it too): most minutes need a handful of additions, not a stretch.
     """
-    limit = s.silent_max_fraction * (rate * stretch)
     seen = 0
     for k in range(1, stretch + 1):
         seen += recent[-k][i]

@@ -170,6 +170,11 @@ def source_silent(observed: int, expected: float, s: AnomalySettings) -> Reading
     return Reading(observed, expected, lower, expected + s.threshold * sd, score, breach)
 
 
+def silent_limit(expected: float, s: AnomalySettings) -> float:
+    """The most a stretch expected to hold ``expected`` mentions may hold and be silent."""
+    return s.silent_max_fraction * expected
+
+
 def silent_may_breach(observed: int, expected: float, s: AnomalySettings) -> bool:
     """``source_silent``'s verdict alone: False when it cannot breach."""
-    return observed <= s.silent_max_fraction * expected
+    return observed <= silent_limit(expected, s)
