@@ -44,7 +44,7 @@ fmt: $(STAMP) ## Format and auto-fix with ruff
 	$(VENV)/bin/ruff format services tests
 	$(VENV)/bin/ruff check --fix services tests
 
-bench: $(STAMP) ## Benchmarks, each beside its baseline: pipeline (signals stage on and off), brand matching, 24 h state restore, window state memory beside main's design, sentiment, language detection, alert quality, trend and spam signals, throughput through Kafka beside a naive loop, faust and socialpulse with its signals stage off, scrapes at 1,000 brands
+bench: $(STAMP) ## Benchmarks, each beside its baseline: pipeline (signals stage on and off), brand matching, 24 h state restore, window state memory beside main's design, sentiment, language detection, alert quality, the spike detector's start-up replay beside the revision before it, trend and spam signals, throughput through Kafka beside a naive loop, faust and socialpulse with its signals stage off, scrapes at 1,000 brands
 	$(PY) tests/bench/bench_pipeline.py
 	$(PY) tests/bench/bench_matcher.py
 	$(PY) tests/bench/bench_restore.py
@@ -53,6 +53,7 @@ bench: $(STAMP) ## Benchmarks, each beside its baseline: pipeline (signals stage
 	$(PY) tests/bench/bench_sentiment.py
 	$(PY) tests/bench/bench_language.py
 	$(PY) tests/bench/bench_alerts.py
+	$(PY) tests/bench/bench_detector_replay.py
 	$(PY) tests/bench/bench_signals.py
 	$(PY) tests/bench/bench_throughput.py
 	$(PY) tests/bench/bench_scrape.py

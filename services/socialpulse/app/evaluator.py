@@ -5,7 +5,9 @@ That worker reads the minutes topic from its start, assembles complete fleet-wid
 baselines, open incidents and cooldowns exactly as they were, so nothing else needs
 persisting. Transitions found while reading history are delivered only when their minute is
 recent (``alerts.max_delay_minutes``); the dispatcher skips those the alerts topic already
-holds, so a restart in the middle of an incident sends nothing again. When the worker loses
+holds, so a restart in the middle of an incident sends nothing again. Those older minutes are
+stepped without scores, which reads only the signals a decision needs (the same state, a
+fraction of the cost: the README's Restarts and warm-up). When the worker loses
 partition 0 it stops, and the new owner starts over from the topic.
 
 Once the history is read, a partition that has published nothing for
