@@ -13,9 +13,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Final
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from socialpulse.kafka.topic_reader import Record, TopicReader
 from socialpulse.kafka.topics import TopicSpec
 
 log = logging.getLogger(__name__)
@@ -52,9 +53,8 @@ class AlertLog:
         self._opts = client_options
         self._producer_opts = producer_options
         self._keys: set[str] = set()
-        self._consumer: AIOKafkaConsumer | None = None
+        self._reader = TopicReader(topic, client_options)
         self._producer: AIOKafkaProducer | None = None
-        self._tps: list[TopicPartition] = []
 
     async def start(self) -> None:
         """Connect and read every key the topic holds (the topic must exist)."""
@@ -73,20 +73,12 @@ class AlertLog:
                 f"alerts topic {self.topic!r} is missing: create it with cleanup.policy=compact "
                 "or let the service create it (kafka.create_topics: true)"
             )
-        self._consumer = AIOKafkaConsumer(
-            group_id=None, enable_auto_commit=False, auto_offset_reset="earliest", **self._opts
-        )
-        await self._consumer.start()
-        self._tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        self._consumer.assign(self._tps)
-        await self._consumer.seek_to_beginning(*self._tps)
+        await self._reader.open(partitions)
         await self.catch_up()
 
     async def stop(self) -> None:
         """Close the clients."""
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
+        await self._reader.stop()
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
@@ -102,20 +94,13 @@ class AlertLog:
             raise RuntimeError(f"cannot read the alerts topic {self.topic!r}: {e!r}") from e
 
     async def _read_to_end(self) -> None:
-        consumer = self._consumer
-        if consumer is None:
+        if not self._reader.opened:
             raise RuntimeError("AlertLog.start() was not called")
-        end = await consumer.end_offsets(self._tps)
-        remaining = {tp for tp in self._tps if await consumer.position(tp) < end[tp]}
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=READ_TIMEOUT_MS)
-            for recs in batch.values():
-                for r in recs:
-                    if r.key is not None and r.value is not None:
-                        self._remember(r.key.decode("utf-8", "replace"))
-            for tp in list(remaining):
-                if await consumer.position(tp) >= end[tp]:
-                    remaining.discard(tp)
+        await self._reader.read_to_end(self._take, READ_TIMEOUT_MS)
+
+    def _take(self, r: Record) -> None:
+        if r.key is not None and r.value is not None:
+            self._remember(r.key.decode("utf-8", "replace"))
 
     def _remember(self, key: str) -> None:
         if key not in self._keys:

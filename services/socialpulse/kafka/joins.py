@@ -19,22 +19,21 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
 from socialpulse.core.clock import Clock
 from socialpulse.core.joins import JoinInput, JoinView, decode_input, encode_input
 from socialpulse.core.windows.timeline import Source
-from socialpulse.kafka.topics import TopicSpec, ensure_topics, read_from_start
+from socialpulse.kafka.topic_reader import Batch, Record, TopicReader, apply_sliced
+from socialpulse.kafka.topics import TopicSpec, ensure_topics
 
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT_SECONDS: Final = 30.0
 EXPIRE_EVERY_SECONDS: Final = 10.0
 LAG_EVERY_SECONDS: Final = 1.0
-# The longest the reader holds the event loop at a time.
-SLICE_SECONDS: Final = 0.01
 # How long a start waits for the joins topic to show in the metadata.
 METADATA_WAIT_SECONDS: Final = 15.0
 # The topic keeps what the view needs: every window, and the snapshot before the longest one.
@@ -207,12 +206,12 @@ class JoinReader:
         self._clock = clock
         self._stats = stats
         self._max_records = max_records
-        self._consumer: AIOKafkaConsumer | None = None
+        self._reader = TopicReader(topic, client_options)
         self._producer: AIOKafkaProducer | None = None
         self._create: TopicSpec | None = None
         self._missing_since = time.monotonic()
-        self._start_ends: dict[TopicPartition, int] = {}
         self._reported = False
+        self._next_expire = self._next_lag = 0.0
 
     def start(self, producer: AIOKafkaProducer, create: TopicSpec | None = None) -> None:
         """Read through ``producer``'s client; a missing topic is created with ``create``.
@@ -223,8 +222,8 @@ class JoinReader:
         self._producer = producer
         self._create = create
 
-    async def _open(self) -> AIOKafkaConsumer | None:
-        """Assign every partition of the topic and seek to its start; None to try again.
+    async def _partitions(self) -> set[int] | None:
+        """The topic's partitions; None to try again.
 
         The producer's client learns the partitions: a topic created a moment ago may take a
         few seconds to show in the metadata. Missing for longer, with nothing to create it
@@ -232,7 +231,7 @@ class JoinReader:
         """
         assert self._producer is not None, "start() first"  # noqa: S101 - programming error
         cluster = await self._producer.client.fetch_all_metadata()
-        partitions = cluster.partitions_for_topic(self.topic)
+        partitions: set[int] | None = cluster.partitions_for_topic(self.topic)
         if not partitions:
             if self._create is not None:
                 await ensure_topics(self._opts, {self.topic: self._create})
@@ -243,50 +242,45 @@ class JoinReader:
                     "let the service create it (kafka.create_topics: true)"
                 )
             return None
-        consumer, self._start_ends = await read_from_start(self._opts, self.topic, partitions)
-        self._stats.caught_up = not any(self._start_ends.values())
-        return consumer
+        return partitions
+
+    def _opened(self) -> None:
+        self._stats.caught_up = not any(self._reader.start_ends.values())
 
     async def stop(self) -> None:
         """Close the consumer; safe to call twice."""
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
+        await self._reader.stop()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Apply join inputs until ``stop``; a broker outage is waited out."""
-        next_expire = next_lag = 0.0
+        self._next_expire = self._next_lag = 0.0
         self._missing_since = time.monotonic()
-        while not stop.is_set():
-            try:
-                consumer = self._consumer
-                if consumer is None:
-                    consumer = self._consumer = await self._open()
-                    if consumer is None:
-                        await asyncio.sleep(0.5)
-                        continue
-                batch = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
-                now = self._clock()
-                until = time.perf_counter() + SLICE_SECONDS
-                for tp, records in batch.items():
-                    for r in records:
-                        self._apply(tp.partition, r.offset, r.value, now)
-                        if time.perf_counter() >= until:  # let the consume loop and scrapes run
-                            await asyncio.sleep(0)
-                            until = time.perf_counter() + SLICE_SECONDS
-                mono = time.monotonic()
-                if mono >= next_lag:
-                    await self._update_lag(consumer)
-                    next_lag = mono + LAG_EVERY_SECONDS
-                if mono >= next_expire:
-                    self._view.expire(now)
-                    next_expire = mono + EXPIRE_EVERY_SECONDS
-            except (KafkaError, RuntimeError) as e:
-                if isinstance(e, JoinsTopicMissing):
-                    raise
-                # RuntimeError: ensure_topics gave up on an unreachable cluster for now.
-                log.warning("joins topic %s: %r; retrying in 1 s", self.topic, e)
-                await asyncio.sleep(1.0)
+        await self._reader.follow(
+            stop,
+            self._partitions,
+            self._handle,
+            log=log,
+            what="joins",
+            max_records=self._max_records,
+            wait_seconds=0.5,
+            opened=self._opened,
+            fatal=(JoinsTopicMissing,),
+        )
+
+    async def _handle(self, batch: Batch) -> None:
+        now = self._clock()
+
+        def apply(r: Record) -> None:
+            self._apply(r.partition, r.offset, r.value, now)
+
+        await apply_sliced(batch, apply)
+        mono = time.monotonic()
+        if mono >= self._next_lag:
+            await self._update_lag()
+            self._next_lag = mono + LAG_EVERY_SECONDS
+        if mono >= self._next_expire:
+            self._view.expire(now)
+            self._next_expire = mono + EXPIRE_EVERY_SECONDS
 
     def _apply(self, partition: int, offset: int, value: bytes | None, now: float) -> None:
         self._stats.read += 1
@@ -309,16 +303,10 @@ class JoinReader:
         self._stats.applied = self._view.applied
         self._stats.duplicates = self._view.duplicates
 
-    async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
-        tps = list(self._start_ends)
-        end = await consumer.end_offsets(tps)
-        lag: dict[tuple[str, int], int] = {}
-        caught_up = True
-        for tp in tps:
-            at = await consumer.position(tp)
-            lag[(tp.topic, tp.partition)] = max(0, end[tp] - at)
-            caught_up = caught_up and at >= self._start_ends[tp]
-        self._stats.lag = lag
+    async def _update_lag(self) -> None:
+        lag = await self._reader.lag()
+        caught_up = await self._reader.reached_start_ends()
+        self._stats.lag = {(tp.topic, tp.partition): n for tp, n in lag.items()}
         if caught_up and not self._stats.caught_up:
             log.info("joins topic %s read to where it ended at start-up", self.topic)
         self._stats.caught_up = self._stats.caught_up or caught_up

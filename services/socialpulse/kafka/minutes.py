@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from socialpulse.core.alerts.samples import SampleReservoir
@@ -45,6 +45,7 @@ from socialpulse.core.anomaly.fleet import (
 from socialpulse.core.clock import Clock
 from socialpulse.core.windows.store import WindowStore
 from socialpulse.core.windows.timeline import Source
+from socialpulse.kafka.topic_reader import TopicReader
 from socialpulse.kafka.topics import TopicSpec
 from socialpulse.settings import AnomalySettings
 
@@ -230,39 +231,28 @@ class MinuteReader:
         rejected: dict[MinuteReject, int] | None = None,
     ) -> None:
         self.topic = topic
-        self._opts = client_options
-        self._consumer: AIOKafkaConsumer | None = None
-        self._tp = TopicPartition(topic, 0)
+        self._reader = TopicReader(topic, client_options)
         # Records skipped, per reason (``MINUTE_REJECTS``); each reason is logged once. A caller
         # may pass its own, to count across readers.
         self.rejected = rejected if rejected is not None else dict.fromkeys(MINUTE_REJECTS, 0)
 
     async def start(self) -> None:
-        """Connect and seek to the start of the topic."""
-        self._consumer = AIOKafkaConsumer(
-            group_id=None, enable_auto_commit=False, auto_offset_reset="earliest", **self._opts
-        )
-        await self._consumer.start()
-        self._consumer.assign([self._tp])
-        await self._consumer.seek_to_beginning(self._tp)
+        """Connect and seek to the start of the topic (its one partition)."""
+        await self._reader.open([0])
 
     async def stop(self) -> None:
         """Close the consumer."""
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
+        await self._reader.stop()
 
     async def behind(self) -> int:
         """Records between the reader's position and the topic's end."""
-        c = self._require()
-        end: dict[TopicPartition, int] = await c.end_offsets([self._tp])
-        position: int = await c.position(self._tp)
-        return max(0, end[self._tp] - position)
+        self._require()
+        return sum((await self._reader.lag()).values())
 
     async def read(self, timeout_ms: int = READ_TIMEOUT_MS) -> list[tuple[int, MinuteRecord]]:
         """The next (offset, record)s (none after ``timeout_ms``); bad ones skipped, counted."""
-        c = self._require()
-        batch = await c.getmany(self._tp, timeout_ms=timeout_ms)
+        self._require()
+        batch = await self._reader.getmany(timeout_ms)
         out: list[tuple[int, MinuteRecord]] = []
         for recs in batch.values():
             for r in recs:
@@ -289,7 +279,6 @@ class MinuteReader:
                 why,
             )
 
-    def _require(self) -> AIOKafkaConsumer:
-        if self._consumer is None:
+    def _require(self) -> None:
+        if not self._reader.opened:
             raise RuntimeError("MinuteReader.start() was not called")
-        return self._consumer

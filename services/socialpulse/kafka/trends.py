@@ -26,14 +26,15 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from socialpulse.core.campaigns import CampaignPart, FleetCampaigns
 from socialpulse.core.signals import Signals
 from socialpulse.core.trends import FleetTrends
 from socialpulse.core.windows.timeline import Source
-from socialpulse.kafka.topics import TopicSpec, ensure_topics, read_from_start
+from socialpulse.kafka.topic_reader import Batch, Record, TopicReader, apply_sliced
+from socialpulse.kafka.topics import TopicSpec, ensure_topics
 from socialpulse.settings import TrendSettings
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,6 @@ log = logging.getLogger(__name__)
 PUBLISH_EVERY_SECONDS: Final = 5.0
 SEND_TIMEOUT_SECONDS: Final = 30.0
 EXPIRE_EVERY_SECONDS: Final = 10.0
-# The longest the reader holds the event loop at a time.
-SLICE_SECONDS: Final = 0.01
 
 
 class _Key(msgspec.Struct, array_like=True, frozen=True):
@@ -237,21 +236,21 @@ class TrendReader:
         self._campaigns = campaigns
         self._create = create
         self._on_caught_up = on_caught_up
-        self._ends: dict[TopicPartition, int] | None = None
-        self._consumer: AIOKafkaConsumer | None = None
+        self._reader = TopicReader(topic, client_options)
         self._producer: AIOKafkaProducer | None = None
         self.unreadable = 0
         self.caught_up = False
         self._warned = False
+        self._next_expire = 0.0
 
     def start(self, producer: AIOKafkaProducer) -> None:
         """Learn partitions through ``producer``'s client; ``run`` connects."""
         self._producer = producer
 
-    async def _open(self) -> AIOKafkaConsumer | None:
+    async def _partitions(self) -> set[int] | None:
         assert self._producer is not None, "start() first"  # noqa: S101 - programming error
         cluster = await self._producer.client.fetch_all_metadata()
-        partitions = cluster.partitions_for_topic(self.topic)
+        partitions: set[int] | None = cluster.partitions_for_topic(self.topic)
         if not partitions:
             if self._create is not None:
                 await ensure_topics(self._opts, {self.topic: self._create})
@@ -264,58 +263,42 @@ class TrendReader:
                     self.topic,
                 )
             return None
-        consumer, ends = await read_from_start(self._opts, self.topic, partitions)
-        if self._ends is None:  # caught up means: read to where it ended when first opened
-            self._ends = ends
-        return consumer
+        return partitions
 
-    async def _check_caught_up(self, consumer: AIOKafkaConsumer) -> None:
-        if self._ends is None or self.caught_up:
+    async def _check_caught_up(self) -> None:
+        if self.caught_up or not await self._reader.reached_start_ends():
             return
-        for tp, end in self._ends.items():
-            if await consumer.position(tp) < end:
-                return
         self.caught_up = True
         log.info("trends topic %s read to its end: trends are the fleet's", self.topic)
         self._on_caught_up()
 
     async def stop(self) -> None:
         """Close the consumer; safe to call twice."""
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
+        await self._reader.stop()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Apply published buckets until ``stop``; a broker outage is waited out."""
-        next_expire = 0.0
-        while not stop.is_set():
-            try:
-                consumer = self._consumer
-                if consumer is None:
-                    consumer = self._consumer = await self._open()
-                    if consumer is None:
-                        await asyncio.sleep(1.0)
-                        continue
-                batch = await consumer.getmany(timeout_ms=500, max_records=500)
-                until = time.perf_counter() + SLICE_SECONDS
-                for records in batch.values():
-                    for r in records:
-                        if apply_record(self._view, r.key, r.value, self._campaigns) is None:
-                            self.unreadable += 1
-                            if self.unreadable == 1:
-                                log.error(
-                                    "trends topic %s offset %d is unreadable; skipped",
-                                    self.topic,
-                                    r.offset,
-                                )
-                        if time.perf_counter() >= until:
-                            await asyncio.sleep(0)
-                            until = time.perf_counter() + SLICE_SECONDS
-                await self._check_caught_up(consumer)
-                mono = time.monotonic()
-                if mono >= next_expire:
-                    self._view.expire()
-                    next_expire = mono + EXPIRE_EVERY_SECONDS
-            except (KafkaError, RuntimeError) as e:
-                log.warning("trends topic %s: %r; retrying in 1 s", self.topic, e)
-                await asyncio.sleep(1.0)
+        self._next_expire = 0.0
+        await self._reader.follow(
+            stop,
+            self._partitions,
+            self._handle,
+            log=log,
+            what="trends",
+            max_records=500,
+            wait_seconds=1.0,
+        )
+
+    async def _handle(self, batch: Batch) -> None:
+        await apply_sliced(batch, self._apply)
+        await self._check_caught_up()
+        mono = time.monotonic()
+        if mono >= self._next_expire:
+            self._view.expire()
+            self._next_expire = mono + EXPIRE_EVERY_SECONDS
+
+    def _apply(self, r: Record) -> None:
+        if apply_record(self._view, r.key, r.value, self._campaigns) is None:
+            self.unreadable += 1
+            if self.unreadable == 1:
+                log.error("trends topic %s offset %d is unreadable; skipped", self.topic, r.offset)
