@@ -44,7 +44,7 @@ fmt: $(STAMP) ## Format and auto-fix with ruff
 	$(VENV)/bin/ruff format services tests
 	$(VENV)/bin/ruff check --fix services tests
 
-bench: $(STAMP) ## Benchmarks, each beside its baseline: pipeline (signals stage on and off), brand matching, 24 h state restore, window state memory beside main's design, sentiment, language detection, alert quality, the spike detector's start-up replay beside the revision before it, trend and spam signals, throughput through Kafka beside a naive loop, faust and socialpulse with its signals stage off, scrapes at 1,000 brands
+bench: $(STAMP) ## Benchmarks, each beside its baseline: pipeline (signals stage on and off), brand matching, state restore from Apache Kafka (100 brands over 24 h beside a rebuild; 1,000 brands over 7 d beside 3 brands), window state memory beside main's design, sentiment, language detection, alert quality, the spike detector's start-up replay beside the revision before it, trend and spam signals, throughput through Kafka beside a naive loop, faust and socialpulse with its signals stage off, scrapes at 1,000 brands
 	$(PY) tests/bench/bench_pipeline.py
 	$(PY) tests/bench/bench_matcher.py
 	$(PY) tests/bench/bench_restore.py

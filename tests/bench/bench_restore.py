@@ -1,10 +1,21 @@
-"""Benchmark: restore 24 h of window state for 100 brands from the state topic, against a rebuild.
+"""Benchmark: restore window state from the state topic: 100 brands over 24 h, 1,000 over 7 d.
 
-Builds the state the way the service does (every event through ``Pipeline.process``), flushes it
-to a real broker's state topic with ``Changelog``, then times a restore into a fresh pipeline and
-checks that the restored KPIs equal the originals. The baseline in the same run is what a worker
-without a state topic must do instead: rebuild the same state from the raw events (measured
-here in-process, without even the cost of reading them back from Kafka, so a lower bound).
+Day case: builds the state the way the service does (every event through ``Pipeline.process``),
+flushes it to a real broker's state topic with ``Changelog``, then times a restore into a fresh
+pipeline and checks that the restored KPIs equal the originals. The baseline in the same run is
+what a worker without a state topic must do instead: rebuild the same state from the raw events
+(measured here in-process, without even the cost of reading them back from Kafka, so a lower
+bound).
+
+Week case (windows 5m/1h/24h/7d, every brand active every hour): decoded events and
+precomputed scores go straight into ``WindowStore`` and ``Deduplicator`` (the worker's
+aggregation and state code; join KPIs read from a join view, as the worker does), the state is
+written by ``Changelog`` as a checkpoint writes it (format 4: one record per partition-minute),
+and a fresh process restores every partition through ``Changelog.restore``, the worker's
+restore path: records, bytes read, wall and CPU seconds, resident memory after. It runs at two
+event counts at 1,000 brands (the per-event slope extrapolates to 20,000,000 events, which do
+not fit the time of a bench run) beside 3 brands at the smaller count, and checks that every
+restored KPI equals the built one.
 
 Run with ``make bench`` (or ``python tests/bench/bench_restore.py --help``).
 """
@@ -13,22 +24,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import gc
+import hashlib
+import io
+import json
+import pstats
 import random
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from aiokafka import AIOKafkaProducer
 
 from socialpulse.core.pipeline import Pipeline
+from socialpulse.core.windows.timeline import Source
 from socialpulse.kafka.changelog import MAX_RECORD_BYTES, Changelog, state_topic_spec
 from socialpulse.kafka.embedded import EmbeddedBroker
 from socialpulse.kafka.topics import ensure_topics
@@ -90,6 +111,211 @@ def _events(
     return out
 
 
+NOW_WEEK = 1_800_000_000.0  # a whole minute: the end of the week case's simulated clock
+WEEK_WINDOWS = ("5m", "1h", "24h", "7d")
+# Housekeeping (expiry, roll-up of minutes into hours) every this many simulated minutes.
+EXPIRE_EVERY_MINUTES = 15
+
+
+def _rss() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+def _week_pipeline(brands: int) -> Pipeline:
+    """1,000-brand settings, windows 5m/1h/24h/7d, join KPIs read from a view (as the worker)."""
+    from socialpulse.core.joins import JoinView
+
+    ids = [f"brand{b:04d}" for b in range(brands)]
+    settings = Settings(
+        brands=[{"id": b, "name": b, "terms": [b]} for b in ids],
+        windows=WEEK_WINDOWS,
+        metrics_port=0,
+    )
+    p = Pipeline(settings)
+    view = JoinView(list(p.store.brands.values()), p.store.windows)
+    p.store.join_from(view.store)  # the worker's wiring: buckets keep no join state
+    return p
+
+
+def _digest(p: Pipeline) -> str:
+    """A digest of every brand's KPIs in every window at the end of the week."""
+    return hashlib.sha256(msgspec.json.encode(p.store.snapshot(NOW_WEEK))).hexdigest()[:16]
+
+
+def _week_state(p: Pipeline, events: int, brands: int, partitions: int) -> int:
+    """``events`` over 7 d, every brand active every hour, into ``p``'s store and dedup.
+
+    Decoded events and precomputed scores go straight into ``WindowStore`` and
+    ``Deduplicator`` (the aggregation and state code the worker runs), a quarter mentions and
+    the rest interactions, with expiry and roll-up every 15 simulated minutes.
+    """
+    from socialpulse.core.events import Interaction, Mention
+    from socialpulse.core.sentiment import Sentiment
+
+    ids = list(p.store.brands)
+    store, dedup = p.store, p.dedup
+    rng = random.Random(11)
+    sentiments = [Sentiment(c, 0.1, 0.8, 0.1) for c in (-0.6, 0.0, 0.0, 0.7)]
+    kinds = ("impression",) * 6 + ("like", "comment", "share", "link_click")
+    mention_of = msgspec.json.Decoder(Mention).decode
+    interaction_of = msgspec.json.Decoder(Interaction).decode
+    hours = 7 * 24
+    per_minute = max(1, events // (hours * 60))
+    offsets: dict[tuple[str, int], int] = {}
+    n_events = 0
+    start = NOW_WEEK - hours * 3600
+    for minute in range(hours * 60):
+        at = start + minute * 60
+        if minute % EXPIRE_EVERY_MINUTES == 0:
+            store.expire(at)
+            dedup.expire(at)
+        stamp = datetime.fromtimestamp(at + 1, tz=UTC).isoformat()
+        for n in range(per_minute):
+            brand = ids[(n * 7919 + minute) % brands]
+            n_events += 1
+            if n % 4 == 0:
+                author = f"a{rng.randrange(200_000)}"
+                m = mention_of(
+                    f'{{"event_id":"m{n_events}","platform":"x","created_at":"{stamp}",'
+                    f'"author":{{"id":"{author}","handle":"{author}","followers":{n}}},'
+                    f'"text":"{brand}","kind":"post"}}'
+                )
+                source = ("m", zlib.crc32(author.encode()) % partitions)
+                position = offsets[source] = offsets.get(source, -1) + 1
+                if not dedup.is_duplicate(source, at + 1, m.event_id, position):
+                    store.add_mention(source, brand, m, sentiments[n % 4], False, position)
+            else:
+                user = f"u{rng.randrange(1_000_000)}"
+                i = interaction_of(
+                    f'{{"event_id":"i{n_events}","platform":"x","created_at":"{stamp}",'
+                    f'"type":"{kinds[n % len(kinds)]}","brand":"{brand}","user_id":"{user}",'
+                    f'"post_id":"m{n_events - 1 - n % 4}"}}'
+                )
+                source = ("i", zlib.crc32(user.encode()) % partitions)
+                position = offsets[source] = offsets.get(source, -1) + 1
+                if not dedup.is_duplicate(source, at + 1, i.event_id, position):
+                    store.add_interaction(source, i, position)
+    store.expire(NOW_WEEK)
+    dedup.expire(NOW_WEEK)
+    return n_events
+
+
+class _CountingChangelog(Changelog):
+    """The worker's ``Changelog``, counting the bytes of every record its restore reads."""
+
+    bytes_read = 0
+
+    def _note(self, found: Any, sources: set[Source], record: Any) -> None:
+        self.bytes_read += len(record.key) + len(record.value or b"")
+        super()._note(found, sources, record)
+
+
+async def _week_build(args: argparse.Namespace) -> dict[str, Any]:
+    """Build the week's state and write it to ``args.topic`` the way a worker checkpoints."""
+    p = _week_pipeline(args.brands)
+    t0 = time.perf_counter()
+    events = _week_state(p, args.events, args.brands, args.partitions)
+    build_s = time.perf_counter() - t0
+    opts = {"bootstrap_servers": args.bootstrap}
+    await ensure_topics(opts, {args.topic: state_topic_spec(args.partitions)})
+    producer = AIOKafkaProducer(
+        enable_idempotence=False, acks="all", max_request_size=MAX_RECORD_BYTES + 4096, **opts
+    )
+    await producer.start()
+    sources = {(t, n) for t in ("m", "i") for n in range(args.partitions)}
+    try:
+        writer = Changelog(args.topic, opts, p.store, p.dedup, producer)
+        await writer.start()
+        await writer.restore(sources, generation=1)  # an assignment: the (empty) topic read
+        t0 = time.perf_counter()
+        records = writer.collect(sources)
+        await writer.flush()
+        flush_s = time.perf_counter() - t0
+    finally:
+        await producer.stop()
+    gc.collect()
+    return {
+        "events": events,
+        "buckets": p.store.bucket_count(),
+        "dedup_ids": p.dedup.ids_held(),
+        "records": records,
+        "bytes": writer.stats.bytes_written,
+        "build_seconds": build_s,
+        "flush_seconds": flush_s,
+        "rss": _rss(),
+        "digest": _digest(p),
+    }
+
+
+async def _week_restore(args: argparse.Namespace) -> dict[str, Any]:
+    """A fresh worker's restore of every partition's state: wall, CPU, records, bytes, RSS."""
+    p = _week_pipeline(args.brands)
+    opts = {"bootstrap_servers": args.bootstrap}
+    producer = AIOKafkaProducer(enable_idempotence=False, **opts)
+    await producer.start()
+    sources = {(t, n) for t in ("m", "i") for n in range(args.partitions)}
+    profile = cProfile.Profile() if args.profile else None
+    try:
+        reader = _CountingChangelog(args.topic, opts, p.store, p.dedup, producer)
+        await reader.start()
+        gc.collect()
+        rss0 = _rss()
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        if profile is not None:
+            profile.enable()
+        records = await reader.restore(sources, generation=2)
+        if profile is not None:
+            profile.disable()
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    finally:
+        await producer.stop()
+    gc.collect()
+    out: dict[str, Any] = {
+        "records": records,
+        "bytes_read": reader.bytes_read,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "rss_before": rss0,
+        "rss": _rss(),
+        "buckets": p.store.bucket_count(),
+        "dedup_ids": p.dedup.ids_held(),
+        "digest": _digest(p),
+    }
+    if profile is not None:
+        text = io.StringIO()
+        pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(14)
+        out["profile"] = text.getvalue()
+    return out
+
+
+async def _week_case(
+    bootstrap: str, events: int, brands: int, partitions: int, profile: bool
+) -> dict[str, Any]:
+    """Build and restore in fresh interpreters, so RSS and CPU are the restore's alone."""
+    topic = f"bench-week-{uuid.uuid4().hex[:8]}.state"
+    common = ["--bootstrap", bootstrap, "--topic", topic, "--brands", str(brands)]
+    common += ["--partitions", str(partitions), "--events", str(events)]
+    built = await asyncio.to_thread(_subprocess, ["--week-build", *common])
+    restored = await asyncio.to_thread(
+        _subprocess, ["--week-restore", *common, *(["--profile"] if profile else [])]
+    )
+    return {"build": built, "restore": restored}
+
+
+def _subprocess(argv: list[str]) -> dict[str, Any]:
+    done = subprocess.run(  # noqa: S603 - this script, fixed arguments
+        [sys.executable, __file__, *argv], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[:1])} failed:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -128,7 +354,8 @@ def _kafka_sh(*args: str) -> str:
     return done.stdout
 
 
-async def _main(args: argparse.Namespace) -> None:
+async def _day(args: argparse.Namespace, bootstrap: str) -> None:
+    """100 brands, 24 h, every event through ``Pipeline.process``; restore against rebuild."""
     now = (time.time() // 60) * 60 + 30
     brands = [
         {"id": f"brand{b:03d}", "name": f"Brand {b}", "terms": [f"brand{b:03d}"]}
@@ -146,36 +373,35 @@ async def _main(args: argparse.Namespace) -> None:
     sources = built.store.sources() | {("m", p) for p in range(args.partitions)}
     want = built.store.snapshot(now)
 
-    async with _broker(args.broker) as bootstrap:
-        topic = f"bench-{uuid.uuid4().hex[:8]}.state"
-        opts = {"bootstrap_servers": bootstrap}
-        await ensure_topics(opts, {topic: state_topic_spec(args.partitions)})
-        producer = AIOKafkaProducer(
-            enable_idempotence=False, acks="all", max_request_size=MAX_RECORD_BYTES + 4096, **opts
-        )
-        await producer.start()
-        try:
-            writer = Changelog(topic, opts, built.store, built.dedup, producer)
-            await writer.start()
-            t0 = time.perf_counter()
-            records = writer.collect(sources)
-            await writer.flush()
-            flush_s = time.perf_counter() - t0
-        finally:
-            await producer.stop()
-        state_bytes = writer.stats.bytes_written
+    topic = f"bench-{uuid.uuid4().hex[:8]}.state"
+    opts = {"bootstrap_servers": bootstrap}
+    await ensure_topics(opts, {topic: state_topic_spec(args.partitions)})
+    producer = AIOKafkaProducer(
+        enable_idempotence=False, acks="all", max_request_size=MAX_RECORD_BYTES + 4096, **opts
+    )
+    await producer.start()
+    try:
+        writer = Changelog(topic, opts, built.store, built.dedup, producer)
+        await writer.start()
+        t0 = time.perf_counter()
+        records = writer.collect(sources)
+        await writer.flush()
+        flush_s = time.perf_counter() - t0
+    finally:
+        await producer.stop()
+    state_bytes = writer.stats.bytes_written
 
-        fresh = Pipeline(settings)
-        producer = AIOKafkaProducer(enable_idempotence=False, **opts)
-        await producer.start()
-        try:
-            reader = Changelog(topic, opts, fresh.store, fresh.dedup, producer)
-            await reader.start()
-            t0 = time.perf_counter()
-            restored = await reader.restore(sources)
-            restore_s = time.perf_counter() - t0
-        finally:
-            await producer.stop()
+    fresh = Pipeline(settings)
+    producer = AIOKafkaProducer(enable_idempotence=False, **opts)
+    await producer.start()
+    try:
+        reader = Changelog(topic, opts, fresh.store, fresh.dedup, producer)
+        await reader.start()
+        t0 = time.perf_counter()
+        restored = await reader.restore(sources, generation=2)
+        restore_s = time.perf_counter() - t0
+    finally:
+        await producer.stop()
     same = fresh.store.snapshot(now) == want
 
     rows = [
@@ -197,6 +423,66 @@ async def _main(args: argparse.Namespace) -> None:
         raise SystemExit("restored state differs from the original")
 
 
+async def _main(args: argparse.Namespace) -> None:
+    async with _broker(args.broker) as bootstrap:
+        if not args.skip_day:
+            await _day(args, bootstrap)
+        if args.week_events:
+            await _week(args, bootstrap)
+
+
+async def _week(args: argparse.Namespace, bootstrap: str) -> None:
+    """1,000 brands over 7 d at two sizes (for the per-event slope) beside 3 brands."""
+    small, large = args.week_small_events, args.week_events
+    runs: list[tuple[str, int, int]] = [
+        ("3 brands", small, 3),
+        (f"{args.week_brands:,} brands", small, args.week_brands),
+        (f"{args.week_brands:,} brands", large, args.week_brands),
+    ]
+    results = []
+    for name, events, brands in runs:
+        print(f"  week: {name}, {events:,} events ...", flush=True)  # noqa: T201
+        profile = args.profile and events == large and brands == args.week_brands
+        results.append(await _week_case(bootstrap, events, brands, args.partitions, profile))
+    print(  # noqa: T201
+        f"\nrestore benchmark, 7 d (Apache Kafka state topic via {args.broker}, windows "
+        f"5m/1h/24h/7d, every brand active every hour, {args.partitions} partitions per input "
+        "topic, each restore a fresh process holding every partition; shared 2-core machine)"
+    )
+    print(  # noqa: T201
+        f"  {'case':<32} {'records':>8} {'MB read':>8} {'restore s':>9} {'CPU s':>6} "
+        f"{'RSS MB':>7} {'build s':>8} {'same KPIs':>9}"
+    )
+    for (name, _, _), r in zip(runs, results, strict=True):
+        b, rs = r["build"], r["restore"]
+        label = f"{name}, {b['events']:,} events"
+        print(  # noqa: T201
+            f"  {label:<32} {rs['records']:>8,} {rs['bytes_read'] / 1e6:>8,.1f} "
+            f"{rs['seconds']:>9.2f} {rs['cpu_seconds']:>6.2f} {rs['rss'] / 1e6:>7,.0f} "
+            f"{b['build_seconds']:>8.0f} {'yes' if rs['digest'] == b['digest'] else 'NO':>9}"
+        )
+    lo, hi = results[1], results[2]
+    de = hi["build"]["events"] - lo["build"]["events"]
+    per_event = (hi["restore"]["seconds"] - lo["restore"]["seconds"]) / de
+    per_byte = (hi["restore"]["bytes_read"] - lo["restore"]["bytes_read"]) / de
+    target = 20_000_000
+    extra = target - hi["build"]["events"]
+    print(  # noqa: T201
+        f"  slope {per_event * 1e6:.2f} us and {per_byte:.1f} B per event; "
+        f"{target:,} events extrapolated: ~{hi['restore']['seconds'] + per_event * extra:.0f} s, "
+        f"~{(hi['restore']['bytes_read'] + per_byte * extra) / 1e6:,.0f} MB read "
+        "(target <= 15 s)"
+    )
+    print(  # noqa: T201
+        f"  1,000 brands vs 3 brands at {small:,} events: "
+        f"{lo['restore']['seconds'] / results[0]['restore']['seconds']:.1f}x the restore time"
+    )
+    if "profile" in hi["restore"]:
+        print("\n  profile of the largest restore (tottime):\n" + hi["restore"]["profile"])  # noqa: T201
+    if any(r["restore"]["digest"] != r["build"]["digest"] for r in results):
+        raise SystemExit("restored state differs from the original")
+
+
 def main() -> None:
     """Parse arguments and run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -204,7 +490,25 @@ def main() -> None:
     parser.add_argument("--per-brand-minute", type=int, default=1, help="mentions per brand/min")
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--broker", choices=("auto", "kafka", "tansu"), default="auto")
-    asyncio.run(_main(parser.parse_args()))
+    parser.add_argument("--skip-day", action="store_true", help="only the 7 d cases")
+    parser.add_argument(
+        "--week-events", type=int, default=1_000_000, help="7 d case, events (0 skips it)"
+    )
+    parser.add_argument(
+        "--week-small-events", type=int, default=250_000, help="7 d case, fewer events (slope)"
+    )
+    parser.add_argument("--week-brands", type=int, default=1_000)
+    parser.add_argument("--profile", action="store_true", help="profile the largest restore")
+    for flag in ("--week-build", "--week-restore"):  # one case in a fresh interpreter
+        parser.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
+    for flag, kind in (("--bootstrap", str), ("--topic", str), ("--events", int)):
+        parser.add_argument(flag, type=kind, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.week_build or args.week_restore:
+        run = _week_build if args.week_build else _week_restore
+        print(json.dumps(asyncio.run(run(args))))  # noqa: T201
+        return
+    asyncio.run(_main(args))
 
 
 if __name__ == "__main__":
