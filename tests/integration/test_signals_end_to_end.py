@@ -6,7 +6,8 @@ scrape shows nothing filtered and no trend; after them, the campaign's posts are
 ``socialpulse_mentions_filtered_total`` (and in volume, not in sentiment or share of voice), the
 hashtag trends in ``/api/v1/trends`` and the campaign is listed there and raises a
 ``copy_paste_campaign`` incident. Two workers sharing the partitions see one campaign through
-the trends topic, and only the owner of partition 0 announces it: one incident.
+the trends topic, and only the owner of partition 0 announces it: one incident; and both report
+the fleet's filtered mentions in ``/api/v1/trends``, the sum of what each filtered.
 """
 
 from __future__ import annotations
@@ -231,11 +232,36 @@ async def _run_two(bootstrap: str) -> None:
     background, later = _phases(now)
     pipelines = [Pipeline(settings), Pipeline(settings)]
     workers = [Worker(settings, p, bootstrap, clock) for p in pipelines]
+    servers = []
+    for p in pipelines:
+        app = build_app(CollectorRegistry(), p.store, clock, signals=p.signals)
+        servers.append(HttpServer(app, "127.0.0.1", 0))
+        await servers[-1].start()
     stop = asyncio.Event()
     for w in workers:
         await w.start()
     tasks = [asyncio.create_task(w.run(stop)) for w in workers]
     lead = (topics["m"], 0)
+
+    def counted() -> dict[str, int]:
+        """The filtered counters of both workers added: what Prometheus sums."""
+        return {
+            r: sum(p.signals.filtered["aurora"][r] for p in pipelines)
+            for r in pipelines[0].signals.filtered["aurora"]
+        }
+
+    async def reported() -> list[dict[str, int]]:
+        """``filtered`` in each pod's ``/api/v1/trends``."""
+        out = []
+        async with aiohttp.ClientSession() as s:
+            for server in servers:
+                params = {"brand": "aurora", "window": "1m"}
+                url = f"http://127.0.0.1:{server.port}/api/v1/trends"
+                async with s.get(url, params=params) as resp:
+                    assert resp.status == 200
+                    out.append((await resp.json())["filtered"])
+        return out
+
     try:
         deadline = time.monotonic() + 60
         while not (
@@ -254,17 +280,31 @@ async def _run_two(bootstrap: str) -> None:
             done = sum(p.stats.processed["mentions"] for p in pipelines) >= len(background) + len(
                 later
             )
-            if done and views[0] and views[0] == views[1] and views[0][0][2] == CAMPAIGN_ACCOUNTS:
+            pods = await reported()
+            if (
+                done
+                and views[0]
+                and views[0] == views[1]
+                and views[0][0][2] == CAMPAIGN_ACCOUNTS
+                and pods[0] == pods[1] == counted()
+            ):
                 break
             assert time.monotonic() < deadline, views
             await asyncio.sleep(0.5)
         owners = [lead in w.restored for w in workers]
+        own = [p.signals.filtered["aurora"] for p in pipelines]
     finally:
         stop.set()
         await asyncio.gather(*tasks)
         for w in workers:
             await w.stop()
+        for server in servers:
+            await server.stop()
     assert sorted(owners) == [False, True]
+    # Both pods report the fleet's filtered mentions: the sum of what each worker filtered.
+    assert pods[0] == pods[1] == counted()
+    assert all(0 < sum(o.values()) < sum(pods[0].values()) for o in own)
+    assert sum(pods[0].values()) >= CAMPAIGN_POSTS - 3 * 2
     [(key, posts, _)] = views[0]
     assert posts >= 60
     # Each worker's own partitions hold a part of it: without the topic, two campaigns.

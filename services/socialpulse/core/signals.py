@@ -212,6 +212,8 @@ class Signals:
         if offset >= part.replay_until:
             for brand in brands:
                 self.filtered[brand][reason] += 1
+        for brand in brands:  # state, like the trend terms: a re-read after a restore adds it
+            part.trends.add_filtered(brand, ts, reason)
         if reason == "campaign":
             part.campaign_brands.setdefault(verdict.cluster, set()).update(brands)
             if len(part.campaign_brands) > part.prune_at:
@@ -273,15 +275,15 @@ class Signals:
         part.campaign_brands = {c: set(b) for c, b in state.campaign_brands}
         return state.offset
 
-    def trend_updates(self, source: Source) -> list[tuple[str, int, bytes, bytes]]:
-        """(brand, bucket, count-min, heavy hitters) of the buckets of ``source`` that changed."""
+    def trend_updates(self, source: Source) -> list[tuple[str, int, bytes, bytes, dict[str, int]]]:
+        """(brand, bucket, count-min, heavy hitters, filtered) of ``source``'s changed buckets."""
         part = self._partitions.get(source)
         if part is None:
             return []
         out = []
         for brand, state in part.trends.brands.items():
             for index, bucket in state.take_changed():
-                out.append((brand, index, *bucket.serialized()))
+                out.append((brand, index, *bucket.serialized(), dict(bucket.filtered)))
         return out
 
     def latest_of(self, source: Source) -> float:
@@ -345,6 +347,15 @@ class Signals:
             if state is not None and state.buckets:
                 merged.merge(state)
         return merged
+
+    def filtered_of(self, brand: str, now: float) -> dict[str, int]:
+        """The brand's filtered mentions per reason in the trend window at event time ``now``.
+
+        The fleet's, from every partition's buckets like ``brand_trends`` (each reason present).
+        """
+        state = self.brand_trends(brand) if now > float("-inf") else None
+        found = state.filtered(now) if state is not None else {}
+        return {reason: found.get(reason, 0) for reason in FILTER_REASONS}
 
     def trends_ready(self, brand: str, now: float) -> bool:
         """Whether ``brand`` has a full baseline behind the recent window at ``now``."""

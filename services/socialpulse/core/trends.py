@@ -3,7 +3,9 @@
 Each bucket (``bucket_seconds`` of event time) of a brand holds an Apache DataSketches
 count-min sketch of every term (the counts) and a frequent-strings sketch (the heavy hitters,
 the candidates). Both are bounded in memory and merge by union, so buckets merge into windows
-and the state of several workers merges into one. Until a bucket is read it also counts up to
+and the state of several workers merges into one. A bucket also counts the brand's mentions the
+spam heuristics filtered, per reason, so the fleet's filtered counts travel and merge with the
+sketches (``FleetTrends``). Until a bucket is read it also counts up to
 ``open_bucket_terms`` distinct terms exactly and folds them into its sketches in one go: a
 pybind11 call per term and mention would cost more than the rest of the pipeline.
 
@@ -17,6 +19,7 @@ is the count-min estimate, which never undercounts, so both errors make a burst 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -46,6 +49,8 @@ class _BucketSnapshot(msgspec.Struct, array_like=True):
     index: int
     counts: bytes
     heavy: bytes
+    # Filtered mentions per reason; absent from snapshots of older releases (none then).
+    filtered: dict[str, int] = {}
 
 
 class _BrandSnapshot(msgspec.Struct):
@@ -54,16 +59,50 @@ class _BrandSnapshot(msgspec.Struct):
     buckets: list[_BucketSnapshot]
 
 
-class Bucket:
-    """The terms of one brand in one bucket: a count-min and a heavy-hitter sketch."""
+@functools.cache
+def _empty_sketches(depth: int, width: int, heavy_lg: int) -> tuple[bytes, bytes]:
+    """The serialised sketches of a bucket that counted no term (what ``serialized`` sends)."""
+    counts = count_min_sketch(depth, width, SEED)
+    return bytes(counts.serialize()), bytes(frequent_strings_sketch(heavy_lg).serialize())
 
-    __slots__ = ("_open", "_open_cap", "counts", "heavy")
+
+class Bucket:
+    """The mentions of one brand in one bucket: terms in a count-min and a heavy-hitter sketch.
+
+    Beside them, how many of the brand's mentions the spam heuristics filtered, per reason
+    (``filtered``): a bucket of filtered mentions only makes no sketches, so the counts cost
+    a dict where trends are off or a minute holds spam alone.
+    """
+
+    __slots__ = ("_counts", "_heavy", "_open", "_open_cap", "_settings", "filtered")
 
     def __init__(self, settings: TrendSettings) -> None:
-        self.counts = count_min_sketch(settings.sketch_depth, settings.sketch_width, SEED)
-        self.heavy = frequent_strings_sketch(settings.heavy_hitters_lg)
+        self._settings = settings
+        self._counts: count_min_sketch | None = None
+        self._heavy: frequent_strings_sketch | None = None
         self._open: dict[str, int] = {}
         self._open_cap = settings.open_bucket_terms
+        self.filtered: dict[str, int] = {}
+
+    @property
+    def counts(self) -> count_min_sketch:
+        """The count-min sketch of every term (made at first use)."""
+        if self._counts is None:
+            s = self._settings
+            self._counts = count_min_sketch(s.sketch_depth, s.sketch_width, SEED)
+        return self._counts
+
+    @property
+    def heavy(self) -> frequent_strings_sketch:
+        """The frequent-strings sketch of the heavy hitters (made at first use)."""
+        if self._heavy is None:
+            self._heavy = frequent_strings_sketch(self._settings.heavy_hitters_lg)
+        return self._heavy
+
+    @property
+    def sketched(self) -> bool:
+        """Whether the bucket counted any term (its sketches exist)."""
+        return self._counts is not None or bool(self._open)
 
     def add(self, terms: Iterable[str]) -> None:
         """Count each of ``terms`` once."""
@@ -73,38 +112,64 @@ class Bucket:
         if len(pending) >= self._open_cap:
             self.fold()
 
+    def add_filtered(self, reason: str) -> None:
+        """Count one filtered mention under ``reason``."""
+        self.filtered[reason] = self.filtered.get(reason, 0) + 1
+
     def fold(self) -> None:
         """Move the exact counts into the sketches (before any read, merge or snapshot)."""
+        if not self._open:
+            return
+        counts, heavy = self.counts, self.heavy
         for term, n in self._open.items():
-            self.counts.update(term, n)
-            self.heavy.update(term, n)
+            counts.update(term, n)
+            heavy.update(term, n)
         self._open.clear()
 
     def merge(self, other: Bucket) -> None:
         """Add ``other``'s counts to this bucket (the union of their mentions)."""
-        self.fold()
         other.fold()
-        self.counts.merge(other.counts)
-        self.heavy.merge(other.heavy)
+        if other._counts is not None and other._heavy is not None:
+            self.fold()
+            self.counts.merge(other._counts)
+            self.heavy.merge(other._heavy)
+        for reason, n in other.filtered.items():
+            self.filtered[reason] = self.filtered.get(reason, 0) + n
 
     def serialized(self) -> tuple[bytes, bytes]:
         """Both sketches as bytes (count-min, heavy hitters), the open counts folded first."""
         self.fold()
-        return bytes(self.counts.serialize()), bytes(self.heavy.serialize())
+        if self._counts is None or self._heavy is None:
+            s = self._settings
+            return _empty_sketches(s.sketch_depth, s.sketch_width, s.heavy_hitters_lg)
+        return bytes(self._counts.serialize()), bytes(self._heavy.serialize())
 
     @classmethod
-    def deserialized(cls, settings: TrendSettings, counts: bytes, heavy: bytes) -> Bucket:
-        """A bucket from ``serialized`` bytes taken with the same settings."""
+    def deserialized(
+        cls,
+        settings: TrendSettings,
+        counts: bytes,
+        heavy: bytes,
+        filtered: Mapping[str, int] | None = None,
+    ) -> Bucket:
+        """A bucket from ``serialized`` bytes (and filtered counts) taken with the same settings."""
         out = cls(settings)
-        out.counts = count_min_sketch.deserialize(counts)
-        out.heavy = frequent_strings_sketch.deserialize(heavy)
+        empty = _empty_sketches(
+            settings.sketch_depth, settings.sketch_width, settings.heavy_hitters_lg
+        )
+        if (counts, heavy) != empty:
+            out._counts = count_min_sketch.deserialize(counts)
+            out._heavy = frequent_strings_sketch.deserialize(heavy)
+        out.filtered = dict(filtered or {})
         return out
 
     def sketch_bytes(self) -> int:
         """Serialised size of both sketches: the bucket's memory, bounded by the settings."""
         self.fold()
-        return int(self.counts.get_serialized_size_bytes()) + int(
-            self.heavy.get_serialized_size_bytes()
+        if self._counts is None or self._heavy is None:
+            return 0
+        return int(self._counts.get_serialized_size_bytes()) + int(
+            self._heavy.get_serialized_size_bytes()
         )
 
 
@@ -125,22 +190,45 @@ class BrandTrends:
         """Index of the bucket holding event time ``ts``."""
         return int(ts // self.settings.bucket_seconds)
 
-    def add(self, ts: float, terms: Iterable[str]) -> None:
-        """Count the terms of one mention created at ``ts`` (the brand's own terms excluded)."""
+    def _bucket(self, ts: float) -> Bucket | None:
+        """The bucket of event time ``ts``, made if new (None for one past the span: late)."""
         index = self.bucket_of(ts)
         bucket = self.buckets.get(index)
         if bucket is None:
             newest = max(self.buckets, default=index)
             if index <= newest - self._span:
                 self.late += 1
-                return
+                return None
             bucket = self.buckets[index] = Bucket(self.settings)
             if self.first_bucket is None or index < self.first_bucket:
                 self.first_bucket = index
             self._expire(max(newest, index))
-        excluded = self.excluded
-        bucket.add([t for t in terms if t not in excluded])
         self.changed.add(index)
+        return bucket
+
+    def add(self, ts: float, terms: Iterable[str]) -> None:
+        """Count the terms of one mention created at ``ts`` (the brand's own terms excluded)."""
+        bucket = self._bucket(ts)
+        if bucket is not None:
+            excluded = self.excluded
+            bucket.add([t for t in terms if t not in excluded])
+
+    def add_filtered(self, ts: float, reason: str) -> None:
+        """Count one mention created at ``ts`` that the spam heuristics filtered for ``reason``."""
+        bucket = self._bucket(ts)
+        if bucket is not None:
+            bucket.add_filtered(reason)
+
+    def filtered(self, now: float) -> dict[str, int]:
+        """Filtered mentions per reason in the recent window at event time ``now``."""
+        current = self.bucket_of(now)
+        lo = current - self.settings.recent_buckets + 1
+        out: dict[str, int] = {}
+        for index, bucket in self.buckets.items():
+            if lo <= index <= current:
+                for reason, n in bucket.filtered.items():
+                    out[reason] = out.get(reason, 0) + n
+        return out
 
     def take_changed(self) -> list[tuple[int, Bucket]]:
         """The live buckets added to since the last call, oldest first."""
@@ -150,6 +238,7 @@ class BrandTrends:
     def _expire(self, newest: int) -> None:
         for index in [i for i in self.buckets if i <= newest - self._span]:
             del self.buckets[index]
+            self.changed.discard(index)  # unbounded otherwise where nothing publishes
 
     def _merged(self, lo: int, hi: int) -> Bucket:
         out = Bucket(self.settings)
@@ -214,7 +303,7 @@ class BrandTrends:
         """The state as bytes: the serialised sketches of every bucket."""
         buckets = []
         for index, b in sorted(self.buckets.items()):
-            buckets.append(_BucketSnapshot(index, *b.serialized()))
+            buckets.append(_BucketSnapshot(index, *b.serialized(), dict(b.filtered)))
         return msgspec.msgpack.encode(_BrandSnapshot(SNAPSHOT_VERSION, self.first_bucket, buckets))
 
     @classmethod
@@ -228,7 +317,7 @@ class BrandTrends:
         out = cls(settings, excluded)
         out.first_bucket = snap.first_bucket
         for b in snap.buckets:
-            out.buckets[b.index] = Bucket.deserialized(settings, b.counts, b.heavy)
+            out.buckets[b.index] = Bucket.deserialized(settings, b.counts, b.heavy, b.filtered)
         # Restored buckets are announced again: their last version may never have been.
         out.changed = set(out.buckets)
         return out
@@ -246,6 +335,12 @@ class TrendDetector:
         state = self.brands.get(brand)
         if state is not None:
             state.add(ts, terms)
+
+    def add_filtered(self, brand: str, ts: float, reason: str) -> None:
+        """Count one filtered mention of ``brand`` created at ``ts``; unknown brands are ignored."""
+        state = self.brands.get(brand)
+        if state is not None:
+            state.add_filtered(ts, reason)
 
     def trends(self, brand: str, now: float) -> list[Trend]:
         """The top trends of ``brand`` at event time ``now``."""
@@ -282,8 +377,13 @@ class FleetTrends:
         latest: float,
         counts: bytes,
         heavy: bytes,
+        filtered: Mapping[str, int] | None = None,
     ) -> bool:
-        """Take one published bucket; False when older than the version held (or unknown)."""
+        """Take one published bucket; False when older than the version held (or unknown).
+
+        ``filtered``: the bucket's filtered mentions per reason (none in a record of an older
+        release).
+        """
         held = self._buckets.get(brand)
         if held is None:
             return False
@@ -292,7 +392,7 @@ class FleetTrends:
         if have is not None and have[0] > offset:
             self.stale += 1
             return False
-        held[key] = (offset, Bucket.deserialized(self.settings, counts, heavy))
+        held[key] = (offset, Bucket.deserialized(self.settings, counts, heavy, filtered))
         self.latest = max(self.latest, latest)
         self.applied += 1
         return True

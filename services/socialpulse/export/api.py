@@ -169,7 +169,7 @@ def add_api_routes(
 
 
 async def _trends(request: web.Request) -> web.Response:
-    """The fleet's trends and campaigns of one brand over the trend window; this worker's filtered.
+    """The fleet's trends, filtered mentions and campaigns of one brand over the trend window.
 
     400 for a missing or unknown brand or window (the body names the valid values). Trends
     are read at the latest event time seen, so a backfill of old events is read where it is.
@@ -200,7 +200,7 @@ async def _trends(request: web.Request) -> web.Response:
             {"term": t.term, "score": round(t.score, 3), "recent": t.recent, "expected": t.expected}
             for t in trends
         ],
-        "filtered": signals.filtered[brand],
+        "filtered": signals.filtered_of(brand, at),
         "campaigns": [
             {
                 "alert_id": c.key,

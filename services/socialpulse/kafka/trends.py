@@ -3,7 +3,8 @@
 Trends judged on one worker's partitions would depend on the pod answering, and a spike alert's
 ``top_terms`` on which worker evaluates. So every few seconds (``PUBLISH_EVERY_SECONDS``) a
 worker sends each trend bucket of its partitions that changed, whole (the count-min and
-frequent-items sketches, a few kB), keyed by (input topic, partition, brand, bucket); and a
+frequent-items sketches, a few kB, and the bucket's filtered mentions per reason), keyed by
+(input topic, partition, brand, bucket); and a
 reader task on every worker reads the whole topic, from its start and without a consumer group,
 into the ``FleetTrends`` view that ``/api/v1/trends`` and alert evidence read. A version carries
 the partition's offset when it was taken, so an older one (a crash's re-send, a fenced writer)
@@ -56,6 +57,9 @@ class _Value(msgspec.Struct, array_like=True):
     latest: float  # the partition's latest event time then
     counts: bytes
     heavy: bytes
+    # The bucket's filtered mentions per reason: absent from records of older releases, whose
+    # readers skip it in turn (a trailing field).
+    filtered: dict[str, int] = {}
 
 
 class _CampaignsKey(msgspec.Struct, array_like=True, frozen=True):
@@ -92,11 +96,18 @@ def trends_topic_spec(settings: TrendSettings) -> TopicSpec:
 
 
 def encode_bucket(
-    source: Source, brand: str, index: int, offset: int, latest: float, counts: bytes, heavy: bytes
+    source: Source,
+    brand: str,
+    index: int,
+    offset: int,
+    latest: float,
+    counts: bytes,
+    heavy: bytes,
+    filtered: dict[str, int] | None = None,
 ) -> tuple[bytes, bytes]:
-    """The (key, value) of one published bucket."""
+    """The (key, value) of one published bucket, its filtered mentions per reason beside."""
     key = _encode(_Key(source[0], source[1], brand, index))
-    return key, _encode(_Value(offset, latest, counts, heavy))
+    return key, _encode(_Value(offset, latest, counts, heavy, filtered or {}))
 
 
 def encode_campaigns(
@@ -130,7 +141,9 @@ def apply_record(
             return campaigns.apply(source, c.offset, c.latest, c.parts) if campaigns else False
         source = (k.topic, k.partition)
         v = _decode_value(value)
-        return view.apply(source, k.brand, k.bucket, v.offset, v.latest, v.counts, v.heavy)
+        return view.apply(
+            source, k.brand, k.bucket, v.offset, v.latest, v.counts, v.heavy, v.filtered
+        )
     except (msgspec.DecodeError, msgspec.ValidationError, ValueError, RuntimeError):
         return None  # not our format, or sketches that do not deserialise
 
@@ -160,8 +173,10 @@ class TrendPublisher:
             if resume is None:
                 continue
             latest = self._signals.latest_of(source)
-            for brand, index, counts, heavy in self._signals.trend_updates(source):
-                key, value = encode_bucket(source, brand, index, resume - 1, latest, counts, heavy)
+            for brand, index, counts, heavy, filtered in self._signals.trend_updates(source):
+                key, value = encode_bucket(
+                    source, brand, index, resume - 1, latest, counts, heavy, filtered
+                )
                 self._pending[key] = value
             parts = self._signals.campaign_parts(source)
             if parts != self._campaigns.get(source):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -157,3 +158,31 @@ def test_stop_words_and_brand_terms_never_trend(burst: list[str], size: int) -> 
     for i in range(size):
         state.add(now + i * 0.1, tok.terms(text))
     assert {t.term for t in state.trends(now + 59)} == {"zzlaunch"}
+
+
+def test_filtered_counts_merge_restore_and_stay_in_the_window() -> None:
+    parts = [BrandTrends(S), BrandTrends(S)]
+    parts[0].add_filtered(T0 + 10, "campaign")
+    parts[0].add_filtered(T0 + 70, "bot_rate")
+    parts[1].add_filtered(T0 + 75, "campaign")
+    parts[1].add(T0 + 80, ["latte"])
+    parts[1].add_filtered(T0 - 600, "near_duplicate")  # ten minutes before: out of the window
+    # A bucket of filtered mentions alone makes no sketches.
+    assert not parts[0].buckets[int(T0 // 60)].sketched and parts[0].memory_bytes() == 0
+    merged = BrandTrends.restore(parts[0].snapshot(), S)
+    merged.merge(BrandTrends.restore(parts[1].snapshot(), S))
+    assert merged.filtered(T0 + 90) == {"campaign": 2, "bot_rate": 1}
+    assert merged.filtered(T0 + 60 * 30) == {}  # past the recent window
+    assert merged.buckets[int((T0 + 80) // 60)].counts.get_estimate("latte") == 1
+
+
+def test_a_snapshot_of_an_older_release_restores_with_nothing_filtered() -> None:
+    state = BrandTrends(S)
+    state.add(T0, ["latte"])
+    counts, heavy = state.buckets[int(T0 // 60)].serialized()
+    old = msgspec.msgpack.encode(
+        {"version": 1, "first_bucket": int(T0 // 60), "buckets": [[int(T0 // 60), counts, heavy]]}
+    )
+    restored = BrandTrends.restore(old, S)
+    assert restored.filtered(T0) == {}
+    assert restored.buckets[int(T0 // 60)].counts.get_estimate("latte") == 1

@@ -7,6 +7,8 @@ import random
 import zlib
 from dataclasses import dataclass, field
 
+import msgspec
+
 from builders import ALPHA_BETA, encoded, mention
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.core.windows.timeline import Source
@@ -174,3 +176,64 @@ async def test_a_campaign_over_two_workers_is_one_through_the_topic() -> None:
         fleet, *encode_campaigns(src, 0, NOW, []), pods[1].signals.fleet_campaigns
     )
     assert pods[1].signals.fleet_campaigns.stale == 1
+
+
+async def test_filtered_counts_are_the_fleets_through_the_topic() -> None:
+    """Each pod's partitions filter their share of a campaign; every pod reports the sum."""
+    wide = Settings(brands=ALPHA_BETA, trends={"baseline_buckets": 2, "recent_buckets": 30})
+    records = _campaign_records(2)
+
+    def fed(sources: list[Source]) -> Pipeline:
+        p = Pipeline(wide)
+        for s in sources:
+            p.process_batch("mentions", records[s], s, NOW)
+        return p
+
+    alone = fed(sorted(records))
+    at = alone.signals.event_time
+    want = alone.signals.filtered_of("a", at)
+    assert sum(want.values()) == sum(alone.signals.filtered["a"].values()) > 0
+    pods = [fed([("mentions", p)]) for p in range(2)]
+    own = [pod.signals.filtered_of("a", at) for pod in pods]
+    assert all(0 < sum(o.values()) < sum(want.values()) for o in own)
+    assert {r: own[0][r] + own[1][r] for r in want} == want
+    topic = FakeProducer()
+    for pod in pods:
+        await TrendPublisher("t", topic, pod.signals).publish(pod.signals.partitions)
+    for pod in pods:
+        fleet = pod.signals.new_fleet()
+        for key, value in topic.log:
+            assert apply_record(fleet, key, value, pod.signals.fleet_campaigns)
+        assert pod.signals.filtered_of("a", at) == want
+        assert sum(pod.signals.filtered_of("b", at).values()) == 0
+
+
+def test_a_bucket_record_of_an_older_release_is_read_with_nothing_filtered() -> None:
+    p = _fed(sorted(_records()), _records())
+    state = p.signals.brand_trends("a")
+    assert state is not None
+    index = max(state.buckets)
+    counts, heavy = state.buckets[index].serialized()
+    key, _ = encode_bucket(("mentions", 0), "a", index, 5, NOW, counts, heavy)
+    old = msgspec.msgpack.encode([5, NOW, counts, heavy])  # the value before filtered counts
+    fleet = p.signals.new_fleet()
+    assert apply_record(fleet, key, old)
+    merged = fleet.brand("a")
+    assert merged is not None and merged.buckets[index].serialized()[0] == counts
+    assert merged.filtered(NOW) == {}
+    # And a reader of that release reads a record with them (the trailing field skipped).
+    _, new = encode_bucket(("mentions", 0), "a", index, 6, NOW, counts, heavy, {"campaign": 3})
+    before = msgspec.msgpack.decode(new, type=_OlderValue)
+    assert (before.offset, before.counts, before.heavy) == (6, counts, heavy)
+    assert apply_record(fleet, key, new)
+    merged = fleet.brand("a")
+    assert merged is not None and merged.filtered(index * 60.0) == {"campaign": 3}
+
+
+class _OlderValue(msgspec.Struct, array_like=True):
+    """A bucket's value as the release before filtered counts reads it."""
+
+    offset: int
+    latest: float
+    counts: bytes
+    heavy: bytes
