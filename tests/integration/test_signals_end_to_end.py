@@ -52,6 +52,11 @@ HASHTAG = "#latteartday"
 # a campaign in every partition (20 posts, 10 accounts by default).
 CAMPAIGN_POSTS = 90
 CAMPAIGN_ACCOUNTS = 45
+# The two workers' campaign: 6, 18 and 12 posts from 3, 9 and 6 accounts in the 3 partitions
+# (the default partitioner's murmur2 of the author), below the thresholds in every one and
+# above them fleet-wide.
+SPREAD_POSTS = 36
+SPREAD_ACCOUNTS = 18
 
 
 def _mention(ts: float, author: str, followers: int, text: str) -> bytes:
@@ -75,7 +80,9 @@ def _genuine(rng: random.Random, ts: float, n: int, extra: str = "") -> tuple[st
     return author, _mention(ts, author, rng.randint(100, 5000), text)
 
 
-def _phases(now: float) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:
+def _phases(
+    now: float, posts: int = CAMPAIGN_POSTS, accounts: int = CAMPAIGN_ACCOUNTS
+) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:
     """Background over the three minutes before ``now``'s; then the burst and the campaign."""
     rng = random.Random(7)
     minute = now // 60 * 60
@@ -83,11 +90,11 @@ def _phases(now: float) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]
     later: list[tuple[str, bytes]] = []
     for n in range(20):
         later.append(_genuine(rng, minute + 1 + n, 1000 + n, HASHTAG))
-    for n in range(CAMPAIGN_POSTS):
+    for n in range(posts):
         words = CAMPAIGN.split()
         words.insert(rng.randrange(2, len(words)), rng.choice(["wow", "omg", "pls", "so"]))
         text = " ".join(words) + f" https://bit.ly/{rng.randrange(10**6)}"
-        author = f"new{n % CAMPAIGN_ACCOUNTS}"
+        author = f"new{n % accounts}"
         later.append((author, _mention(minute + 1 + n / 3, author, 2, text)))
     return background, later
 
@@ -215,7 +222,10 @@ def _settings(bootstrap: str, run: str) -> tuple[Settings, dict[str, str]]:
 
 
 async def _run_two(bootstrap: str) -> None:
-    """Two workers, one campaign over the 3 partitions: one campaign, one key, one announcer."""
+    """Two workers, one campaign over the 3 partitions: one campaign, one key, one announcer.
+
+    The campaign is below the thresholds in each partition, above them fleet-wide.
+    """
     settings, topics = _settings(bootstrap, uuid.uuid4().hex[:8])
     now = time.time() // 60 * 60 + 50
     clock = lambda: now  # noqa: E731
@@ -229,7 +239,7 @@ async def _run_two(bootstrap: str) -> None:
             settings.kafka.minutes_topic_name: minutes_topic_spec(settings.anomaly),
         },
     )
-    background, later = _phases(now)
+    background, later = _phases(now, SPREAD_POSTS, SPREAD_ACCOUNTS)
     pipelines = [Pipeline(settings), Pipeline(settings)]
     workers = [Worker(settings, p, bootstrap, clock) for p in pipelines]
     servers = []
@@ -285,7 +295,7 @@ async def _run_two(bootstrap: str) -> None:
                 done
                 and views[0]
                 and views[0] == views[1]
-                and views[0][0][2] == CAMPAIGN_ACCOUNTS
+                and views[0][0][2] == SPREAD_ACCOUNTS
                 and pods[0] == pods[1] == counted()
             ):
                 break
@@ -304,9 +314,12 @@ async def _run_two(bootstrap: str) -> None:
     # Both pods report the fleet's filtered mentions: the sum of what each worker filtered.
     assert pods[0] == pods[1] == counted()
     assert all(0 < sum(o.values()) < sum(pods[0].values()) for o in own)
-    assert sum(pods[0].values()) >= CAMPAIGN_POSTS - 3 * 2
+    assert sum(pods[0].values()) >= SPREAD_POSTS - 3 * 2
+    # Below the thresholds in every partition: no mention's verdict is ``campaign`` (verdicts
+    # are their partition's), yet the fleet's joined cluster is one.
+    assert all(o["campaign"] == 0 for o in own) and pods[0]["near_duplicate"] > 0
     [(key, posts, _)] = views[0]
-    assert posts >= 60
+    assert SPREAD_POSTS >= posts >= settings.spam.campaign_min_posts
     # Each worker's own partitions hold a part of it: without the topic, two campaigns.
     assert all(any(p.signals.campaign_parts(s) for s in p.signals.partitions) for p in pipelines)
     incidents = []

@@ -14,14 +14,13 @@ begun in one minute; a campaign already announced keeps its key while any of its
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 import msgspec
 import numpy as np
 
-from socialpulse.core.neardup import similarity
 from socialpulse.core.windows.timeline import Source
 
 CAMPAIGN_SIGNAL: Final = "copy_paste_campaign"
@@ -76,13 +75,19 @@ class Campaign:
 
 
 def group_parts(
-    parts: Iterable[CampaignPart], threshold: float, known: Mapping[PartId, str] | None = None
+    parts: Iterable[CampaignPart],
+    threshold: float,
+    known: Mapping[PartId, str] | None = None,
+    min_posts: int = 0,
+    min_accounts: int = 0,
 ) -> list[Campaign]:
     """The campaigns of ``parts``: a brand's parts with similar signatures are one, largest first.
 
-    Two parts are one campaign when their signatures' estimated Jaccard similarity is at
-    ``threshold`` or above, or both are one with a third. A group holding a part of ``known``
-    (part -> key of a campaign announced before) keeps that key (the smallest, if several).
+    Two parts are one when their signatures' estimated Jaccard similarity is at ``threshold``
+    or above, or both are one with a third; a group is a campaign when its parts add up to
+    ``min_posts`` posts and ``min_accounts`` accounts (the thresholds judge the whole, not a
+    partition's share). A group holding a part of ``known`` (part -> key of a campaign
+    announced before) keeps that key (the smallest, if several).
     """
     known = known or {}
     by_brand: dict[str, list[CampaignPart]] = {}
@@ -90,19 +95,45 @@ def group_parts(
         by_brand.setdefault(p.brand, []).append(p)
     out: list[Campaign] = []
     for brand, items in by_brand.items():
-        sigs = [np.frombuffer(p.signature, dtype=np.uint32) for p in items]
         root = list(range(len(items)))
-        for i in range(len(items)):
-            for j in range(i + 1, len(items)):
-                if sigs[i].size == sigs[j].size and similarity(sigs[i], sigs[j]) >= threshold:
-                    a, b = _find(root, i), _find(root, j)
-                    root[max(a, b)] = min(a, b)
+        for i, j in _similar_pairs(items, threshold):
+            a, b = _find(root, i), _find(root, j)
+            root[max(a, b)] = min(a, b)
         groups: dict[int, list[CampaignPart]] = {}
         for i, p in enumerate(items):
             groups.setdefault(_find(root, i), []).append(p)
         for group in groups.values():
-            out.append(_campaign(brand, group, known))
+            c = _campaign(brand, group, known)
+            if c.posts >= min_posts and c.accounts >= min_accounts:
+                out.append(c)
     return sorted(out, key=lambda c: (-c.posts, c.first_seen, c.brand, c.key))
+
+
+# Parts compared with all others at once, in blocks of rows: bounded memory (block × n values).
+_BLOCK: Final = 256
+
+
+def _similar_pairs(items: Sequence[CampaignPart], threshold: float) -> Iterator[tuple[int, int]]:
+    """Index pairs ``i < j`` of ``items`` whose signatures are ``threshold`` similar or more.
+
+    The similarity of every pair, in numpy blocks: each partition publishes hundreds
+    of near-duplicate clusters, too many to compare one pair at a time at every read.
+    """
+    by_size: dict[int, list[int]] = {}
+    sigs = [np.frombuffer(p.signature, dtype=np.uint32) for p in items]
+    for i, sig in enumerate(sigs):
+        by_size.setdefault(sig.size, []).append(i)
+    for size, idx in by_size.items():
+        if size == 0 or len(idx) < 2:
+            continue
+        matrix = np.stack([sigs[i] for i in idx])
+        for lo in range(0, len(idx), _BLOCK):
+            block = matrix[lo : lo + _BLOCK]
+            equal = np.count_nonzero(block[:, None, :] == matrix[None, :, :], axis=2)
+            rows, cols = np.nonzero(equal / size >= threshold)  # as ``neardup.similarity``
+            for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
+                if lo + r < c:
+                    yield idx[lo + r], idx[c]
 
 
 def _find(root: list[int], i: int) -> int:

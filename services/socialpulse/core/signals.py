@@ -54,8 +54,15 @@ FILTER_REASONS: Final[tuple[SpamReason, ...]] = (
     "new_account_burst",
     "bot_rate",
 )
-# Campaign clusters whose brands are held before those gone from the window are forgotten.
+# The reasons that put a post in a cluster of near-identical posts: a campaign candidate.
+_CLUSTER_REASONS: Final[frozenset[SpamReason]] = frozenset(
+    ("campaign", "near_duplicate", "exact_repost")
+)
+# Clusters whose brands are held before those gone from the window are forgotten.
 _CAMPAIGNS_HELD: Final = 1024
+# A partition's near-duplicate clusters published as campaign parts, the largest: a campaign's
+# share in a partition is among them unless it holds that many larger clusters.
+PARTS_PER_PARTITION: Final = 256
 # Version of a partition's signals state (``Signals.snapshot``).
 STATE_VERSION: Final = 1
 
@@ -109,7 +116,7 @@ class _Partition:
     def __init__(self, spam: SpamDetector, trends: TrendDetector) -> None:
         self.spam = spam
         self.trends = trends
-        # Campaign cluster id -> brands its flagged posts named.
+        # Near-duplicate cluster id -> brands its flagged posts named.
         self.campaign_brands: dict[int, set[str]] = {}
         self.prune_at = _CAMPAIGNS_HELD
         self.offset = -1  # the last offset of the partition applied
@@ -118,9 +125,9 @@ class _Partition:
         self.latest = float("-inf")
 
     def prune(self) -> None:
-        """Forget the brands of campaigns gone from the window (a campaign stays one till then)."""
-        live = {c.id for c in self.spam.campaigns()}
-        for cluster in [c for c in self.campaign_brands if c not in live]:
+        """Forget the brands of clusters gone from the window (a cluster keeps them till then)."""
+        spam = self.spam
+        for cluster in [c for c in self.campaign_brands if not spam.has_cluster(c)]:
             del self.campaign_brands[cluster]
         self.prune_at = max(_CAMPAIGNS_HELD, 2 * len(self.campaign_brands))
 
@@ -214,7 +221,7 @@ class Signals:
                 self.filtered[brand][reason] += 1
         for brand in brands:  # state, like the trend terms: a re-read after a restore adds it
             part.trends.add_filtered(brand, ts, reason)
-        if reason == "campaign":
+        if not _CLUSTER_REASONS.isdisjoint(verdict.reasons):
             part.campaign_brands.setdefault(verdict.cluster, set()).update(brands)
             if len(part.campaign_brands) > part.prune_at:
                 part.prune()
@@ -374,16 +381,19 @@ class Signals:
         return max(here, self.fleet.latest) if self.fleet is not None else here
 
     def campaign_parts(self, source: Source) -> list[CampaignPart]:
-        """The live campaign clusters of ``source``, one part per brand they name.
+        """The near-duplicate clusters of ``source`` (campaign candidates), a part per brand.
 
-        Each carries the MinHash signature of its first text (the hasher has one seed, so
-        every worker computes the same), for ``group_parts`` to join one campaign's parts.
+        Every cluster of ``spam.near_duplicate_min_posts`` posts or more (the largest
+        ``PARTS_PER_PARTITION``), not only those over the campaign thresholds here: a campaign
+        spread over partitions may be below them in each. Each carries the MinHash signature of
+        its first text (the hasher has one seed, so every worker computes the same), for
+        ``group_parts`` to join one campaign's parts and judge the whole.
         """
         part = self._partitions.get(source)
         if part is None:
             return []
         out = []
-        for c in part.spam.campaigns():
+        for c in part.spam.near_duplicates(PARTS_PER_PARTITION):
             brands = part.campaign_brands.get(c.id)
             if not brands:
                 continue
@@ -408,17 +418,22 @@ class Signals:
     def campaigns(self, brand: str | None = None) -> list[Campaign]:
         """The fleet's campaigns in the spam window, largest first; only ``brand``'s when given.
 
-        Parts of one campaign in several partitions (similar first texts) are one campaign with
-        one incident key: those of the partitions held here as they stand, the others' from the
-        trends topic once it is read (``fleet_campaigns``), less those whose last post left the
-        window at the latest event time.
+        Near-duplicate clusters of several partitions with similar first texts are one cluster,
+        a campaign when the whole has ``spam.campaign_min_posts`` posts from
+        ``campaign_min_accounts`` accounts, with one incident key: the clusters of the
+        partitions held here as they stand, the others' from the trends topic once it is read
+        (``fleet_campaigns``), less those whose last post left the window at the latest event
+        time. A mention's own verdict stays its partition's (``check``).
         """
         parts = [p for s in sorted(self._partitions) for p in self.campaign_parts(s)]
         if self.fleet is not None:
             parts += self.fleet_campaigns.parts(besides=self._partitions)
             floor = self.event_time - self.settings.spam.window_seconds
             parts = [p for p in parts if p.last_seen > floor]
-        found = group_parts(parts, self._similarity, self._known)
+        s = self.settings.spam
+        found = group_parts(
+            parts, self._similarity, self._known, s.campaign_min_posts, s.campaign_min_accounts
+        )
         return [c for c in found if brand is None or c.brand == brand]
 
     def lead_campaigns(self, lead: bool) -> None:

@@ -19,6 +19,7 @@ until the cluster is big enough. Time is the mentions' ``created_at``; nothing r
 
 from __future__ import annotations
 
+import heapq
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -214,6 +215,20 @@ class SpamDetector:
         """The copy-paste campaigns of the window, largest first."""
         found = [c for c in self._clusters.values() if self._is_campaign(c)]
         return sorted(found, key=lambda c: (-c.posts, c.id))
+
+    def near_duplicates(self, limit: int) -> list[Cluster]:
+        """The ``limit`` largest clusters of ``near_duplicate_min_posts`` posts or more.
+
+        Campaign candidates: each may be a partition's share of a campaign posted over many,
+        below the thresholds here and above them fleet-wide (``core.campaigns``).
+        """
+        floor = self.settings.near_duplicate_min_posts
+        found = [c for c in self._clusters.values() if c.posts >= floor]
+        return heapq.nsmallest(limit, found, key=lambda c: (-c.posts, c.id))
+
+    def has_cluster(self, cluster: int) -> bool:
+        """Whether the cluster ``cluster`` still has a post in the window."""
+        return cluster in self._clusters
 
     def _posting_times(self, author: str, ts: float) -> deque[float]:
         """The author's posting times within the rate span, ``ts`` included."""

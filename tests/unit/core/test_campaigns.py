@@ -5,9 +5,13 @@ from __future__ import annotations
 import random
 import zlib
 
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from builders import ALPHA_BETA, encoded, mention
 from socialpulse.core.campaigns import CampaignPart, campaign_key, group_parts
-from socialpulse.core.neardup import MinHasher
+from socialpulse.core.neardup import MinHasher, similarity
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.core.windows.timeline import Source
 from socialpulse.settings import Settings
@@ -117,3 +121,42 @@ def test_a_campaign_over_partitions_of_one_worker_is_one() -> None:
     assert len(parts) > 1
     (c,) = pod.signals.campaigns()
     assert c.posts == sum(p.posts for p in parts) and len(c.parts) == len(parts)
+
+
+def test_the_thresholds_judge_the_joined_parts() -> None:
+    parts = [_part(p, GIFT, NOW + p, posts=8) for p in range(3)]  # 8 posts, 12 accounts each
+    (joined,) = group_parts(parts, THRESHOLD, min_posts=20, min_accounts=10)
+    assert (joined.posts, joined.accounts) == (24, 36)
+    assert group_parts(parts[:2], THRESHOLD, min_posts=20, min_accounts=10) == []
+    assert group_parts(parts, THRESHOLD, min_posts=20, min_accounts=37) == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from(GIFT.split() + VOTE.split()), min_size=3, max_size=16),
+        min_size=1,
+        max_size=40,
+    ),
+    st.sampled_from([0.3, 0.5, 0.6, 0.625, 0.8, 1.0]),
+)
+def test_parts_are_joined_as_by_the_similarity_of_each_pair(
+    texts: list[list[str]], threshold: float
+) -> None:
+    """The numpy comparison in blocks joins what ``neardup.similarity`` pair by pair would."""
+    parts = [_part(n, " ".join(words) + " alpha", NOW + n) for n, words in enumerate(texts)]
+    sigs = [np.frombuffer(p.signature, dtype=np.uint32) for p in parts]
+    root = list(range(len(parts)))
+
+    def find(i: int) -> int:
+        while root[i] != i:
+            i = root[i]
+        return i
+
+    for i in range(len(parts)):
+        for j in range(i + 1, len(parts)):
+            if similarity(sigs[i], sigs[j]) >= threshold:
+                root[max(find(i), find(j))] = min(find(i), find(j))
+    want = {frozenset(n for n in range(len(parts)) if find(n) == r) for r in set(map(find, root))}
+    got = {frozenset(p[1] for p in c.parts) for c in group_parts(parts, threshold)}
+    assert got == want

@@ -132,15 +132,17 @@ def test_restored_buckets_are_announced_again() -> None:
     assert [(b, i) for b, i, *_ in again] == [(b, i) for b, i, *_ in first]
 
 
-def _campaign_records(partitions: int) -> dict[Source, list[tuple[int, bytes]]]:
-    """One copy-paste campaign, 80 small edits by 40 new accounts, keyed by author."""
+def _campaign_records(
+    partitions: int, posts: int = 80, accounts: int = 40
+) -> dict[Source, list[tuple[int, bytes]]]:
+    """One copy-paste campaign, ``posts`` small edits by ``accounts`` new ones, keyed by author."""
     rng = random.Random(8)
     text = "alpha gave me a free gift card for testing the new phone, claim yours at the link"
     out: dict[Source, list[tuple[int, bytes]]] = {("mentions", p): [] for p in range(partitions)}
-    for n in range(80):
+    for n in range(posts):
         words = text.split()
         words.insert(rng.randrange(len(words)), rng.choice(["wow", "omg", "pls"]))
-        author = f"new{n % 40}"
+        author = f"new{n % accounts}"
         src = ("mentions", zlib.crc32(author.encode()) % partitions)
         m = mention(NOW - 600 + n, author, 2, text=" ".join(words))
         out[src].append((len(out[src]), encoded(m)))
@@ -237,3 +239,52 @@ class _OlderValue(msgspec.Struct, array_like=True):
     latest: float
     counts: bytes
     heavy: bytes
+
+
+async def _three_pods(posts: int, accounts: int) -> list[Pipeline]:
+    """A campaign over three partitions, one pod each, every pod reading the others' parts."""
+    records = _campaign_records(3, posts, accounts)
+    pods = [_fed([("mentions", p)], records) for p in range(3)]
+    topic = FakeProducer()
+    for pod in pods:
+        await TrendPublisher("t", topic, pod.signals).publish(pod.signals.partitions)
+    for pod in pods:
+        fleet = pod.signals.new_fleet()
+        for key, value in topic.log:
+            assert apply_record(fleet, key, value, pod.signals.fleet_campaigns)
+    return pods
+
+
+async def test_a_campaign_below_the_thresholds_in_every_partition_is_one_fleet_wide() -> None:
+    """36 posts from 18 accounts over 3 partitions: about 12 from 6 in each, under 20 and 10."""
+    pods = await _three_pods(36, 18)
+    spam = SETTINGS.spam
+    shares = []
+    for pod in pods:
+        (source,) = pod.signals.partitions
+        part = pod.signals._partitions[source]  # noqa: SLF001 - the partition's own detector
+        (cluster,) = part.spam.near_duplicates(10)
+        assert cluster.posts < spam.campaign_min_posts or (
+            cluster.account_count < spam.campaign_min_accounts
+        )
+        assert not part.spam.campaigns()
+        # A mention's verdict is its partition's: near-duplicates here, never ``campaign``.
+        assert pod.signals.filtered["a"]["campaign"] == 0
+        assert pod.signals.filtered["a"]["near_duplicate"] > 0
+        shares.append((cluster.posts, cluster.account_count))
+    views = [[(c.key, c.posts, c.accounts) for c in pod.signals.campaigns("a")] for pod in pods]
+    assert views[0] == views[1] == views[2]
+    [(key, posts, accounts)] = views[0]
+    assert (posts, accounts) == tuple(map(sum, zip(*shares, strict=True))) == (36, 18)
+    for pod in pods[1:]:
+        pod.signals.lead_campaigns(False)
+    assert [_gauge(pod)["a"] for pod in pods] == [1, 0, 0]
+    [incident] = pods[0].signals.campaign_transitions()
+    assert (incident.state, incident.key, incident.observed) == ("firing", key, 36)
+
+
+async def test_near_duplicates_below_the_thresholds_fleet_wide_are_no_campaign() -> None:
+    pods = await _three_pods(15, 8)
+    assert all(pod.signals.campaigns() == [] for pod in pods)
+    assert all(sum(_gauge(pod).values()) == 0 for pod in pods)
+    assert all(pod.signals.campaign_transitions() == [] for pod in pods)
