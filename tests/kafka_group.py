@@ -18,8 +18,9 @@ def group_settings(bootstrap: str, prefix: str, **extra: Any) -> Settings:
     """The demo brands, 5m and 1h windows, fast polls and checkpoints, topics named ``prefix…``.
 
     ``kafka={...}`` in ``extra`` adds Kafka settings; the rest are top-level settings. The spam
-    heuristics are off: their state is each process's own (README: Signals), and these tests
-    compare whole snapshots, sentiment and share of voice too, across owners and restarts.
+    heuristics are at their defaults: their state is kept per input partition and restored
+    with it (README: Signals), so whole snapshots, sentiment and share of voice too, compare
+    alike across owners and restarts.
     """
     kafka = {
         "bootstrap_servers": bootstrap,
@@ -35,7 +36,6 @@ def group_settings(bootstrap: str, prefix: str, **extra: Any) -> Settings:
         "brands": [b.model_dump() for b in DEMO_BRANDS],
         "windows": ("5m", "1h"),
         "metrics_port": 0,
-        "spam": {"enabled": False},
     }
     return Settings(kafka=kafka, **(fields | extra))
 

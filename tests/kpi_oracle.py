@@ -7,10 +7,18 @@ field's primary subtag or else from py3langid directly over ``LANGUAGES``, and w
 membership is the documented rule (an event is in window W when its minute is one of the W/60
 minutes ending in the minute of ``now``, or later; a window longer than an hour starts at the
 whole hour its first minute falls in). Keys are the JSON API's names.
+
+With the spam heuristics on (``judge_spam``), which mentions are filtered comes from
+``spam_oracle`` (the core signals stage run per input partition, as the fault oracle does: the
+heuristics are not restated), and the README's rule for them is restated here: a filtered
+mention counts in every volume KPI, in no sentiment class, compound sum or mean, and in no
+share of voice (the ``mentions`` basis counts genuine mentions, the ``reach`` basis the
+followers of authors with at least one genuine mention).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections import defaultdict
@@ -23,6 +31,8 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from socialpulse.core.events import INTERACTION_TYPES
+from socialpulse.settings import Settings
+from spam_oracle import Verdicts, spam_verdicts
 
 ENGAGEMENT = ("like", "comment", "share", "save", "link_click")
 TYPES = INTERACTION_TYPES  # the contract's list; the oracle restates what is done with them
@@ -64,6 +74,9 @@ class OracleMention:
     record: dict[str, Any]
     # brand -> tagged, as the test states it
     matches: dict[str, bool] = field(default_factory=dict)
+    # Where the broker put it, for the spam verdicts (``Oracle.judge_spam``).
+    partition: int = 0
+    offset: int = 0
 
 
 def ts_of(record: Mapping[str, Any]) -> float:
@@ -133,6 +146,19 @@ class Oracle:
             for i in interactions
             if i["brand"] in self.brands and accepted(ts_of(i), now, horizon)
         ]
+        # Event ids of the mentions the spam heuristics filtered: none until ``judge_spam``.
+        self.filtered: dict[str, str] = {}
+
+    def judge_spam(self, settings: Settings) -> Verdicts:
+        """Judge the held mentions with the service's ``settings`` (brands, ``spam.*``).
+
+        Only the mentions the service accepts are judged; from now on the filtered ones are
+        volume only. Returns the verdicts, with the filtered counts per brand and reason.
+        """
+        records = [(m.partition, m.offset, json.dumps(m.record).encode()) for m in self.mentions]
+        verdicts = spam_verdicts(records, settings)
+        self.filtered = verdicts.reasons
+        return verdicts
 
     def _owned(self, brand: str, handle: str) -> bool:
         return _name(handle) in {_name(h) for h in self.brands[brand].handles}
@@ -166,18 +192,23 @@ class Oracle:
         by_language: dict[str, int] = defaultdict(int)
         authors: dict[str, dict[str, Any]] = {}
         csum = 0.0
-        tagged = ugc = 0
+        tagged = ugc = filtered = 0
+        voiced: set[str] = set()  # authors with a genuine mention
         for m in ms:
             r = m.record
             by_platform[r["platform"]] += 1
             by_kind[r["kind"]] += 1
             lang = language(r)
             by_language[language_label(lang)] += 1
-            if lang == "en":
+            if r["event_id"] in self.filtered:
+                filtered += 1
+            elif lang == "en":
+                voiced.add(r["author"]["id"])
                 c = compound(r["text"])
                 csum += c
                 sentiment[_label(c)] += 1
             else:
+                voiced.add(r["author"]["id"])
                 sentiment["unscored"] += 1
             tagged += m.matches[brand]
             a = r["author"]
@@ -283,7 +314,7 @@ class Oracle:
 
         pos, neg = sentiment["positive"], sentiment["negative"]
         n = counts
-        scored = mentions - sentiment["unscored"]
+        scored = mentions - sentiment["unscored"] - filtered
         k["sentiment_compound_mean"] = _ratio(csum, scored)
         k["engagement_rate"] = _ratio(engagements, k["reach"])
         k["engagement_rate_by_impressions"] = _ratio(engagements, n["impression"])
@@ -324,8 +355,8 @@ class Oracle:
         ):
             k[f"{name}_percent"] = None if k[name] is None else 100 * k[name]
         k["share_of_voice_base"] = {
-            "mentions": mentions,
-            "reach": k["potential_reach"],
+            "mentions": mentions - filtered,
+            "reach": sum(t["followers"] for a, t in authors.items() if a in voiced),
             "engagement": engagements,
             "positive": pos,
             "negative": neg,

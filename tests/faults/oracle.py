@@ -9,10 +9,8 @@ window when its minute is one of the 60 ending in the minute of ``now`` (or late
 5 minutes of allowed clock skew); events older than the longest window (24 h, starting at the
 whole hour its first minute falls in) are rejected as ``late`` and counted nowhere. With the spam
 heuristics on (``spam=True``), a filtered mention counts in the mentions and in no sentiment
-class; which mentions are filtered comes from the core signals stage (``core.signals``, the
-spam heuristics the README documents) run over each input partition's mentions in offset
-order, each event id once per partition: the verdicts of a partition depend on its own events
-alone, so they are those of any worker, restarted or not, that holds it.
+class; which mentions are filtered comes from ``tests/spam_oracle.py``: the core signals stage
+run over each input partition's mentions in offset order, as the pipeline feeds it.
 """
 
 from __future__ import annotations
@@ -28,12 +26,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from kpi_oracle import language
-from socialpulse.core.brands import BrandAccounts, BrandMatcher
-from socialpulse.core.decode import Decoder
-from socialpulse.core.events import Mention
-from socialpulse.core.signals import Signals
+from socialpulse.core.brands import BrandMatcher
 from socialpulse.demo.brands import DEMO_BRANDS
 from socialpulse.settings import Settings
+from spam_oracle import spam_verdicts as spam_oracle
 
 from .harness import EVENT_KPIS, KPIS, PARTITIONS, Kpis, Scenario
 
@@ -170,35 +166,9 @@ class Oracle:
 
 
 def spam_verdicts(records: list[Any]) -> set[str]:
-    """Event ids of the mentions the spam heuristics filter (at the default settings).
-
-    Each partition's records in offset order, each event id once per partition (a re-sent
-    copy is a duplicate), a brand's own posts exempt, as the pipeline feeds the signals stage.
-    """
+    """Event ids of the mentions the spam heuristics filter (at the default settings)."""
     settings = Settings(brands=list(DEMO_BRANDS))
-    signals = Signals(settings)
-    matcher = BrandMatcher(DEMO_BRANDS)
-    accounts = BrandAccounts(DEMO_BRANDS)
-    decode = Decoder(settings.max_event_bytes).mention
-    by_partition: dict[int, list[Any]] = defaultdict(list)
-    for r in records:
-        by_partition[r.partition].append(r)
-    filtered: set[str] = set()
-    for partition, rs in sorted(by_partition.items()):
-        seen: set[str] = set()
-        for r in sorted(rs, key=lambda r: r.offset):
-            m = decode(r.value)
-            if not isinstance(m, Mention) or m.event_id in seen:
-                continue
-            seen.add(m.event_id)
-            matches = matcher.match(m.text, m.tagged)
-            if not matches:
-                continue
-            owned = bool(accounts.owners(m.author.handle))
-            brands = [b.brand for b in matches]
-            if signals.check(("mentions", partition), r.offset, m, brands, owned) is not None:
-                filtered.add(m.event_id)
-    return filtered
+    return set(spam_oracle([(r.partition, r.offset, r.value) for r in records], settings).reasons)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 Every exported per-brand-and-window metric and every JSON KPI (and the top-authors lists) is
 compared with ``kpi_oracle``, which recomputes them from the produced events. Brand matches of
-each text are stated by hand; reach, a HyperLogLog estimate, is compared within 2 %.
+each text are stated by hand; reach, a HyperLogLog estimate, is compared within 2 %. The spam
+heuristics are on: the filtered mentions per brand and reason are the oracle's, and so are the
+sentiment and share of voice they are kept out of.
 """
 
 from __future__ import annotations
@@ -102,6 +104,13 @@ OWNED_TEXTS: list[tuple[str, str, dict[str, bool]]] = [
     ("auroracoffee", "Happy Friday everyone!", {}),  # owned, names no brand
     ("@lumenroasters", "Meet our roasters at Lumen Roasters", {"lumen": False}),
 ]
+# Words that make half the mentions' texts their own (no brand, no sentiment of their own): the
+# other half repeat TEXTS, reposts and near-duplicates for the spam heuristics.
+FILLER = (
+    "morning queue window sunday music table cake train office garden rain friend street "
+    "corner bike book city park river market bread school dog cat phone laptop chair lamp "
+    "door hill"
+).split()
 AUTHORS = {f"u{n}": f"@person_{n}" for n in range(12)}
 USERS = [f"v{n}" for n in range(25)]
 BRAND_ACCOUNTS = {"aurora": "AuroraCoffee", "lumen": "@lumenroasters", "ember": "ember"}
@@ -139,6 +148,8 @@ def _events(
                 author = {"id": f"brand-{handle.lower()}", "handle": handle, "followers": 5000}
             else:
                 text, matches = rng.choice(TEXTS)
+                if rng.random() < 0.5:
+                    text = f"{text} {' '.join(rng.sample(FILLER, 6))}"
                 a = rng.choice(sorted(AUTHORS))
                 author = {
                     "id": a,
@@ -276,6 +287,16 @@ def _expected_metrics(k: dict[str, Any]) -> dict[tuple[str, str], float]:
     return out
 
 
+def _filtered(text: str) -> dict[str, dict[str, int]]:
+    """Brand -> reason -> ``socialpulse_mentions_filtered_total``."""
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "socialpulse_mentions_filtered_total":
+                out[s.labels["brand"]][s.labels["reason"]] = int(s.value)
+    return dict(out)
+
+
 def _scraped(text: str) -> dict[tuple[str, str], dict[tuple[str, str], float]]:
     """(brand, window) -> (metric, extra label value) -> value."""
     out: dict[tuple[str, str], dict[tuple[str, str], float]] = defaultdict(dict)
@@ -308,9 +329,8 @@ async def _run(bootstrap: str) -> None:
         # The events span the week, written at once: a backfill, which needs ids held for it.
         dedup_horizon_seconds=WINDOWS["7d"],
         top_k=4,
-        # TEXTS repeat by design, which the spam heuristics take for reposts and keep out of
-        # the sentiment this oracle compares; filtering has its own test (test_signals_end_to_end).
-        spam={"enabled": False},
+        # The spam heuristics at their defaults: TEXTS repeat by design, from a dozen authors,
+        # so many mentions are reposts, near-duplicates or bursts; the oracle judges them alike.
     )
     now = (time.time() // 60) * 60 + 30
     clock = lambda: now  # noqa: E731
@@ -337,9 +357,11 @@ async def _run(bootstrap: str) -> None:
             await producer.send(interactions_topic, json.dumps(i).encode(), key=key(i))
             for i in interactions
         ]
-        await asyncio.gather(*sends)
+        placed = await asyncio.gather(*sends)
     finally:
         await producer.stop()
+    for m, at in zip(mentions, placed, strict=False):  # the mentions were sent first
+        m.partition, m.offset = at.partition, at.offset
     total = len(mentions) + len(interactions)
 
     pipeline = Pipeline(settings)
@@ -395,7 +417,15 @@ async def _run(bootstrap: str) -> None:
         await http.stop()
 
     assert sum(pipeline.stats.rejected.values()) > 0  # the late and future ones
-    expected = Oracle(ORACLE_BRANDS, WINDOWS, mentions, interactions, now).kpis()
+    oracle = Oracle(ORACLE_BRANDS, WINDOWS, mentions, interactions, now)
+    verdicts = oracle.judge_spam(settings)
+    expected = oracle.kpis()
+    # Filtered mentions per brand and reason, as the oracle's verdicts count them.
+    assert _filtered(body) == verdicts.counts
+    reasons = {r for counts in verdicts.counts.values() for r, n in counts.items() if n}
+    assert len(reasons) >= 2, verdicts.counts  # the mix is filtered for more than one reason
+    judged = sum(1 for m in oracle.mentions if m.matches)
+    assert 0 < len(verdicts.reasons) < judged // 2, "most mentions are genuine"
     scraped = _scraped(body)
     assert set(scraped) == set(expected)
     minute = int(now // 60)
