@@ -61,8 +61,11 @@ _CLUSTER_REASONS: Final[frozenset[SpamReason]] = frozenset(
 # Clusters whose brands are held before those gone from the window are forgotten.
 _CAMPAIGNS_HELD: Final = 1024
 # A partition's near-duplicate clusters published as campaign parts, the largest: a campaign's
-# share in a partition is among them unless it holds that many larger clusters.
+# share in a partition is among them unless it holds that many larger clusters. With the text
+# of each part cut at ``PART_TEXT_CHARS``, a partition's record stays near 200 kB at most,
+# within a broker's default record limit (1 MB).
 PARTS_PER_PARTITION: Final = 256
+PART_TEXT_CHARS: Final = 500
 # Version of a partition's signals state (``Signals.snapshot``).
 STATE_VERSION: Final = 1
 
@@ -383,8 +386,9 @@ class Signals:
     def campaign_parts(self, source: Source) -> list[CampaignPart]:
         """The near-duplicate clusters of ``source`` (campaign candidates), a part per brand.
 
-        Every cluster of ``spam.near_duplicate_min_posts`` posts or more (the largest
-        ``PARTS_PER_PARTITION``), not only those over the campaign thresholds here: a campaign
+        Every cluster of ``spam.near_duplicate_min_posts`` posts or more (the largest, up to
+        ``PARTS_PER_PARTITION`` parts, texts cut at ``PART_TEXT_CHARS``), not only those over
+        the campaign thresholds here: a campaign
         spread over partitions may be below them in each. Each carries the MinHash signature of
         its first text (the hasher has one seed, so every worker computes the same), for
         ``group_parts`` to join one campaign's parts and judge the whole.
@@ -392,20 +396,21 @@ class Signals:
         part = self._partitions.get(source)
         if part is None:
             return []
-        out = []
+        out: list[CampaignPart] = []
         for c in part.spam.near_duplicates(PARTS_PER_PARTITION):
             brands = part.campaign_brands.get(c.id)
             if not brands:
                 continue
             signature = self.hasher.fingerprint(c.text).signature.tobytes()
-            for b in sorted(brands):
+            text = c.text[:PART_TEXT_CHARS]
+            for b in sorted(brands)[: PARTS_PER_PARTITION - len(out)]:
                 out.append(
                     CampaignPart(
                         source[0],
                         source[1],
                         c.id,
                         b,
-                        c.text,
+                        text,
                         c.first_seen,
                         c.last_seen,
                         c.posts,

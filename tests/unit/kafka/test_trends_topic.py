@@ -11,6 +11,7 @@ import msgspec
 
 from builders import ALPHA_BETA, encoded, mention
 from socialpulse.core.pipeline import Pipeline
+from socialpulse.core.signals import PART_TEXT_CHARS, PARTS_PER_PARTITION
 from socialpulse.core.windows.timeline import Source
 from socialpulse.export.collector import _signal_metrics
 from socialpulse.kafka.trends import TrendPublisher, apply_record, encode_bucket, encode_campaigns
@@ -288,3 +289,28 @@ async def test_near_duplicates_below_the_thresholds_fleet_wide_are_no_campaign()
     assert all(pod.signals.campaigns() == [] for pod in pods)
     assert all(sum(_gauge(pod).values()) == 0 for pod in pods)
     assert all(pod.signals.campaign_transitions() == [] for pod in pods)
+
+
+async def test_a_partitions_campaign_record_is_bounded() -> None:
+    """More near-duplicate clusters of long texts than a record holds: the largest, cut."""
+    rng = random.Random(4)
+    records: list[tuple[int, bytes]] = []
+    for c in range(PARTS_PER_PARTITION + 40):
+        words = [f"{rng.choice('bcdfghjklmnprstvz')}{rng.choice('aeiou')}x{c}" for _ in range(400)]
+        base = "alpha " + " ".join(words)
+        for n in range(3 + c % 5):
+            m = mention(NOW - 900 + c, f"w{c}-{n}", 500, text=f"{base} {n}")
+            records.append((len(records), encoded(m)))
+    pod = Pipeline(SETTINGS)
+    pod.process_batch("mentions", records, ("mentions", 0), NOW)
+    parts = pod.signals.campaign_parts(("mentions", 0))
+    assert len(parts) == PARTS_PER_PARTITION
+    assert all(len(p.text) == PART_TEXT_CHARS for p in parts)
+    assert min(p.posts for p in parts) >= max(
+        c.posts
+        for c in pod.signals._partitions[("mentions", 0)].spam.near_duplicates(10**6)  # noqa: SLF001
+        if c.id not in {p.cluster for p in parts}
+    )
+    topic = FakeProducer()
+    await TrendPublisher("t", topic, pod.signals).publish(pod.signals.partitions)
+    assert max(len(v) for _, v in topic.log) < 250_000
