@@ -47,10 +47,9 @@ build knows fails the restore loudly instead of being misread.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -63,6 +62,7 @@ from socialpulse.core.signals import Signals
 from socialpulse.core.windows.bucket import decode_minute, encode_minute
 from socialpulse.core.windows.store import WindowStore
 from socialpulse.core.windows.timeline import Source
+from socialpulse.kafka.batch_sender import Outgoing, send_batches
 from socialpulse.kafka.topics import TopicSpec
 
 log = logging.getLogger(__name__)
@@ -362,32 +362,24 @@ class Changelog:
             return set()
         batch = self._pending
         self._pending = {}
-        sent: list[tuple[Logical, Ident, _Pending, asyncio.Future[Any]]] = []
-        failed: list[tuple[Logical, Ident, _Pending]] = []
-        error: BaseException | None = None
         try:
-            error = await self._send(batch, sent, failed)
-            if sent:
-                await asyncio.wait({f for *_, f in sent}, timeout=FLUSH_TIMEOUT_SECONDS)
+            out = await send_batches(
+                self._producer,
+                self.topic,
+                self._outgoing(batch),
+                what="state record",
+                wait_seconds=FLUSH_TIMEOUT_SECONDS,
+            )
         except BaseException:
             # Cancelled mid-flush: nothing is known to have landed; keep every record.
             self._requeue([(lg, i, r) for lg, recs in batch.items() for i, r in recs.items()])
             raise
-        landed = 0
+        failed, error = out.failed, out.error
+        landed = len(out.landed)
         tombstones = 0
         size = 0
         completed: dict[Logical, set[tuple[Version, int, Source]]] = {}
-        for logical, ident, rec, fut in sent:
-            if not fut.done():
-                fut.cancel()
-                failed.append((logical, ident, rec))
-                error = TimeoutError("state record not acknowledged in time")
-                continue
-            if fut.cancelled() or fut.exception() is not None:
-                failed.append((logical, ident, rec))
-                error = None if fut.cancelled() else fut.exception()
-                continue
-            landed += 1
+        for logical, ident, rec in out.landed:
             if rec.value is None:
                 tombstones += 1
                 stored = self._stored.get(logical)
@@ -422,33 +414,15 @@ class Changelog:
             self.stats.flushes += 1
         return bad
 
-    async def _send(
-        self,
-        batch: dict[Logical, dict[Ident, _Pending]],
-        sent: list[tuple[Logical, Ident, _Pending, asyncio.Future[Any]]],
-        failed: list[tuple[Logical, Ident, _Pending]],
-    ) -> BaseException | None:
-        """Hand ``batch`` to the producer as record batches, one future per batch.
+    def _outgoing(
+        self, batch: dict[Logical, dict[Ident, _Pending]]
+    ) -> Iterator[Outgoing[tuple[Logical, Ident, _Pending]]]:
+        """``batch`` as records for ``send_batches``: keyed, partitioned, with their headers.
 
-        Built with ``create_batch`` rather than one ``send`` per record: a backfill checkpoint
-        writes thousands of records, and the per-record path (a future, a metadata check and a
-        queue slot each) cost more than encoding them. A batch lands or fails as a whole.
+        Record batches rather than one ``send`` per record: a backfill checkpoint writes
+        thousands of records, and the per-record path cost more than encoding them.
         """
         headers: dict[int, list[tuple[str, bytes]]] = {}
-        open_: dict[int, tuple[Any, list[tuple[Logical, Ident, _Pending]]]] = {}
-        error: BaseException | None = None
-
-        async def submit(partition: int) -> None:
-            nonlocal error
-            builder, members = open_.pop(partition)
-            try:
-                fut = await self._producer.send_batch(builder, self.topic, partition=partition)
-            except KafkaError as e:
-                failed.extend(members)
-                error = e
-                return
-            sent.extend((*m, fut) for m in members)
-
         for logical, records in batch.items():
             for ident, rec in records.items():
                 h: list[tuple[str, bytes]] = []
@@ -460,21 +434,8 @@ class Changelog:
                             (PARTS_HEADER, str(rec.parts).encode()),
                         ],
                     )
-                partition = self._partition_of(rec.source)
                 key = _encode_key(_Key(*logical, *ident))
-                for _ in range(2):  # a full batch is sent and the record goes into a new one
-                    if partition not in open_:
-                        open_[partition] = (self._producer.create_batch(), [])
-                    builder, members = open_[partition]
-                    if builder.append(key=key, value=rec.value, timestamp=None, headers=h):
-                        members.append((logical, ident, rec))
-                        break
-                    await submit(partition)
-                else:  # not even alone in a batch (cannot happen: a first record always fits)
-                    failed.append((logical, ident, rec))
-        for partition in list(open_):
-            await submit(partition)
-        return error
+                yield (logical, ident, rec), self._partition_of(rec.source), key, rec.value, h
 
     def _requeue(self, records: list[tuple[Logical, Ident, _Pending]]) -> None:
         """Put records back for the next flush, unless newer values were taken meanwhile."""

@@ -26,6 +26,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from socialpulse.core.clock import Clock
 from socialpulse.core.joins import JoinInput, JoinView, decode_input, encode_input
 from socialpulse.core.windows.timeline import Source
+from socialpulse.kafka.batch_sender import send_batches
 from socialpulse.kafka.topic_reader import Batch, Record, TopicReader, apply_sliced
 from socialpulse.kafka.topics import TopicSpec, ensure_topics
 
@@ -94,38 +95,31 @@ class JoinPublisher:
     async def flush(self) -> set[Source]:
         """Send what is queued and wait; the sources whose inputs did not all land (re-queued).
 
-        The inputs go out as record batches built here (``create_batch``), one per joins-topic
-        partition at a time: one ``send`` per input (a coroutine, a metadata check, a murmur2
-        hash in Python and a future each) cost as much as the rest of a mention's handling. Each
-        input stays one record, keyed and partitioned as the producer's default partitioner
-        would, so each source's inputs keep their order. A batch lands or fails as a whole.
+        The inputs go out as record batches (``send_batches``): one ``send`` per input (a
+        coroutine, a metadata check, a murmur2 hash in Python and a future each) cost as much as
+        the rest of a mention's handling. Each input stays one record, keyed and partitioned as
+        the producer's default partitioner would, so each source's inputs keep their order.
         """
         if not self._pending:
             return set()
         batch, self._pending = self._pending, []
-        sent: list[tuple[list[_Record], asyncio.Future[Any]]] = []
-        failed: list[_Record] = []
-        error: BaseException | None = None
         try:
             try:
                 partitions = sorted(await self._producer.partitions_for(self.topic))
             except KafkaError as e:
                 failed, error = batch, e
             else:
-                error = await self._send(batch, partitions, sent, failed)
-            if sent:
-                await asyncio.wait([f for _, f in sent], timeout=SEND_TIMEOUT_SECONDS)
+                out = await send_batches(
+                    self._producer,
+                    self.topic,
+                    ((r, self._partition_of(r[1], partitions), r[1], r[2], None) for r in batch),
+                    what="join input",
+                    wait_seconds=SEND_TIMEOUT_SECONDS,
+                )
+                failed, error = out.failed, out.error
         except BaseException:
             self._pending = batch + self._pending  # cancelled: nothing is known to have landed
             raise
-        for members, fut in sent:
-            if not fut.done():
-                fut.cancel()
-                failed.extend(members)
-                error = TimeoutError("join input not acknowledged in time")
-            elif fut.cancelled() or fut.exception() is not None:
-                failed.extend(members)
-                error = None if fut.cancelled() else fut.exception()
         self._stats.sent += len(batch) - len(failed)
         if failed:
             self._stats.send_failures += 1
@@ -139,45 +133,6 @@ class JoinPublisher:
                 error,
             )
         return {source for source, _, _ in failed}
-
-    async def _send(
-        self,
-        batch: list[_Record],
-        partitions: list[int],
-        sent: list[tuple[list[_Record], asyncio.Future[Any]]],
-        failed: list[_Record],
-    ) -> BaseException | None:
-        """Hand ``batch`` to the producer as record batches, one future per batch."""
-        open_: dict[int, tuple[Any, list[_Record]]] = {}
-        error: BaseException | None = None
-
-        async def submit(partition: int) -> None:
-            nonlocal error
-            builder, members = open_.pop(partition)
-            try:
-                fut = await self._producer.send_batch(builder, self.topic, partition=partition)
-            except KafkaError as e:
-                failed.extend(members)
-                error = e
-                return
-            sent.append((members, fut))
-
-        for rec in batch:
-            partition = self._partition_of(rec[1], partitions)
-            for _ in range(2):  # a full batch is sent and the record goes into a new one
-                if partition not in open_:
-                    open_[partition] = (self._producer.create_batch(), [])
-                builder, members = open_[partition]
-                if builder.append(key=rec[1], value=rec[2], timestamp=None):
-                    members.append(rec)
-                    break
-                await submit(partition)
-            else:  # not even alone in a batch (a join input is far below the batch size)
-                failed.append(rec)
-                error = ValueError("join input larger than a record batch")
-        for partition in list(open_):
-            await submit(partition)
-        return error
 
     def _partition_of(self, key: bytes, partitions: list[int]) -> int:
         """The partition the producer's default partitioner gives ``key`` (few keys: cached)."""
