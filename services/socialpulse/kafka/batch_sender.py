@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-__all__ = ["Outgoing", "Sent", "send_batches"]
+__all__ = ["Outgoing", "Sent", "await_acks", "send_batches"]
 
 M = TypeVar("M")
 
@@ -81,6 +81,21 @@ async def send_batches(
             out.error = ValueError(f"{what} larger than a record batch")
     for partition in list(open_):
         await submit(partition)
+    await await_acks(sent, out, what=what, wait_seconds=wait_seconds)
+    return out
+
+
+async def await_acks(
+    sent: list[tuple[list[M], asyncio.Future[Any]]],
+    out: Sent[M],
+    *,
+    what: str,
+    wait_seconds: float,
+) -> None:
+    """Wait up to ``wait_seconds`` for each future of ``sent``; sort its members into ``out``.
+
+    A future not done by then is cancelled and its members fail with a ``TimeoutError``.
+    """
     if sent:
         await asyncio.wait([f for _, f in sent], timeout=wait_seconds)
     for members, fut in sent:
@@ -93,4 +108,3 @@ async def send_batches(
             out.error = None if fut.cancelled() else fut.exception()
         else:
             out.landed.extend(members)
-    return out

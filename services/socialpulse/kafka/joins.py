@@ -20,13 +20,11 @@ from typing import Any, Final
 
 import msgspec
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner
 
 from socialpulse.core.clock import Clock
 from socialpulse.core.joins import JoinInput, JoinView, decode_input, encode_input
 from socialpulse.core.windows.timeline import Source
-from socialpulse.kafka.batch_sender import send_batches
+from socialpulse.kafka.topic_publisher import TopicPublisher
 from socialpulse.kafka.topic_reader import Batch, Record, TopicReader, apply_sliced
 from socialpulse.kafka.topics import TopicSpec, ensure_topics
 
@@ -70,27 +68,26 @@ class JoinsTopicMissing(RuntimeError):
     """The joins topic does not exist and the service may not create it."""
 
 
-# A queued join input: the input partition it came from, its record key and value.
-_Record = tuple[Source, bytes, bytes]
-# The producer's default: murmur2 of the key (as the Java client), modulo the partitions.
-_PARTITIONER: Final = DefaultPartitioner()
-
-
 class JoinPublisher:
     """Join inputs of handled records, sent at each checkpoint."""
 
     def __init__(self, topic: str, producer: AIOKafkaProducer, stats: JoinStats) -> None:
         self.topic = topic
-        self._producer = producer
         self._stats = stats
-        self._pending: list[_Record] = []
-        # (key, partitions of the topic) -> partition: one key per input partition.
-        self._partitions: dict[tuple[bytes, int], int] = {}
+        self._out = TopicPublisher(
+            topic,
+            producer,
+            log=log,
+            what="join input",
+            plural="join inputs",
+            retry="their partitions keep their offsets uncommitted and retry",
+            wait_seconds=SEND_TIMEOUT_SECONDS,
+        )
 
     def add(self, inputs: Iterable[JoinInput]) -> None:
         """Queue join inputs for the next flush; keyed by source, so each keeps its order."""
         for j in inputs:
-            self._pending.append((j.source, f"{j.topic}:{j.partition}".encode(), encode_input(j)))
+            self._out.put(j.source, f"{j.topic}:{j.partition}".encode(), encode_input(j))
 
     async def flush(self) -> set[Source]:
         """Send what is queued and wait; the sources whose inputs did not all land (re-queued).
@@ -100,47 +97,11 @@ class JoinPublisher:
         the rest of a mention's handling. Each input stays one record, keyed and partitioned as
         the producer's default partitioner would, so each source's inputs keep their order.
         """
-        if not self._pending:
-            return set()
-        batch, self._pending = self._pending, []
-        try:
-            try:
-                partitions = sorted(await self._producer.partitions_for(self.topic))
-            except KafkaError as e:
-                failed, error = batch, e
-            else:
-                out = await send_batches(
-                    self._producer,
-                    self.topic,
-                    ((r, self._partition_of(r[1], partitions), r[1], r[2], None) for r in batch),
-                    what="join input",
-                    wait_seconds=SEND_TIMEOUT_SECONDS,
-                )
-                failed, error = out.failed, out.error
-        except BaseException:
-            self._pending = batch + self._pending  # cancelled: nothing is known to have landed
-            raise
-        self._stats.sent += len(batch) - len(failed)
+        landed, failed = await self._out.send()
+        self._stats.sent += landed
         if failed:
             self._stats.send_failures += 1
-            self._pending = failed + self._pending
-            log.warning(
-                "%d of %d join inputs to %s not acknowledged (%r); their partitions keep their "
-                "offsets uncommitted and retry",
-                len(failed),
-                len(batch),
-                self.topic,
-                error,
-            )
-        return {source for source, _, _ in failed}
-
-    def _partition_of(self, key: bytes, partitions: list[int]) -> int:
-        """The partition the producer's default partitioner gives ``key`` (few keys: cached)."""
-        cached = self._partitions.get((key, len(partitions)))
-        if cached is None:
-            cached = _PARTITIONER(key, partitions, partitions)
-            self._partitions[(key, len(partitions))] = cached
-        return cached
+        return failed
 
 
 class JoinReader:

@@ -28,12 +28,12 @@ from typing import Any, Final
 
 import msgspec
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 
 from socialpulse.core.campaigns import CampaignPart, FleetCampaigns
 from socialpulse.core.signals import Signals
 from socialpulse.core.trends import FleetTrends
 from socialpulse.core.windows.timeline import Source
+from socialpulse.kafka.topic_publisher import TopicPublisher
 from socialpulse.kafka.topic_reader import Batch, Record, TopicReader, apply_sliced
 from socialpulse.kafka.topics import TopicSpec, ensure_topics
 from socialpulse.settings import TrendSettings
@@ -153,12 +153,21 @@ class TrendPublisher:
 
     def __init__(self, topic: str, producer: AIOKafkaProducer, signals: Signals) -> None:
         self.topic = topic
-        self._producer = producer
         self._signals = signals
-        self._pending: dict[bytes, bytes] = {}
+        self._out = TopicPublisher(
+            topic,
+            producer,
+            log=log,
+            what="trend bucket",
+            plural="trend buckets",
+            retry="retried with the next",
+            wait_seconds=SEND_TIMEOUT_SECONDS,
+            replace=True,
+            batches=False,
+            every_seconds=PUBLISH_EVERY_SECONDS,
+        )
         # The campaign parts last queued per partition: sent again only when they change.
         self._campaigns: dict[Source, list[CampaignPart]] = {}
-        self._next = 0.0
         self.published = 0
         self.failures = 0
 
@@ -177,55 +186,22 @@ class TrendPublisher:
                 key, value = encode_bucket(
                     source, brand, index, resume - 1, latest, counts, heavy, filtered
                 )
-                self._pending[key] = value
+                self._out.put(source, key, value)
             parts = self._signals.campaign_parts(source)
             if parts != self._campaigns.get(source):
                 key, value = encode_campaigns(source, resume - 1, latest, parts)
-                self._pending[key] = value
+                self._out.put(source, key, value)
                 self._campaigns[source] = parts
 
     async def publish(self, sources: Iterable[Source], force: bool = False) -> None:
         """Collect and send, when ``PUBLISH_EVERY_SECONDS`` passed (or ``force``); never raises."""
-        now = time.monotonic()
-        if not force and now < self._next:
+        if not self._out.due(force):
             return
-        self._next = now + PUBLISH_EVERY_SECONDS
         self.collect(sources)
-        if not self._pending:
-            return
-        batch, self._pending = self._pending, {}
-        sent: list[tuple[bytes, bytes, asyncio.Future[Any]]] = []
-        failed: dict[bytes, bytes] = {}
-        error: BaseException | None = None
-        try:
-            for key, value in batch.items():
-                try:
-                    sent.append((key, value, await self._producer.send(self.topic, value, key=key)))
-                except KafkaError as e:
-                    failed[key] = value
-                    error = e
-            if sent:
-                await asyncio.wait([f for *_, f in sent], timeout=SEND_TIMEOUT_SECONDS)
-        except asyncio.CancelledError:
-            self._pending = batch | self._pending
-            raise
-        for key, value, fut in sent:
-            if not fut.done() or fut.cancelled() or fut.exception() is not None:
-                if not fut.done():
-                    fut.cancel()
-                failed[key] = value
-                error = error or (fut.exception() if fut.done() and not fut.cancelled() else None)
-        self.published += len(batch) - len(failed)
+        landed, failed = await self._out.send()
+        self.published += landed
         if failed:
             self.failures += 1
-            self._pending = failed | self._pending  # a newer version taken meanwhile wins
-            log.warning(
-                "%d of %d trend buckets to %s not acknowledged (%r); retried with the next",
-                len(failed),
-                len(batch),
-                self.topic,
-                error,
-            )
 
 
 class TrendReader:
