@@ -25,8 +25,8 @@ from __future__ import annotations
 import hashlib
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
-from typing import Final
+from collections.abc import Callable, Iterable, Sequence
+from typing import Final, Protocol, TypeVar
 
 import msgspec
 import numpy as np
@@ -61,6 +61,66 @@ def _packed(offsets: Sequence[int] | np.ndarray) -> tuple[int, array[int]]:
     if hi - lo > _DELTA_MAX:
         return 0, array("q", offsets)
     return lo, array("I", [o - lo for o in offsets])
+
+
+class _Sealable(Protocol):
+    """What a minute of ``_ByMinute`` is: sealed into compact arrays once settled."""
+
+    def seal(self) -> None: ...
+
+    def __len__(self) -> int: ...
+
+
+M = TypeVar("M", bound=_Sealable)
+
+
+class _ByMinute(dict[Source, dict[int, M]]):
+    """Per source partition, per minute of event time: one ``M``, made on first use.
+
+    The dedup index and ``OffsetSet`` keep their minutes alike: found or made on every record,
+    forgotten past the horizon, sealed once settled. A plain dict of dicts underneath, so an
+    id costs nothing more here.
+    """
+
+    __slots__ = ("_make",)
+
+    def __init__(self, make: Callable[[], M]) -> None:
+        super().__init__()
+        self._make = make
+
+    def at(self, source: Source, minute: int) -> M:
+        """The minute's ``M``, made when missing."""
+        per_source = self.get(source)
+        if per_source is None:
+            per_source = self[source] = {}
+        m = per_source.get(minute)
+        if m is None:
+            m = per_source[minute] = self._make()
+        return m
+
+    def minute(self, source: Source, minute: int) -> M | None:
+        """The minute's ``M`` if held."""
+        return self.get(source, {}).get(minute)
+
+    def put(self, source: Source, minute: int, m: M) -> None:
+        """Hold ``m`` as the minute's, replacing any."""
+        self.setdefault(source, {})[minute] = m
+
+    def expire(self, oldest: int, settled: int) -> dict[Source, list[int]]:
+        """Forget minutes before ``oldest``, seal those before ``settled``: what was forgotten."""
+        stale: dict[Source, list[int]] = {}
+        for source, per_source in self.items():
+            gone = stale[source] = [index for index in per_source if index < oldest]
+            for index in gone:
+                del per_source[index]
+            for index, m in per_source.items():
+                if index < settled:
+                    m.seal()
+        return stale
+
+    def held(self) -> int:
+        """Everything every minute holds."""
+        return sum(len(m) for per_source in self.values() for m in per_source.values())
 
 
 class _Minute:
@@ -153,7 +213,7 @@ class Deduplicator:
 
     def __init__(self, horizon_seconds: int) -> None:
         self._horizon = horizon_seconds
-        self._state: dict[Source, dict[int, _Minute]] = {}
+        self._state = _ByMinute(_Minute)
         self._dirty: dict[Source, set[int]] = {}
         self._expired: dict[Source, list[int]] = {}
         # The oldest minute whose ids are still held (raised by ``expire``, never lowered).
@@ -171,12 +231,7 @@ class Deduplicator:
     def is_duplicate(self, source: Source, event_time: float, event_id: str, offset: int) -> bool:
         """True when ``event_id`` was first read from ``source`` at another offset."""
         minute = bucket_of(event_time)
-        per_source = self._state.get(source)
-        if per_source is None:
-            per_source = self._state[source] = {}
-        m = per_source.get(minute)
-        if m is None:
-            m = per_source[minute] = _Minute()
+        m = self._state.at(source, minute)
         h = id_hash(event_id)
         first = m.first_offset(h)
         if first is None:
@@ -193,7 +248,7 @@ class Deduplicator:
 
     def arrays(self, source: Source, minute: int) -> tuple[bytes, bytes] | None:
         """The ids of one partition-minute and their first offsets (sorted machine arrays)."""
-        m = self._state.get(source, {}).get(minute)
+        m = self._state.minute(source, minute)
         return None if m is None else m.arrays()
 
     def take_expired(self, source: Source) -> list[int]:
@@ -202,7 +257,7 @@ class Deduplicator:
 
     def load(self, source: Source, minute: int, keys: bytes, offsets: bytes) -> None:
         """Install a minute restored from the changelog (what ``arrays`` gave)."""
-        self._state.setdefault(source, {})[minute] = _Minute.from_arrays(keys, offsets)
+        self._state.put(source, minute, _Minute.from_arrays(keys, offsets))
 
     def drop(self, sources: Iterable[Source]) -> None:
         """Forget partitions this worker no longer owns."""
@@ -215,26 +270,19 @@ class Deduplicator:
         """Delete minutes older than the horizon and seal settled ones; returns deleted."""
         oldest = first_bucket(now, self._horizon)
         self._floor = max(self._floor, oldest)
-        settled = bucket_of(now) - OPEN_MINUTES
         removed = 0
-        for source, per_source in self._state.items():
-            stale = [m for m in per_source if m < oldest]
-            for m in stale:
-                del per_source[m]
+        for source, stale in self._state.expire(oldest, bucket_of(now) - OPEN_MINUTES).items():
             if stale:
                 self._expired.setdefault(source, []).extend(stale)
                 dirty = self._dirty.get(source)
                 if dirty:
                     dirty.difference_update(stale)
             removed += len(stale)
-            for m, minute in per_source.items():
-                if m < settled:
-                    minute.seal()
         return removed
 
     def ids_held(self) -> int:
         """Event ids remembered, a measure of dedup memory."""
-        return sum(len(m) for per_source in self._state.values() for m in per_source.values())
+        return self._state.held()
 
 
 class _Offsets:
@@ -306,17 +354,11 @@ class OffsetSet:
 
     def __init__(self, horizon_seconds: int) -> None:
         self._horizon = horizon_seconds
-        self._state: dict[Source, dict[int, _Offsets]] = {}
+        self._state = _ByMinute(_Offsets)
 
     def add(self, source: Source, event_time: float, offset: int) -> bool:
         """Remember ``offset`` of ``source``; False when it was seen already."""
-        minute = bucket_of(event_time)
-        per_source = self._state.get(source)
-        if per_source is None:
-            per_source = self._state[source] = {}
-        m = per_source.get(minute)
-        if m is None:
-            m = per_source[minute] = _Offsets()
+        m = self._state.at(source, bucket_of(event_time))
         if offset in m:
             return False
         m.recent.add(offset)
@@ -324,14 +366,7 @@ class OffsetSet:
 
     def expire(self, now: float) -> None:
         """Forget minutes older than the horizon; seal the settled ones."""
-        oldest = first_bucket(now, self._horizon)
-        settled = bucket_of(now) - OPEN_MINUTES
-        for per_source in self._state.values():
-            for minute in [m for m in per_source if m < oldest]:
-                del per_source[minute]
-            for minute, m in per_source.items():
-                if minute < settled:
-                    m.seal()
+        self._state.expire(first_bucket(now, self._horizon), bucket_of(now) - OPEN_MINUTES)
 
     def __len__(self) -> int:
-        return sum(len(m) for per_source in self._state.values() for m in per_source.values())
+        return self._state.held()
