@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Mapping
-from typing import Final, Literal
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, Literal, NamedTuple
 
 import msgspec
 
@@ -56,9 +56,6 @@ SIGNALS: Final[tuple[str, ...]] = (
     *BRAND_SIGNALS,
     *(f"platform_volume:{p}" for p in PLATFORMS),
     *(f"source_silent:{p}" for p in PLATFORMS),
-)
-_PLATFORM_SIGNALS: Final = tuple(
-    (PLATFORM_INDEX[p], f"platform_volume:{p}", f"source_silent:{p}") for p in PLATFORMS
 )
 
 
@@ -140,6 +137,8 @@ class Detector:
         self._pending = set(brands)
         # brand -> (slot, its expectation): recomputed once per slot, never persisted.
         self._expect: dict[str, tuple[int, Expectation | None]] = {}
+        # brand -> (slot, minutes held, its rows' fixed inputs): made with the expectation.
+        self._plans: dict[str, tuple[int, int, _Plan | None]] = {}
         # brand -> running sum of the last window_minutes of totals (derived from history).
         self._window: dict[str, list[int]] = {}
 
@@ -230,6 +229,21 @@ class Detector:
             cached = self._expect[brand] = (slot, expectation(st.history, slot, self._s))
         return cached[1]
 
+    def _plan(self, brand: str, st: BrandState, minute: int) -> _Plan | None:
+        """The brand's rows at ``minute`` with what their inputs take of the expectation.
+
+        Made with the expectation, once per slot (and per minute while the history is
+        shorter than the longest stretch): the same arithmetic as at every minute, done once.
+        """
+        slot = minute // self._s.slot_minutes
+        held = len(st.history.recent)
+        cached = self._plans.get(brand)
+        if cached is None or cached[0] != slot or cached[1] != held:
+            e = self._expectation(brand, st, minute)
+            plan = None if e is None else _plan_of(e, held, self._s)
+            cached = self._plans[brand] = (slot, held, plan)
+        return cached[2]
+
     def _window_totals(self, brand: str, h: BrandHistory) -> list[int]:
         w = self._s.window_minutes
         win = self._window.get(brand)
@@ -252,83 +266,43 @@ class Detector:
         h = st.history
         if len(h.recent) < s.window_minutes:
             return {}
-        e = self._expectation(brand, st, minute)
-        if e is None:
+        plan = self._plan(brand, st, minute)
+        if plan is None:
             return {}
-        w = s.window_minutes
+        e_mentions, spread, eps, negative_share, net, voice, platforms = plan
         win = self._window_totals(brand, h)
-        exp = e.per_minute
         pos, neg = win[POSITIVE], win[NEGATIVE]
         # Volume counts every mention; shares of sentiment are over the scored ones.
         mentions, polar = int(volume(win)), int(scored(win))
-        e_pos, e_neg = exp[POSITIVE] * w, exp[NEGATIVE] * w
-        e_mentions, e_polar = volume(exp) * w, scored(exp) * w
         positive_share = pos / polar if polar else None
+        # Each signal with a baseline at ``minute``: its row of the table and its inputs.
+        inputs: list[tuple[_Row, tuple[Any, ...]]] = [
+            (_MENTION_VOLUME, (mentions, e_mentions, s, spread, positive_share, eps))
+        ]
+        add = inputs.append
+        if negative_share is not None:
+            add((_NEGATIVE_SHARE, (neg, polar, negative_share, s)))
+        if net is not None:
+            add((_NET_SENTIMENT, (pos, neg, net, s)))
+        if voice is not None and win[VOICE_SET]:
+            add((_SHARE_OF_VOICE, (mentions, win[VOICE_SET], voice, s)))
+        recent = h.recent
+        for i, unexpected, volume_row, expected, platform_spread, silent in platforms:
+            n = win[i]
+            if unexpected and not n:
+                continue
+            add((volume_row, (n, expected, s, platform_spread, positive_share, eps)))
+            if silent is not None:
+                silent_row, stretch, stretch_expected, limit, whole_window = silent
+                window = n if whole_window else None
+                add((silent_row, (recent, i, stretch, stretch_expected, limit, window, s)))
         kept = st.signals
         out: dict[str, Reading] = {}
-        if every or "mention_volume" in kept or rules.volume_may_breach(mentions, e_mentions, s):
-            out["mention_volume"] = rules.volume_spike(
-                mentions,
-                e_mentions,
-                e.mentions_spread,
-                s,
-                positive_share=positive_share,
-                expected_positive_share=e.positive_share,
-            )
-        if e_polar > 0:
-            p = e_neg / e_polar
-            if (
-                every
-                or "negative_share" in kept
-                or rules.negative_share_may_breach(neg, polar, p, s)
-            ):
-                r = rules.negative_share_rise(neg, polar, p, s)
+        for (sig, may_breach, rule), args in inputs:
+            if every or sig in kept or may_breach(*args):
+                r = rule(*args)
                 if r is not None:
-                    out["negative_share"] = r
-        if e_pos + e_neg > 0:
-            net = (e_pos - e_neg) / (e_pos + e_neg)
-            if every or "net_sentiment" in kept or rules.net_sentiment_may_breach(pos, neg, net, s):
-                r = rules.net_sentiment_drop(pos, neg, net, s)
-                if r is not None:
-                    out["net_sentiment"] = r
-        e_set = exp[VOICE_SET] * w
-        if e_set > 0 and win[VOICE_SET]:
-            p = e_mentions / e_set
-            voice_set = win[VOICE_SET]
-            if (
-                every
-                or "share_of_voice" in kept
-                or rules.voice_may_breach(mentions, voice_set, p, s)
-            ):
-                r = rules.voice_shift(mentions, voice_set, p, s)
-                if r is not None:
-                    out["share_of_voice"] = r
-        recent = h.recent
-        for i, volume_sig, silent_sig in _PLATFORM_SIGNALS:
-            rate = exp[i]
-            if rate <= 0 and not win[i]:
-                continue
-            if every or volume_sig in kept or rules.volume_may_breach(win[i], rate * w, s):
-                out[volume_sig] = rules.volume_spike(
-                    win[i],
-                    rate * w,
-                    e.spread[i],
-                    s,
-                    positive_share=positive_share,
-                    expected_positive_share=e.positive_share,
-                )
-            if rate <= 0:
-                continue
-            stretch = math.ceil(s.silent_min_expected / rate)
-            if stretch <= s.silent_max_window_minutes and stretch <= len(recent):
-                if not every and silent_sig not in kept:
-                    # source_silent's own limit; a stretch a window long or more holds the
-                    # window's mentions, so those alone may settle it.
-                    limit = rules.silent_limit(rate * stretch, s)
-                    if (stretch >= w and win[i] > limit) or _delivers(recent, i, stretch, limit):
-                        continue
-                seen = sum(v[i] for v in recent[-stretch:])
-                out[silent_sig] = rules.source_silent(seen, rate * stretch, s)
+                    out[sig] = r
         return out
 
     def window_mix(self, brand: str) -> tuple[list[int], list[float]] | None:
@@ -419,6 +393,138 @@ class Detector:
             msgspec.msgpack.encode(snapshot.brands), type=dict[str, BrandState]
         )
         return d
+
+
+def _volume_may_breach(
+    observed: int,
+    expected: float,
+    s: AnomalySettings,
+    spread: float,
+    positive_share: float | None,
+    expected_positive_share: float | None,
+) -> bool:
+    return rules.volume_may_breach(observed, expected, s)
+
+
+def _volume_spike(
+    observed: int,
+    expected: float,
+    s: AnomalySettings,
+    spread: float,
+    positive_share: float | None,
+    expected_positive_share: float | None,
+) -> Reading:
+    return rules.volume_spike(
+        observed,
+        expected,
+        spread,
+        s,
+        positive_share=positive_share,
+        expected_positive_share=expected_positive_share,
+    )
+
+
+def _silent_may_breach(
+    recent: list[list[int]],
+    i: int,
+    stretch: int,
+    expected: float,
+    limit: float,
+    window: int | None,
+    s: AnomalySettings,
+) -> bool:
+    """Against ``source_silent``'s own ``limit``: the stretch's newest minutes, or ``window``.
+
+    ``window`` is the window's mentions when the stretch is a window long or more (it then
+    holds them): those alone may settle it.
+    """
+    return not ((window is not None and window > limit) or _delivers(recent, i, stretch, limit))
+
+
+def _source_silent(
+    recent: list[list[int]],
+    i: int,
+    stretch: int,
+    expected: float,
+    limit: float,
+    window: int | None,
+    s: AnomalySettings,
+) -> Reading:
+    return rules.source_silent(sum(v[i] for v in recent[-stretch:]), expected, s)
+
+
+# A signal, its guard and its rule, both on the same inputs: the guard is False only when the
+# rule cannot breach, so a signal with no state to keep need not be read
+# (``Detector.step(scores=False)``).
+_Row = tuple[str, Callable[..., bool], Callable[..., Reading | None]]
+_MENTION_VOLUME: Final[_Row] = ("mention_volume", _volume_may_breach, _volume_spike)
+_NEGATIVE_SHARE: Final[_Row] = (
+    "negative_share",
+    rules.negative_share_may_breach,
+    rules.negative_share_rise,
+)
+_NET_SENTIMENT: Final[_Row] = (
+    "net_sentiment",
+    rules.net_sentiment_may_breach,
+    rules.net_sentiment_drop,
+)
+_SHARE_OF_VOICE: Final[_Row] = ("share_of_voice", rules.voice_may_breach, rules.voice_shift)
+# Per platform: its index in the counts, its volume row and its silence row.
+_PLATFORM_ROWS: Final[tuple[tuple[int, _Row, _Row], ...]] = tuple(
+    (
+        PLATFORM_INDEX[p],
+        (f"platform_volume:{p}", _volume_may_breach, _volume_spike),
+        (f"source_silent:{p}", _silent_may_breach, _source_silent),
+    )
+    for p in PLATFORMS
+)
+
+# A platform's silence row with its stretch, the mentions expected in it, the most it may hold
+# and be silent (``rules.silent_limit``), and whether the stretch is a window long or more.
+_Silent = tuple[_Row, int, float, float, bool]
+
+
+class _Plan(NamedTuple):
+    """What a brand's rows take of its expectation, over a window (``_plan_of``)."""
+
+    mentions: float
+    mentions_spread: float
+    positive_share: float | None
+    negative_share: float | None  # None: no scored mention expected, no row
+    net: float | None  # None: no polar mention expected, no row
+    voice: float | None  # None: the competitive set expects no mention, no row
+    # Per platform: index, nothing expected (a row only with mentions), volume row,
+    # mentions expected, spread, and its silence row (None when it cannot go silent).
+    platforms: tuple[tuple[int, bool, _Row, float, float, _Silent | None], ...]
+
+
+def _plan_of(e: Expectation, held: int, s: AnomalySettings) -> _Plan:
+    """The rows' fixed inputs from ``e``, with ``held`` minutes of history."""
+    w = s.window_minutes
+    exp = e.per_minute
+    e_pos, e_neg = exp[POSITIVE] * w, exp[NEGATIVE] * w
+    e_mentions, e_polar = volume(exp) * w, scored(exp) * w
+    e_set = exp[VOICE_SET] * w
+    platforms = []
+    for i, volume_row, silent_row in _PLATFORM_ROWS:
+        rate = exp[i]
+        silent: _Silent | None = None
+        if not rate <= 0:
+            stretch = math.ceil(s.silent_min_expected / rate)
+            if stretch <= s.silent_max_window_minutes and stretch <= held:
+                expected = rate * stretch
+                limit = rules.silent_limit(expected, s)
+                silent = (silent_row, stretch, expected, limit, stretch >= w)
+        platforms.append((i, rate <= 0, volume_row, rate * w, e.spread[i], silent))
+    return _Plan(
+        e_mentions,
+        e.mentions_spread,
+        e.positive_share,
+        e_neg / e_polar if e_polar > 0 else None,
+        (e_pos - e_neg) / (e_pos + e_neg) if e_pos + e_neg > 0 else None,
+        e_mentions / e_set if e_set > 0 else None,
+        tuple(platforms),
+    )
 
 
 def _delivers(recent: list[list[int]], i: int, stretch: int, limit: float) -> bool:
