@@ -33,21 +33,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from state_bench import EXPIRE_EVERY_MINUTES, rss
+
 REPO = Path(__file__).resolve().parents[2]
 NOW = 1_800_000_000.0  # a whole minute (2027-01-15T08:00:00Z): the end of every run
 PARTITIONS = 4
 WEEK = ("5m", "1h", "24h", "7d")
-# Housekeeping (expiry, roll-up) every this many simulated minutes; the worker runs it every
-# 10 s of wall time, which a backlog read at full speed also stretches over many minutes.
-EXPIRE_EVERY_MINUTES = 15
-
-
-def _rss() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
 
 
 def _demo_case(events: int, span: float, windows: tuple[str, ...]) -> dict[str, Any]:
@@ -72,7 +63,7 @@ def _demo_case(events: int, span: float, windows: tuple[str, ...]) -> dict[str, 
     p.dedup = Deduplicator(p.dedup.horizon_seconds)
     view = _joined(p)
     gc.collect()
-    r0 = _rss()
+    r0 = rss()
     t0 = time.perf_counter()
     last_minute = None
     offsets: dict[tuple[str, int], int] = {}
@@ -98,7 +89,7 @@ def _demo_case(events: int, span: float, windows: tuple[str, ...]) -> dict[str, 
     p.store.expire(NOW)
     p.dedup.expire(NOW)
     gc.collect()
-    r1 = _rss()
+    r1 = rss()
     return {
         "state": r1 - r0,
         "rss": r1,
@@ -160,7 +151,7 @@ def _brands_case(events: int, brands: int) -> dict[str, Any]:
     sentiments = [Sentiment(c, 0.1, 0.8, 0.1) for c in (-0.6, 0.0, 0.0, 0.7)]
     kinds = ("impression",) * 6 + ("like", "comment", "share", "link_click")
     gc.collect()
-    r0 = _rss()
+    r0 = rss()
     hours = 7 * 24
     per_hour = events // hours
     t0 = time.perf_counter()
@@ -230,7 +221,7 @@ def _brands_case(events: int, brands: int) -> dict[str, Any]:
     store.expire(NOW)
     view.expire(NOW)
     gc.collect()
-    r1 = _rss()
+    r1 = rss()
     t1 = time.perf_counter()
     store.snapshot(NOW)
     return {

@@ -46,13 +46,12 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from aiokafka import AIOKafkaProducer
+from state_bench import EXPIRE_EVERY_MINUTES, restore_state, rss, write_state
 
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.core.windows.timeline import Source
-from socialpulse.kafka.changelog import MAX_RECORD_BYTES, Changelog, state_topic_spec
+from socialpulse.kafka.changelog import Changelog
 from socialpulse.kafka.embedded import EmbeddedBroker
-from socialpulse.kafka.topics import ensure_topics
 from socialpulse.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -113,16 +112,6 @@ def _events(
 
 NOW_WEEK = 1_800_000_000.0  # a whole minute: the end of the week case's simulated clock
 WEEK_WINDOWS = ("5m", "1h", "24h", "7d")
-# Housekeeping (expiry, roll-up of minutes into hours) every this many simulated minutes.
-EXPIRE_EVERY_MINUTES = 15
-
-
-def _rss() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
 
 
 def _week_pipeline(brands: int) -> Pipeline:
@@ -220,33 +209,20 @@ async def _week_build(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     events = _week_state(p, args.events, args.brands, args.partitions)
     build_s = time.perf_counter() - t0
-    opts = {"bootstrap_servers": args.bootstrap}
-    await ensure_topics(opts, {args.topic: state_topic_spec(args.partitions)})
-    producer = AIOKafkaProducer(
-        enable_idempotence=False, acks="all", max_request_size=MAX_RECORD_BYTES + 4096, **opts
-    )
-    await producer.start()
     sources = {(t, n) for t in ("m", "i") for n in range(args.partitions)}
-    try:
-        writer = Changelog(args.topic, opts, p.store, p.dedup, producer)
-        await writer.start()
-        await writer.restore(sources, generation=1)  # an assignment: the (empty) topic read
-        t0 = time.perf_counter()
-        records = writer.collect(sources)
-        await writer.flush()
-        flush_s = time.perf_counter() - t0
-    finally:
-        await producer.stop()
+    written = await write_state(
+        args.bootstrap, args.topic, args.partitions, p.store, p.dedup, sources
+    )
     gc.collect()
     return {
         "events": events,
         "buckets": p.store.bucket_count(),
         "dedup_ids": p.dedup.ids_held(),
-        "records": records,
-        "bytes": writer.stats.bytes_written,
+        "records": written.records,
+        "bytes": written.bytes,
         "build_seconds": build_s,
-        "flush_seconds": flush_s,
-        "rss": _rss(),
+        "flush_seconds": written.seconds,
+        "rss": rss(),
         "digest": _digest(p),
     }
 
@@ -254,33 +230,20 @@ async def _week_build(args: argparse.Namespace) -> dict[str, Any]:
 async def _week_restore(args: argparse.Namespace) -> dict[str, Any]:
     """A fresh worker's restore of every partition's state: wall, CPU, records, bytes, RSS."""
     p = _week_pipeline(args.brands)
-    opts = {"bootstrap_servers": args.bootstrap}
-    producer = AIOKafkaProducer(enable_idempotence=False, **opts)
-    await producer.start()
     sources = {(t, n) for t in ("m", "i") for n in range(args.partitions)}
     profile = cProfile.Profile() if args.profile else None
-    try:
-        reader = _CountingChangelog(args.topic, opts, p.store, p.dedup, producer)
-        await reader.start()
-        gc.collect()
-        rss0 = _rss()
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        if profile is not None:
-            profile.enable()
-        records = await reader.restore(sources, generation=2)
-        if profile is not None:
-            profile.disable()
-        seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    finally:
-        await producer.stop()
+    reader, restored = await restore_state(
+        args.bootstrap, args.topic, p.store, p.dedup, sources, _CountingChangelog, profile
+    )
+    assert isinstance(reader, _CountingChangelog)
     gc.collect()
     out: dict[str, Any] = {
-        "records": records,
+        "records": restored.records,
         "bytes_read": reader.bytes_read,
-        "seconds": seconds,
-        "cpu_seconds": cpu,
-        "rss_before": rss0,
-        "rss": _rss(),
+        "seconds": restored.seconds,
+        "cpu_seconds": restored.cpu_seconds,
+        "rss_before": restored.rss_before,
+        "rss": rss(),
         "buckets": p.store.bucket_count(),
         "dedup_ids": p.dedup.ids_held(),
         "digest": _digest(p),
@@ -375,35 +338,14 @@ async def _day(args: argparse.Namespace, bootstrap: str) -> None:
     want = built.store.snapshot(now)
 
     topic = f"bench-{uuid.uuid4().hex[:8]}.state"
-    opts = {"bootstrap_servers": bootstrap}
-    await ensure_topics(opts, {topic: state_topic_spec(args.partitions)})
-    producer = AIOKafkaProducer(
-        enable_idempotence=False, acks="all", max_request_size=MAX_RECORD_BYTES + 4096, **opts
+    written = await write_state(
+        bootstrap, topic, args.partitions, built.store, built.dedup, sources
     )
-    await producer.start()
-    try:
-        writer = Changelog(topic, opts, built.store, built.dedup, producer)
-        await writer.start()
-        await writer.restore(sources, generation=1)  # an assignment: the (empty) topic read
-        t0 = time.perf_counter()
-        records = writer.collect(sources)
-        await writer.flush()
-        flush_s = time.perf_counter() - t0
-    finally:
-        await producer.stop()
-    state_bytes = writer.stats.bytes_written
+    records, flush_s, state_bytes = written.records, written.seconds, written.bytes
 
     fresh = Pipeline(settings)
-    producer = AIOKafkaProducer(enable_idempotence=False, **opts)
-    await producer.start()
-    try:
-        reader = Changelog(topic, opts, fresh.store, fresh.dedup, producer)
-        await reader.start()
-        t0 = time.perf_counter()
-        restored = await reader.restore(sources, generation=2)
-        restore_s = time.perf_counter() - t0
-    finally:
-        await producer.stop()
+    _, done = await restore_state(bootstrap, topic, fresh.store, fresh.dedup, sources)
+    restored, restore_s = done.records, done.seconds
     same = fresh.store.snapshot(now) == want
 
     rows = [
