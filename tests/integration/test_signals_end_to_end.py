@@ -17,7 +17,8 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -118,21 +119,55 @@ def _filtered(body: str) -> dict[tuple[str, str], float]:
     return out
 
 
-async def _run(bootstrap: str) -> None:
-    settings, topics = _settings(bootstrap, uuid.uuid4().hex[:8])
-    now = time.time() // 60 * 60 + 50  # late in the minute: the phase-two events are before it
-    clock = lambda: now  # noqa: E731
-    await ensure_topics(
-        {"bootstrap_servers": bootstrap},
-        {
-            topics["m"]: TopicSpec(partitions=3),
-            topics["i"]: TopicSpec(partitions=3),
-            topics["dlq"]: TopicSpec(partitions=1),
-            settings.kafka.state_topic_name: state_topic_spec(2),
-            settings.kafka.minutes_topic_name: minutes_topic_spec(settings.anomaly),
-        },
-    )
-    background, later = _phases(now)
+@dataclass(frozen=True)
+class _Run:
+    """One run's settings and topics (created), its clock and the two phases of mentions."""
+
+    bootstrap: str
+    settings: Settings
+    topics: dict[str, str]
+    now: float
+    background: list[tuple[str, bytes]]
+    later: list[tuple[str, bytes]]
+
+    def clock(self) -> float:
+        return self.now
+
+
+# Makes a run on a broker, with the campaign's posts and accounts (``_phases``).
+_Prepare = Callable[..., Awaitable[_Run]]
+
+
+@pytest.fixture
+def prepare() -> _Prepare:
+    """Makes a run on a broker: fresh names, its topics created, its two phases of mentions.
+
+    A factory, as each test names its broker's fixture (the test broker or the embedded one).
+    """
+
+    async def make(
+        bootstrap: str, posts: int = CAMPAIGN_POSTS, accounts: int = CAMPAIGN_ACCOUNTS
+    ) -> _Run:
+        settings, topics = _settings(bootstrap, uuid.uuid4().hex[:8])
+        now = time.time() // 60 * 60 + 50  # late in the minute: phase two's events before it
+        await ensure_topics(
+            {"bootstrap_servers": bootstrap},
+            {
+                topics["m"]: TopicSpec(partitions=3),
+                topics["i"]: TopicSpec(partitions=3),
+                topics["dlq"]: TopicSpec(partitions=1),
+                settings.kafka.state_topic_name: state_topic_spec(2),
+                settings.kafka.minutes_topic_name: minutes_topic_spec(settings.anomaly),
+            },
+        )
+        return _Run(bootstrap, settings, topics, now, *_phases(now, posts, accounts))
+
+    return make
+
+
+async def _run(run: _Run) -> None:
+    bootstrap, settings, topics, clock = run.bootstrap, run.settings, run.topics, run.clock
+    background, later, now = run.background, run.later, run.now
     pipeline = Pipeline(settings)
     worker = Worker(settings, pipeline, bootstrap, clock)
     registry = CollectorRegistry()
@@ -221,25 +256,13 @@ def _settings(bootstrap: str, run: str) -> tuple[Settings, dict[str, str]]:
     return settings, topics
 
 
-async def _run_two(bootstrap: str) -> None:
+async def _run_two(run: _Run) -> None:
     """Two workers, one campaign over the 3 partitions: one campaign, one key, one announcer.
 
     The campaign is below the thresholds in each partition, above them fleet-wide.
     """
-    settings, topics = _settings(bootstrap, uuid.uuid4().hex[:8])
-    now = time.time() // 60 * 60 + 50
-    clock = lambda: now  # noqa: E731
-    await ensure_topics(
-        {"bootstrap_servers": bootstrap},
-        {
-            topics["m"]: TopicSpec(partitions=3),
-            topics["i"]: TopicSpec(partitions=3),
-            topics["dlq"]: TopicSpec(partitions=1),
-            settings.kafka.state_topic_name: state_topic_spec(2),
-            settings.kafka.minutes_topic_name: minutes_topic_spec(settings.anomaly),
-        },
-    )
-    background, later = _phases(now, SPREAD_POSTS, SPREAD_ACCOUNTS)
+    bootstrap, settings, topics, clock = run.bootstrap, run.settings, run.topics, run.clock
+    background, later = run.background, run.later
     pipelines = [Pipeline(settings), Pipeline(settings)]
     workers = [Worker(settings, p, bootstrap, clock) for p in pipelines]
     servers = []
@@ -330,17 +353,21 @@ async def _run_two(bootstrap: str) -> None:
     assert [(t.signal, t.state, t.key) for t in incidents] == [(CAMPAIGN_SIGNAL, "firing", key)]
 
 
-async def test_signals_against_test_broker(kafka_bootstrap: str) -> None:
-    await _run(kafka_bootstrap)
+async def test_signals_against_test_broker(kafka_bootstrap: str, prepare: _Prepare) -> None:
+    await _run(await prepare(kafka_bootstrap))
 
 
-async def test_signals_against_embedded_broker(tansu_bootstrap: str) -> None:
-    await _run(tansu_bootstrap)
+async def test_signals_against_embedded_broker(tansu_bootstrap: str, prepare: _Prepare) -> None:
+    await _run(await prepare(tansu_bootstrap))
 
 
-async def test_one_campaign_over_two_workers_against_embedded_broker(tansu_bootstrap: str) -> None:
-    await _run_two(tansu_bootstrap)
+async def test_one_campaign_over_two_workers_against_embedded_broker(
+    tansu_bootstrap: str, prepare: _Prepare
+) -> None:
+    await _run_two(await prepare(tansu_bootstrap, SPREAD_POSTS, SPREAD_ACCOUNTS))
 
 
-async def test_one_campaign_over_two_workers_against_test_broker(kafka_bootstrap: str) -> None:
-    await _run_two(kafka_bootstrap)
+async def test_one_campaign_over_two_workers_against_test_broker(
+    kafka_bootstrap: str, prepare: _Prepare
+) -> None:
+    await _run_two(await prepare(kafka_bootstrap, SPREAD_POSTS, SPREAD_ACCOUNTS))
