@@ -26,7 +26,7 @@ from socialpulse.core.joins import JoinInput, JoinView, decode_input, encode_inp
 from socialpulse.core.windows.timeline import Source
 from socialpulse.kafka.topic_publisher import TopicPublisher
 from socialpulse.kafka.topic_reader import Batch, Record, TopicReader, apply_sliced
-from socialpulse.kafka.topics import TopicSpec, ensure_topics
+from socialpulse.kafka.topics import TopicSpec
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,6 @@ class JoinReader:
         max_records: int = 1000,
     ) -> None:
         self.topic = topic
-        self._opts = client_options
         self._view = view
         self._clock = clock
         self._stats = stats
@@ -146,19 +145,17 @@ class JoinReader:
         with, is an error.
         """
         assert self._producer is not None, "start() first"  # noqa: S101 - programming error
-        cluster = await self._producer.client.fetch_all_metadata()
-        partitions: set[int] | None = cluster.partitions_for_topic(self.topic)
-        if not partitions:
-            if self._create is not None:
-                await ensure_topics(self._opts, {self.topic: self._create})
-                self._create = None
-            elif time.monotonic() > self._missing_since + METADATA_WAIT_SECONDS:
-                raise JoinsTopicMissing(
-                    f"joins topic {self.topic!r} is missing: create it (see README, State) or "
-                    "let the service create it (kafka.create_topics: true)"
-                )
-            return None
+        partitions, self._create = await self._reader.partitions_via(
+            self._producer, self._create, self._missing
+        )
         return partitions
+
+    def _missing(self) -> None:
+        if time.monotonic() > self._missing_since + METADATA_WAIT_SECONDS:
+            raise JoinsTopicMissing(
+                f"joins topic {self.topic!r} is missing: create it (see README, State) or "
+                "let the service create it (kafka.create_topics: true)"
+            )
 
     def _opened(self) -> None:
         self._stats.caught_up = not any(self._reader.start_ends.values())

@@ -14,10 +14,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Final, TypeAlias
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
-from socialpulse.kafka.topics import read_from_start
+from socialpulse.kafka.topics import TopicSpec, ensure_topics, read_from_start
 
 __all__ = ["Batch", "Record", "TopicReader", "apply_sliced"]
 
@@ -60,6 +60,28 @@ class TopicReader:
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
+
+    async def partitions_via(
+        self,
+        producer: AIOKafkaProducer,
+        create: TopicSpec | None,
+        missing: Callable[[], None],
+    ) -> tuple[set[int] | None, TopicSpec | None]:
+        """The topic's partitions as ``producer``'s client learns them; None to ask again.
+
+        A topic created a moment ago may take a few seconds to show in the metadata. Missing,
+        it is created with ``create`` (returned None then, so it is created once), or, with
+        nothing to create it with, ``missing`` is called (to report it, or raise).
+        """
+        cluster = await producer.client.fetch_all_metadata()
+        partitions: set[int] | None = cluster.partitions_for_topic(self.topic)
+        if partitions:
+            return partitions, create
+        if create is not None:
+            await ensure_topics(self._opts, {self.topic: create})
+            return None, None
+        missing()
+        return None, create
 
     def _require(self) -> AIOKafkaConsumer:
         if self._consumer is None:

@@ -35,7 +35,7 @@ from socialpulse.core.trends import FleetTrends
 from socialpulse.core.windows.timeline import Source
 from socialpulse.kafka.topic_publisher import TopicPublisher
 from socialpulse.kafka.topic_reader import Batch, Record, TopicReader, apply_sliced
-from socialpulse.kafka.topics import TopicSpec, ensure_topics
+from socialpulse.kafka.topics import TopicSpec
 from socialpulse.settings import TrendSettings
 
 log = logging.getLogger(__name__)
@@ -222,7 +222,6 @@ class TrendReader:
         parts go to ``campaigns`` (skipped without one).
         """
         self.topic = topic
-        self._opts = client_options
         self._view = view
         self._campaigns = campaigns
         self._create = create
@@ -240,21 +239,19 @@ class TrendReader:
 
     async def _partitions(self) -> set[int] | None:
         assert self._producer is not None, "start() first"  # noqa: S101 - programming error
-        cluster = await self._producer.client.fetch_all_metadata()
-        partitions: set[int] | None = cluster.partitions_for_topic(self.topic)
-        if not partitions:
-            if self._create is not None:
-                await ensure_topics(self._opts, {self.topic: self._create})
-                self._create = None
-            elif not self._warned:
-                self._warned = True
-                log.error(
-                    "trends topic %r is missing: trends are this worker's partitions' until it "
-                    "exists (create it, see README, Signals, or set kafka.create_topics: true)",
-                    self.topic,
-                )
-            return None
+        partitions, self._create = await self._reader.partitions_via(
+            self._producer, self._create, self._missing
+        )
         return partitions
+
+    def _missing(self) -> None:
+        if not self._warned:
+            self._warned = True
+            log.error(
+                "trends topic %r is missing: trends are this worker's partitions' until it "
+                "exists (create it, see README, Signals, or set kafka.create_topics: true)",
+                self.topic,
+            )
 
     async def _check_caught_up(self) -> None:
         if self.caught_up or not await self._reader.reached_start_ends():
