@@ -215,8 +215,11 @@ class Signals:
             if not self.trends_enabled:
                 return None
             terms = self.tokeniser.terms(mention.text, mention.language)
+            trends = part.trends.brands
             for brand in brands:
-                part.trends.add(brand, ts, terms)
+                state = trends.get(brand)
+                if state is not None:
+                    state.add(ts, terms)
             return None
         reason = next(r for r in FILTER_REASONS if r in verdict.reasons)
         if offset >= part.replay_until:

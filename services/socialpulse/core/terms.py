@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from itertools import chain
 from typing import Final
 
 from stop_words import get_stop_words
@@ -49,6 +50,8 @@ class _Wordish(dict[int, str]):
 _WORDISH: Final = _Wordish()
 _WORDISH_CLASS: Final = CharClass(lambda char: char.isalnum() or char in "_#@'")
 CACHE_ENTRIES: Final = 4096
+# Pieces (words) whose terms are remembered per stop list (``_PieceTerms``).
+PIECES_HELD: Final = 50_000
 
 
 def _unlinked(text: str) -> str:
@@ -89,6 +92,7 @@ class Tokeniser:
         self._cached = lru_cache(maxsize=cache_entries)(self._terms)
         self._cache_entries = cache_entries
         self._ahead: dict[str, str] = {}
+        self._pieces = {lang: _PieceTerms(stop) for lang, stop in self._stop.items()}
 
     def prefetch(self, texts: Sequence[str]) -> None:
         """Lower-case and translate ``texts`` for ``terms`` in one pass (``core.translate``).
@@ -108,32 +112,55 @@ class Tokeniser:
         return self._cached(text, lang if lang in self._stop else "")
 
     def _terms(self, text: str, lang: str) -> tuple[str, ...]:
-        stop = self._stop[lang]
-        seen: dict[str, None] = {}
-        # The cheap tests first: this loop runs for every term of every genuine mention.
+        # Splitting, the per-piece lookups and the first-seen dedup are C loops (``split``,
+        # ``map``, ``chain``, ``dict.fromkeys``); Python runs only for a piece seen first.
         wordish = self._ahead.get(text)
         if wordish is None:
             wordish = _unlinked(text).translate(_WORDISH)
-        # No token holds a character outside ``_WORDISH``, so splitting there first changes
-        # nothing; a piece of letters alone is a token (most are), the rest go to the regex.
-        for piece in wordish.split():
-            if piece.isalpha():
-                if 2 <= len(piece) <= MAX_TERM_CHARS and piece not in stop:
-                    seen[piece] = None
+        pieces = self._pieces[lang]
+        return tuple(dict.fromkeys(chain.from_iterable(map(pieces.__getitem__, wordish.split()))))
+
+
+def piece_terms(piece: str, stop: frozenset[str]) -> tuple[str, ...]:
+    """The terms of one piece of a text split at characters no token holds, in order.
+
+    No token holds a character outside ``_WORDISH``, so a text's terms are its pieces' terms
+    in order; a piece of letters alone is a token (most are), the rest go to the regex.
+    """
+    if piece.isalpha():
+        return (piece,) if 2 <= len(piece) <= MAX_TERM_CHARS and piece not in stop else ()
+    out: list[str] = []
+    for tok in _TOKEN.findall(piece):
+        n = len(tok)
+        if n < 2 or n > MAX_TERM_CHARS:
+            continue
+        first = tok[0]
+        if first == "#" or first == "@":
+            if n >= 3:
+                out.append(tok)
+            continue
+        if "'" in tok:
+            tok = tok.strip("'")
+            if len(tok) < 2:
                 continue
-            for tok in _TOKEN.findall(piece):
-                n = len(tok)
-                if n < 2 or n > MAX_TERM_CHARS:
-                    continue
-                first = tok[0]
-                if first == "#" or first == "@":
-                    if n >= 3:
-                        seen[tok] = None
-                    continue
-                if "'" in tok:
-                    tok = tok.strip("'")
-                    if len(tok) < 2:
-                        continue
-                if tok not in stop:
-                    seen[tok] = None
-        return tuple(seen)
+        if tok not in stop:
+            out.append(tok)
+    return tuple(out)
+
+
+class _PieceTerms(dict[str, tuple[str, ...]]):
+    """Piece -> its terms under one stop list, learnt on first sight (``piece_terms``).
+
+    Texts share most of their words, so a mention's terms are a lookup per word. Forgotten
+    all at once at ``PIECES_HELD`` pieces: memory stays bounded whatever the vocabulary.
+    """
+
+    def __init__(self, stop: frozenset[str]) -> None:
+        super().__init__()
+        self.stop = stop
+
+    def __missing__(self, piece: str) -> tuple[str, ...]:
+        if len(self) >= PIECES_HELD:
+            self.clear()
+        terms = self[piece] = piece_terms(piece, self.stop)
+        return terms

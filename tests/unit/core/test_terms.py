@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from socialpulse.core import terms as terms_module
 from socialpulse.core.terms import _TOKEN, _URL, MAX_TERM_CHARS, Tokeniser, brand_terms, stop_words
 
 LANGS = ("en", "es", "pt", "fr", "de")
@@ -71,3 +73,19 @@ def test_a_prefetched_batch_gives_the_terms_of_each_text_alone(
     tok = Tokeniser(LANGS)
     tok.prefetch(texts)
     assert [tok.terms(t, language) for t in texts] == alone
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.text(alphabet="aB'#@_1 é-.ñ😀ßİ:/whtps", max_size=40), max_size=40),
+    st.sampled_from([None, "en", "de"]),
+)
+def test_one_tokeniser_over_many_texts_gives_the_regex_terms(
+    texts: list[str], language: str | None
+) -> None:
+    """Pieces learnt from earlier texts (and forgotten when too many) give the same terms."""
+    stop = stop_words(LANGS)[language or ""]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(terms_module, "PIECES_HELD", 8)
+        tok = Tokeniser(LANGS, cache_entries=0)
+        assert [tok.terms(t, language) for t in texts] == [_regex_terms(t, stop) for t in texts]
