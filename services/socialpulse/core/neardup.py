@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Sequence
-from itertools import islice
+from itertools import islice, repeat
 from typing import Final
 
 import msgspec
@@ -204,15 +204,23 @@ class NearDuplicateIndex:
         return self._entries[0].ts if self._entries else float("inf")
 
     def nearest(self, fp: Fingerprint, threshold: float) -> tuple[int, float] | None:
-        """The most similar post sharing a band with ``fp`` at ``threshold`` or above."""
+        """The most similar post sharing a band with ``fp`` at ``threshold`` or above.
+
+        Candidates in band order, so of equally similar posts the first found wins. The
+        bands are looked up by C loops (``map``, ``filter``): most find nothing.
+        """
+        found = list(filter(None, map(self._by_band.get, fp.bands)))
+        if not found:
+            return None
         best: tuple[int, float] | None = None
         seen: set[int] = set()
-        for band in fp.bands:
-            entry = self._by_band.get(band)
-            if entry is None or entry.post in seen:
+        signature = fp.signature
+        size = signature.size
+        for entry in found:
+            if entry.post in seen:
                 continue
             seen.add(entry.post)
-            sim = similarity(fp.signature, entry.signature)
+            sim = float(np.count_nonzero(signature == entry.signature)) / size
             if sim >= threshold and (best is None or sim > best[1]):
                 best = (entry.post, sim)
         return best
@@ -221,19 +229,20 @@ class NearDuplicateIndex:
         """Remember ``post`` (created at ``ts``) as the latest holder of each of its bands."""
         entry = _Entry(ts, post, fp.signature, fp.bands)
         self._entries.append(entry)
-        for band in fp.bands:
-            self._by_band[band] = entry
+        self._by_band.update(zip(fp.bands, repeat(entry)))
 
     def expire(self, now: float) -> list[int]:
         """Forget posts older than the window at ``now`` or beyond ``max_posts``; their ids."""
         gone = []
         entries = self._entries
-        while entries and (entries[0].ts <= now - self.window or len(entries) > self.max_posts):
+        by_band = self._by_band
+        cutoff = now - self.window
+        while entries and (entries[0].ts <= cutoff or len(entries) > self.max_posts):
             entry = entries.popleft()
             gone.append(entry.post)
             for band in entry.bands:
-                if self._by_band.get(band) is entry:
-                    del self._by_band[band]
+                if by_band.get(band) is entry:
+                    del by_band[band]
         return gone
 
     def entries(self) -> list[tuple[float, int, bytes, tuple[int, ...]]]:
@@ -251,5 +260,4 @@ class NearDuplicateIndex:
         for ts, post, signature, bands in entries:
             entry = _Entry(ts, post, np.frombuffer(signature, dtype=np.uint32), tuple(bands))
             self._entries.append(entry)
-            for band in entry.bands:
-                self._by_band[band] = entry
+            self._by_band.update(zip(entry.bands, repeat(entry)))

@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import random
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from builders import mention
 from socialpulse.core.events import Mention
-from socialpulse.core.neardup import Fingerprint, MinHasher, normalise
+from socialpulse.core.neardup import (
+    Fingerprint,
+    MinHasher,
+    NearDuplicateIndex,
+    _Entry,
+    normalise,
+    similarity,
+)
 from socialpulse.core.spam import NO_CLUSTER, Cluster, SpamDetector, SpamReason, Verdict
 from socialpulse.settings import SpamSettings
 
@@ -59,8 +67,47 @@ def test_signatures_equal_the_reference(texts: list[str], shape: tuple[int, int,
         assert list(fp.bands) == keys
 
 
+class ReferenceIndex(NearDuplicateIndex):
+    """The LSH index written plainly: a Python loop over the bands, ``similarity`` per candidate."""
+
+    def nearest(self, fp: Fingerprint, threshold: float) -> tuple[int, float] | None:
+        best: tuple[int, float] | None = None
+        seen: set[int] = set()
+        for band in fp.bands:
+            entry = self._by_band.get(band)
+            if entry is None or entry.post in seen:
+                continue
+            seen.add(entry.post)
+            sim = similarity(fp.signature, entry.signature)
+            if sim >= threshold and (best is None or sim > best[1]):
+                best = (entry.post, sim)
+        return best
+
+    def add(self, post: int, ts: float, fp: Fingerprint) -> None:
+        entry = _Entry(ts, post, fp.signature, fp.bands)
+        self._entries.append(entry)
+        for band in fp.bands:
+            self._by_band[band] = entry
+
+    def expire(self, now: float) -> list[int]:
+        gone = []
+        while self._entries and (
+            self._entries[0].ts <= now - self.window or len(self._entries) > self.max_posts
+        ):
+            entry = self._entries.popleft()
+            gone.append(entry.post)
+            for band in entry.bands:
+                if self._by_band.get(band) is entry:
+                    del self._by_band[band]
+        return gone
+
+
 class ReferenceDetector(SpamDetector):
     """The verdict rules written plainly, one reason set per mention (the reference)."""
+
+    def __init__(self, settings: SpamSettings) -> None:
+        super().__init__(settings)
+        self.index = ReferenceIndex(settings.window_seconds, settings.max_posts)
 
     def _classify(self, mention: Mention, fp: Fingerprint) -> Verdict:  # noqa: C901
         s = self.settings
@@ -158,6 +205,10 @@ def test_verdicts_equal_the_reference(seed: int, max_posts: int, window: int) ->
     assert got == want
     assert any(v.flagged for v in want)
     assert [c.id for c in ours.campaigns()] == [c.id for c in ref.campaigns()]
+    # The whole memory too (the index's band map included), as the state topic would get it.
+    assert msgspec.msgpack.encode(ours.state()) == msgspec.msgpack.encode(ref.state())
+    assert ours.index._by_band.keys() == ref.index._by_band.keys()
+    assert all(e.post == ref.index._by_band[b].post for b, e in ours.index._by_band.items())
 
 
 def test_reference_sees_every_reason() -> None:
