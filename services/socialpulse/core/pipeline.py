@@ -214,17 +214,20 @@ class Pipeline:
                 stats.unmatched_mentions += 1
                 continue
             found.append((offset, event, matches, owned, by_brand))
-        signals = self.signals
-        signals.prefetch([e.text for _, e, matches, _, _ in found if matches])
+        # Filtered (never a brand's own post): counted per reason and in every volume, in no
+        # sentiment figure and no share of voice (unless ``include_filtered``).
+        judged = [
+            (offset, event, [m.brand for m in matches], by_brand)
+            for offset, event, matches, _, by_brand in found
+            if matches
+        ]
+        reasons = iter(self.signals.check_batch(source, judged) if judged else ())
         steps: list[tuple[int, Mention, list[BrandMatch], list[str], bool]] = []
         detect: list[Mention] = []
-        for offset, event, matches, owned, by_brand in found:
+        for offset, event, matches, owned, _ in found:
             filtered = False
             if matches:
-                # Filtered (never a brand's own post): counted per reason and in every volume,
-                # in no sentiment figure and no share of voice (unless ``include_filtered``).
-                brands = [m.brand for m in matches]
-                filtered = signals.check(source, offset, event, brands, by_brand) is not None
+                filtered = next(reasons) is not None
                 detect.append(event)
             steps.append((offset, event, matches, owned, filtered))
         languages = iter(self.languages.of_many(detect)) if detect else iter(())

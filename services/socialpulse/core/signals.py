@@ -179,18 +179,6 @@ class Signals:
         """Whether there is any state to keep (false with both spam checks and trends off)."""
         return self.enabled or self.trends_enabled
 
-    def prefetch(self, texts: Sequence[str]) -> None:
-        """Fingerprint and tokenise a batch's matched texts in numpy passes, ahead of ``check``.
-
-        One text alone costs the MinHash a dozen numpy calls; a batch costs a few µs a text.
-        The fingerprints wait in the hasher's cache, the translated texts in the tokeniser's,
-        where ``check`` finds them.
-        """
-        if self.enabled and texts:
-            self.hasher.fingerprints(texts[: self.hasher.cache_entries])
-        if self.trends_enabled and texts:
-            self.tokeniser.prefetch(texts)
-
     def check(
         self, source: Source, offset: int, mention: Mention, brands: Sequence[str], owned: bool
     ) -> str | None:
@@ -201,37 +189,63 @@ class Signals:
         or below the partition's applied offset was judged before the state was saved: it is
         not judged again (None; the window store skips it as well).
         """
-        part = self._partition(source)
-        if offset <= part.offset:
-            return None
-        part.offset = offset
-        if owned:
-            return None
-        ts = mention.created_at.timestamp()
-        if ts > part.latest:
-            part.latest = ts
-        verdict = part.spam.classify(mention) if self.enabled else None
-        if verdict is None or not verdict.reasons:
-            if not self.trends_enabled:
-                return None
-            terms = self.tokeniser.terms(mention.text, mention.language)
-            trends = part.trends.brands
-            for brand in brands:
-                state = trends.get(brand)
-                if state is not None:
-                    state.add(ts, terms)
-            return None
-        reason = next(r for r in FILTER_REASONS if r in verdict.reasons)
-        if offset >= part.replay_until:
-            for brand in brands:
-                self.filtered[brand][reason] += 1
-        for brand in brands:  # state, like the trend terms: a re-read after a restore adds it
-            part.trends.add_filtered(brand, ts, reason)
-        if not _CLUSTER_REASONS.isdisjoint(verdict.reasons):
-            part.campaign_brands.setdefault(verdict.cluster, set()).update(brands)
-            if len(part.campaign_brands) > part.prune_at:
-                part.prune()
-        return None if self.include_filtered else reason
+        return self.check_batch(source, ((offset, mention, brands, owned),))[0]
+
+    def check_batch(
+        self, source: Source, batch: Sequence[tuple[int, Mention, Sequence[str], bool]]
+    ) -> list[str | None]:
+        """``check`` of each (offset, mention, brands, owned) of ``source``, in offset order.
+
+        The same verdicts as ``check`` one by one; the texts to judge are fingerprinted and
+        translated for tokenising in numpy passes first (one text alone costs the MinHash a
+        dozen numpy calls, a batch a few µs a text), the brand's own posts and mentions seen
+        before left out, and the settings and methods the loop needs read once.
+        """
+        part = self._partitions.get(source) or self._partition(source)
+        fresh = [m.text for offset, m, _, owned in batch if offset > part.offset and not owned]
+        enabled, trends_enabled = self.enabled, self.trends_enabled
+        if enabled and fresh:
+            self.hasher.fingerprints(fresh[: self.hasher.cache_entries])
+        if trends_enabled and fresh:
+            self.tokeniser.prefetch(fresh)
+        classify, fingerprint = part.spam.judge, self.hasher.fingerprint
+        terms_of, trends = self.tokeniser.terms, part.trends.brands
+        add_filtered = part.trends.add_filtered
+        counted, include = self.filtered, self.include_filtered
+        out: list[str | None] = []
+        for offset, mention, brands, owned in batch:
+            if offset <= part.offset:
+                out.append(None)
+                continue
+            part.offset = offset
+            if owned:
+                out.append(None)
+                continue
+            ts = mention.created_at.timestamp()
+            if ts > part.latest:
+                part.latest = ts
+            verdict = classify(mention, fingerprint(mention.text), ts) if enabled else None
+            if verdict is None or not verdict.reasons:
+                if trends_enabled:
+                    terms = terms_of(mention.text, mention.language)
+                    for brand in brands:
+                        state = trends.get(brand)
+                        if state is not None:
+                            state.add(ts, terms)
+                out.append(None)
+                continue
+            reason = next(r for r in FILTER_REASONS if r in verdict.reasons)
+            if offset >= part.replay_until:
+                for brand in brands:
+                    counted[brand][reason] += 1
+            for brand in brands:  # state, like the trend terms: a re-read after a restore adds it
+                add_filtered(brand, ts, reason)
+            if not _CLUSTER_REASONS.isdisjoint(verdict.reasons):
+                part.campaign_brands.setdefault(verdict.cluster, set()).update(brands)
+                if len(part.campaign_brands) > part.prune_at:
+                    part.prune()
+            out.append(None if include else reason)
+        return out
 
     def advance(self, source: Source, offset: int) -> None:
         """``source`` was read up to ``offset`` (its mentions judged): the state stands there."""

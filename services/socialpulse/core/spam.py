@@ -139,7 +139,8 @@ class SpamDetector:
 
     def classify(self, mention: Mention) -> Verdict:
         """The verdict on ``mention``, remembering it for those that follow."""
-        return self._classify(mention, self.hasher.fingerprint(mention.text))
+        fp = self.hasher.fingerprint(mention.text)
+        return self.judge(mention, fp, mention.created_at.timestamp())
 
     def classify_batch(self, mentions: Sequence[Mention]) -> list[Verdict]:
         """The verdicts on ``mentions`` in order, as ``classify`` one by one would give them.
@@ -147,13 +148,15 @@ class SpamDetector:
         Their texts are fingerprinted in one numpy pass: a poll batch costs a few µs a text.
         """
         fps = self.hasher.fingerprints([m.text for m in mentions])
-        return [self._classify(m, fp) for m, fp in zip(mentions, fps, strict=True)]
+        return [
+            self.judge(m, fp, m.created_at.timestamp()) for m, fp in zip(mentions, fps, strict=True)
+        ]
 
-    def _classify(self, mention: Mention, fp: Fingerprint) -> Verdict:
+    def judge(self, mention: Mention, fp: Fingerprint, ts: float) -> Verdict:
+        """``classify`` given the text's fingerprint and the mention's time (its timestamp)."""
         # Runs for every matched mention: settings and methods are read into locals, and a
         # genuine verdict shares one empty set of reasons.
         s = self.settings
-        ts = mention.created_at.timestamp()
         index = self.index
         if ts > self._now:
             self._now = ts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -62,16 +62,17 @@ def _pipeline() -> tuple[Pipeline, Verdicts]:
     """A pipeline whose signals stage writes down every verdict it gives."""
     p = Pipeline(SETTINGS, detector=DETECTOR)
     verdicts: Verdicts = {}
-    check = p.signals.check
+    check_batch = p.signals.check_batch
 
-    def recording(source: Source, offset: int, *args: Any) -> str | None:
+    def recording(source: Source, batch: Sequence[Any]) -> list[str | None]:
         resume = p.signals.resume_offset(source)
-        reason = check(source, offset, *args)
-        if resume is None or offset >= resume:  # judged, not skipped as seen before
-            verdicts[(source, offset)] = reason
-        return reason
+        reasons = check_batch(source, batch)
+        for (offset, *_), reason in zip(batch, reasons, strict=True):
+            if resume is None or offset >= resume:  # judged, not skipped as seen before
+                verdicts[(source, offset)] = reason
+        return reasons
 
-    p.signals.check = recording  # type: ignore[method-assign,assignment]
+    p.signals.check_batch = recording  # type: ignore[method-assign]
     return p, verdicts
 
 

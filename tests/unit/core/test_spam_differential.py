@@ -109,9 +109,9 @@ class ReferenceDetector(SpamDetector):
         super().__init__(settings)
         self.index = ReferenceIndex(settings.window_seconds, settings.max_posts)
 
-    def _classify(self, mention: Mention, fp: Fingerprint) -> Verdict:  # noqa: C901
+    def judge(self, mention: Mention, fp: Fingerprint, ts: float) -> Verdict:  # noqa: C901
         s = self.settings
-        ts = mention.created_at.timestamp()
+        assert ts == mention.created_at.timestamp()
         if ts > self._now:
             self._now = ts
             self._expire(ts)
