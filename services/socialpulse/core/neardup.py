@@ -63,8 +63,11 @@ def normalise(text: str) -> str:
 
 
 def normalise_many(texts: Sequence[str]) -> list[str]:
-    """``normalise`` of each text, the letters kept in one numpy pass over the batch."""
-    return [" ".join(t.split()) for t in _LETTER_CLASS.translate([_unlinked(t) for t in texts])]
+    """``normalise`` of each text, the letters kept and the spacing collapsed in numpy passes.
+
+    No letter is whitespace, so ``CharClass.words`` is the per-text split and join.
+    """
+    return _LETTER_CLASS.words([_unlinked(t) for t in texts])
 
 
 class Fingerprint(msgspec.Struct, frozen=True, gc=False):
@@ -112,6 +115,24 @@ class MinHasher:
         hit = self._cache.get(text)
         return hit if hit is not None else self.fingerprints((text,))[0]
 
+    def prepare(self, texts: Sequence[str]) -> None:
+        """Fingerprint ahead, in one pass, the texts not cached, for ``fingerprint`` to find.
+
+        At most ``cache_entries`` texts (the rest would push the first out).
+        """
+        cache = self._cache
+        missing = [t for t in dict.fromkeys(texts) if t not in cache][: self._cache_entries]
+        if missing:
+            cache.update(zip(missing, self._compute(missing), strict=True))
+            self._evict()
+
+    def _evict(self) -> None:
+        cache = self._cache
+        excess = len(cache) - self._cache_entries
+        if excess > 0:
+            for old in list(islice(cache, excess)):
+                del cache[old]
+
     def fingerprints(self, texts: Sequence[str]) -> list[Fingerprint]:
         """The fingerprints of ``texts``, in order; repeated texts (reposts) come from the cache.
 
@@ -125,10 +146,7 @@ class MinHasher:
             return found  # type: ignore[return-value]  # every text was a hit
         computed = dict(zip(missing, self._compute(missing), strict=True))
         cache.update(computed)
-        excess = len(cache) - self._cache_entries
-        if excess > 0:
-            for old in list(islice(cache, excess)):
-                del cache[old]
+        self._evict()
         return [f if f is not None else computed[t] for t, f in zip(texts, found, strict=True)]
 
     def _compute(self, texts: Sequence[str]) -> list[Fingerprint]:
@@ -140,16 +158,20 @@ class MinHasher:
         raw = np.frombuffer(b"".join(encoded), dtype=np.uint8).astype(np.uint64)
         ends = np.cumsum(lengths)
         counts = lengths - k + 1
-        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        starts = np.cumsum(counts) - counts
         n = raw.size - k + 1
         with np.errstate(over="ignore"):
-            # Polynomial hash of every k-byte window, from k shifted slices.
+            # Polynomial hash of every k-byte window, from k shifted slices, in place.
             rolled = raw[:n].copy()
             for j in range(1, k):
-                rolled = rolled * _PRIME + raw[j : j + n]
-            # The windows that start inside a text and end inside it.
-            offsets = np.arange(counts.sum()) - np.repeat(starts, counts)
-            shingles = rolled[np.repeat(ends - lengths, counts) + offsets]
+                np.multiply(rolled, _PRIME, out=rolled)
+                np.add(rolled, raw[j : j + n], out=rolled)
+            # The windows that start inside a text and end inside it: all but those starting
+            # in a text's last k - 1 bytes (the last text's are past ``n`` already).
+            inside = np.ones(n, dtype=np.bool_)
+            for j in range(1, k):
+                inside[ends[:-1] - j] = False
+            shingles = rolled[inside]
             folded = (shingles ^ (shingles >> _SHIFT32)).astype(np.uint32)
             # One hash function at a time over one buffer: the batch's shingles stay in the
             # CPU cache, where a (hashes × shingles) array did not (measured 40 % faster).

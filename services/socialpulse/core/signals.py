@@ -205,7 +205,7 @@ class Signals:
         fresh = [m.text for offset, m, _, owned in batch if offset > part.offset and not owned]
         enabled, trends_enabled = self.enabled, self.trends_enabled
         if enabled and fresh:
-            self.hasher.fingerprints(fresh[: self.hasher.cache_entries])
+            self.hasher.prepare(fresh)
         if trends_enabled and fresh:
             self.tokeniser.prefetch(fresh)
         classify, fingerprint = part.spam.judge, self.hasher.fingerprint

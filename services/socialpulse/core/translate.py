@@ -40,14 +40,13 @@ class CharClass:
             self._table = np.where(flags, _ALL, np.uint32(0)).astype(np.uint32)
         return self._table
 
-    def translate(self, texts: Sequence[str]) -> list[str]:
-        """Each text with every character not kept replaced by a space (lengths unchanged)."""
-        if not texts:
-            return []
+    def _masked(
+        self, texts: Sequence[str]
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+        """The batch's code points joined, and all ones where kept, zero where not."""
         joined = "".join(texts)
         codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        # All ones where the character is kept, zero where not: a mask, not a boolean index
-        # (measured at half the cost of ``np.where`` on a poll batch).
+        # A mask, not a boolean index (measured at half the cost of ``np.where`` on a batch).
         mask = np.take(self._bmp(), codes, mode="clip")
         high = np.flatnonzero(codes >= _BMP)
         if high.size:
@@ -57,7 +56,40 @@ class CharClass:
                 known[code] = self._keep(chr(code))
             flags = [known[c] for c in astral]
             mask[high] = np.where(np.array(flags, dtype=np.bool_), _ALL, np.uint32(0))
+        return codes, mask
+
+    def translate(self, texts: Sequence[str]) -> list[str]:
+        """Each text with every character not kept replaced by a space (lengths unchanged)."""
+        if not texts:
+            return []
+        codes, mask = self._masked(texts)
         out = (codes & mask) | (_SPACE & ~mask)
-        whole = out.tobytes().decode("utf-32-le", "surrogatepass")
-        ends = list(accumulate(map(len, texts)))
-        return [whole[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+        return _split(out, list(accumulate(map(len, texts))))
+
+    def words(self, texts: Sequence[str]) -> list[str]:
+        """Each text's runs of kept characters joined by single spaces.
+
+        What ``" ".join(t.split())`` of each ``translate``d text gives, when no kept character
+        is whitespace (``str.split`` splits at any), for half its cost on a poll batch.
+        """
+        if not texts:
+            return []
+        codes, mask = self._masked(texts)
+        kept = mask.astype(np.bool_)
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        ends = np.cumsum(lengths)
+        # A character stays if kept or right after a kept one of its text: runs collapse to
+        # one space and leading spaces go; a trailing one is stripped from the string.
+        stays = kept.copy()
+        stays[1:] |= kept[:-1]
+        firsts = (ends - lengths)[lengths > 0]
+        stays[firsts] = kept[firsts]
+        at = np.flatnonzero(stays)
+        out = ((codes & mask) | (_SPACE & ~mask))[at]
+        return [t.rstrip(" ") for t in _split(out, np.searchsorted(at, ends).tolist())]
+
+
+def _split(codes: npt.NDArray[np.uint32], ends: list[int]) -> list[str]:
+    """The joined ``codes`` as one string, cut at ``ends``."""
+    whole = codes.tobytes().decode("utf-32-le", "surrogatepass")
+    return [whole[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]

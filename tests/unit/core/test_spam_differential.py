@@ -223,3 +223,22 @@ def test_reference_sees_every_reason() -> None:
     for m in _stream(1, 600):
         seen |= ref.classify(m).reasons
     assert seen == {"bot_rate", "new_account_burst", "exact_repost", "near_duplicate", "campaign"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.text(alphabet="ab cdé😀@h:/.1Z", max_size=60), max_size=12), st.integers(0, 6))
+def test_texts_prepared_ahead_give_the_fingerprints_computed_alone(
+    texts: list[str], entries: int
+) -> None:
+    """``prepare`` caches at most ``cache_entries`` texts, each as ``fingerprints`` gives it."""
+    hasher = MinHasher(5, 8, 4, cache_entries=entries)
+    hasher.prepare(texts)
+    assert len(hasher._cache) <= entries
+    alone = MinHasher(5, 8, 4, cache_entries=0)
+    for text in texts:
+        want, got = alone.fingerprints([text])[0], hasher.fingerprint(text)
+        assert (got.text, got.signature.tolist(), got.bands) == (
+            want.text,
+            want.signature.tolist(),
+            want.bands,
+        )
