@@ -131,6 +131,20 @@ class SpamDetector:
         self._texts: dict[str, tuple[int, str]] = {}  # normalised text -> (cluster, first author)
         self._next = 0
         self._now = float("-inf")
+        # The settings ``judge`` reads for every mention, as a plain tuple: a pydantic
+        # model's attribute costs four times a tuple item's.
+        self._limits = (
+            settings.max_posts,
+            settings.max_authors,
+            settings.bot_rate_seconds,
+            settings.bot_rate_posts,
+            settings.new_account_burst_posts,
+            settings.new_account_max_followers,
+            settings.min_text_chars,
+            settings.near_duplicate_similarity,
+            settings.near_duplicate_min_posts,
+            settings.campaign_min_posts,
+        )
 
     @property
     def now(self) -> float:
@@ -156,12 +170,23 @@ class SpamDetector:
         """``classify`` given the text's fingerprint and the mention's time (its timestamp)."""
         # Runs for every matched mention: settings and methods are read into locals, and a
         # genuine verdict shares one empty set of reasons.
-        s = self.settings
+        (
+            max_posts,
+            max_authors,
+            rate_seconds,
+            bot_posts,
+            burst_posts,
+            new_followers,
+            min_chars,
+            similar,
+            near_posts,
+            campaign_posts,
+        ) = self._limits
         index = self.index
         if ts > self._now:
             self._now = ts
             # What ``_expire`` would do: forget posts out of the window, compact the texts.
-            if index.oldest <= ts - index.window or len(self._texts) > 2 * s.max_posts:
+            if index.oldest <= ts - index.window or len(self._texts) > 2 * max_posts:
                 self._expire(ts)
         reasons: list[SpamReason] = []
         author = mention.author
@@ -171,25 +196,21 @@ class SpamDetector:
         times = authors.get(account)
         if times is None:
             times = authors[account] = deque(maxlen=self._rate_posts)
-            if len(authors) > s.max_authors:
+            if len(authors) > max_authors:
                 authors.popitem(last=False)
         else:
             authors.move_to_end(account)
         times.append(ts)
-        cutoff = ts - s.bot_rate_seconds
+        cutoff = ts - rate_seconds
         while times and times[0] <= cutoff:
             times.popleft()
         recent = len(times)
-        if recent >= s.bot_rate_posts:
+        if recent >= bot_posts:
             reasons.append("bot_rate")
-        if (
-            recent >= s.new_account_burst_posts
-            and not author.verified
-            and author.followers <= s.new_account_max_followers
-        ):
+        if recent >= burst_posts and not author.verified and author.followers <= new_followers:
             reasons.append("new_account_burst")
         text = fp.text
-        if len(text) < s.min_text_chars:
+        if len(text) < min_chars:
             return Verdict(frozenset(reasons) if reasons else _GENUINE, NO_CLUSTER)
         post = self._next
         self._next = post + 1
@@ -200,7 +221,7 @@ class SpamDetector:
         if cluster is not None:
             reposted = exact is not None and exact[1] != account
         else:
-            near = index.nearest(fp, s.near_duplicate_similarity)
+            near = index.nearest(fp, similar)
             cluster_id = self._post_cluster.get(near[0]) if near is not None else None
             cluster = clusters.get(cluster_id) if cluster_id is not None else None
             if cluster is None:
@@ -209,7 +230,7 @@ class SpamDetector:
         index.add(post, ts, fp)
         self._post_cluster[post] = cluster.id
         cluster.live += 1  # before any eviction, so the post's own cluster outlives it
-        if len(index) > s.max_posts:
+        if len(index) > max_posts:
             self._expire(self._now)
         cluster.posts += 1
         if ts > cluster.last_seen:
@@ -222,9 +243,9 @@ class SpamDetector:
                 others.add(account)
         if reposted:
             reasons.append("exact_repost")
-        elif cluster.posts >= s.near_duplicate_min_posts and (exact is None or exact[1] == account):
+        elif cluster.posts >= near_posts and (exact is None or exact[1] == account):
             reasons.append("near_duplicate")
-        if cluster.posts >= s.campaign_min_posts and self._is_campaign(cluster):
+        if cluster.posts >= campaign_posts and self._is_campaign(cluster):
             reasons.append("campaign")
         return Verdict(frozenset(reasons) if reasons else _GENUINE, cluster.id)
 
