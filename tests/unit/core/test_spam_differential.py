@@ -9,10 +9,12 @@ from __future__ import annotations
 import random
 
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from builders import mention
+from socialpulse.core import neardup
 from socialpulse.core.events import Mention
 from socialpulse.core.neardup import (
     Fingerprint,
@@ -63,6 +65,25 @@ def test_signatures_equal_the_reference(texts: list[str], shape: tuple[int, int,
     for text, fp in zip(texts, hasher.fingerprints(texts), strict=True):
         norm, signature, keys = reference_fingerprint(hasher, text)
         assert fp.text == norm
+        assert fp.signature.tolist() == signature
+        assert list(fp.bands) == keys
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.text(alphabet="ab cdé😀@h:/.1Z", max_size=80), min_size=1, max_size=8),
+    st.integers(1, 400),
+)
+def test_signatures_in_smaller_blocks_of_hashes_equal_the_reference(
+    texts: list[str], values: int
+) -> None:
+    """A large batch hashes fewer functions per numpy call (down to one at a time)."""
+    hasher = MinHasher(5, 8, 4, cache_entries=0)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(neardup, "_BLOCK_VALUES", values)
+        fps = hasher.fingerprints(texts)
+    for text, fp in zip(texts, fps, strict=True):
+        _, signature, keys = reference_fingerprint(hasher, text)
         assert fp.signature.tolist() == signature
         assert list(fp.bands) == keys
 
