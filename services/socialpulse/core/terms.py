@@ -51,7 +51,7 @@ _WORDISH: Final = _Wordish()
 _WORDISH_CLASS: Final = CharClass(lambda char: char.isalnum() or char in "_#@'")
 CACHE_ENTRIES: Final = 4096
 # Pieces (words) whose terms are remembered per stop list (``_PieceTerms``).
-PIECES_HELD: Final = 50_000
+PIECES_HELD: Final = 20_000
 
 
 def _unlinked(text: str) -> str:
