@@ -86,7 +86,7 @@ class JoinView:
         lifetime_windows: float = DEFAULT_LIFETIME_WINDOWS,
     ) -> None:
         self.store = WindowStore(
-            brands, windows, lifetime_windows=lifetime_windows, persisted=False
+            brands, windows, lifetime_windows=lifetime_windows, persisted=False, totals=False
         )
         self._seen = OffsetSet(self.store.horizon_seconds)
         # The view's own order of application: a bucket never skips an input by offset, since

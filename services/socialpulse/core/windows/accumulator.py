@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, cast
 
 from socialpulse.core.catalogue import BUCKET_ONLY_KINDS, MEASURES
@@ -111,34 +111,67 @@ class Accumulator:
 
     def freeze(self, ugc_engagements: int, lifetime_windows: float) -> WindowKpis:
         """The window as it is now; DM times and followers are filled in by the caller."""
-        numbers = self.numbers()
-        interactions = dict.fromkeys(INTERACTION_TYPES, 0)
-        add_counts(interactions, self._get("interactions"))
-        engagements = sum(interactions[t] for t in ENGAGEMENT_TYPES)
         authors = self.tallies()
-        potential_reach = sum(t.followers for t in authors.values())
-        # Share of voice counts genuine mentions only: the filtered ones are volume, not voice.
-        genuine = sum(numbers[s] for s in SENTIMENTS)
-        voiced = sum(t.followers for t in authors.values() if t.mentions > t.filtered)
-        base = {
-            "mentions": float(genuine),
-            "reach": float(voiced),
-            "engagement": float(engagements),
-            "positive": float(numbers["positive"]),
-            "negative": float(numbers["negative"]),
-        }
-        return WindowKpis(
-            numbers=numbers,
-            mentions_by_platform=dict(sorted(self._get("mentions_by_platform").items())),
-            mentions_by_kind=dict(self._get("mentions_by_kind")),
-            mentions_by_language=dict(sorted(self._get("mentions_by_language").items())),
-            potential_reach=potential_reach,
+        return window_kpis(
+            self.numbers(),
+            {name: self._get(name) for name in LABELLED},
+            potential_reach=sum(t.followers for t in authors.values()),
             unique_authors=len(authors),
-            interactions=interactions,
-            followers_at_window_start=None,
+            # Share of voice counts genuine mentions only: the filtered ones are volume, not voice.
+            voiced=sum(t.followers for t in authors.values() if t.mentions > t.filtered),
             ugc_engagements=ugc_engagements,
-            dm_first_response_seconds=(),
-            customer_lifetime_windows=lifetime_windows,
-            share_of_voice_base=base,
-            share_of_voice_set_base=base,  # replaced once every brand is known
+            lifetime_windows=lifetime_windows,
         )
+
+
+# The label counts a window's KPIs read (``window_kpis``).
+LABELLED: Final = (
+    "mentions_by_platform",
+    "mentions_by_kind",
+    "mentions_by_language",
+    "interactions",
+)
+
+
+def window_kpis(
+    numbers: dict[str, int | float],
+    labels: Mapping[str, Mapping[str, int]],
+    *,
+    potential_reach: int,
+    unique_authors: int,
+    voiced: int,
+    ugc_engagements: int,
+    lifetime_windows: float,
+    followers_at_window_start: int | None = None,
+    dm_first_response_seconds: Sequence[float] = (),
+) -> WindowKpis:
+    """A window's KPIs from what was summed over it (merged buckets, or running totals).
+
+    ``voiced``: followers of the authors with a mention the spam heuristics did not flag.
+    """
+    interactions = dict.fromkeys(INTERACTION_TYPES, 0)
+    add_counts(interactions, labels["interactions"])
+    engagements = sum(interactions[t] for t in ENGAGEMENT_TYPES)
+    genuine = sum(numbers[s] for s in SENTIMENTS)
+    base = {
+        "mentions": float(genuine),
+        "reach": float(voiced),
+        "engagement": float(engagements),
+        "positive": float(numbers["positive"]),
+        "negative": float(numbers["negative"]),
+    }
+    return WindowKpis(
+        numbers=numbers,
+        mentions_by_platform=dict(sorted(labels["mentions_by_platform"].items())),
+        mentions_by_kind=dict(labels["mentions_by_kind"]),
+        mentions_by_language=dict(sorted(labels["mentions_by_language"].items())),
+        potential_reach=potential_reach,
+        unique_authors=unique_authors,
+        interactions=interactions,
+        followers_at_window_start=followers_at_window_start,
+        ugc_engagements=ugc_engagements,
+        dm_first_response_seconds=dm_first_response_seconds,
+        customer_lifetime_windows=lifetime_windows,
+        share_of_voice_base=base,
+        share_of_voice_set_base=base,  # replaced once every brand is known
+    )

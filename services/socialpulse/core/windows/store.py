@@ -28,7 +28,7 @@ import sys
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Final
+from typing import Any, Final
 
 from socialpulse.core.brands import BrandAccounts
 from socialpulse.core.events import ENGAGEMENT_TYPES, MAX_FOLLOWERS, Interaction, Mention
@@ -52,6 +52,13 @@ from socialpulse.core.windows.timeline import (
     first_bucket,
     hour_of,
     rolled_before,
+)
+from socialpulse.core.windows.totals import (
+    JOIN_ONLY,
+    BrandTotals,
+    Delta,
+    ReachUnion,
+    WindowTotals,
 )
 from socialpulse.settings import DEFAULT_LIFETIME_WINDOWS, DEFAULT_TOP_K, BrandSettings
 
@@ -81,8 +88,13 @@ class WindowStore:
         *,
         lifetime_windows: float = DEFAULT_LIFETIME_WINDOWS,
         persisted: bool = True,
+        totals: bool = True,
     ) -> None:
-        """``persisted`` False keeps no dirty or expired keys (a store nobody checkpoints)."""
+        """``persisted`` False keeps no dirty or expired keys (a store nobody checkpoints).
+
+        ``totals`` False keeps no running window totals (``windows.totals``): a store whose
+        snapshots are never read (the join view) sums its buckets afresh if one ever is.
+        """
         self._persisted = persisted
         self._brands = {b.id: b for b in brands}
         self._accounts = BrandAccounts(brands)
@@ -101,8 +113,16 @@ class WindowStore:
         self._expired: dict[Source, list[tuple[str, int]]] = {}
         # Newest event time applied per source since it was gained (how far a backlog got).
         self._newest: dict[Source, float] = {}
-        # brand -> hour -> sum of that hour's buckets, dropped when any of them changes.
+        # brand -> hour -> sum of that hour's buckets, dropped when any of them changes (for the
+        # top authors), and the union of their reach sketches (for a snapshot's reach).
         self._blocks: dict[str, dict[int, Accumulator]] = {}
+        self._reach_blocks: dict[str, dict[int, ReachUnion]] = {}
+        # brand -> its windows' running totals; None: kept for no brand (``totals``).
+        self._totals: dict[str, BrandTotals] | None = (
+            {b.id: BrandTotals() for b in brands} if totals else None
+        )
+        # What the bucket the event being folded in goes to was at the last read (``_touch``).
+        self._delta: Delta | None = None
         # brand -> changes of its buckets; with ``_epoch`` (bumped when partitions go) it tells a
         # reader whether a brand's KPIs can have changed within a minute (``version``).
         self._versions: dict[str, int] = {}
@@ -215,9 +235,22 @@ class WindowStore:
             self._newest[source] = ts
         if self._persisted:
             self._dirty.setdefault(source, set()).add((brand, idx))
-        self._blocks.get(brand, {}).pop(idx // _BLOCK, None)
+        self._unblock(brand, idx)
         self._changed(brand)
+        totals = self._totals[brand] if self._totals is not None else None
+        if totals is not None and totals.built:
+            d = totals.deltas.get((source, idx))
+            if d is None:
+                d = totals.deltas[(source, idx)] = Delta(b)
+            self._delta = d
+        else:
+            self._delta = None
         return b
+
+    def _unblock(self, brand: str, idx: int) -> None:
+        """Drop the cached sums of the hour holding bucket ``idx``: one of its buckets changed."""
+        self._blocks.get(brand, {}).pop(idx // _BLOCK, None)
+        self._reach_blocks.get(brand, {}).pop(idx // _BLOCK, None)
 
     def add_mention(
         self,
@@ -299,6 +332,8 @@ class WindowStore:
         # And one per handle: each tally of the author keeps it.
         handle = sys.intern(author.handle)
         t = authors.get(author_id)
+        if self._delta is not None:
+            self._delta.author(author_id, t)
         if t is None:
             authors[author_id] = AuthorTally(
                 handle, author.followers, author.verified, 1, int(filtered)
@@ -346,6 +381,8 @@ class WindowStore:
         b.interactions[kind] = b.interactions.get(kind, 0) + 1
         v = interaction.value
         if kind == "impression":
+            if self._totals is not None:
+                self._totals[brand].reach = None
             if b.reach is None:
                 b.reach = new_reach_sketch()
             b.reach.update(interaction.user_id)
@@ -469,8 +506,10 @@ class WindowStore:
                     self._forget_posts(source, brand, minute, stale)
                     self._expired.setdefault(source, []).append((brand, minute))
         per_brand[index] = bucket
-        self._blocks.get(brand, {}).pop(index // _BLOCK, None)
+        self._unblock(brand, index)
         self._changed(brand)
+        if self._totals is not None:
+            self._totals[brand].unbuild()
         if not self._keeps_joins:
             _drop_join_state(bucket)  # a bucket persisted before a join view held them
         elif bucket.posts:
@@ -497,6 +536,9 @@ class WindowStore:
     def drop(self, sources: Iterable[Source]) -> None:
         """Forget the state of partitions this worker no longer owns."""
         self._blocks.clear()
+        self._reach_blocks.clear()
+        for totals in (self._totals or {}).values():
+            totals.unbuild()
         self._epoch += 1
         gone = [self._source_slots[s] for s in sources if s in self._source_slots]
         for archive in self._archive.values():
@@ -518,17 +560,23 @@ class WindowStore:
         oldest = first_bucket(now, self._horizon)
         self._rolled = max(self._rolled, rolled_before(now))
         removed = 0
+        # Totals take what changed first: the buckets it changed may go now.
+        for brand in self._totals or ():
+            self._apply_deltas(brand)
         for source, per_brand in self._state.items():
             limit = self._roll_limit(source)
             # A store nobody checkpoints keeps no keys: these are dropped when the call ends.
             expired = self._expired.setdefault(source, []) if self._persisted else []
             dirty = self._dirty.setdefault(source, set()) if self._persisted else set()
             for brand, buckets in per_brand.items():
+                totals = self._built(brand)
                 stale = [idx for idx in buckets if idx < oldest]
                 carried: tuple[float, int] | None = None
                 for idx in stale:
-                    self._blocks.get(brand, {}).pop(idx // _BLOCK, None)
+                    self._unblock(brand, idx)
                     gone = buckets.pop(idx)
+                    if totals is not None:
+                        totals.leave(idx, gone)
                     self._forget_posts(source, brand, idx, gone)
                     if gone.snapshots:
                         latest = max(gone.snapshots)
@@ -539,7 +587,7 @@ class WindowStore:
                 if carried is not None:
                     self._carry(buckets, oldest, carried)
                     dirty.add((brand, oldest))
-                    self._blocks.get(brand, {}).pop(oldest // _BLOCK, None)
+                    self._unblock(brand, oldest)
                 expired.extend((brand, idx) for idx in stale)
                 removed += len(stale)
                 old = [i for i, b in buckets.items() if i <= limit and b.minutes == 1]
@@ -550,16 +598,23 @@ class WindowStore:
                     into = buckets.get(hour)
                     if into is None or into.minutes == 1:
                         into = Bucket(minutes=HOUR_BUCKETS, absorbed=_NONE_YET)
+                    elif totals is not None:
+                        totals.leave(hour, into)  # back as a whole once the minutes are in
                     for idx in sorted(idxs, reverse=True):  # newest first: its handles stay
-                        roll_into(into, buckets.pop(idx))
+                        minute = buckets.pop(idx)
+                        if totals is not None:
+                            totals.leave(idx, minute)
+                        roll_into(into, minute)
                         if into.absorbed:
                             into.absorbed |= 1 << (idx - hour)
                         dirty.discard((brand, idx))
                         if idx != hour:
                             expired.append((brand, idx))
                     buckets[hour] = into
+                    if totals is not None:
+                        totals.enter(hour, into)
                     dirty.add((brand, hour))
-                    self._blocks.get(brand, {}).pop(hour // _BLOCK, None)
+                    self._unblock(brand, hour)
                 if by_hour:
                     self._changed(brand)
                 if stale and brand in self._archive:
@@ -664,20 +719,25 @@ class WindowStore:
 
         return lookup
 
-    def _accumulate(self, brand: str, now: float) -> Iterator[tuple[str, int, Accumulator]]:
+    def _accumulate(
+        self, brand: str, now: float, make: Callable[[], Any] = Accumulator, reach: bool = False
+    ) -> Iterator[tuple[str, int, Any]]:
         """(window, its first bucket, accumulator over it), shortest window first.
 
         Whole hours inside a window are added from the hour cache; only the edges go bucket by
-        bucket, so reading a week costs about 170 merges, not 10,080.
+        bucket, so reading a week costs about 170 merges, not 10,080. ``make`` an accumulator
+        of the reach sketches only (``ReachUnion``) with ``reach``: their own hour cache.
         """
         by_idx = self._by_index(brand, first_bucket(now, self._horizon))
         blocks: dict[int, list[int]] = {}
         for idx in sorted(by_idx, reverse=True):
             blocks.setdefault(idx // _BLOCK, []).append(idx)
         order = sorted(blocks, reverse=True)
-        cache = self._blocks.setdefault(brand, {})
+        cache: dict[int, Any] = (self._reach_blocks if reach else self._blocks).setdefault(
+            brand, {}
+        )
         taken: dict[int, int] = {}  # block -> how many of its buckets were added one by one
-        acc = Accumulator()
+        acc = make()
         pos = 0
         for label, length in self._windows.items():
             start = first_bucket(now, length)
@@ -687,7 +747,7 @@ class WindowStore:
                 if not taken.get(blk) and blk * _BLOCK >= start:
                     cached = cache.get(blk)
                     if cached is None:
-                        cached = cache[blk] = Accumulator()
+                        cached = cache[blk] = make()
                         for idx in idxs:
                             for b in by_idx[idx]:
                                 cached.add(b)
@@ -713,42 +773,73 @@ class WindowStore:
     def brand_snapshot(self, brand: str, now: float) -> dict[str, WindowKpis]:
         """One brand's KPIs over every window ending at ``now``, share-of-voice set not summed.
 
-        A scrape reads brands one at a time, so it can let the consumer run in between;
-        ``with_share_of_voice`` completes them once every brand is read.
+        Read from the brand's running totals (``windows.totals``) and, for the join KPIs, from
+        the buckets (``join_kpis``: of the join view when there is one). A scrape reads brands
+        one at a time, so it can let the consumer run in between; ``with_share_of_voice``
+        completes them once every brand is read.
         """
-        settings = self._brands[brand]
-        lookup = self._lookup(brand, first_bucket(now, self._horizon))
-        frozen: list[tuple[str, int, WindowKpis]] = []
-        acc = Accumulator()
-        for label, start, acc in self._accumulate(brand, now):
-            _, ugc = acc.engagement(lookup)
-            frozen.append((label, start, acc.freeze(ugc, self._lifetime[brand])))
-        if self._joined is not None:
-            joined = self._joined.join_kpis(brand, now)
-            return {
-                label: replace(
-                    k,
-                    ugc_engagements=(j := joined[label])[0],
-                    followers_at_window_start=j[1],
-                    dm_first_response_seconds=j[2],
-                )
-                for label, _, k in frozen
-            }
-        # DM replies join across the whole horizon (the last window).
-        responses = acc.responses()
-        # Snapshots from every bucket held, the one carried past the horizon included.
-        snapshots = sorted(self._snapshots(brand))
-        per_window: dict[str, WindowKpis] = {}
-        for label, start, k in frozen:
-            followers = _latest_at(snapshots, start * BUCKET_SECONDS)
-            per_window[label] = replace(
-                k,
-                followers_at_window_start=(
-                    followers if followers is not None else settings.followers
-                ),
-                dm_first_response_seconds=tuple(s for i, s in responses if i >= start),
-            )
-        return per_window
+        totals, reach = self._read_totals(brand, now)
+        view = self._joined if self._joined is not None else self
+        joined = view.join_kpis(brand, now)
+        lifetime = self._lifetime[brand]
+        return {
+            label: w.freeze(r, lifetime, joined[label])
+            for label, w, r in zip(self._windows, totals.windows, reach, strict=True)
+        }
+
+    def _read_totals(self, brand: str, now: float) -> tuple[BrandTotals, list[int]]:
+        """The brand's totals moved to ``now``, and each window's reach estimate."""
+        totals = self._totals[brand] if self._totals is not None else BrandTotals()
+        starts = [first_bucket(now, length) for length in self._windows.values()]
+        if not totals.built:
+            totals.build(starts, self._held(brand))
+        else:
+            self._apply_deltas(brand)
+            for w, start in zip(totals.windows, starts, strict=True):
+                if start != w.start:
+                    self._move(brand, w, start)
+                    totals.reach = None
+        if totals.reach is None:
+            totals.reach = [
+                acc.estimate() for _, _, acc in self._accumulate(brand, now, ReachUnion, True)
+            ]
+        return totals, totals.reach
+
+    def _held(self, brand: str) -> Iterator[tuple[int, Bucket]]:
+        """(index, bucket) of every bucket of ``brand`` held, from every source."""
+        for per_brand in self._state.values():
+            yield from per_brand.get(brand, {}).items()
+
+    def _built(self, brand: str) -> BrandTotals | None:
+        """The brand's totals when they are kept and summed (else nothing to keep up to date)."""
+        totals = self._totals[brand] if self._totals is not None else None
+        return totals if totals is not None and totals.built else None
+
+    def _apply_deltas(self, brand: str) -> None:
+        """Add what the brand's buckets gained since the last read into its totals."""
+        totals = self._built(brand)
+        if totals is None or not totals.deltas:
+            return
+        for (source, idx), d in totals.deltas.items():
+            inside = [w for w in totals.windows if idx >= w.start]
+            if inside:
+                change = d.change(self._state[source][brand][idx])
+                for w in inside:
+                    w.apply(change)
+        totals.deltas.clear()
+        self._delta = None
+
+    def _move(self, brand: str, w: WindowTotals, start: int) -> None:
+        """Move a window's first bucket to ``start``: buckets between leave it (or join it)."""
+        lo, hi = min(w.start, start), max(w.start, start)
+        joins = start < w.start
+        for idx, b in self._held(brand):
+            if lo <= idx < hi:
+                if joins:
+                    w.enter(b)
+                else:
+                    w.leave(b)
+        w.start = start
 
     def join_kpis(
         self, brand: str, now: float
@@ -761,27 +852,39 @@ class WindowStore:
         minute, where every window longer than an hour starts.
         """
         oldest = first_bucket(now, self._horizon)
-        lookup = self._lookup(brand, oldest)
-        by_idx = self._by_index(brand, oldest)
+        lookup: Callable[[str], tuple[str, bool] | None] | None = None
         opened: dict[str, float] = {}
         replies: dict[str, float] = {}
         ugc_by_idx: dict[int, int] = {}
-        for idx, buckets in by_idx.items():
-            for b in buckets:
-                if b.dm_opened:
-                    keep_min(opened, b.dm_opened)
-                if b.dm_replies:
-                    keep_min(replies, b.dm_replies)
-                if not b.post_engagements:
-                    continue
-                for post, n in b.post_engagements.items():
+        ugc_posts: dict[str, bool] = {}
+        snapshots: list[tuple[float, int]] = []
+        for idx, b in self._held(brand):
+            if b.snapshots:  # every one held, the one carried past the horizon included
+                snapshots.extend(b.snapshots)
+            if idx < oldest:
+                continue
+            if b.dm_opened:
+                keep_min(opened, b.dm_opened)
+            if b.dm_replies:
+                keep_min(replies, b.dm_replies)
+            if not b.post_engagements:
+                continue
+            if lookup is None:
+                lookup = self._lookup(brand, oldest)
+            n_ugc = 0
+            for post, n in b.post_engagements.items():
+                is_ugc = ugc_posts.get(post)
+                if is_ugc is None:  # a post engaged with in several buckets is looked up once
                     found = lookup(post)
-                    if found is not None and found[1]:
-                        ugc_by_idx[idx] = ugc_by_idx.get(idx, 0) + n
+                    is_ugc = ugc_posts[post] = found is not None and found[1]
+                if is_ugc:
+                    n_ugc += n
+            if n_ugc:
+                ugc_by_idx[idx] = ugc_by_idx.get(idx, 0) + n_ugc
         responses = [
             (bucket_of(at), max(0.0, at - opened[dm])) for dm, at in replies.items() if dm in opened
         ]
-        snapshots = sorted(self._snapshots(brand))
+        snapshots.sort()
         configured = self._brands[brand].followers
         out: dict[str, tuple[int, int | None, tuple[float, ...]]] = {}
         for label, length in self._windows.items():
@@ -793,13 +896,6 @@ class WindowStore:
                 tuple(s for i, s in responses if i >= start),
             )
         return out
-
-    def _snapshots(self, brand: str) -> Iterator[tuple[float, int]]:
-        """Every account snapshot of ``brand`` held, from any source and bucket."""
-        for per_brand in self._state.values():
-            for b in per_brand.get(brand, {}).values():
-                if b.snapshots:
-                    yield from b.snapshots
 
     def top_authors(
         self, now: float, brand: str, window: str, k: int = DEFAULT_TOP_K
@@ -839,7 +935,8 @@ class WindowStore:
 
 def _drop_join_state(b: Bucket) -> None:
     """Clear what only the join KPIs read of a bucket (a join view holds it instead)."""
-    b.posts = b.ugc = b.post_engagements = b.dm_opened = b.dm_replies = b.snapshots = None
+    for name in JOIN_ONLY:
+        setattr(b, name, None)
 
 
 def _latest_at(snapshots: list[tuple[float, int]], ts: float) -> int | None:
