@@ -852,35 +852,17 @@ class WindowStore:
         minute, where every window longer than an hour starts.
         """
         oldest = first_bucket(now, self._horizon)
-        lookup: Callable[[str], tuple[str, bool] | None] | None = None
-        opened: dict[str, float] = {}
-        replies: dict[str, float] = {}
-        ugc_by_idx: dict[int, int] = {}
-        ugc_posts: dict[str, bool] = {}
-        snapshots: list[tuple[float, int]] = []
-        for idx, b in self._held(brand):
-            if b.snapshots:  # every one held, the one carried past the horizon included
-                snapshots.extend(b.snapshots)
-            if idx < oldest:
-                continue
-            if b.dm_opened:
-                keep_min(opened, b.dm_opened)
-            if b.dm_replies:
-                keep_min(replies, b.dm_replies)
-            if not b.post_engagements:
-                continue
-            if lookup is None:
-                lookup = self._lookup(brand, oldest)
-            n_ugc = 0
-            for post, n in b.post_engagements.items():
-                is_ugc = ugc_posts.get(post)
-                if is_ugc is None:  # a post engaged with in several buckets is looked up once
-                    found = lookup(post)
-                    is_ugc = ugc_posts[post] = found is not None and found[1]
-                if is_ugc:
-                    n_ugc += n
-            if n_ugc:
-                ugc_by_idx[idx] = ugc_by_idx.get(idx, 0) + n_ugc
+        gathered = _Joined(oldest, lambda: self._lookup(brand, oldest))
+        for per_brand in self._state.values():
+            buckets = per_brand.get(brand)
+            if buckets:
+                gathered.add(buckets)
+        opened, replies, ugc_by_idx, snapshots = (
+            gathered.opened,
+            gathered.replies,
+            gathered.ugc_by_idx,
+            gathered.snapshots,
+        )
         responses = [
             (bucket_of(at), max(0.0, at - opened[dm])) for dm, at in replies.items() if dm in opened
         ]
@@ -931,6 +913,61 @@ class WindowStore:
             "most_engaged": top(lambda a: a.engagement_received),
             "highest_reach": top(lambda a: a.followers),
         }
+
+
+class _Joined:
+    """What the join KPIs read of one brand's buckets, gathered source by source."""
+
+    __slots__ = (
+        "_lookup",
+        "_make_lookup",
+        "_oldest",
+        "_ugc_posts",
+        "opened",
+        "replies",
+        "snapshots",
+        "ugc_by_idx",
+    )
+
+    def __init__(
+        self, oldest: int, make_lookup: Callable[[], Callable[[str], tuple[str, bool] | None]]
+    ) -> None:
+        self._oldest = oldest
+        self._make_lookup = make_lookup
+        self._lookup: Callable[[str], tuple[str, bool] | None] | None = None
+        self._ugc_posts: dict[str, bool] = {}  # a post engaged with in several buckets: once
+        self.opened: dict[str, float] = {}
+        self.replies: dict[str, float] = {}
+        self.ugc_by_idx: dict[int, int] = {}
+        self.snapshots: list[tuple[float, int]] = []
+
+    def add(self, buckets: dict[int, Bucket]) -> None:
+        """Gather one source's buckets of the brand."""
+        oldest, ugc_posts, ugc_by_idx = self._oldest, self._ugc_posts, self.ugc_by_idx
+        for idx, b in buckets.items():
+            if b.snapshots:  # every one held, the one carried past the horizon included
+                self.snapshots.extend(b.snapshots)
+            if idx < oldest:
+                continue
+            if b.dm_opened:
+                keep_min(self.opened, b.dm_opened)
+            if b.dm_replies:
+                keep_min(self.replies, b.dm_replies)
+            if not b.post_engagements:
+                continue
+            lookup = self._lookup
+            if lookup is None:
+                lookup = self._lookup = self._make_lookup()
+            n_ugc = 0
+            for post, n in b.post_engagements.items():
+                is_ugc = ugc_posts.get(post)
+                if is_ugc is None:
+                    found = lookup(post)
+                    is_ugc = ugc_posts[post] = found is not None and found[1]
+                if is_ugc:
+                    n_ugc += n
+            if n_ugc:
+                ugc_by_idx[idx] = ugc_by_idx.get(idx, 0) + n_ugc
 
 
 def _drop_join_state(b: Bucket) -> None:
