@@ -235,8 +235,13 @@ class WindowStore:
             self._newest[source] = ts
         if self._persisted:
             self._dirty.setdefault(source, set()).add((brand, idx))
-        self._unblock(brand, idx)
-        self._changed(brand)
+        blocks = self._blocks.get(brand)
+        if blocks:
+            blocks.pop(idx // _BLOCK, None)
+        unions = self._reach_blocks.get(brand)
+        if unions:
+            unions.pop(idx // _BLOCK, None)
+        self._versions[brand] = self._versions.get(brand, 0) + 1
         totals = self._totals[brand] if self._totals is not None else None
         if totals is not None and totals.built:
             d = totals.deltas.get((source, idx))
