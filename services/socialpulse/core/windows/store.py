@@ -246,7 +246,7 @@ class WindowStore:
         if totals is not None and totals.built:
             d = totals.deltas.get((source, idx))
             if d is None:
-                d = totals.deltas[(source, idx)] = Delta(b)
+                d = totals.deltas[(source, idx)] = Delta.of(b)
             self._delta = d
         else:
             self._delta = None

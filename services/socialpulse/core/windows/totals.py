@@ -290,30 +290,55 @@ _MERGE_HLL: Final = cast(Callable[[Any, Any], None], _HLL.merge)
 _READ_HLL: Final = cast(Callable[[Any], float], _HLL.read)
 
 
-class Delta:
+class Delta(msgspec.Struct, gc=False):
     """What one bucket was when last totalled: numbers, labels, and each author tallied since.
 
-    An author's tally is recorded as it was before (None for one new to the bucket). Taken
+    An author's tally is recorded as it was before (``_NEW`` for one new to the bucket). Taken
     when an event first changes the bucket after a read; only authors are recorded as they
-    change (a bucket may tally thousands), the small maps are copied whole.
+    change (a bucket may tally thousands), the small maps are copied whole. Nothing here is
+    tracked by the cycle collector (it forms no cycles): a delta lives until the next read, and
+    every tracked object that lived that long would bring the next full collection nearer.
     """
 
-    __slots__ = ("authors", "distinct", "labels", "numbers")
+    numbers: tuple[Any, ...]
+    labels: tuple[dict[str, int], ...]
+    distinct: tuple[set[str] | None, ...]
+    # Author id -> its tally before, packed into one int (``_pack``), so the map holds no
+    # tracked object and the collector stops tracking it.
+    authors: dict[str, int]
 
-    def __init__(self, b: Bucket) -> None:
-        self.numbers: tuple[Any, ...] = _get_numbers(b)
-        self.labels = tuple(dict(got) if got else {} for got in _get_labels(b))
-        self.distinct = tuple(set(got) if got else set() for got in _as_tuple(_get_distinct(b)))
-        self.authors: dict[str, tuple[int, int, int] | None] = {}
+    @classmethod
+    def of(cls, b: Bucket) -> Delta:
+        """What ``b`` is now."""
+        return cls(
+            _get_numbers(b),
+            tuple(dict(got) if got else _EMPTY for got in _get_labels(b)),
+            tuple(set(got) if got else None for got in _as_tuple(_get_distinct(b))),
+            {},
+        )
 
     def author(self, author: str, t: AuthorTally | None) -> None:
         """Record the author's tally before an event changes it (the first change only)."""
         if author not in self.authors:
-            self.authors[author] = None if t is None else (t.mentions, t.filtered, t.followers)
+            self.authors[author] = _NEW if t is None else _pack(t)
 
     def change(self, b: Bucket) -> Change:
         """What the bucket gained since this was taken."""
         return Change(self, b)
+
+
+_EMPTY: Final[dict[str, int]] = {}
+_NEW: Final = -1
+_FIELD: Final = 64  # bits per packed count (each is below 2^63: ``bucket``)
+_MASK: Final = (1 << _FIELD) - 1
+
+
+def _pack(t: AuthorTally) -> int:
+    return (t.mentions << 2 * _FIELD) | (t.filtered << _FIELD) | t.followers
+
+
+def _unpack(packed: int) -> tuple[int, int, int]:
+    return packed >> 2 * _FIELD, packed >> _FIELD & _MASK, packed & _MASK
 
 
 def _as_tuple(got: Any) -> tuple[Any, ...]:
@@ -342,10 +367,13 @@ class Change:
         for i, (ids, before_ids) in enumerate(
             zip(_as_tuple(_get_distinct(b)), d.distinct, strict=True)
         ):
-            if ids and len(ids) != len(before_ids):  # ids are only ever added
-                self.distinct.append((i, ids - before_ids))
+            if ids and len(ids) != len(before_ids or ()):  # ids are only ever added
+                self.distinct.append((i, ids - before_ids if before_ids else set(ids)))
         tallies = b.authors or {}
-        self.authors = [(a, before, tallies[a]) for a, before in d.authors.items()]
+        self.authors = [
+            (a, None if before == _NEW else _unpack(before), tallies[a])
+            for a, before in d.authors.items()
+        ]
 
 
 class BrandTotals:
