@@ -118,6 +118,10 @@ class Bucket(msgspec.Struct, omit_defaults=True):
     dm_replies: dict[str, float] | None = None
     # Account snapshots: (event time, followers).
     snapshots: list[tuple[float, int]] | None = None
+    # Of a rolled hour: per float sum, what rounding lost as its minutes were added up, as
+    # doubles whose exact sum it is (``measures.roll_into``). Running totals add it back, so an
+    # hour totals exactly what its minutes did and a roll-up changes no KPI, even in the last bit.
+    rest: dict[str, list[float]] | None = None
 
     def to_bytes(self) -> bytes:
         """The bucket as msgpack; the reach sketch in its own (updatable) serial form."""

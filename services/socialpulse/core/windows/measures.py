@@ -137,10 +137,66 @@ CODE: Final[Mapping[MeasureKind, MeasureCode]] = {
 }
 
 _ROLLS: Final = tuple((m.name, CODE[m.kind].roll) for m in MEASURES)
+_TOTALS: Final = tuple(m.name for m in MEASURES if m.kind == "total")
+# Every double is a whole multiple of 2^-1074 (the smallest subnormal).
+SCALE: Final = 1 << 1074
+# Doubles a bucket's ``rest`` keeps per sum before they are added up into fewer, exactly.
+_REST_PARTS: Final = 8
+
+
+def exact(x: float) -> int:
+    """``x`` in units of 2^-1074, exactly."""
+    n, d = x.as_integer_ratio()
+    return n * (SCALE // d)
+
+
+def exact_rest(parts: list[float]) -> int:
+    """The exact sum of a ``Bucket.rest`` entry, in units of 2^-1074."""
+    return sum(map(exact, parts))
+
+
+def _as_doubles(units: int) -> list[float]:
+    """Doubles whose exact sum is ``units`` × 2^-1074 (each takes the next 53 bits)."""
+    parts = []
+    while units:
+        part = units / SCALE  # correctly rounded, so the remainder shrinks by 52 bits or more
+        parts.append(part)
+        units -= exact(part)
+    return parts
+
+
+def _lost(hour: Bucket, older: Bucket) -> list[tuple[str, float]]:
+    """What adding ``older``'s float sums to ``hour``'s rounds away (TwoSum: exact, no overflow)."""
+    lost = []
+    for name in _TOTALS:
+        a = getattr(hour, name)
+        b = getattr(older, name)
+        if a and b:
+            s = a + b
+            bb = s - a
+            err = (a - (s - bb)) + (b - bb)
+            if err:
+                lost.append((name, err))
+    return lost
 
 
 def roll_into(hour: Bucket, older: Bucket) -> None:
-    """Fold a minute's bucket into its hour's (fed newest first; ``older`` is consumed)."""
+    """Fold a minute's bucket into its hour's (fed newest first; ``older`` is consumed).
+
+    The float sums are added as doubles; what that rounds away goes to ``hour.rest``, so the
+    hour's exact value is the exact sum of what it absorbed.
+    """
+    lost = _lost(hour, older)
     for name, roll in _ROLLS:
         setattr(hour, name, roll(getattr(hour, name), getattr(older, name)))
     hour.offset = max(hour.offset, older.offset)
+    if lost or older.rest:
+        rest = hour.rest if hour.rest is not None else {}
+        for name, parts in (older.rest or {}).items():
+            rest.setdefault(name, []).extend(parts)
+        for name, err in lost:
+            rest.setdefault(name, []).append(err)
+        for name, parts in rest.items():
+            if len(parts) > _REST_PARTS:
+                rest[name] = _as_doubles(exact_rest(parts))
+        hour.rest = {name: parts for name, parts in rest.items() if parts} or None

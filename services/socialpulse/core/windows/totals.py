@@ -31,7 +31,7 @@ from socialpulse.core.catalogue import MEASURES
 from socialpulse.core.kpis import WindowKpis
 from socialpulse.core.windows.accumulator import window_kpis
 from socialpulse.core.windows.bucket import AuthorTally, Bucket
-from socialpulse.core.windows.measures import CODE
+from socialpulse.core.windows.measures import CODE, SCALE, exact, exact_rest
 
 # Measures only the join KPIs read: a store with a fleet-wide join view keeps none of them.
 JOIN_ONLY: Final = frozenset(
@@ -51,14 +51,7 @@ _get_distinct: Final = attrgetter(*DISTINCT)
 # Each number a window reads, in catalogue order, and where ``WindowTotals.freeze`` has it.
 _VALUES: Final = (*_NUMBERS, *DISTINCT, *(m.name for m in MEASURES if m.kind == "hll"))
 _NUMBER_ORDER: Final = tuple((m.name, _VALUES.index(m.name)) for m in MEASURES if m.name in _VALUES)
-# Every double is a whole multiple of 2^-1074 (the smallest subnormal).
-_SCALE: Final = 1 << 1074
-
-
-def exact(x: float) -> int:
-    """``x`` in units of 2^-1074, exactly."""
-    n, d = x.as_integer_ratio()
-    return n * (_SCALE // d)
+_FLOAT_AT: Final = {name: i for i, name in enumerate(FLOATS)}
 
 
 class _Author(msgspec.Struct, gc=False):
@@ -113,6 +106,9 @@ class WindowTotals:
             v = getattr(b, name)
             if v:
                 floats[i] += sign * exact(v)
+        if b.rest:  # what rolling its minutes up rounded away (``measures.roll_into``)
+            for name, parts in b.rest.items():
+                floats[_FLOAT_AT[name]] += sign * exact_rest(parts)
         for into, name in zip(self.labels, LABELS, strict=True):
             got = getattr(b, name)
             if got:
@@ -204,7 +200,7 @@ class WindowTotals:
         ``joined``: UGC engagements, followers at the window's start, DM first-response times
         (``WindowStore.join_kpis``).
         """
-        values: list[int | float] = [*self.counts, *(f / _SCALE for f in self.floats)]
+        values: list[int | float] = [*self.counts, *(f / SCALE for f in self.floats)]
         values.extend(len(ids) for ids in self.distinct)
         values.append(reach)
         # In catalogue order, as a merge of buckets gives them.

@@ -143,3 +143,22 @@ def test_an_author_keeps_the_largest_follower_count_still_inside_the_window() ->
     assert store.brand_snapshot("a", T0)["5m"].potential_reach == 50
     assert store.brand_snapshot("a", T0 + 60)["5m"].potential_reach == 20
     assert store.brand_snapshot("a", T0 + 60)["1h"].potential_reach == 50
+
+
+def test_rolling_minutes_into_their_hour_changes_no_float_sum_even_in_the_last_bit() -> None:
+    store = WindowStore(BRANDS, WINDOWS)
+    # Sums whose doubles round when added: the hour's double alone is not their exact sum.
+    values = (0.1, 0.2, 0.3, -0.7, 1e-300, 0.4, 1e16, -1e16, 0.1 / 3)
+    for n, c in enumerate(values):  # one minute each of the hour that starts at T0
+        store.add_mention(SOURCES[0], "a", mention(T0 + 60 * n), replace(POS, compound=c), False, n)
+    now = T0 + 2.5 * 3600
+    before = store.brand_snapshot("a", now)["3h"].numbers["compound_sum"]
+    assert before == math.fsum(values)
+    store.expire(now)  # the minutes are older than the last whole hour: one bucket now
+    [(_, idx, hour)] = store.take_dirty(SOURCES[0])
+    assert (idx, hour.minutes, hour.rest is not None) == (int(T0 // 60), 60, True)
+    assert store.brand_snapshot("a", now)["3h"].numbers["compound_sum"] == before
+    restored = WindowStore(BRANDS, WINDOWS)  # the hour as the state topic gives it back
+    restored.load(SOURCES[0], "a", idx, Bucket.from_bytes(hour.to_bytes()))
+    assert restored.brand_snapshot("a", now)["3h"].numbers["compound_sum"] == before
+    assert restored.brand_snapshot("a", T0 + 4 * 3600)["3h"].numbers["compound_sum"] == 0.0
