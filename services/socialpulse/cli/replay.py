@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -209,9 +211,37 @@ async def replay(
 ) -> Counts:
     """Read ``path`` line by line, sending each valid line unless ``dry_run``.
 
-    Raises ValueError for a file that cannot be read and RuntimeError for Kafka failures;
-    ``counts`` (a fresh one when None) holds how far it got, whatever happens.
+    Raises ValueError for a file that cannot be read, RuntimeError for Kafka failures and
+    ``Interrupted`` on Ctrl-C; ``counts`` (a fresh one when None) holds how far it got,
+    whatever happens. Ctrl-C is handled from the first step, before the Kafka client is even
+    imported.
     """
+    with _on_sigint() as stopped:
+        return await _replay(
+            settings,
+            path,
+            file_format,
+            rate=rate,
+            dry_run=dry_run,
+            max_errors=max_errors,
+            progress=progress,
+            counts=Counts() if counts is None else counts,
+            stopped=stopped,
+        )
+
+
+async def _replay(
+    settings: Settings,
+    path: Path,
+    file_format: str | None,
+    *,
+    rate: float | None,
+    dry_run: bool,
+    max_errors: int,
+    progress: Callable[[int], _Progress],
+    counts: Counts,
+    stopped: asyncio.Event,
+) -> Counts:
     from socialpulse.cli import exports
     from socialpulse.core.decode import Decoder
 
@@ -221,19 +251,24 @@ async def replay(
     except OSError as e:
         raise ValueError(f"cannot read {path}: {e.strerror}") from e
     reader = exports.ExportReader(Decoder(settings.max_event_bytes), settings.max_event_bytes)
-    counts = Counts() if counts is None else counts
     shown = progress(export.size)
     try:
         lines = reader.csv(export.stream) if fmt == "csv" else reader.jsonl(export.stream)
         if dry_run:
             for item in lines:
+                if stopped.is_set():
+                    raise Interrupted
                 _tally(item, counts, shown, max_errors, export.position)
+                if counts.lines % PROGRESS_EVERY == 0:
+                    await asyncio.sleep(0)  # lets a Ctrl-C reach the loop's handler
         else:
             from socialpulse.app.replay import Pacer, Replayer
 
             pacer = Pacer(rate)
             async with Replayer(settings) as sender:
                 for item in lines:
+                    if stopped.is_set():
+                        raise Interrupted
                     _tally(item, counts, shown, max_errors, export.position)
                     if isinstance(item, exports.Record):
                         await pacer.wait()
@@ -247,6 +282,38 @@ async def replay(
         shown.close()
         export.close()
     return counts
+
+
+class Interrupted(Exception):
+    """Ctrl-C (SIGINT) stopped the sending: what was sent stays sent."""
+
+
+@contextmanager
+def _on_sigint() -> Iterator[asyncio.Event]:
+    """SIGINT sets the event and cancels the running task, raising ``Interrupted`` here.
+
+    The send loop checks the event before each record as well, so a cancellation swallowed
+    while a client library awaits (the broker's metadata, a connection) cannot let the replay
+    run on to the end of the file as if nobody had pressed Ctrl-C.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    stopped = asyncio.Event()
+
+    def interrupt() -> None:
+        stopped.set()
+        if task is not None:
+            task.cancel()
+
+    loop.add_signal_handler(signal.SIGINT, interrupt)
+    try:
+        yield stopped
+    except asyncio.CancelledError:
+        if stopped.is_set():
+            raise Interrupted from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 def _tally(
@@ -307,7 +374,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
                 counts=counts,
             )
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         _err(
             f"socialpulse: replay interrupted after {counts.lines} lines; what was sent stays "
             "sent, and replaying the whole file again is safe (a re-sent event counts once)"

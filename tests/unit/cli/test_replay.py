@@ -186,3 +186,40 @@ def test_ctrl_c_says_how_far_it_got_and_exits_130(
     out = capsys.readouterr()
     assert "replay interrupted after 3 lines" in out.err
     assert out.out == ""
+
+
+def test_ctrl_c_stops_the_replay_even_when_a_client_swallows_the_cancellation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGINT cancels the task; a send that swallows that must not let the replay run on."""
+    import asyncio
+    import os
+    import signal
+
+    sent: list[bytes] = []
+
+    class Swallowing:
+        def __init__(self, settings: object) -> None:
+            self.acked = {"mentions": 0, "interactions": 0}
+
+        async def __aenter__(self) -> Swallowing:
+            asyncio.get_running_loop().call_later(0.05, os.kill, os.getpid(), signal.SIGINT)
+            return self
+
+        async def __aexit__(self, *exc: object) -> None:
+            return None
+
+        async def send(self, stream: str, key: bytes, value: bytes) -> None:
+            try:
+                await asyncio.sleep(0.005)
+            except asyncio.CancelledError:
+                pass  # as a client library waiting on metadata may do
+            sent.append(value)
+            self.acked[stream] += 1
+
+    monkeypatch.setattr("socialpulse.app.replay.Replayer", Swallowing)
+    monkeypatch.setenv("SOCIALPULSE_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:9")
+    f = _export(tmp_path, [encoded(mention(T + i)) for i in range(400)])
+    assert main(["replay", str(f)]) == 130
+    assert "replay interrupted after" in capsys.readouterr().err
+    assert 0 < len(sent) < 400
