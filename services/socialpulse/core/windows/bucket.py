@@ -121,7 +121,7 @@ class Bucket(msgspec.Struct, omit_defaults=True):
     # Of a rolled hour: per float sum, what rounding lost as its minutes were added up, as
     # doubles whose exact sum it is (``measures.roll_into``). Running totals add it back, so an
     # hour totals exactly what its minutes did and a roll-up changes no KPI, even in the last bit.
-    rest: dict[str, list[float]] | None = None
+    rest: dict[str, tuple[float, ...]] | None = None
 
     def to_bytes(self) -> bytes:
         """The bucket as msgpack; the reach sketch in its own (updatable) serial form."""

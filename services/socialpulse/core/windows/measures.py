@@ -140,8 +140,6 @@ _ROLLS: Final = tuple((m.name, CODE[m.kind].roll) for m in MEASURES)
 _TOTALS: Final = tuple(m.name for m in MEASURES if m.kind == "total")
 # Every double is a whole multiple of 2^-1074 (the smallest subnormal).
 SCALE: Final = 1 << 1074
-# Doubles a bucket's ``rest`` keeps per sum before they are added up into fewer, exactly.
-_REST_PARTS: Final = 8
 
 
 def exact(x: float) -> int:
@@ -150,19 +148,22 @@ def exact(x: float) -> int:
     return n * (SCALE // d)
 
 
-def exact_rest(parts: list[float]) -> int:
+def exact_rest(parts: tuple[float, ...]) -> int:
     """The exact sum of a ``Bucket.rest`` entry, in units of 2^-1074."""
     return sum(map(exact, parts))
 
 
-def _as_doubles(units: int) -> list[float]:
-    """Doubles whose exact sum is ``units`` × 2^-1074 (each takes the next 53 bits)."""
+def _as_doubles(units: int) -> tuple[float, ...]:
+    """Fewest doubles whose exact sum is ``units`` × 2^-1074 (nearly always one).
+
+    Each takes the next 53 bits of what is left, correctly rounded.
+    """
     parts = []
     while units:
         part = units / SCALE  # correctly rounded, so the remainder shrinks by 52 bits or more
         parts.append(part)
         units -= exact(part)
-    return parts
+    return tuple(parts)
 
 
 def _lost(hour: Bucket, older: Bucket) -> list[tuple[str, float]]:
@@ -191,12 +192,11 @@ def roll_into(hour: Bucket, older: Bucket) -> None:
         setattr(hour, name, roll(getattr(hour, name), getattr(older, name)))
     hour.offset = max(hour.offset, older.offset)
     if lost or older.rest:
-        rest = hour.rest if hour.rest is not None else {}
+        units = {name: exact_rest(parts) for name, parts in (hour.rest or {}).items()}
         for name, parts in (older.rest or {}).items():
-            rest.setdefault(name, []).extend(parts)
+            units[name] = units.get(name, 0) + exact_rest(parts)
         for name, err in lost:
-            rest.setdefault(name, []).append(err)
-        for name, parts in rest.items():
-            if len(parts) > _REST_PARTS:
-                rest[name] = _as_doubles(exact_rest(parts))
-        hour.rest = {name: parts for name, parts in rest.items() if parts} or None
+            units[name] = units.get(name, 0) + exact(err)
+        # Kept as the fewest doubles: one per sum nearly always (about 250 bytes an hour).
+        rest = {name: _as_doubles(n) for name, n in units.items() if n}
+        hour.rest = rest or None
