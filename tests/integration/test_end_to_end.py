@@ -312,11 +312,19 @@ async def _run_scenario(bootstrap: str) -> None:
             assert time.monotonic() < deadline, f"processed only {pipeline.stats.processed}"
             assert not task.done(), task
             await asyncio.sleep(0.2)
-        await asyncio.sleep(1.5)  # let the lag reading catch up with the last batch
+        # The lag converges once the readers have fetched past the last records, the worker's
+        # own join inputs on the joins topic among them: scrape until it has (or the deadline).
         async with aiohttp.ClientSession() as session:
-            async with session.get(f"http://127.0.0.1:{http.port}/metrics") as resp:
-                assert resp.status == 200
-                body = await resp.text()
+            while True:
+                async with session.get(f"http://127.0.0.1:{http.port}/metrics") as resp:
+                    assert resp.status == 200
+                    body = await resp.text()
+                lags = _scraped(body)[1]["socialpulse_consumer_lag_records"]
+                every = 3 + 3 + settings.kafka.topic_partitions  # input and joins partitions
+                if len(lags) == every and set(lags.values()) == {0.0}:
+                    break
+                assert time.monotonic() < deadline, f"consumer lag not 0 on every partition: {lags}"
+                await asyncio.sleep(0.2)
     finally:
         stop.set()
         await task
