@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import msgspec
@@ -43,6 +43,21 @@ class Trend:
     score: float
     recent: float
     expected: float
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedBucket:
+    """One partition's trend bucket of a brand, as the trends topic carries it."""
+
+    source: tuple[str, int]
+    brand: str
+    index: int
+    offset: int  # the partition's applied offset when the bucket was taken: its version
+    latest: float  # the partition's latest event time then
+    counts: bytes
+    heavy: bytes
+    # The bucket's filtered mentions per reason (none in a record of an older release).
+    filtered: Mapping[str, int] = field(default_factory=dict)
 
 
 class _BucketSnapshot(msgspec.Struct, array_like=True):
@@ -368,32 +383,18 @@ class FleetTrends:
         self.applied = 0
         self.stale = 0
 
-    def apply(
-        self,
-        source: tuple[str, int],
-        brand: str,
-        index: int,
-        offset: int,
-        latest: float,
-        counts: bytes,
-        heavy: bytes,
-        filtered: Mapping[str, int] | None = None,
-    ) -> bool:
-        """Take one published bucket; False when older than the version held (or unknown).
-
-        ``filtered``: the bucket's filtered mentions per reason (none in a record of an older
-        release).
-        """
-        held = self._buckets.get(brand)
+    def apply(self, b: PublishedBucket) -> bool:
+        """Take one published bucket; False when older than the version held (or unknown)."""
+        held = self._buckets.get(b.brand)
         if held is None:
             return False
-        key = (source[0], source[1], index)
+        key = (b.source[0], b.source[1], b.index)
         have = held.get(key)
-        if have is not None and have[0] > offset:
+        if have is not None and have[0] > b.offset:
             self.stale += 1
             return False
-        held[key] = (offset, Bucket.deserialized(self.settings, counts, heavy, filtered))
-        self.latest = max(self.latest, latest)
+        held[key] = (b.offset, Bucket.deserialized(self.settings, b.counts, b.heavy, b.filtered))
+        self.latest = max(self.latest, b.latest)
         self.applied += 1
         return True
 

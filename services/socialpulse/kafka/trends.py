@@ -31,7 +31,7 @@ from aiokafka import AIOKafkaProducer
 
 from socialpulse.core.campaigns import CampaignPart, FleetCampaigns
 from socialpulse.core.signals import Signals
-from socialpulse.core.trends import FleetTrends
+from socialpulse.core.trends import FleetTrends, PublishedBucket
 from socialpulse.core.windows.timeline import Source
 from socialpulse.kafka.topic_publisher import TopicPublisher
 from socialpulse.kafka.topic_reader import Batch, Record, TopicReader, apply_sliced
@@ -95,19 +95,10 @@ def trends_topic_spec(settings: TrendSettings) -> TopicSpec:
     )
 
 
-def encode_bucket(
-    source: Source,
-    brand: str,
-    index: int,
-    offset: int,
-    latest: float,
-    counts: bytes,
-    heavy: bytes,
-    filtered: dict[str, int] | None = None,
-) -> tuple[bytes, bytes]:
+def encode_bucket(b: PublishedBucket) -> tuple[bytes, bytes]:
     """The (key, value) of one published bucket, its filtered mentions per reason beside."""
-    key = _encode(_Key(source[0], source[1], brand, index))
-    return key, _encode(_Value(offset, latest, counts, heavy, filtered or {}))
+    key = _encode(_Key(b.source[0], b.source[1], b.brand, b.index))
+    return key, _encode(_Value(b.offset, b.latest, b.counts, b.heavy, dict(b.filtered)))
 
 
 def encode_campaigns(
@@ -142,7 +133,9 @@ def apply_record(
         source = (k.topic, k.partition)
         v = _decode_value(value)
         return view.apply(
-            source, k.brand, k.bucket, v.offset, v.latest, v.counts, v.heavy, v.filtered
+            PublishedBucket(
+                source, k.brand, k.bucket, v.offset, v.latest, v.counts, v.heavy, v.filtered
+            )
         )
     except (msgspec.DecodeError, msgspec.ValidationError, ValueError, RuntimeError):
         return None  # not our format, or sketches that do not deserialise
@@ -183,10 +176,10 @@ class TrendPublisher:
                 continue
             latest = self._signals.latest_of(source)
             for brand, index, counts, heavy, filtered in self._signals.trend_updates(source):
-                key, value = encode_bucket(
+                bucket = PublishedBucket(
                     source, brand, index, resume - 1, latest, counts, heavy, filtered
                 )
-                self._out.put(source, key, value)
+                self._out.put(source, *encode_bucket(bucket))
             parts = self._signals.campaign_parts(source)
             if parts != self._campaigns.get(source):
                 key, value = encode_campaigns(source, resume - 1, latest, parts)

@@ -12,6 +12,7 @@ import msgspec
 from builders import ALPHA_BETA, encoded, mention
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.core.signals import PART_TEXT_CHARS, PARTS_PER_PARTITION
+from socialpulse.core.trends import PublishedBucket
 from socialpulse.core.windows.timeline import Source
 from socialpulse.export.collector import _signal_metrics
 from socialpulse.kafka.trends import TrendPublisher, apply_record, encode_bucket, encode_campaigns
@@ -109,17 +110,21 @@ def test_an_older_version_never_replaces_a_newer_one() -> None:
     empty = Pipeline(SETTINGS).signals.new_fleet().brand("a")
     assert empty is not None and not empty.buckets
     src = ("mentions", 0)
-    assert apply_record(fleet, *encode_bucket(src, "a", index, 10, NOW, counts, heavy))
+    assert apply_record(
+        fleet, *encode_bucket(PublishedBucket(src, "a", index, 10, NOW, counts, heavy))
+    )
     blank_counts, blank_heavy = empty._merged(0, 0).serialized()
     assert not apply_record(
-        fleet, *encode_bucket(src, "a", index, 9, NOW, blank_counts, blank_heavy)
+        fleet, *encode_bucket(PublishedBucket(src, "a", index, 9, NOW, blank_counts, blank_heavy))
     )
     assert fleet.stale == 1
     merged = fleet.brand("a")
     assert merged is not None
     assert merged.buckets[index].serialized()[0] == counts
     assert apply_record(fleet, b"\x93", b"junk") is None
-    assert not apply_record(fleet, *encode_bucket(src, "zzz", index, 11, NOW, counts, heavy))
+    assert not apply_record(
+        fleet, *encode_bucket(PublishedBucket(src, "zzz", index, 11, NOW, counts, heavy))
+    )
 
 
 def test_restored_buckets_are_announced_again() -> None:
@@ -217,7 +222,7 @@ def test_a_bucket_record_of_an_older_release_is_read_with_nothing_filtered() -> 
     assert state is not None
     index = max(state.buckets)
     counts, heavy = state.buckets[index].serialized()
-    key, _ = encode_bucket(("mentions", 0), "a", index, 5, NOW, counts, heavy)
+    key, _ = encode_bucket(PublishedBucket(("mentions", 0), "a", index, 5, NOW, counts, heavy))
     old = msgspec.msgpack.encode([5, NOW, counts, heavy])  # the value before filtered counts
     fleet = p.signals.new_fleet()
     assert apply_record(fleet, key, old)
@@ -225,7 +230,9 @@ def test_a_bucket_record_of_an_older_release_is_read_with_nothing_filtered() -> 
     assert merged is not None and merged.buckets[index].serialized()[0] == counts
     assert merged.filtered(NOW) == {}
     # And a reader of that release reads a record with them (the trailing field skipped).
-    _, new = encode_bucket(("mentions", 0), "a", index, 6, NOW, counts, heavy, {"campaign": 3})
+    _, new = encode_bucket(
+        PublishedBucket(("mentions", 0), "a", index, 6, NOW, counts, heavy, {"campaign": 3})
+    )
     before = msgspec.msgpack.decode(new, type=_OlderValue)
     assert (before.offset, before.counts, before.heavy) == (6, counts, heavy)
     assert apply_record(fleet, key, new)
