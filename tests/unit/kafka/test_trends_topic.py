@@ -12,7 +12,7 @@ import msgspec
 from builders import ALPHA_BETA, encoded, mention
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.core.signals import PART_TEXT_CHARS, PARTS_PER_PARTITION
-from socialpulse.core.trends import PublishedBucket
+from socialpulse.core.trends import FleetTrends, PublishedBucket
 from socialpulse.core.windows.timeline import Source
 from socialpulse.export.collector import _signal_metrics
 from socialpulse.kafka.trends import TrendPublisher, apply_record, encode_bucket, encode_campaigns
@@ -56,11 +56,30 @@ def _records(seed: int = 1) -> dict[Source, list[tuple[int, bytes]]]:
     return out
 
 
-def _fed(sources: list[Source], records: dict[Source, list[tuple[int, bytes]]]) -> Pipeline:
-    p = Pipeline(SETTINGS)
+def _fed(
+    sources: list[Source],
+    records: dict[Source, list[tuple[int, bytes]]],
+    settings: Settings = SETTINGS,
+) -> Pipeline:
+    p = Pipeline(settings)
     for s in sources:
         p.process_batch("mentions", records[s], s, NOW)
     return p
+
+
+async def _through_topic(pods: list[Pipeline]) -> list[FleetTrends]:
+    """Every pod publishes its partitions' buckets and campaign parts; every pod reads them all."""
+    topic = FakeProducer()
+    for pod in pods:
+        await TrendPublisher("t", topic, pod.signals).publish(pod.signals.partitions)
+    assert topic.log
+    fleets = []
+    for pod in pods:
+        fleet = pod.signals.new_fleet()
+        for key, value in topic.log:
+            assert apply_record(fleet, key, value, pod.signals.fleet_campaigns)
+        fleets.append(fleet)
+    return fleets
 
 
 async def test_every_pod_reads_the_trends_of_the_whole_fleet() -> None:
@@ -68,18 +87,12 @@ async def test_every_pod_reads_the_trends_of_the_whole_fleet() -> None:
     alone = _fed(sorted(records), records)  # one worker with every partition
     want = alone.signals.trends_of("a", NOW - 1)
     assert "#alphafest" in [t.term for t in want]
-    topic = FakeProducer()
     pods = [_fed([("mentions", 0), ("mentions", 3)], records), _fed([("mentions", 1)], records)]
     pods.append(_fed([("mentions", 2)], records))
+    # Without the fleet view a pod sees its own partitions' share only.
+    assert all(pod.signals.trends_of("a", NOW - 1) != want for pod in pods)
+    await _through_topic(pods)
     for pod in pods:
-        # Without the fleet view a pod sees its own partitions' share only.
-        assert pod.signals.trends_of("a", NOW - 1) != want
-        await TrendPublisher("t", topic, pod.signals).publish(pod.signals.partitions)
-    assert topic.log
-    for pod in pods:
-        fleet = pod.signals.new_fleet()
-        for key, value in topic.log:
-            assert apply_record(fleet, key, value, pod.signals.fleet_campaigns)
         assert pod.signals.trends_of("a", NOW - 1) == want
         assert pod.signals.trends_ready("a", NOW - 1)
         assert pod.signals.event_time == alone.signals.event_time
@@ -165,13 +178,7 @@ async def test_a_campaign_over_two_workers_is_one_through_the_topic() -> None:
     pods = [_fed([("mentions", p)], records) for p in range(2)]
     # Before either reads the topic, each sees its own part: two campaigns, two incidents.
     assert sum(_gauge(pod)["a"] for pod in pods) == 2
-    topic = FakeProducer()
-    for pod in pods:
-        await TrendPublisher("t", topic, pod.signals).publish(pod.signals.partitions)
-    for pod in pods:
-        fleet = pod.signals.new_fleet()
-        for key, value in topic.log:
-            assert apply_record(fleet, key, value, pod.signals.fleet_campaigns)
+    fleet = (await _through_topic(pods))[-1]
     keys = [[c.key for c in pod.signals.campaigns("a")] for pod in pods]
     assert keys[0] == keys[1] and len(keys[0]) == 1
     (campaign,) = pods[1].signals.campaigns("a")
@@ -190,28 +197,16 @@ async def test_filtered_counts_are_the_fleets_through_the_topic() -> None:
     """Each pod's partitions filter their share of a campaign; every pod reports the sum."""
     wide = Settings(brands=ALPHA_BETA, trends={"baseline_buckets": 2, "recent_buckets": 30})
     records = _campaign_records(2)
-
-    def fed(sources: list[Source]) -> Pipeline:
-        p = Pipeline(wide)
-        for s in sources:
-            p.process_batch("mentions", records[s], s, NOW)
-        return p
-
-    alone = fed(sorted(records))
+    alone = _fed(sorted(records), records, wide)
     at = alone.signals.event_time
     want = alone.signals.filtered_of("a", at)
     assert sum(want.values()) == sum(alone.signals.filtered["a"].values()) > 0
-    pods = [fed([("mentions", p)]) for p in range(2)]
+    pods = [_fed([("mentions", p)], records, wide) for p in range(2)]
     own = [pod.signals.filtered_of("a", at) for pod in pods]
     assert all(0 < sum(o.values()) < sum(want.values()) for o in own)
     assert {r: own[0][r] + own[1][r] for r in want} == want
-    topic = FakeProducer()
+    await _through_topic(pods)
     for pod in pods:
-        await TrendPublisher("t", topic, pod.signals).publish(pod.signals.partitions)
-    for pod in pods:
-        fleet = pod.signals.new_fleet()
-        for key, value in topic.log:
-            assert apply_record(fleet, key, value, pod.signals.fleet_campaigns)
         assert pod.signals.filtered_of("a", at) == want
         assert sum(pod.signals.filtered_of("b", at).values()) == 0
 
@@ -253,13 +248,7 @@ async def _three_pods(posts: int, accounts: int) -> list[Pipeline]:
     """A campaign over three partitions, one pod each, every pod reading the others' parts."""
     records = _campaign_records(3, posts, accounts)
     pods = [_fed([("mentions", p)], records) for p in range(3)]
-    topic = FakeProducer()
-    for pod in pods:
-        await TrendPublisher("t", topic, pod.signals).publish(pod.signals.partitions)
-    for pod in pods:
-        fleet = pod.signals.new_fleet()
-        for key, value in topic.log:
-            assert apply_record(fleet, key, value, pod.signals.fleet_campaigns)
+    await _through_topic(pods)
     return pods
 
 
