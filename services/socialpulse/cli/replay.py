@@ -105,6 +105,22 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ReplayOptions:
+    """What to replay and how: the command's arguments."""
+
+    path: Path
+    file_format: str | None = None  # "jsonl" or "csv"; None: from the file's name
+    rate: float | None = None  # events per second; None: as fast as Kafka takes them
+    dry_run: bool = False
+    max_errors: int = DEFAULT_MAX_ERRORS  # malformed lines printed before only counting them
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ReplayOptions:
+        """The options ``add_parser``'s arguments give."""
+        return cls(args.file, args.format, args.rate, args.dry_run, args.max_errors)
+
+
 @dataclass
 class Counts:
     """What a replay did with the lines of its file."""
@@ -200,16 +216,11 @@ class _BarProgress:
 
 async def replay(
     settings: Settings,
-    path: Path,
-    file_format: str | None,
-    *,
-    rate: float | None,
-    dry_run: bool,
-    max_errors: int,
+    options: ReplayOptions,
     progress: Callable[[int], _Progress],
     counts: Counts | None = None,
 ) -> Counts:
-    """Read ``path`` line by line, sending each valid line unless ``dry_run``.
+    """Read the file line by line, sending each valid line unless ``options.dry_run``.
 
     Raises ValueError for a file that cannot be read, RuntimeError for Kafka failures and
     ``Interrupted`` on Ctrl-C; ``counts`` (a fresh one when None) holds how far it got,
@@ -218,26 +229,13 @@ async def replay(
     """
     with _on_sigint() as stopped:
         return await _replay(
-            settings,
-            path,
-            file_format,
-            rate=rate,
-            dry_run=dry_run,
-            max_errors=max_errors,
-            progress=progress,
-            counts=Counts() if counts is None else counts,
-            stopped=stopped,
+            settings, options, progress, Counts() if counts is None else counts, stopped
         )
 
 
 async def _replay(
     settings: Settings,
-    path: Path,
-    file_format: str | None,
-    *,
-    rate: float | None,
-    dry_run: bool,
-    max_errors: int,
+    options: ReplayOptions,
     progress: Callable[[int], _Progress],
     counts: Counts,
     stopped: asyncio.Event,
@@ -245,7 +243,8 @@ async def _replay(
     from socialpulse.cli import exports
     from socialpulse.core.decode import Decoder
 
-    fmt = exports.file_format(path, file_format)
+    path, max_errors = options.path, options.max_errors
+    fmt = exports.file_format(path, options.file_format)
     try:
         export = exports.open_export(path)
     except OSError as e:
@@ -254,7 +253,7 @@ async def _replay(
     shown = progress(export.size)
     try:
         lines = reader.csv(export.stream) if fmt == "csv" else reader.jsonl(export.stream)
-        if dry_run:
+        if options.dry_run:
             for item in lines:
                 if stopped.is_set():
                     raise Interrupted
@@ -264,7 +263,7 @@ async def _replay(
         else:
             from socialpulse.app.replay import Pacer, Replayer
 
-            pacer = Pacer(rate)
+            pacer = Pacer(options.rate)
             async with Replayer(settings) as sender:
                 for item in lines:
                     if stopped.is_set():
@@ -337,8 +336,9 @@ def _tally(
         shown.update(position(), counts)
 
 
-def _summary(settings: Settings, counts: Counts, dry_run: bool, max_errors: int) -> list[str]:
+def _summary(settings: Settings, counts: Counts, options: ReplayOptions) -> list[str]:
     kafka = settings.kafka
+    dry_run, max_errors = options.dry_run, options.max_errors
     done = "valid (dry run: not sent)" if dry_run else "sent to"
     lines = [
         f"mentions      {counts.valid['mentions']:>9} {done}"
@@ -360,20 +360,10 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     def progress(size: int) -> Any:
         return _BarProgress(size) if sys.stderr.isatty() else _PlainProgress(size)
 
+    options = ReplayOptions.from_args(args)
     counts = Counts()
     try:
-        asyncio.run(
-            replay(
-                settings,
-                args.file,
-                args.format,
-                rate=args.rate,
-                dry_run=args.dry_run,
-                max_errors=args.max_errors,
-                progress=progress,
-                counts=counts,
-            )
-        )
+        asyncio.run(replay(settings, options, progress, counts))
     except (KeyboardInterrupt, Interrupted):
         _err(
             f"socialpulse: replay interrupted after {counts.lines} lines; what was sent stays "
@@ -387,6 +377,6 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
         no_address = settings.kafka.bootstrap_servers is None
         _err(f"socialpulse: {e}")
         return EXIT_USAGE if no_address else EXIT_KAFKA
-    for line in _summary(settings, counts, args.dry_run, args.max_errors):
+    for line in _summary(settings, counts, options):
         print_line(line)
     return EXIT_MALFORMED if counts.malformed else EXIT_OK
