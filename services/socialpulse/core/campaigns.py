@@ -109,6 +109,41 @@ def group_parts(
     return sorted(out, key=lambda c: (-c.posts, c.first_seen, c.brand, c.key))
 
 
+class PartGrouping:
+    """``group_parts`` with fixed thresholds, its last answer kept while its parts stay the same.
+
+    The fleet's campaigns are asked for every few seconds and at every scrape, while the parts
+    change only when a partition's record arrives on the trends topic or a live cluster grows:
+    grouping a thousand parts again each time (every pair compared) would repeat the same work.
+    """
+
+    def __init__(self, threshold: float, min_posts: int = 0, min_accounts: int = 0) -> None:
+        self._threshold = threshold
+        self._min_posts = min_posts
+        self._min_accounts = min_accounts
+        self._parts: tuple[CampaignPart, ...] | None = None
+        self._known: dict[PartId, str] = {}
+        self._found: list[Campaign] = []
+        self.computed = 0  # times the parts were grouped (not given from the last answer)
+
+    def __call__(
+        self, parts: Iterable[CampaignPart], known: Mapping[PartId, str] | None = None
+    ) -> list[Campaign]:
+        """``group_parts(parts, threshold, known, min_posts, min_accounts)``, maybe the last one.
+
+        The same parts in the same order, with the same known keys, give the last answer.
+        """
+        now = tuple(parts)
+        known = dict(known or {})
+        if now != self._parts or known != self._known:
+            self._found = group_parts(
+                now, self._threshold, known, self._min_posts, self._min_accounts
+            )
+            self._parts, self._known = now, known
+            self.computed += 1
+        return list(self._found)
+
+
 # Parts compared with all others at once, in blocks of rows: bounded memory (block × n values).
 _BLOCK: Final = 256
 

@@ -34,8 +34,8 @@ from socialpulse.core.campaigns import (
     Campaign,
     CampaignPart,
     FleetCampaigns,
+    PartGrouping,
     PartId,
-    group_parts,
 )
 from socialpulse.core.events import Mention
 from socialpulse.core.neardup import MinHasher
@@ -160,7 +160,10 @@ class Signals:
         self.fleet_campaigns = FleetCampaigns()
         # Whether this process announces the fleet's campaigns (``lead_campaigns``).
         self.campaign_lead = True
-        self._similarity = settings.spam.near_duplicate_similarity
+        # The fleet's campaigns of the parts last seen, grouped again when they change.
+        self.grouping = PartGrouping(
+            s.near_duplicate_similarity, s.campaign_min_posts, s.campaign_min_accounts
+        )
         # Every partition's trend buckets, from the trends topic (``kafka.trends``): when set,
         # trends are read from it, the same on every worker.
         self.fleet: FleetTrends | None = None
@@ -452,10 +455,7 @@ class Signals:
             parts += self.fleet_campaigns.parts(besides=self._partitions)
             floor = self.event_time - self.settings.spam.window_seconds
             parts = [p for p in parts if p.last_seen > floor]
-        s = self.settings.spam
-        found = group_parts(
-            parts, self._similarity, self._known, s.campaign_min_posts, s.campaign_min_accounts
-        )
+        found = self.grouping(parts, self._known)
         return [c for c in found if brand is None or c.brand == brand]
 
     def lead_campaigns(self, lead: bool) -> None:

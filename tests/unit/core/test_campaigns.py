@@ -5,12 +5,15 @@ from __future__ import annotations
 import random
 import zlib
 
+import msgspec
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from builders import ALPHA_BETA, encoded, mention
-from socialpulse.core.campaigns import CampaignPart, campaign_key, group_parts
+from socialpulse.core import campaigns
+from socialpulse.core.campaigns import CampaignPart, PartGrouping, campaign_key, group_parts
 from socialpulse.core.neardup import MinHasher, similarity
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.core.windows.timeline import Source
@@ -129,6 +132,62 @@ def test_the_thresholds_judge_the_joined_parts() -> None:
     assert (joined.posts, joined.accounts) == (24, 36)
     assert group_parts(parts[:2], THRESHOLD, min_posts=20, min_accounts=10) == []
     assert group_parts(parts, THRESHOLD, min_posts=20, min_accounts=37) == []
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the calls of ``group_parts`` (each a real grouping) from here on."""
+    calls: list[int] = []
+    real = campaigns.group_parts
+
+    def counted(*args: object, **kwargs: object) -> list[campaigns.Campaign]:
+        calls.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(campaigns, "group_parts", counted)
+    return calls
+
+
+def test_unchanged_parts_are_not_grouped_again_and_a_changed_part_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = _counting(monkeypatch)
+    grouping = PartGrouping(THRESHOLD, min_posts=20, min_accounts=10)
+    parts = [_part(p, GIFT, NOW + p, posts=8) for p in range(3)]
+    (first,) = grouping(parts)
+    assert grouping(list(parts)) == [first] and len(calls) == 1  # equal parts, not the same list
+    grown = [*parts[:2], msgspec.structs.replace(parts[2], posts=9)]
+    (again,) = grouping(grown)
+    assert len(calls) == 2 and again.posts == first.posts + 1
+    assert grouping(grown[:2]) == [] and len(calls) == 3  # a part gone: under the thresholds
+    # Known keys are an input too: the campaign keeps the key it was announced under.
+    (kept,) = grouping(grown, {grown[2].id: "announced"})
+    assert kept.key == "announced" and len(calls) == 4
+    assert grouping(grown, {grown[2].id: "announced"}) == [kept] and len(calls) == 4
+
+
+def test_the_fleets_campaigns_are_grouped_again_only_when_a_part_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pods = _workers([GIFT])
+    signals = pods[0].signals
+    calls = _counting(monkeypatch)
+    (first,) = signals.campaigns()
+    assert signals.campaigns() == [first] and signals.campaigns("a") == [first]
+    assert len(calls) == 1
+    # The other partition's record arrives again, its cluster grown by a post.
+    src = pods[1].signals.partitions[0]
+    (part,) = pods[1].signals.campaign_parts(src)
+    grown = msgspec.structs.replace(part, posts=part.posts + 1)
+    assert signals.fleet_campaigns.apply(src, 10**6 + 1, signals.latest_of(src), [grown])
+    (again,) = signals.campaigns()
+    assert len(calls) == 2 and again.posts == first.posts + 1
+    # A mention in a partition held here changes its live part.
+    own = signals.partitions[0]
+    m = mention(NOW - 100, "new0-99", 2, text=GIFT + " omg wow")
+    pods[0].process_batch("mentions", [(10**5, encoded(m))], own, NOW)
+    (latest,) = signals.campaigns()
+    assert len(calls) == 3 and latest.posts == again.posts + 1
+    assert signals.campaigns() == [latest] and len(calls) == 3
 
 
 @settings(max_examples=40, deadline=None)
