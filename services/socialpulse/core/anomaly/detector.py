@@ -295,7 +295,7 @@ class Detector:
             if silent is not None:
                 silent_row, stretch, stretch_expected, limit, whole_window = silent
                 window = n if whole_window else None
-                add((silent_row, (recent, i, stretch, stretch_expected, limit, window, s)))
+                add((silent_row, (recent, i, stretch, limit, window, stretch_expected, s)))
         kept = st.signals
         out: dict[str, Reading] = {}
         for (sig, may_breach, rule), args in inputs:
@@ -395,14 +395,8 @@ class Detector:
         return d
 
 
-def _volume_may_breach(
-    observed: int,
-    expected: float,
-    s: AnomalySettings,
-    spread: float,
-    positive_share: float | None,
-    expected_positive_share: float | None,
-) -> bool:
+def _volume_may_breach(observed: int, expected: float, s: AnomalySettings, *_: object) -> bool:
+    """``volume_spike``'s guard: on the same inputs, of which it needs the first three."""
     return rules.volume_may_breach(observed, expected, s)
 
 
@@ -425,18 +419,12 @@ def _volume_spike(
 
 
 def _silent_may_breach(
-    recent: list[list[int]],
-    i: int,
-    stretch: int,
-    expected: float,
-    limit: float,
-    window: int | None,
-    s: AnomalySettings,
+    recent: list[list[int]], i: int, stretch: int, limit: float, window: int | None, *_: object
 ) -> bool:
     """Against ``source_silent``'s own ``limit``: the stretch's newest minutes, or ``window``.
 
     ``window`` is the window's mentions when the stretch is a window long or more (it then
-    holds them): those alone may settle it.
+    holds them): those alone may settle it. The inputs after it are the rule's alone.
     """
     return not ((window is not None and window > limit) or _delivers(recent, i, stretch, limit))
 
@@ -445,17 +433,18 @@ def _source_silent(
     recent: list[list[int]],
     i: int,
     stretch: int,
-    expected: float,
     limit: float,
     window: int | None,
+    expected: float,
     s: AnomalySettings,
 ) -> Reading:
+    """``source_silent`` of count ``i`` over the newest ``stretch`` minutes."""
     return rules.source_silent(sum(v[i] for v in recent[-stretch:]), expected, s)
 
 
-# A signal, its guard and its rule, both on the same inputs: the guard is False only when the
-# rule cannot breach, so a signal with no state to keep need not be read
-# (``Detector.step(scores=False)``).
+# A signal, its guard and its rule, both on the same inputs (a guard names the first ones it
+# reads, the rest are the rule's): the guard is False only when the rule cannot breach, so a
+# signal with no state to keep need not be read (``Detector.step(scores=False)``).
 _Row = tuple[str, Callable[..., bool], Callable[..., Reading | None]]
 _MENTION_VOLUME: Final[_Row] = ("mention_volume", _volume_may_breach, _volume_spike)
 _NEGATIVE_SHARE: Final[_Row] = (
