@@ -157,6 +157,13 @@ def _week_state(p: Pipeline, events: int, brands: int, partitions: int) -> int:
     offsets: dict[tuple[str, int], int] = {}
     n_events = 0
     start = NOW_WEEK - hours * 3600
+
+    def fresh(topic: str, key: str, event_id: str, at: float) -> tuple[Source, int] | None:
+        """The partition and offset of the next event keyed by ``key``; None: a duplicate."""
+        source = (topic, zlib.crc32(key.encode()) % partitions)
+        position = offsets[source] = offsets.get(source, -1) + 1
+        return None if dedup.is_duplicate(source, at, event_id, position) else (source, position)
+
     for minute in range(hours * 60):
         at = start + minute * 60
         if minute % EXPIRE_EVERY_MINUTES == 0:
@@ -173,10 +180,8 @@ def _week_state(p: Pipeline, events: int, brands: int, partitions: int) -> int:
                     f'"author":{{"id":"{author}","handle":"{author}","followers":{n}}},'
                     f'"text":"{brand}","kind":"post"}}'
                 )
-                source = ("m", zlib.crc32(author.encode()) % partitions)
-                position = offsets[source] = offsets.get(source, -1) + 1
-                if not dedup.is_duplicate(source, at + 1, m.event_id, position):
-                    store.add_mention(source, brand, m, sentiments[n % 4], False, position)
+                if (placed := fresh("m", author, m.event_id, at + 1)) is not None:
+                    store.add_mention(placed[0], brand, m, sentiments[n % 4], False, placed[1])
             else:
                 user = f"u{rng.randrange(1_000_000)}"
                 i = interaction_of(
@@ -184,10 +189,8 @@ def _week_state(p: Pipeline, events: int, brands: int, partitions: int) -> int:
                     f'"type":"{kinds[n % len(kinds)]}","brand":"{brand}","user_id":"{user}",'
                     f'"post_id":"m{n_events - 1 - n % 4}"}}'
                 )
-                source = ("i", zlib.crc32(user.encode()) % partitions)
-                position = offsets[source] = offsets.get(source, -1) + 1
-                if not dedup.is_duplicate(source, at + 1, i.event_id, position):
-                    store.add_interaction(source, i, position)
+                if (placed := fresh("i", user, i.event_id, at + 1)) is not None:
+                    store.add_interaction(placed[0], i, placed[1])
     store.expire(NOW_WEEK)
     dedup.expire(NOW_WEEK)
     return n_events
