@@ -23,6 +23,11 @@ process's user + system time over the same span, /proc), and peak RSS (VmHWM). T
 probe events created at a steady rate while the backlog is gone, p99 of event creation → the
 scrape (every 0.25 s) whose count includes it (for naive: → processed). Each phase is bounded
 by ``--limit`` seconds; an implementation that does not finish shows what it reached.
+
+``--baseline DIR`` (another revision's ``services/``) adds ``sp-baseline``, that revision's
+``socialpulse run``, and ``--rounds N`` runs each implementation N times, the two revisions
+alternating (which goes first swaps every round) on the same broker and topics, each run with a
+group of its own; the table then shows every run and the medians with their ratio.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import platform
 import random
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,6 +69,8 @@ from vader_corpus import read_corpus  # noqa: E402 - needs the path above
 KAFKA_SH: Final = REPO / "deploy" / "kafka" / "kafka.sh"
 PARTITIONS: Final = 4
 IMPLS: Final = ("socialpulse", "sp-nosignals", "socialpulse-2", "naive", "faust")
+# ``socialpulse run`` of the revision ``--baseline`` names, beside this one's.
+BASELINE: Final = "sp-baseline"
 # socialpulse-2: two `socialpulse run` processes in one consumer group (one core each).
 WORKERS: Final = {"socialpulse-2": 2}
 SCRAPE_SECONDS: Final = 1.0
@@ -210,11 +218,15 @@ def visible(text: str, impl: str) -> int:
 class Bench:
     """The broker, the topics of one brand count, and runs of each implementation on them."""
 
-    def __init__(self, workdir: Path, limit: float, service_path: str, profile: str = "") -> None:
+    def __init__(
+        self, workdir: Path, limit: float, service_path: str, profile: str = "", baseline: str = ""
+    ) -> None:
         self.workdir = workdir
         self.profile = profile
         self.limit = limit
         self.service_path = service_path
+        self.baseline = baseline
+        self.runs = 0
         self.port = _free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.pidfile = workdir / "kafka.pid"
@@ -287,7 +299,7 @@ class Bench:
 
     def _command(self, impl: str, port: int, member: int = 0) -> tuple[list[str], dict[str, str]]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SOCIALPULSE_", "PEER_"))}
-        group = f"{self.prefix}{impl}"
+        group = f"{self.prefix}{impl}-{self.runs}"
         mentions, interactions = f"{self.prefix}mentions", f"{self.prefix}interactions"
         if impl.startswith(("socialpulse", "sp-")):
             cfg = self.workdir / f"{group}-{member}.yaml"
@@ -314,11 +326,13 @@ class Bench:
                     }
                 )
             )
-            if self.service_path:
-                env["PYTHONPATH"] = self.service_path
+            path = self.baseline if impl == BASELINE else self.service_path
+            if path:
+                env["PYTHONPATH"] = path
             run = ["-m", "socialpulse.cli", "--config", str(cfg), "run"]
             if self.profile:  # cProfile writes its file when the service exits on SIGTERM
-                out = Path(self.profile) / f"{impl}-{len(self.brands)}-{member}.prof"
+                name = f"{impl}-{len(self.brands)}-{member}-{self.runs}"
+                out = Path(self.profile) / f"{name}.prof"
                 run = ["-m", "cProfile", "-o", str(out), *run]
             return [sys.executable, *run], env
         if impl == "naive":
@@ -343,12 +357,13 @@ class Bench:
 
     async def run(self, impl: str) -> Result:
         """Start ``impl``, time it through the backlog, then probe its latency; stop it."""
+        self.runs += 1
         ports = [_free_port() for _ in range(WORKERS.get(impl, 1))]
         procs: list[asyncio.subprocess.Process] = []
         logs = []
         for member, port in enumerate(ports):
             cmd, env = self._command(impl, port, member)
-            log_path = self.workdir / f"{self.prefix}{impl}-{member}.log"
+            log_path = self.workdir / f"{self.prefix}{impl}-{member}-{self.runs}.log"
             logs.append((log_path, log_path.open("wb")))
             procs.append(
                 await asyncio.create_subprocess_exec(
@@ -383,7 +398,8 @@ class Bench:
             for _, log in logs:
                 log.close()
         if impl == "naive" and result.finished:
-            lat = sorted(json.loads((self.workdir / f"{self.prefix}naive").read_text()))
+            out = self.workdir / f"{self.prefix}naive-{self.runs}"
+            lat = sorted(json.loads(out.read_text()))
             result.p99_seconds = lat[int(0.99 * (len(lat) - 1))] if lat else None
         return result
 
@@ -482,20 +498,21 @@ class Bench:
 def table(results: list[Result]) -> str:
     """The results with the socialpulse ÷ naive ratios, one row per implementation and size."""
     head = (
-        f"{'brands':>6}  {'implementation':<14}{'events':>9}{'events/s':>11}{'CPU µs/ev':>11}"
+        f"{'brands':>6}  {'implementation':<17}{'events':>9}{'events/s':>11}{'CPU µs/ev':>11}"
         f"{'p99 s':>8}{'RSS MiB':>9}"
     )
     lines = [head, "-" * len(head)]
     for n in sorted({r.brands for r in results}):
         rows = {r.impl: r for r in results if r.brands == n}
-        for impl in IMPLS:
-            r = rows.get(impl)
-            if r is None:
-                continue
+        runs = [
+            r for impl in (*IMPLS, BASELINE) for r in results if (r.brands, r.impl) == (n, impl)
+        ]
+        for r in runs:
+            impl = r.impl
             p99 = f"{r.p99_seconds:.3f}" if r.p99_seconds is not None else "—"
             note = "" if r.finished else "  (limit reached)"
             lines.append(
-                f"{n:>6}  {impl:<14}{r.events:>9}{r.rate:>11,.0f}{r.us_per_event:>11,.0f}"
+                f"{n:>6}  {impl:<17}{r.events:>9}{r.rate:>11,.0f}{r.us_per_event:>11,.0f}"
                 f"{p99:>8}{r.rss_bytes / 2**20:>9,.0f}{note}"
             )
         ours, naive, two = rows.get("socialpulse"), rows.get("naive"), rows.get("socialpulse-2")
@@ -516,25 +533,63 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def _order(impls: list[str], round_: int) -> list[str]:
+    """``impls`` in order, this revision and the baseline swapped every other round."""
+    if round_ % 2 and "socialpulse" in impls and BASELINE in impls:
+        i, j = impls.index("socialpulse"), impls.index(BASELINE)
+        impls = list(impls)
+        impls[i], impls[j] = impls[j], impls[i]
+    return impls
+
+
+def rounds_table(results: list[Result]) -> str:
+    """Every run of this revision and the baseline, then the medians and their ratio."""
+    lines = []
+    for n in sorted({r.brands for r in results}):
+        ours = [r for r in results if r.brands == n and r.impl == "socialpulse"]
+        base = [r for r in results if r.brands == n and r.impl == BASELINE]
+        if not ours or not base:
+            continue
+        cells = "  ".join(
+            f"{a.us_per_event:.1f}/{b.us_per_event:.1f}" for a, b in zip(ours, base, strict=False)
+        )
+        lines.append(f"{n:>6}  CPU µs/event per round (this/baseline): {cells}")
+        mine = statistics.median(r.us_per_event for r in ours)
+        theirs = statistics.median(r.us_per_event for r in base)
+        p99s = [r.p99_seconds for r in ours if r.p99_seconds is not None]
+        p99b = [r.p99_seconds for r in base if r.p99_seconds is not None]
+        lines.append(
+            f"{n:>6}  median CPU µs/event {mine:.1f} vs {theirs:.1f}: {mine / theirs:.3f}×; "
+            f"median p99 s {statistics.median(p99s) if p99s else float('nan'):.3f} vs "
+            f"{statistics.median(p99b) if p99b else float('nan'):.3f}"
+        )
+    return "\n".join(lines)
+
+
 async def bench(args: argparse.Namespace) -> None:
     """Start Kafka, preload each size, run every implementation, print the table."""
     print(f"machine: {machine()}")  # noqa: T201
-    impls = [i for i in IMPLS if i in args.only.split(",")]
+    only = args.only.split(",")
+    impls = [i for i in (*IMPLS, BASELINE) if i in only or (i == BASELINE and args.baseline)]
     with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
-        b = Bench(Path(tmp), args.limit, args.service_path, args.profile)
+        b = Bench(Path(tmp), args.limit, args.service_path, args.profile, args.baseline)
         b.start_kafka()
         results: list[Result] = []
         try:
             for n, count in ((3, args.events), (1000, args.events_1000)):
+                if not count:
+                    continue
                 took = await b.prepare(many_brands(n), count)
                 print(f"{n} brands: preloaded {count:,} events in {took:.1f} s", flush=True)  # noqa: T201
-                for impl in impls:
-                    r = await b.run(impl)
-                    results.append(r)
-                    print(  # noqa: T201
-                        f"  {impl}: {r.events:,} events in {r.seconds:.1f} s, p99 {r.p99_seconds}",
-                        flush=True,
-                    )
+                for round_ in range(args.rounds):
+                    for impl in _order(impls, round_):
+                        r = await b.run(impl)
+                        results.append(r)
+                        print(  # noqa: T201
+                            f"  {impl}: {r.events:,} events in {r.seconds:.1f} s, "
+                            f"{r.us_per_event:.1f} µs/event, p99 {r.p99_seconds}",
+                            flush=True,
+                        )
         finally:
             if b.producer is not None:
                 await b.producer.stop()
@@ -546,6 +601,8 @@ async def bench(args: argparse.Namespace) -> None:
         "(naive: → processed), 500 ev/s probes"
     )
     print(table(results))  # noqa: T201
+    if args.baseline:
+        print(rounds_table(results))  # noqa: T201
 
 
 async def naive(argv: Sequence[str]) -> None:
@@ -607,6 +664,12 @@ def main() -> None:
     parser.add_argument(
         "--profile", default="", help="write a cProfile of each socialpulse run into this folder"
     )
+    parser.add_argument(
+        "--baseline",
+        default="",
+        help="also run socialpulse from here (another revision's services/), alternating",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each implementation")
     asyncio.run(bench(parser.parse_args()))
 
 
