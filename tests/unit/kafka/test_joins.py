@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaTimeoutError
 from aiokafka.partitioner import DefaultPartitioner
 
@@ -13,10 +14,11 @@ from builders import interaction, mention
 from socialpulse.core.joins import (
     JoinView,
     decode_input,
+    encode_input,
     interaction_input,
     mention_input,
 )
-from socialpulse.kafka.joins import JoinPublisher, JoinReader, JoinStats
+from socialpulse.kafka.joins import SLICE_RECORDS, JoinPublisher, JoinReader, JoinStats
 from socialpulse.settings import BrandSettings
 
 NOW = 1_800_000_000.0
@@ -90,20 +92,60 @@ async def test_a_source_whose_inputs_did_not_land_is_reported_and_sent_again() -
     assert stats.sent == 2
 
 
-def test_an_unreadable_record_is_counted_and_skipped() -> None:
+def _record(partition: int, offset: int, value: bytes | None) -> Any:
+    return ConsumerRecord("g.joins", partition, offset, 0, 0, None, value, None, -1, -1, ())
+
+
+async def test_an_unreadable_record_is_counted_and_skipped() -> None:
     view = JoinView(BRANDS, {"1h": 3600})
     stats = JoinStats()
     reader = JoinReader("g.joins", {}, view, lambda: NOW, stats)
-    reader._apply(0, 0, b"\xc1 not msgpack", NOW)
-    reader._apply(0, 1, None, NOW)
+    reader._next_lag = reader._next_expire = float("inf")  # no broker to ask for the lag
     good = FakeProducer()
     publisher = JoinPublisher("g.joins", good, JoinStats())
     publisher.add(_inputs())
-    asyncio.run(publisher.flush())
-    for offset, (_, value) in enumerate(good.landed, start=2):
-        reader._apply(0, offset, value, NOW)
-    reader._apply(1, 0, good.landed[0][1], NOW)  # the same input sent again: counted once
+    await publisher.flush()
+    records = [_record(0, 0, b"\xc1 not msgpack"), _record(0, 1, None)]
+    records += [_record(0, offset, v) for offset, (_, v) in enumerate(good.landed, start=2)]
+    again = [_record(1, 0, good.landed[0][1])]  # the same input sent again: counted once
+    await reader._handle(
+        {TopicPartition("g.joins", 0): records, TopicPartition("g.joins", 1): again}
+    )
     assert (stats.read, stats.unreadable, stats.applied, stats.duplicates) == (5, 2, 2, 1)
+
+
+async def test_a_long_batch_is_applied_in_slices_in_order() -> None:
+    """Every input of a batch longer than a slice is applied once, in order, the loop let run."""
+    view = JoinView(BRANDS, {"1h": 3600})
+    stats = JoinStats()
+    reader = JoinReader("g.joins", {}, view, lambda: NOW, stats)
+    reader._next_lag = reader._next_expire = float("inf")
+    n = 2 * SLICE_RECORDS + 7
+    values = [
+        encode_input(mention_input(("m", 0), o, ["a"], mention(NOW, f"u{o % 9}", o, text="alpha")))
+        for o in range(n)
+    ]
+    turns = 0
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    counter = asyncio.create_task(count_turns())
+    await asyncio.sleep(0)
+    await reader._handle(
+        {TopicPartition("g.joins", 0): [_record(0, o, v) for o, v in enumerate(values)]}
+    )
+    counter.cancel()
+    assert (stats.read, stats.applied, stats.duplicates) == (n, n, 0)
+    assert turns >= 2  # the loop ran between slices
+    one = JoinView(BRANDS, {"1h": 3600})
+    for v in values:
+        assert one.apply(decode_input(v), NOW)
+    top = view.store.top_authors(NOW, "a", "1h")
+    assert len(top) > 1 and top == one.store.top_authors(NOW, "a", "1h")
 
 
 async def test_inputs_go_out_in_batches_on_the_default_partitioner_s_partitions() -> None:
