@@ -417,11 +417,16 @@ class Signals:
         if part is None:
             return []
         out: list[CampaignPart] = []
-        for c in part.spam.near_duplicates(PARTS_PER_PARTITION):
-            brands = part.campaign_brands.get(c.id)
-            if not brands:
-                continue
-            signature = self.hasher.fingerprint(c.text).signature.tobytes()
+        clusters = [
+            (c, brands)
+            for c in part.spam.near_duplicates(PARTS_PER_PARTITION)
+            if (brands := part.campaign_brands.get(c.id))
+        ]
+        # In one pass: a scrape asks for every cluster, whose first texts have mostly left the
+        # hasher's cache, and one text alone costs the MinHash a dozen numpy calls.
+        fingerprints = self.hasher.fingerprints([c.text for c, _ in clusters])
+        for (c, brands), fingerprint in zip(clusters, fingerprints, strict=True):
+            signature = fingerprint.signature.tobytes()
             text = c.text[:PART_TEXT_CHARS]
             for b in sorted(brands)[: PARTS_PER_PARTITION - len(out)]:
                 out.append(

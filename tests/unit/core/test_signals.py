@@ -9,6 +9,7 @@ from builders import ALPHA_BETA, encoded, mention, off
 from socialpulse.core.alerts.build import campaign_events
 from socialpulse.core.alerts.event import decode_alert, encode_alert
 from socialpulse.core.campaigns import CAMPAIGN_SIGNAL
+from socialpulse.core.neardup import MinHasher
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.core.signals import FILTER_REASONS, Signals
 from socialpulse.settings import AlertSettings, Settings
@@ -169,3 +170,21 @@ def test_genuine_mentions_feed_trends_and_filtered_ones_do_not() -> None:
     assert s.filtered["a"]["campaign"] > 0
     assert s.trends_ready("a", NOW - 1)
     assert s.trend_window == "1m"
+
+
+def test_campaign_parts_carry_the_signature_of_their_first_text() -> None:
+    """Signatures computed for all of a partition's clusters at once are each text's own."""
+    p = _pipeline()
+    _campaign(p, 40, 20)
+    rng = random.Random(4)
+    for n in range(40):  # a second cluster, so the parts are signed in one pass of two texts
+        words = GENUINE[0].split() + ["again"]
+        words.insert(rng.randrange(len(words)), rng.choice(["wow", "omg", "pls"]))
+        m = mention(NOW - 900 + n, f"bot{n % 20}", 2, text=" ".join(words))
+        p.process("mentions", encoded(m), SRC, NOW, off())
+    s = p.signals.settings.spam
+    alone = MinHasher(s.shingle_chars, s.minhash_bands, s.minhash_rows, cache_entries=0)
+    parts = p.signals.campaign_parts(SRC)
+    assert len({part.text for part in parts}) == 2
+    for part in parts:
+        assert part.signature == alone.fingerprint(part.text).signature.tobytes()
