@@ -228,9 +228,17 @@ class Deduplicator:
         """True when ids of ``event_time``'s minute may be forgotten: the event must not count."""
         return bucket_of(event_time) < self._floor
 
+    @property
+    def floor(self) -> int:
+        """The oldest minute whose ids are held: ``past_horizon`` is true before it."""
+        return self._floor
+
     def is_duplicate(self, source: Source, event_time: float, event_id: str, offset: int) -> bool:
         """True when ``event_id`` was first read from ``source`` at another offset."""
-        minute = bucket_of(event_time)
+        return self.is_duplicate_in(source, bucket_of(event_time), event_id, offset)
+
+    def is_duplicate_in(self, source: Source, minute: int, event_id: str, offset: int) -> bool:
+        """``is_duplicate`` of an event whose minute (``bucket_of`` its time) is known."""
         m = self._state.at(source, minute)
         h = id_hash(event_id)
         first = m.first_offset(h)

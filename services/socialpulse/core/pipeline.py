@@ -27,7 +27,7 @@ from socialpulse.core.sentiment import OFF_LOOP_CHARS, Scorer, Sentiment, Sentim
 from socialpulse.core.signals import Signals
 from socialpulse.core.validate import Validator
 from socialpulse.core.windows.store import WindowStore
-from socialpulse.core.windows.timeline import Source
+from socialpulse.core.windows.timeline import Source, bucket_of
 from socialpulse.settings import Settings
 
 
@@ -149,15 +149,33 @@ class Pipeline:
         stats.processed[stream] += len(records)
         rejected: list[tuple[int, Rejection]] = []
         accepted: list[tuple[int, Mention | Interaction]] = []
-        decode = self.decoder.mention if stream == "mentions" else self.decoder.interaction
+        mentions = stream == "mentions"
+        decode = self.decoder.mention if mentions else self.decoder.interaction
         check = self.validator.check
-        is_duplicate = self.dedup.is_duplicate
+        is_duplicate = self.dedup.is_duplicate_in
         past_horizon = self.dedup.past_horizon
+        # The fast path: an event within these is valid and inside the dedup horizon; any other
+        # takes the checks that say why it is not.
+        latest, oldest = self.validator.bounds(now)
+        oldest = max(oldest, self.dedup.floor)
+        max_text = self.validator.max_text_chars if mentions else -1
         for offset, raw in records:
             event = decode(raw)
             if not isinstance(event, Rejection):
+                ts = event.created_at.timestamp()
+                minute = bucket_of(ts)
+                if (
+                    ts <= latest
+                    and minute >= oldest
+                    and (max_text < 0 or len(event.text) <= max_text)  # type: ignore[union-attr]
+                ):
+                    if is_duplicate(source, minute, event.event_id, offset):
+                        stats.duplicates += 1
+                    else:
+                        accepted.append((offset, event))
+                    continue
                 rejection = check(event, now)
-                if rejection is None and past_horizon(event.created_at.timestamp()):
+                if rejection is None and past_horizon(ts):
                     # The dedup forgot this minute already (the clock stepped back): not counted.
                     rejection = Rejection(
                         "late",
@@ -165,7 +183,7 @@ class Pipeline:
                         "ids are no longer held (older than the dedup horizon)",
                     )
                 if rejection is None:
-                    if is_duplicate(source, event.created_at.timestamp(), event.event_id, offset):
+                    if is_duplicate(source, minute, event.event_id, offset):
                         stats.duplicates += 1
                     else:
                         accepted.append((offset, event))

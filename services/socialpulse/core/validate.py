@@ -29,6 +29,19 @@ class Validator:
         self._horizon = horizon_seconds
         self._horizon_name = horizon_name
 
+    @property
+    def max_text_chars(self) -> int:
+        """The longest mention text counted (longer is ``oversized``)."""
+        return self._max_text
+
+    def bounds(self, now: float) -> tuple[float, int]:
+        """(latest event time, oldest minute) ``check`` accepts at ``now``, for a batch's fast path.
+
+        An event is accepted exactly when its text is at most ``max_text_chars`` long, its
+        time at most the first and its minute (``bucket_of``) at least the second.
+        """
+        return now + self._max_future, first_bucket(now, self._horizon)
+
     def check(self, event: Mention | Interaction, now: float) -> Rejection | None:
         """None when the event may be counted, else why not."""
         if isinstance(event, Mention) and len(event.text) > self._max_text:
