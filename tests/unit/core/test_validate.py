@@ -6,7 +6,7 @@ import pytest
 
 from builders import at, interaction, mention
 from socialpulse.core.validate import Validator
-from socialpulse.core.windows.timeline import first_bucket
+from socialpulse.core.windows.timeline import bucket_of, first_bucket
 
 NOW = 1_800_000_030.0  # mid-minute: the horizon starts 30 s before a whole hour back
 HORIZON = 3600
@@ -70,3 +70,17 @@ def test_no_skew_allowed_rejects_anything_ahead() -> None:
     assert strict.check(mention(NOW), NOW) is None
     rejection = strict.check(mention(NOW + 0.001), NOW)
     assert rejection is not None and rejection.reason == "future"
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [NOW, NOW + 300, NOW + 300.001, OLDEST, OLDEST - 0.001, OLDEST + 0.001, NOW - 86400, 0.0],
+)
+@pytest.mark.parametrize("chars", [0, 10, 11])
+def test_the_bounds_accept_exactly_what_check_accepts(ts: float, chars: int) -> None:
+    """The pipeline's fast path (``bounds``) and ``check`` agree at every edge."""
+    latest, oldest = VALIDATOR.bounds(NOW)
+    within = ts <= latest and bucket_of(ts) >= oldest
+    m = mention(ts, text="x" * chars)
+    assert (VALIDATOR.check(m, NOW) is None) == (within and chars <= VALIDATOR.max_text_chars)
+    assert (VALIDATOR.check(interaction(ts, "like"), NOW) is None) == within
