@@ -17,7 +17,7 @@ worker reads the same topic, so every worker decides alike, in any order of arri
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final
 
 import msgspec
@@ -47,6 +47,10 @@ class JoinInput(msgspec.Struct, array_like=True, frozen=True, gc=False):
     def source(self) -> Source:
         """The input partition it was read from."""
         return (self.topic, self.partition)
+
+
+def _always() -> bool:
+    return True
 
 
 _encode: Final = msgspec.msgpack.Encoder().encode
@@ -102,12 +106,18 @@ class JoinView:
         Inputs older than every window are skipped, but for account snapshots: the latest one
         before the longest window's start is what that window's followers are read from.
         """
-        return self.apply_many((j,), now) == 1
+        before = self.applied
+        self.apply_many((j,), now)
+        return self.applied > before
 
-    def apply_many(self, inputs: Iterable[JoinInput], now: float) -> int:
-        """``apply`` each of ``inputs`` in turn, all read at ``now``; how many were applied.
+    def apply_many(
+        self, inputs: Iterable[JoinInput], now: float, go_on: Callable[[], bool] = _always
+    ) -> int:
+        """``apply`` inputs in turn, all read at ``now``, while ``go_on()`` after each says so.
 
-        The reader's hot path: the window start and the lookups are found once, not per input.
+        Returns how many inputs it took: an iterator of ``inputs`` holds the rest, for the
+        caller to go on with after letting other work run. The reader's hot path: the window
+        start and the lookups are found once, not per input.
         """
         oldest = first_bucket(now, self.store.horizon_seconds)
         seen = self._seen.add
@@ -115,35 +125,36 @@ class JoinView:
         add_mention = self.store.add_joined_mention
         add_interaction = self.store.add_interaction
         seq = self._seq
-        applied = duplicates = too_old = 0
+        taken = applied = duplicates = too_old = 0
         for j in inputs:
+            taken += 1
             mention, interaction = j.mention, j.interaction
             event = mention if mention is not None else interaction
-            if event is None:
-                continue
-            ts = event.created_at.timestamp()
-            source = (j.topic, j.partition)
-            if not seen(source, ts, j.offset):
-                duplicates += 1
-                continue
-            if bucket_of(ts) < oldest and (
-                interaction is None or interaction.type != "account_snapshot"
-            ):
-                too_old += 1
-                continue
-            seq += 1
-            if mention is not None:
-                for brand in j.brands:
-                    if brand in tracked:
-                        add_mention(source, brand, mention, seq)
-            else:
-                add_interaction(source, interaction, seq)  # type: ignore[arg-type]
-            applied += 1
+            if event is not None:
+                ts = event.created_at.timestamp()
+                source = (j.topic, j.partition)
+                if not seen(source, ts, j.offset):
+                    duplicates += 1
+                elif bucket_of(ts) < oldest and (
+                    interaction is None or interaction.type != "account_snapshot"
+                ):
+                    too_old += 1
+                else:
+                    seq += 1
+                    if mention is not None:
+                        for brand in j.brands:
+                            if brand in tracked:
+                                add_mention(source, brand, mention, seq)
+                    else:
+                        add_interaction(source, interaction, seq)  # type: ignore[arg-type]
+                    applied += 1
+            if not go_on():
+                break
         self._seq = seq
         self.applied += applied
         self.duplicates += duplicates
         self.too_old += too_old
-        return applied
+        return taken
 
     def expire(self, now: float) -> None:
         """Forget what has left the longest window (the latest snapshot is carried)."""

@@ -25,7 +25,7 @@ from socialpulse.core.clock import Clock
 from socialpulse.core.joins import JoinInput, JoinView, decode_input, encode_input
 from socialpulse.core.windows.timeline import Source
 from socialpulse.kafka.topic_publisher import TopicPublisher
-from socialpulse.kafka.topic_reader import Batch, Record, TopicReader
+from socialpulse.kafka.topic_reader import SLICE_SECONDS, Batch, Record, TopicReader
 from socialpulse.kafka.topics import TopicSpec
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,6 @@ LAG_EVERY_SECONDS: Final = 1.0
 METADATA_WAIT_SECONDS: Final = 15.0
 # The topic keeps what the view needs: every window, and the snapshot before the longest one.
 RETENTION_WINDOWS: Final = 2
-# Join inputs applied between two turns of the event loop: about 2 ms of work.
-SLICE_RECORDS: Final = 250
 
 
 def joins_topic_spec(partitions: int, horizon_seconds: int) -> TopicSpec:
@@ -183,14 +181,27 @@ class JoinReader:
         )
 
     async def _handle(self, batch: Batch) -> None:
+        """Apply a batch, letting the event loop run every ``SLICE_SECONDS``.
+
+        A long history read back must not hold up the consume loop and scrapes.
+        """
         now = self._clock()
+        view, stats = self._view, self._stats
+        until = time.perf_counter() + SLICE_SECONDS
+
+        def go_on() -> bool:
+            return time.perf_counter() < until
+
         for records in batch.values():
-            # A slice at a time, the loop free between slices: a long history read back must
-            # not hold up the consume loop and scrapes (``apply_sliced``'s bound).
-            for start in range(0, len(records), SLICE_RECORDS):
-                self._apply(records[start : start + SLICE_RECORDS], now)
-                if start + SLICE_RECORDS < len(records):
+            inputs = self._decode(records)
+            left, rest = len(inputs), iter(inputs)
+            while left:
+                left -= view.apply_many(rest, now, go_on)
+                stats.applied = view.applied
+                stats.duplicates = view.duplicates
+                if not go_on():
                     await asyncio.sleep(0)
+                    until = time.perf_counter() + SLICE_SECONDS
         mono = time.monotonic()
         if mono >= self._next_lag:
             await self._update_lag()
@@ -199,19 +210,16 @@ class JoinReader:
             self._view.expire(now)
             self._next_expire = mono + EXPIRE_EVERY_SECONDS
 
-    def _apply(self, records: Sequence[Record], now: float) -> None:
-        """Decode ``records`` and apply them to the view in their order."""
+    def _decode(self, records: Sequence[Record]) -> list[JoinInput]:
+        """The join inputs of ``records``, in order; the unreadable ones counted and left out."""
         inputs: list[JoinInput] = []
         for r in records:
             try:
                 inputs.append(decode_input(r.value or b""))
             except (msgspec.DecodeError, msgspec.ValidationError) as e:
                 self._unreadable(r, e)
-        stats = self._stats
-        stats.read += len(records)
-        self._view.apply_many(inputs, now)
-        stats.applied = self._view.applied
-        stats.duplicates = self._view.duplicates
+        self._stats.read += len(records)
+        return inputs
 
     def _unreadable(self, r: Record, e: Exception) -> None:
         self._stats.unreadable += 1

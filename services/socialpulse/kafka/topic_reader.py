@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaError
 
 from socialpulse.kafka.topics import TopicSpec, ensure_topics, read_from_start
 
-__all__ = ["Batch", "Record", "TopicReader", "apply_sliced"]
+__all__ = ["SLICE_SECONDS", "Batch", "Record", "TopicReader", "apply_sliced"]
 
 # How long ``follow`` waits for records before handing on an empty batch.
 FOLLOW_POLL_MS: Final = 500

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaTimeoutError
 from aiokafka.partitioner import DefaultPartitioner
@@ -18,7 +19,8 @@ from socialpulse.core.joins import (
     interaction_input,
     mention_input,
 )
-from socialpulse.kafka.joins import SLICE_RECORDS, JoinPublisher, JoinReader, JoinStats
+from socialpulse.kafka import joins
+from socialpulse.kafka.joins import JoinPublisher, JoinReader, JoinStats
 from socialpulse.settings import BrandSettings
 
 NOW = 1_800_000_000.0
@@ -114,15 +116,16 @@ async def test_an_unreadable_record_is_counted_and_skipped() -> None:
     assert (stats.read, stats.unreadable, stats.applied, stats.duplicates) == (5, 2, 2, 1)
 
 
-async def test_a_long_batch_is_applied_in_slices_in_order() -> None:
-    """Every input of a batch longer than a slice is applied once, in order, the loop let run."""
+async def test_a_batch_is_applied_in_slices_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every input of a batch is applied once, in order, the loop let run when a slice is up."""
     view = JoinView(BRANDS, {"1h": 3600})
     stats = JoinStats()
     reader = JoinReader("g.joins", {}, view, lambda: NOW, stats)
     reader._next_lag = reader._next_expire = float("inf")
-    n = 2 * SLICE_RECORDS + 7
+    n = 40
     values = [
-        encode_input(mention_input(("m", 0), o, ["a"], mention(NOW, f"u{o % 9}", o, text="alpha")))
+        encode_input(mention_input(("m", p), o, ["a"], mention(NOW, f"u{o % 9}", o, text="alpha")))
+        for p in range(2)
         for o in range(n)
     ]
     turns = 0
@@ -135,12 +138,15 @@ async def test_a_long_batch_is_applied_in_slices_in_order() -> None:
 
     counter = asyncio.create_task(count_turns())
     await asyncio.sleep(0)
-    await reader._handle(
-        {TopicPartition("g.joins", 0): [_record(0, o, v) for o, v in enumerate(values)]}
-    )
+    monkeypatch.setattr(joins, "SLICE_SECONDS", 0.0)  # every input is a slice of its own
+    batch = {
+        TopicPartition("g.joins", p): [_record(p, o, values[p * n + o]) for o in range(n)]
+        for p in range(2)
+    }
+    await reader._handle(batch)
     counter.cancel()
-    assert (stats.read, stats.applied, stats.duplicates) == (n, n, 0)
-    assert turns >= 2  # the loop ran between slices
+    assert (stats.read, stats.applied, stats.duplicates) == (2 * n, 2 * n, 0)
+    assert turns == 2 * n  # the loop ran after each
     one = JoinView(BRANDS, {"1h": 3600})
     for v in values:
         assert one.apply(decode_input(v), NOW)
