@@ -17,24 +17,39 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install socialpulse with its dev tools
+# The compiled fingerprint (services/socialpulse-native, C over the CPython API) is optional:
+# without a C compiler, or if its build fails, socialpulse uses its Python code, identical.
+NATIVE := $(VENV)/.native
+NATIVE_SRC := services/socialpulse-native
+READY := $(STAMP) $(NATIVE)
 
-run: $(STAMP) ## Run the service on its embedded broker with demo traffic (Ctrl-C stops)
+$(NATIVE): $(STAMP) $(NATIVE_SRC)/fingerprint.c $(NATIVE_SRC)/pyproject.toml
+	@if command -v cc >/dev/null; then \
+	  $(PY) -m pip install --quiet ./$(NATIVE_SRC) 2>&1 | grep -v -e experimental -e 'config = read' ; \
+	  $(PY) -c 'import socialpulse_native' 2>/dev/null || echo "socialpulse-native did not build: the Python fingerprint is used"; \
+	else echo "no C compiler: socialpulse-native skipped, the Python fingerprint is used"; fi
+	@touch $(NATIVE)
+
+native: $(READY) ## Build the optional compiled fingerprint (make install does it when a C compiler exists)
+
+install: $(READY) ## Create .venv and install socialpulse with its dev tools (and the compiled fingerprint if a C compiler exists)
+
+run: $(READY) ## Run the service on its embedded broker with demo traffic (Ctrl-C stops)
 	$(VENV)/bin/socialpulse run
 
-test: $(STAMP) ## Run every test; integration tests start their own brokers
+test: $(READY) ## Run every test; integration tests start their own brokers
 	$(PY) -m pytest
 
-test-unit: $(STAMP) ## Run the fast unit tests only (tests/unit: no servers, no tools, not `slow`)
+test-unit: $(READY) ## Run the fast unit tests only (tests/unit: no servers, no tools, not `slow`)
 	$(PY) -m pytest tests/unit -m "not slow"
 
-test-deploy: $(STAMP) ## Check deploy/ with promtool, amtool and parsers (tests/deploy)
+test-deploy: $(READY) ## Check deploy/ with promtool, amtool and parsers (tests/deploy)
 	$(PY) -m pytest tests/deploy
 
-test-faults: $(STAMP) ## Run only the fault tests (kill -9, restarts, outage), ours and the faust peer
+test-faults: $(READY) ## Run only the fault tests (kill -9, restarts, outage), ours and the faust peer
 	$(PY) -m pytest -m fault
 
-lint: $(STAMP) ## ruff (lint and format check) and mypy --strict
+lint: $(READY) ## ruff (lint and format check) and mypy --strict
 	$(VENV)/bin/ruff check services tests
 	$(VENV)/bin/ruff format --check services tests
 	$(VENV)/bin/mypy
@@ -44,7 +59,7 @@ fmt: $(STAMP) ## Format and auto-fix with ruff
 	$(VENV)/bin/ruff format services tests
 	$(VENV)/bin/ruff check --fix services tests
 
-bench: $(STAMP) ## Benchmarks, each beside its baseline: pipeline (signals stage on and off), brand matching, state restore from Apache Kafka (100 brands over 24 h beside a rebuild; 1,000 brands over 7 d beside 3 brands), window state memory beside main's design, sentiment, language detection, alert quality, the spike detector's start-up replay beside the revision before it, trend and spam signals, throughput through Kafka beside a naive loop, faust and socialpulse with its signals stage off, scrapes at 1,000 brands
+bench: $(READY) ## Benchmarks, each beside its baseline: pipeline (signals stage on and off), brand matching, state restore from Apache Kafka (100 brands over 24 h beside a rebuild; 1,000 brands over 7 d beside 3 brands), window state memory beside main's design, sentiment, language detection, alert quality, the spike detector's start-up replay beside the revision before it, trend and spam signals, the compiled fingerprint beside the Python one, throughput through Kafka beside a naive loop, faust and socialpulse with its signals stage off, scrapes at 1,000 brands
 	$(PY) tests/bench/bench_pipeline.py
 	$(PY) tests/bench/bench_matcher.py
 	$(PY) tests/bench/bench_restore.py
@@ -55,6 +70,7 @@ bench: $(STAMP) ## Benchmarks, each beside its baseline: pipeline (signals stage
 	$(PY) tests/bench/bench_alerts.py
 	$(PY) tests/bench/bench_detector_replay.py
 	$(PY) tests/bench/bench_signals.py
+	$(PY) tests/bench/bench_fingerprint.py
 	$(PY) tests/bench/bench_throughput.py
 	$(PY) tests/bench/bench_scrape.py
 
@@ -77,4 +93,4 @@ kafka: ## Start a single-node Apache Kafka (KRaft) on 127.0.0.1:19092 in the for
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: help install docs rules wheel run test test-unit test-deploy test-faults lint fmt bench kafka clean
+.PHONY: help native install docs rules wheel run test test-unit test-deploy test-faults lint fmt bench kafka clean

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from socialpulse.core import neardup
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.core.sentiment import score_texts
 from socialpulse.demo.brands import DEMO_BRANDS
@@ -60,10 +61,12 @@ def _socialpulse(
     *,
     trace: bool,
     signals: bool = True,
+    native: bool = True,
 ) -> tuple[float, int, Pipeline]:
     """Time every record through the pipeline; with ``trace``, measure peak memory instead.
 
-    ``signals=False`` turns the spam heuristics and trend counting off.
+    ``signals=False`` turns the spam heuristics and trend counting off; ``native=False``
+    fingerprints with the Python code even when the compiled module is built.
     """
     settings = Settings(
         brands=[b.model_dump() for b in DEMO_BRANDS],
@@ -72,6 +75,8 @@ def _socialpulse(
         trends={"enabled": signals},
     )
     pipeline = Pipeline(settings)
+    if not native:
+        pipeline.signals.hasher.native = False
     gc.collect()  # every run starts from the same heap, the previous run's garbage gone
     if trace:
         tracemalloc.start()
@@ -149,7 +154,8 @@ def main() -> None:
     base = _baseline(records)
     # Alternated, best of three each, in CPU time of this process: the machine is shared, and
     # wall-clock ratios of the same code were seen anywhere from +43 % to +95 % in one hour.
-    ours = without = float("inf")
+    ours = without = python = float("inf")
+    native = neardup.NATIVE
     filtered = 0
     for _ in range(3):
         t, _, pipeline = _socialpulse(records, now, trace=False)
@@ -157,6 +163,8 @@ def main() -> None:
         filtered = sum(sum(r.values()) for r in pipeline.signals.filtered.values())
         del pipeline
         without = min(without, _socialpulse(records, now, trace=False, signals=False)[0])
+        if native:
+            python = min(python, _socialpulse(records, now, trace=False, native=False)[0])
     _, peak, pipeline = _socialpulse(records, now, trace=True)
     t0 = time.perf_counter()
     pipeline.store.snapshot(now)
@@ -181,6 +189,12 @@ def main() -> None:
         ("socialpulse relative to baseline", f"{base / ours:10.2f} x", ""),
         ("  signals off (spam, trends)", f"{n / without:10,.0f} ev/s", f"{us_off:6.1f} us/ev"),
         ("  signals stage adds", f"{ours / without - 1:10.1%}", f"{us_added:6.1f} us/ev"),
+        ("  fingerprint compiled", f"{'yes' if native else 'no (not built)':>10}", ""),
+        *(
+            [("  signals stage adds, Python fingerprint", f"{python / without - 1:10.1%}",
+              f"{(python - without) / n * 1e6:6.1f} us/ev")]
+            if native else []
+        ),
         ("  mentions filtered (demo traffic)", f"{filtered / max(mentions, 1):10.1%}", ""),
         ("state memory, peak (1 h of events)", f"{peak / 1e6:10.1f} MB", f"{peak / n:6.0f} B/ev"),
         ("one scrape's snapshot of all KPIs", f"{snap * 1e3:10.1f} ms", ""),

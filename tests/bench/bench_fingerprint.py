@@ -1,0 +1,67 @@
+"""Benchmark: the near-duplicate fingerprint per mention, compiled beside the Python code.
+
+Distinct demo mention texts (no cache hits), in poll-partition batches as the signals stage
+sees them and one text alone; CPU time, the two alternated, best of five each. Without the
+compiled module only the Python line is printed.
+
+Run with ``python tests/bench/bench_fingerprint.py`` (``--help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from socialpulse.core import neardup
+from socialpulse.core.neardup import Fingerprint, MinHasher
+from socialpulse.demo.brands import DEMO_BRANDS
+from socialpulse.demo.generator import DemoTraffic
+from socialpulse.settings import SpamSettings
+
+Compute = Callable[[Sequence[str]], list[Fingerprint]]
+
+
+def _best(compute: Compute, batches: list[list[str]]) -> float:
+    t0 = time.process_time()
+    for batch in batches:
+        compute(batch)
+    return time.process_time() - t0
+
+
+def main() -> None:
+    """Parse arguments and run the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--texts", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=250, help="texts per pipeline batch")
+    args = parser.parse_args()
+    demo = DemoTraffic(DEMO_BRANDS, random.Random(7))
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    texts = list(dict.fromkeys(str(demo.mention(at)["text"]) for _ in range(args.texts)))
+    s = SpamSettings()
+    hasher = MinHasher(s.shingle_chars, s.minhash_bands, s.minhash_rows)
+    ways: dict[str, Compute] = {"python": hasher._compute_python}
+    if neardup.NATIVE:
+        ways["compiled"] = hasher._compute_native
+    shapes = {
+        f"batches of {args.batch}": [
+            texts[i : i + args.batch] for i in range(0, len(texts), args.batch)
+        ],
+        "one text alone": [[t] for t in texts[:5000]],
+    }
+    print(f"\nfingerprint benchmark: {len(texts):,} distinct demo texts, CPU time, best of 5")  # noqa: T201
+    for shape, batches in shapes.items():
+        count = sum(len(b) for b in batches)
+        best = dict.fromkeys(ways, float("inf"))
+        for _ in range(5):
+            for name, compute in ways.items():
+                best[name] = min(best[name], _best(compute, batches))
+        line = "  ".join(f"{name} {best[name] / count * 1e6:6.2f} us/text" for name in ways)
+        ratio = f"  ({best['python'] / best['compiled']:.1f}x)" if "compiled" in best else ""
+        print(f"  {shape:<18} {line}{ratio}")  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()
