@@ -23,7 +23,7 @@ NATIVE := $(VENV)/.native
 NATIVE_SRC := services/socialpulse-native
 READY := $(STAMP) $(NATIVE)
 
-$(NATIVE): $(STAMP) $(NATIVE_SRC)/fingerprint.c $(NATIVE_SRC)/pyproject.toml
+$(NATIVE): $(STAMP) $(wildcard $(NATIVE_SRC)/*.c $(NATIVE_SRC)/*.h) $(NATIVE_SRC)/pyproject.toml
 	@if command -v cc >/dev/null; then \
 	  $(PY) -m pip install --quiet ./$(NATIVE_SRC) 2>&1 | grep -v -e experimental -e 'config = read' ; \
 	  $(PY) -c 'import socialpulse_native' 2>/dev/null || echo "socialpulse-native did not build: the Python fingerprint is used"; \
@@ -59,7 +59,7 @@ fmt: $(STAMP) ## Format and auto-fix with ruff
 	$(VENV)/bin/ruff format services tests
 	$(VENV)/bin/ruff check --fix services tests
 
-bench: $(READY) ## Benchmarks, each beside its baseline: pipeline (signals stage on and off), brand matching, state restore from Apache Kafka (100 brands over 24 h beside a rebuild; 1,000 brands over 7 d beside 3 brands), window state memory beside main's design, sentiment, language detection, alert quality, the spike detector's start-up replay beside the revision before it, trend and spam signals, the compiled fingerprint beside the Python one, throughput through Kafka beside a naive loop, faust and socialpulse with its signals stage off, scrapes at 1,000 brands
+bench: $(READY) ## Benchmarks, each beside its baseline: pipeline (signals stage on and off), brand matching, state restore from Apache Kafka (100 brands over 24 h beside a rebuild; 1,000 brands over 7 d beside 3 brands), window state memory beside main's design, sentiment, language detection, alert quality, the spike detector's start-up replay beside the revision before it, trend and spam signals, the compiled fingerprint and tokeniser beside the Python ones, throughput through Kafka beside a naive loop, faust and socialpulse with its signals stage off, scrapes at 1,000 brands
 	$(PY) tests/bench/bench_pipeline.py
 	$(PY) tests/bench/bench_matcher.py
 	$(PY) tests/bench/bench_restore.py
@@ -70,7 +70,7 @@ bench: $(READY) ## Benchmarks, each beside its baseline: pipeline (signals stage
 	$(PY) tests/bench/bench_alerts.py
 	$(PY) tests/bench/bench_detector_replay.py
 	$(PY) tests/bench/bench_signals.py
-	$(PY) tests/bench/bench_fingerprint.py
+	$(PY) tests/bench/bench_native.py
 	$(PY) tests/bench/bench_throughput.py
 	$(PY) tests/bench/bench_scrape.py
 

@@ -1,18 +1,19 @@
-/* socialpulse_native: the near-duplicate fingerprint of a batch of texts, compiled.
+/* socialpulse_native: the near-duplicate fingerprint of a batch of texts, compiled (and the
+ * module, whose other function, the trend terms, is in terms.c).
  *
- * Bit-identical to socialpulse.core.neardup.MinHasher._compute: each text lowered by its own
- * str.lower, URLs and handles dropped as ``neardup._LINKS`` matches them, the letters kept (Py_UNICODE_ISALPHA is
- * what str.isalpha calls), joins their runs with single spaces, encodes UTF-8, pads to one
- * shingle, hashes every k-byte window (FNV prime polynomial, mod 2^64), folds it to 32 bits and
- * takes, per hash function a*h + b mod 2^32, the minimum; band keys as in Python.
+ * Bit-identical to socialpulse.core.neardup.MinHasher._compute_python: each text lowered by
+ * its own str.lower, URLs and handles dropped as ``neardup._LINKS`` matches them, the letters
+ * kept (Py_UNICODE_ISALPHA is what str.isalpha calls) and their runs joined by single spaces,
+ * encoded UTF-8 and padded to one shingle; every k-byte window hashed (FNV prime polynomial,
+ * mod 2^64) and folded to 32 bits; per hash function the least a*h + b mod 2^32; band keys as
+ * in Python.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "links.h"
 #include <stdint.h>
 #include <string.h>
 
 static const uint64_t PRIME = 1099511628211ULL;
-static PyObject *lower;  /* the interned name "lower" */
+PyObject *lower;  /* the interned name "lower" */
 
 /* Whether the lowered text has ``word`` (ASCII) at i. */
 static int
@@ -24,15 +25,12 @@ has(int kind, const void *data, Py_ssize_t n, Py_ssize_t i, const char *word)
     return 1;
 }
 
-/* The end of a link or handle starting at i, else i: ``neardup._LINKS``,
- * ``(?:https?://|www\.)\S+|@\w+``, with sre's \S (not Py_UNICODE_ISSPACE) and \w
- * (Py_UNICODE_ISALNUM or '_'). */
-static Py_ssize_t
-link_end(int kind, const void *data, Py_ssize_t n, Py_ssize_t i)
+Py_ssize_t
+link_end(int kind, const void *data, Py_ssize_t n, Py_ssize_t i, int handles)
 {
     Py_UCS4 c = PyUnicode_READ(kind, data, i);
     Py_ssize_t j;
-    if (c == '@') {
+    if (c == '@' && handles) {
         for (j = i + 1; j < n; j++) {
             Py_UCS4 w = PyUnicode_READ(kind, data, j);
             if (!(Py_UNICODE_ISALNUM(w) || w == '_'))
@@ -66,7 +64,7 @@ normalise(PyObject *text, Py_UCS4 *out, unsigned char *utf8, Py_ssize_t *utf8_le
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
         if (c == '@' || c == 'h' || c == 'w') {
-            Py_ssize_t end = link_end(kind, data, n, i);
+            Py_ssize_t end = link_end(kind, data, n, i, 1);
             if (end > i) {
                 gap = 1;
                 i = end - 1;
@@ -221,6 +219,8 @@ done:
 }
 
 static PyMethodDef methods[] = {
+    {"terms", terms, METH_VARARGS,
+     "terms(text, stop) -> the distinct trend terms of text, stop-words out (core.terms)"},
     {"fingerprints", fingerprints, METH_VARARGS,
      "fingerprints(texts, shingle, a, b, bands, rows) -> (norms, signatures, band keys)\n\n"
      "texts lowered and unlinked; a, b the hash functions' uint32 multipliers and offsets;\n"

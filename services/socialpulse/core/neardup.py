@@ -24,14 +24,10 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from socialpulse.core.native import COMPILED
 from socialpulse.core.translate import CharClass
 
-try:  # the compiled fingerprint (services/socialpulse-native), when it was built
-    import socialpulse_native as _native
-except ImportError:  # the Python below is the reference and the fallback
-    _native = None  # type: ignore[assignment]
-
-NATIVE: Final = _native is not None
+NATIVE: Final = COMPILED is not None
 """Whether the compiled fingerprint is built: ``MinHasher`` then uses it, else the Python."""
 
 # URLs and handles, dropped before the letters are kept.
@@ -172,7 +168,8 @@ class MinHasher:
 
     def _compute_native(self, texts: Sequence[str]) -> list[Fingerprint]:
         """``_compute_python``'s fingerprints, bit for bit, from the compiled loop."""
-        norms, raw, keys = _native.fingerprints(
+        assert COMPILED is not None  # noqa: S101 - ``native`` is only true then
+        norms, raw, keys = COMPILED.fingerprints(
             texts,
             self._shingle,
             self._a_bytes,

@@ -15,6 +15,7 @@ from typing import Final
 
 from stop_words import get_stop_words
 
+from socialpulse.core.native import COMPILED
 from socialpulse.core.translate import CharClass
 
 LANGUAGE_NAMES: Final = {
@@ -93,12 +94,17 @@ class Tokeniser:
         self._cache_entries = cache_entries
         self._ahead: dict[str, str] = {}
         self._pieces = {lang: _PieceTerms(stop) for lang, stop in self._stop.items()}
+        self._compiled = COMPILED.terms if COMPILED is not None else None
+        """The compiled ``_terms`` (``services/socialpulse-native``), where it is built."""
 
     def prefetch(self, texts: Sequence[str]) -> None:
         """Lower-case and translate ``texts`` for ``terms`` in one pass (``core.translate``).
 
         Held until the next call: the texts of one batch, at most ``cache_entries`` of them.
+        Nothing to do for the compiled ``_terms``, which reads the text itself.
         """
+        if self._compiled is not None:
+            return
         distinct = list(dict.fromkeys(texts))[: self._cache_entries]
         wordish = _WORDISH_CLASS.translate([_unlinked(t) for t in distinct])
         self._ahead = dict(zip(distinct, wordish, strict=True))
@@ -112,6 +118,12 @@ class Tokeniser:
         return self._cached(text, lang if lang in self._stop else "")
 
     def _terms(self, text: str, lang: str) -> tuple[str, ...]:
+        if self._compiled is not None:
+            terms: tuple[str, ...] = self._compiled(text, self._stop[lang])
+            return terms
+        return self._terms_python(text, lang)
+
+    def _terms_python(self, text: str, lang: str) -> tuple[str, ...]:
         # Splitting, the per-piece lookups and the first-seen dedup are C loops (``split``,
         # ``map``, ``chain``, ``dict.fromkeys``); Python runs only for a piece seen first.
         wordish = self._ahead.get(text)

@@ -1,10 +1,11 @@
-"""Benchmark: the near-duplicate fingerprint per mention, compiled beside the Python code.
+"""Benchmark: the fingerprint and the trend terms per mention, compiled beside the Python code.
 
-Distinct demo mention texts (no cache hits), in poll-partition batches as the signals stage
-sees them and one text alone; CPU time, the two alternated, best of five each. Without the
-compiled module only the Python line is printed.
+Distinct demo mention texts (no cache hits): fingerprints in poll-partition batches as the
+signals stage sees them and one text alone, terms a text at a time (the Python tokeniser's
+per-word cache warm after the first round); CPU time, the two alternated, best of five each.
+Without the compiled module only the Python figures are printed.
 
-Run with ``python tests/bench/bench_fingerprint.py`` (``--help``).
+Run with ``python tests/bench/bench_native.py`` (``--help``).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from datetime import UTC, datetime
 
 from socialpulse.core import neardup
 from socialpulse.core.neardup import Fingerprint, MinHasher
+from socialpulse.core.terms import Tokeniser
 from socialpulse.demo.brands import DEMO_BRANDS
 from socialpulse.demo.generator import DemoTraffic
 from socialpulse.settings import SpamSettings
 
-Compute = Callable[[Sequence[str]], list[Fingerprint]]
+Compute = Callable[[Sequence[str]], list[Fingerprint] | list[tuple[str, ...]]]
 
 
 def _best(compute: Compute, batches: list[list[str]]) -> float:
@@ -45,14 +47,21 @@ def main() -> None:
     ways: dict[str, Compute] = {"python": hasher._compute_python}
     if neardup.NATIVE:
         ways["compiled"] = hasher._compute_native
-    shapes = {
-        f"batches of {args.batch}": [
-            texts[i : i + args.batch] for i in range(0, len(texts), args.batch)
-        ],
-        "one text alone": [[t] for t in texts[:5000]],
+    tokeniser = Tokeniser(["en", "es", "pt", "fr", "de", "it", "nl"])
+    terms: dict[str, Compute] = {
+        "python": lambda b: [tokeniser._terms_python(t, "en") for t in b],
     }
-    print(f"\nfingerprint benchmark: {len(texts):,} distinct demo texts, CPU time, best of 5")  # noqa: T201
-    for shape, batches in shapes.items():
+    if tokeniser._compiled is not None:
+        native, stop = tokeniser._compiled, tokeniser._stop["en"]
+        terms["compiled"] = lambda b: [native(t, stop) for t in b]
+    batches = [texts[i : i + args.batch] for i in range(0, len(texts), args.batch)]
+    shapes = {
+        f"fingerprint, batches of {args.batch}": (ways, batches),
+        "fingerprint, one text alone": (ways, [[t] for t in texts[:5000]]),
+        "terms, a text at a time": (terms, batches),
+    }
+    print(f"\ncompiled benchmark: {len(texts):,} distinct demo texts, CPU time, best of 5")  # noqa: T201
+    for shape, (ways, batches) in shapes.items():
         count = sum(len(b) for b in batches)
         best = dict.fromkeys(ways, float("inf"))
         for _ in range(5):
@@ -60,7 +69,7 @@ def main() -> None:
                 best[name] = min(best[name], _best(compute, batches))
         line = "  ".join(f"{name} {best[name] / count * 1e6:6.2f} us/text" for name in ways)
         ratio = f"  ({best['python'] / best['compiled']:.1f}x)" if "compiled" in best else ""
-        print(f"  {shape:<18} {line}{ratio}")  # noqa: T201
+        print(f"  {shape:<30} {line}{ratio}")  # noqa: T201
 
 
 if __name__ == "__main__":

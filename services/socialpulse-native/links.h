@@ -1,0 +1,17 @@
+/* What fingerprint.c and terms.c share: the link scanner and the interned name "lower". */
+#ifndef SOCIALPULSE_NATIVE_LINKS_H
+#define SOCIALPULSE_NATIVE_LINKS_H
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* The end of a link (or, with ``handles``, an @handle) starting at i of a lowered text, else i:
+ * ``(?:https?://|www\.)\S+`` (``terms._URL``), with ``|@\w+`` ``neardup._LINKS``; sre's \S is
+ * not Py_UNICODE_ISSPACE, its \w is Py_UNICODE_ISALNUM or '_'. */
+Py_ssize_t link_end(int kind, const void *data, Py_ssize_t n, Py_ssize_t i, int handles);
+
+extern PyObject *lower;
+
+/* terms(text, stop): core.terms.Tokeniser's terms of one text. */
+PyObject *terms(PyObject *self, PyObject *args);
+
+#endif

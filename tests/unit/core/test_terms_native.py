@@ -1,0 +1,59 @@
+"""Differential test: the compiled tokeniser (socialpulse_native.terms) against the Python one.
+
+Both must give the same terms in the same order for every stop list, on the demo posts, the
+VADER corpus and generated texts (``native_texts``). Where ``cc`` exists the module must be
+built: ``test_neardup_native.test_built_where_a_compiler_is`` fails otherwise.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from native_texts import CORPORA, demo_texts, generated
+from socialpulse.core.native import COMPILED
+from socialpulse.core.terms import Tokeniser
+from vader_corpus import read_corpus
+
+LANGUAGES = ("en", "es", "pt", "fr", "de", "it", "nl")
+
+pytestmark = pytest.mark.skipif(COMPILED is None, reason="no C compiler: nothing to compare")
+
+
+def _assert_same(texts: list[str]) -> None:
+    tokeniser = Tokeniser(LANGUAGES)
+    assert tokeniser._compiled is not None
+    for lang in ("", *LANGUAGES):
+        stop = tokeniser._stop[lang]
+        for text in texts:
+            assert tokeniser._compiled(text, stop) == tokeniser._terms_python(text, lang), text
+
+
+def test_tokeniser_uses_it_when_built() -> None:
+    tokeniser = Tokeniser(["en"])
+    assert tokeniser.terms("Loving the #NewRoast from @Lumen, don't you?", "en") == (
+        "loving",
+        "#newroast",
+        "@lumen",
+    )
+    assert tokeniser._compiled is not None
+
+
+def test_demo_posts_match() -> None:
+    _assert_same(demo_texts(2000))
+
+
+@pytest.mark.parametrize("name", CORPORA)
+def test_vader_corpus_matches(name: str) -> None:
+    _assert_same([text for _rating, text in read_corpus(name)])
+
+
+def test_generated_texts_of_every_category_match() -> None:
+    _assert_same(generated(random.Random(11), 3000) + ["", " ", "http://", "ab"])
+
+
+def test_rejects_a_mutable_stop_set() -> None:
+    assert COMPILED is not None
+    with pytest.raises(TypeError):
+        COMPILED.terms("text", {"a"})
