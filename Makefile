@@ -17,20 +17,35 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# The compiled fingerprint (services/socialpulse-native, C over the CPython API) is optional:
-# without a C compiler, or if its build fails, socialpulse uses its Python code, identical.
+# The compiled fingerprint and tokeniser (services/socialpulse-native, C over the CPython API)
+# are optional: built where the C compiler Python's build uses and Python's headers exist, else
+# skipped with a message; socialpulse then uses its Python code, identical. Where they exist a
+# failed build is reported here and fails the differential tests (tests/native_texts.buildable).
 NATIVE := $(VENV)/.native
 NATIVE_SRC := services/socialpulse-native
 READY := $(STAMP) $(NATIVE)
+BUILDABLE := import os, shutil, sys, sysconfig; \
+  cc = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]; \
+  headers = os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")); \
+  ok = shutil.which(cc) and headers; \
+  ok or print(f"socialpulse-native skipped, no C compiler ({cc}) or no Python.h: the Python code is used"); \
+  sys.exit(0 if ok else 1)
 
 $(NATIVE): $(STAMP) $(wildcard $(NATIVE_SRC)/*.c $(NATIVE_SRC)/*.h) $(NATIVE_SRC)/pyproject.toml
-	@if command -v cc >/dev/null; then \
+	@if $(PY) -c '$(BUILDABLE)'; then \
 	  $(PY) -m pip install --quiet ./$(NATIVE_SRC) 2>&1 | grep -v -e experimental -e 'config = read' ; \
-	  $(PY) -c 'import socialpulse_native' 2>/dev/null || echo "socialpulse-native did not build: the Python fingerprint is used"; \
-	else echo "no C compiler: socialpulse-native skipped, the Python fingerprint is used"; fi
+	  $(PY) -c 'import socialpulse_native' 2>/dev/null || echo "socialpulse-native did not build: the Python code is used"; \
+	fi
 	@touch $(NATIVE)
 
-native: $(READY) ## Build the optional compiled fingerprint (make install does it when a C compiler exists)
+native: $(READY) ## Build the optional compiled fingerprint and tokeniser (make install does it where a C compiler exists)
+
+FUZZ_SECONDS ?= 600
+fuzz: $(STAMP) ## Fuzz the compiled module under ASan + UBSan against the Python code for FUZZ_SECONDS (600) on one core; needs clang and libclang-rt-dev, installs atheris
+	bash tests/fuzz/fuzz.sh $(PY) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1
+
+fuzz-smoke: $(STAMP) ## A short deterministic fuzz run (fixed seed, 20,000 inputs) as CI runs it
+	bash tests/fuzz/fuzz.sh $(PY) -seed=1 -runs=20000 -print_final_stats=1
 
 install: $(READY) ## Create .venv and install socialpulse with its dev tools (and the compiled fingerprint if a C compiler exists)
 
@@ -93,4 +108,4 @@ kafka: ## Start a single-node Apache Kafka (KRaft) on 127.0.0.1:19092 in the for
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: help native install docs rules wheel run test test-unit test-deploy test-faults lint fmt bench kafka clean
+.PHONY: help native fuzz fuzz-smoke install docs rules wheel run test test-unit test-deploy test-faults lint fmt bench kafka clean

@@ -6,8 +6,11 @@ handle, hashtag and apostrophe cases at the edges of the Python code's regexes.
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
 import sys
+import sysconfig
 import unicodedata
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -21,6 +24,16 @@ CORPORA = (
     "amazonReviewSnippets_GroundTruth.txt",
     "nytEditorialSnippets_GroundTruth.txt",
 )
+
+
+def buildable() -> bool:
+    """Whether ``make install`` builds the module here: Python's C compiler and headers exist.
+
+    The Makefile's ``BUILDABLE`` asks the same; where this is true a missing module is a failure.
+    """
+    cc = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
+    headers = os.path.join(sysconfig.get_paths()["include"], "Python.h")
+    return shutil.which(cc) is not None and os.path.exists(headers)
 
 
 def _by_category() -> dict[str, list[str]]:

@@ -2,18 +2,28 @@
  * module, whose other function, the trend terms, is in terms.c).
  *
  * Bit-identical to socialpulse.core.neardup.MinHasher._compute_python: each text lowered by
- * its own str.lower, URLs and handles dropped as ``neardup._LINKS`` matches them, the letters
+ * str.lower, URLs and handles dropped as ``neardup._LINKS`` matches them, the letters
  * kept (Py_UNICODE_ISALPHA is what str.isalpha calls) and their runs joined by single spaces,
  * encoded UTF-8 and padded to one shingle; every k-byte window hashed (FNV prime polynomial,
  * mod 2^64) and folded to 32 bits; per hash function the least a*h + b mod 2^32; band keys as
  * in Python.
+ *
+ * Untrusted text, and any arguments, are safe here: every text (a str subclass too) is lowered
+ * by str.lower itself, never by a method of its own; the batch is copied to a tuple before any
+ * code runs that could change it; the counts are bounded before they are multiplied, and the
+ * buffers grow to each lowered text. tests/fuzz/fuzz_native.py fuzzes this under ASan + UBSan
+ * against the Python code.
  */
 #include "links.h"
 #include <stdint.h>
 #include <string.h>
 
 static const uint64_t PRIME = 1099511628211ULL;
-PyObject *lower;  /* the interned name "lower" */
+PyObject *str_lower;  /* str.lower, the method descriptor: a subclass's own lower is not called */
+
+/* The bounds of fingerprints' counts: far above any use (settings allow 16, 64 and 16). */
+#define MAX_SHINGLE 1024
+#define MAX_HASHES 65536
 
 /* Whether the lowered text has ``word`` (ASCII) at i. */
 static int
@@ -116,6 +126,28 @@ min_hash(const uint32_t *restrict folded, Py_ssize_t count, uint32_t a, uint32_t
     return least;
 }
 
+/* Grow *buf to hold n items of size each, keeping none of its contents; 0, or -1 with
+ * MemoryError set. */
+static int
+reserve(void **buf, Py_ssize_t *held, Py_ssize_t n, size_t size)
+{
+    if (n <= *held)
+        return 0;
+    if ((size_t)n > (size_t)PY_SSIZE_T_MAX / size) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    void *grown = PyMem_Malloc((size_t)n * size);
+    if (!grown) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyMem_Free(*buf);
+    *buf = grown;
+    *held = n;
+    return 0;
+}
+
 /* fingerprints(texts, shingle, a, b, bands, rows) -> (norms, signatures, band keys) */
 static PyObject *
 fingerprints(PyObject *self, PyObject *args)
@@ -128,47 +160,65 @@ fingerprints(PyObject *self, PyObject *args)
     PyObject *result = NULL, *seq = NULL, *norms = NULL, *sigs = NULL, *keys = NULL;
     Py_UCS4 *ucs = NULL;
     unsigned char *utf8 = NULL;
-    uint32_t *folded = NULL;
+    uint32_t *folded = NULL, *av = NULL, *bv = NULL;
+    Py_ssize_t held_ucs = 0, held_utf8 = 0, held_folded = 0;
+    /* Each bound checked before the product it keeps from overflowing. */
+    if (k < 1 || k > MAX_SHINGLE || bands < 1 || bands > MAX_HASHES || rows < 1 ||
+        rows > MAX_HASHES / bands) {
+        PyErr_Format(PyExc_ValueError,
+                     "shingle must be 1 to %d and bands x rows 1 to %d", MAX_SHINGLE, MAX_HASHES);
+        goto done;
+    }
     Py_ssize_t hashes = bands * rows;
-    if (k < 1 || bands < 1 || rows < 1 || a.len != hashes * 4 || b.len != hashes * 4) {
+    if (a.len != hashes * 4 || b.len != hashes * 4) {
         PyErr_SetString(PyExc_ValueError, "shingle, bands, rows and a, b disagree");
         goto done;
     }
-    seq = PySequence_Fast(texts, "texts must be a sequence");
+    /* The buffers may be misaligned views: copied into uint32 arrays. */
+    av = PyMem_Malloc((size_t)hashes * sizeof(uint32_t));
+    bv = PyMem_Malloc((size_t)hashes * sizeof(uint32_t));
+    if (!av || !bv) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memcpy(av, a.buf, (size_t)a.len);
+    memcpy(bv, b.buf, (size_t)b.len);
+    seq = PySequence_Tuple(texts);  /* a copy: str.lower's allocations may run code (GC) */
     if (!seq)
         goto done;
-    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq), longest = 0;
+    Py_ssize_t count = PyTuple_GET_SIZE(seq);
     for (Py_ssize_t t = 0; t < count; t++) {
-        PyObject *text = PySequence_Fast_GET_ITEM(seq, t);
-        if (!PyUnicode_Check(text)) {
+        if (!PyUnicode_Check(PyTuple_GET_ITEM(seq, t))) {
             PyErr_SetString(PyExc_TypeError, "texts must be str");
             goto done;
         }
-        if (PyUnicode_GET_LENGTH(text) > longest)
-            longest = PyUnicode_GET_LENGTH(text);
     }
-    longest *= 3;  /* str.lower's full case mappings give at most three characters each */
-    ucs = PyMem_Malloc((size_t)(longest + 1) * sizeof(Py_UCS4));
-    utf8 = PyMem_Malloc((size_t)(longest * 4 + k + 1));
-    folded = PyMem_Malloc((size_t)(longest * 4 + k + 1) * sizeof(uint32_t));
+    if (count > PY_SSIZE_T_MAX / (hashes * 4)) {
+        PyErr_NoMemory();
+        goto done;
+    }
     norms = PyList_New(count);
     sigs = PyByteArray_FromStringAndSize(NULL, count * hashes * 4);
     keys = PyList_New(count);
-    if (!ucs || !utf8 || !folded || !norms || !sigs || !keys) {
-        if (!PyErr_Occurred())
-            PyErr_NoMemory();
+    if (!norms || !sigs || !keys)
         goto done;
-    }
-    const uint32_t *av = a.buf, *bv = b.buf;
     uint32_t *signatures = (uint32_t *)PyByteArray_AS_STRING(sigs);
     for (Py_ssize_t t = 0; t < count; t++) {
         Py_ssize_t u;
-        PyObject *low = PyObject_CallMethodNoArgs(PySequence_Fast_GET_ITEM(seq, t), lower);
+        PyObject *low = PyObject_CallOneArg(str_lower, PyTuple_GET_ITEM(seq, t));
         if (!low)
             goto done;
-        if (PyUnicode_GET_LENGTH(low) > longest) {
+        /* The normalised text has at most n characters and 4n UTF-8 bytes, padded to k. */
+        Py_ssize_t n = PyUnicode_GET_LENGTH(low);
+        if (n > (PY_SSIZE_T_MAX - MAX_SHINGLE - 1) / 16) {
             Py_DECREF(low);
-            PyErr_SetString(PyExc_ValueError, "lower() lengthened a text more than 3 times");
+            PyErr_NoMemory();
+            goto done;
+        }
+        if (reserve((void **)&ucs, &held_ucs, n + 1, sizeof(Py_UCS4)) < 0 ||
+            reserve((void **)&utf8, &held_utf8, 4 * n + k + 1, 1) < 0 ||
+            reserve((void **)&folded, &held_folded, 4 * n + k + 1, sizeof(uint32_t)) < 0) {
+            Py_DECREF(low);
             goto done;
         }
         Py_ssize_t len = normalise(low, ucs, utf8, &u);
@@ -208,6 +258,8 @@ fingerprints(PyObject *self, PyObject *args)
 done:
     PyBuffer_Release(&a);
     PyBuffer_Release(&b);
+    PyMem_Free(av);
+    PyMem_Free(bv);
     PyMem_Free(ucs);
     PyMem_Free(utf8);
     PyMem_Free(folded);
@@ -223,7 +275,8 @@ static PyMethodDef methods[] = {
      "terms(text, stop) -> the distinct trend terms of text, stop-words out (core.terms)"},
     {"fingerprints", fingerprints, METH_VARARGS,
      "fingerprints(texts, shingle, a, b, bands, rows) -> (norms, signatures, band keys)\n\n"
-     "texts lowered and unlinked; a, b the hash functions' uint32 multipliers and offsets;\n"
+     "texts lowered (by str.lower) and unlinked; shingle 1 to 1024, bands x rows 1 to 65536;\n"
+     "a, b the hash functions' uint32 multipliers and offsets (bands x rows each);\n"
      "signatures a bytearray of len(texts) x bands*rows native uint32."},
     {NULL, NULL, 0, NULL},
 };
@@ -237,6 +290,6 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit_socialpulse_native(void)
 {
-    lower = PyUnicode_InternFromString("lower");
-    return lower ? PyModule_Create(&module) : NULL;
+    str_lower = PyObject_GetAttrString((PyObject *)&PyUnicode_Type, "lower");
+    return str_lower ? PyModule_Create(&module) : NULL;
 }

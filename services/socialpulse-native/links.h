@@ -1,4 +1,4 @@
-/* What fingerprint.c and terms.c share: the link scanner and the interned name "lower". */
+/* What fingerprint.c and terms.c share: the link scanner and str.lower. */
 #ifndef SOCIALPULSE_NATIVE_LINKS_H
 #define SOCIALPULSE_NATIVE_LINKS_H
 #define PY_SSIZE_T_CLEAN
@@ -9,7 +9,7 @@
  * not Py_UNICODE_ISSPACE, its \w is Py_UNICODE_ISALNUM or '_'. */
 Py_ssize_t link_end(int kind, const void *data, Py_ssize_t n, Py_ssize_t i, int handles);
 
-extern PyObject *lower;
+extern PyObject *str_lower;  /* str.lower: a str subclass's own lower is never called */
 
 /* terms(text, stop): core.terms.Tokeniser's terms of one text. */
 PyObject *terms(PyObject *self, PyObject *args);

@@ -1,10 +1,11 @@
 /* The trend terms of one mention text, compiled: socialpulse.core.terms.Tokeniser's, exactly.
  *
- * The text lowered by its own str.lower, links dropped as ``terms._URL`` matches them, split
- * into pieces of the characters a token may hold (``_Wordish``: Py_UNICODE_ISALNUM, '_', '#',
- * '@', '\''), each piece's tokens as ``terms._TOKEN`` finds them (``[#@]?[^\W\d_][\w']*|[#@]\w+``
- * with sre's \w = ISALNUM or '_' and \d = Py_UNICODE_ISDECIMAL), kept as ``piece_terms`` keeps
- * them, distinct in first-seen order.
+ * The text lowered by str.lower (a subclass's own lower is never called), links dropped as
+ * ``terms._URL`` matches them, split into pieces of the characters a token may hold
+ * (``_Wordish``: Py_UNICODE_ISALNUM, '_', '#', '@', '\''), each piece's tokens as
+ * ``terms._TOKEN`` finds them (``[#@]?[^\W\d_][\w']*|[#@]\w+`` with sre's \w = ISALNUM or '_'
+ * and \d = Py_UNICODE_ISDECIMAL), kept as ``piece_terms`` keeps them, distinct in first-seen
+ * order.
  */
 #include "links.h"
 
@@ -95,12 +96,14 @@ terms(PyObject *self, PyObject *args)
     PyObject *text, *stop;
     if (!PyArg_ParseTuple(args, "UO!", &text, &PyFrozenSet_Type, &stop))
         return NULL;
-    PyObject *low = PyObject_CallMethodNoArgs(text, lower);
+    PyObject *low = PyObject_CallOneArg(str_lower, text);
     if (!low)
         return NULL;
     PyObject *result = NULL, *seen = PySet_New(NULL), *out = PyList_New(0);
     Py_ssize_t n = PyUnicode_GET_LENGTH(low), m = 0;
-    Py_UCS4 *buf = PyMem_Malloc((size_t)(n + 1) * sizeof(Py_UCS4));
+    Py_UCS4 *buf = n < PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(Py_UCS4)
+                       ? PyMem_Malloc((size_t)(n + 1) * sizeof(Py_UCS4))
+                       : NULL;
     if (!seen || !out || !buf) {
         if (!PyErr_Occurred())
             PyErr_NoMemory();

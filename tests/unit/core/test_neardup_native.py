@@ -1,45 +1,51 @@
 """Differential test: the compiled fingerprint (socialpulse_native) against the Python one.
 
 Both must give the same normalised text, signature and band keys, bit for bit, on the demo
-posts, the VADER corpus and generated texts drawing on every Unicode general category. Where a
-C compiler exists ``make install`` builds the module, so its absence there is a failure.
+posts, the VADER corpus and generated texts drawing on every Unicode general category. Where
+``make install`` builds the module (``native_texts.buildable``) its absence is a failure; where
+it cannot, the same texts still check the Python code's two paths (a batch, one text alone)
+against each other, and a fresh interpreter without the module falls back to them.
 """
 
 from __future__ import annotations
 
+import json
 import random
-import shutil
+import subprocess
+import sys
+from typing import Any
 
 import numpy as np
 import pytest
 
-from native_texts import CATEGORIES, CORPORA, demo_texts, generated
+from native_texts import CATEGORIES, CORPORA, buildable, demo_texts, generated
 from socialpulse.core import neardup
 from socialpulse.core.neardup import MinHasher
 from vader_corpus import read_corpus
 
 
 def test_built_where_a_compiler_is() -> None:
-    """``make install`` builds it wherever ``cc`` exists; a failed build must not pass unseen."""
-    assert neardup.NATIVE or shutil.which("cc") is None, "cc is here, socialpulse_native is not"
+    """``make install`` builds it wherever it can; a failed build must not pass unseen."""
+    assert neardup.NATIVE or not buildable(), "a C compiler is here, socialpulse_native is not"
 
 
-# Where no C compiler exists (the check above then passes) the Python code is the only one.
-native = pytest.mark.skipif(not neardup.NATIVE, reason="no C compiler: nothing to compare")
+# The tests of the C alone (its argument checks); the differential ones run everywhere.
+native = pytest.mark.skipif(not neardup.NATIVE, reason="no C compiler: no compiled module")
 
 
 def _assert_same(texts: list[str], shingle: int = 5, bands: int = 8, rows: int = 4) -> None:
+    """The compiled batch (or, without it, the Python batch) against the Python, both ways."""
     hasher = MinHasher(shingle, bands, rows)
-    native = hasher._compute_native(texts)
     python = hasher._compute_python(texts)
-    singles = [hasher._compute_python([t])[0] for t in texts[:300]]
-    for text, ours, theirs in zip(texts, native, python, strict=True):
-        assert ours.text == theirs.text, text
-        assert np.array_equal(ours.signature, theirs.signature), text
-        assert ours.bands == theirs.bands, text
-    for ours, alone in zip(native, singles, strict=False):
-        assert (ours.text, ours.bands) == (alone.text, alone.bands)
-        assert np.array_equal(ours.signature, alone.signature)
+    ours = hasher._compute_native(texts) if neardup.NATIVE else python
+    singles = [hasher._compute_python([t])[0] for t in texts[:1000]]
+    for text, mine, theirs in zip(texts, ours, python, strict=True):
+        assert mine.text == theirs.text, text
+        assert np.array_equal(mine.signature, theirs.signature), text
+        assert mine.bands == theirs.bands, text
+    for text, mine, alone in zip(texts, ours, singles, strict=False):
+        assert (mine.text, mine.bands) == (alone.text, alone.bands), text
+        assert np.array_equal(mine.signature, alone.signature), text
 
 
 @native
@@ -47,24 +53,58 @@ def test_native_is_used_when_built() -> None:
     assert MinHasher(5, 8, 4).native
 
 
-@native
 def test_demo_posts_match() -> None:
     _assert_same(demo_texts(2000))
 
 
-@native
 @pytest.mark.parametrize("name", CORPORA)
 def test_vader_corpus_matches(name: str) -> None:
     _assert_same([text for _rating, text in read_corpus(name)])
 
 
-@native
 @pytest.mark.parametrize(("shingle", "bands", "rows"), [(2, 1, 1), (5, 8, 4), (16, 64, 16)])
 def test_generated_texts_of_every_category_match(shingle: int, bands: int, rows: int) -> None:
     texts = generated(random.Random(shingle), 3000)
     texts += ["", " ", "a", "@only http://links.too", "ab", "\U0010ffff", "\ud800x"]
     texts += ["".join(chars) for chars in CATEGORIES.values()][:40]
     _assert_same(texts, shingle, bands, rows)
+
+
+_FALLBACK = """
+import json, sys
+sys.modules["socialpulse_native"] = None  # what an install without a compiler has: no module
+from socialpulse.core import native, neardup
+from socialpulse.core.terms import Tokeniser
+texts = json.loads(sys.stdin.read())
+hasher = neardup.MinHasher(5, 8, 4)
+tokeniser = Tokeniser(["en"])
+tokeniser.prefetch(texts)
+print(json.dumps({
+    "compiled": [native.COMPILED is not None, hasher.native, tokeniser._compiled is not None],
+    "fingerprints": [[f.text, f.signature.tolist(), f.bands] for f in hasher.fingerprints(texts)],
+    "terms": [tokeniser.terms(t, "en") for t in texts],
+}))
+"""
+
+
+def test_without_the_module_the_python_code_is_used() -> None:
+    """A fresh interpreter where the import fails falls back to the Python code: same results."""
+    texts = [*demo_texts(50), "Loving the #NewRoast from @Lumen, don't you? http://x.co/1"]
+    out = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", _FALLBACK],
+        input=json.dumps(texts),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = json.loads(out.stdout)
+    assert found["compiled"] == [False, False, False]
+    hasher = MinHasher(5, 8, 4)
+    expected = hasher._compute_native(texts) if neardup.NATIVE else hasher._compute_python(texts)
+    assert found["fingerprints"] == [
+        [f.text, f.signature.tolist(), list(f.bands)] for f in expected
+    ]
+    assert found["terms"][-1] == ["loving", "#newroast", "@lumen"]
 
 
 @native
@@ -78,3 +118,61 @@ def test_rejects_mismatched_parameters() -> None:
         COMPILED.fingerprints(["x"], 5, hasher._a_bytes, b"", 8, 4)
     with pytest.raises(TypeError, match="str"):
         COMPILED.fingerprints([b"x"], 5, hasher._a_bytes, hasher._b_bytes, 8, 4)
+
+
+class _Lying(str):
+    """A str whose own ``lower`` returns no str, and empties the batch it is in."""
+
+    batch: list[str] = []
+
+    def lower(self) -> Any:
+        _Lying.batch.clear()
+        return 5
+
+
+@native
+def test_a_str_subclass_is_lowered_by_str_lower() -> None:
+    """Its own ``lower`` is never called: it can neither lie about the text nor change the batch."""
+    from socialpulse.core.native import COMPILED
+
+    assert COMPILED is not None
+    hasher = MinHasher(5, 8, 4)
+    texts = ["Hello there", "Copy THIS text", "third one"]
+    batch: list[str] = [texts[0], _Lying(texts[1]), texts[2]]
+    _Lying.batch = batch
+    args = (5, hasher._a_bytes, hasher._b_bytes, 8, 4)
+    assert COMPILED.fingerprints(batch, *args) == COMPILED.fingerprints(texts, *args)
+    assert len(batch) == 3
+    assert COMPILED.terms(_Lying("Copy THIS text"), frozenset()) == ("copy", "this", "text")
+
+
+@native
+@pytest.mark.parametrize(
+    ("shingle", "bands", "rows"),
+    [(0, 8, 4), (1025, 8, 4), (5, 0, 4), (5, 8, 0), (5, 2**62, 4), (5, 2**62 + 1, 4),
+     (5, 4, 2**62), (5, 65536, 2), (2**62, 8, 4), (-1, 8, 4)],
+)  # fmt: skip
+def test_rejects_counts_out_of_range(shingle: int, bands: int, rows: int) -> None:
+    """Counts whose product would overflow, or whose buffers would, are refused before use."""
+    from socialpulse.core.native import COMPILED
+
+    assert COMPILED is not None
+    with pytest.raises(ValueError, match="shingle must be 1 to 1024"):
+        COMPILED.fingerprints(["hello world"], shingle, b"", b"", bands, rows)
+
+
+@native
+def test_accepts_misaligned_buffers_and_any_iterable() -> None:
+    from socialpulse.core.native import COMPILED
+
+    assert COMPILED is not None
+    hasher = MinHasher(5, 8, 4)
+    a = memoryview(b"\0" + hasher._a_bytes)[1:]
+    b = memoryview(b"\0\0\0" + hasher._b_bytes)[3:]
+    texts = ["a misaligned read", "is undefined in C"]
+    expected = COMPILED.fingerprints(texts, 5, hasher._a_bytes, hasher._b_bytes, 8, 4)
+    assert COMPILED.fingerprints(iter(texts), 5, a, b, 8, 4) == expected
+    with pytest.raises(TypeError):
+        COMPILED.fingerprints(5, 5, a, b, 8, 4)
+    with pytest.raises(TypeError):
+        COMPILED.fingerprints(["x", None], 5, a, b, 8, 4)
