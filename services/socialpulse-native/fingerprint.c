@@ -271,6 +271,9 @@ done:
 }
 
 static PyMethodDef methods[] = {
+    {"nearest", nearest, METH_VARARGS,
+     "nearest(by_band, bands, signature, threshold) -> (post, similarity) or None\n\n"
+     "The most similar post sharing a band (core.neardup.NearDuplicateIndex.nearest)."},
     {"terms", terms, METH_VARARGS,
      "terms(text, stop) -> the distinct trend terms of text, stop-words out (core.terms)"},
     {"fingerprints", fingerprints, METH_VARARGS,

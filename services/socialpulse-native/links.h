@@ -1,4 +1,4 @@
-/* What fingerprint.c and terms.c share: the link scanner and str.lower. */
+/* What fingerprint.c, terms.c and nearest.c share: the link scanner, str.lower, the functions. */
 #ifndef SOCIALPULSE_NATIVE_LINKS_H
 #define SOCIALPULSE_NATIVE_LINKS_H
 #define PY_SSIZE_T_CLEAN
@@ -10,6 +10,9 @@
 Py_ssize_t link_end(int kind, const void *data, Py_ssize_t n, Py_ssize_t i, int handles);
 
 extern PyObject *str_lower;  /* str.lower: a str subclass's own lower is never called */
+
+/* nearest(by_band, bands, signature, threshold): core.neardup's LSH lookup (nearest.c). */
+PyObject *nearest(PyObject *self, PyObject *args);
 
 /* terms(text, stop): core.terms.Tokeniser's terms of one text. */
 PyObject *terms(PyObject *self, PyObject *args);

@@ -1,8 +1,14 @@
 """Types of the optional compiled fingerprint (fingerprint.c)."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from numpy.typing import NDArray
 
 def fingerprints(
     texts: Sequence[str], shingle: int, a: bytes, b: bytes, bands: int, rows: int, /
 ) -> tuple[list[str], bytearray, list[tuple[int, ...]]]: ...
 def terms(text: str, stop: frozenset[str], /) -> tuple[str, ...]: ...
+def nearest(
+    by_band: Mapping[int, Any], bands: Sequence[int], signature: NDArray[Any], threshold: float, /
+) -> tuple[int, float] | None: ...

@@ -7,9 +7,12 @@ module instrumented for coverage, AddressSanitizer and UBSan. Each input is one 
   one text alone), under random shingle, band and row counts: the same normalised text,
   signature and band keys, bit for bit;
 * a text and a stop list tokenised by the C and by ``Tokeniser._terms_python``: the same terms;
+* the texts of a batch added to a near-duplicate index (some expiring), each looked up by the
+  C ``nearest`` and by ``NearDuplicateIndex._nearest_python`` at a random threshold: the same;
 * arbitrary arguments (wrong types, out-of-range and overflowing ints, misaligned or short
-  buffers, non-str items, str subclasses whose ``lower`` misbehaves) to either function: a
-  result or TypeError, ValueError, OverflowError or MemoryError, never a crash or another error.
+  buffers, non-str items, str subclasses whose ``lower`` misbehaves) to any function: a
+  result or TypeError, ValueError, OverflowError or MemoryError (AttributeError too for
+  ``nearest``, whose index entries may be anything), never a crash or another error.
 
 Texts mix ASCII runs, any code point (surrogates too), characters of every Unicode general
 category and space, the link, handle and hashtag pieces the Python regexes hinge on, and copies
@@ -36,7 +39,7 @@ import socialpulse_native as native
 
 from native_texts import CATEGORIES, PIECES, SPACES
 from socialpulse.core import neardup, terms
-from socialpulse.core.neardup import MinHasher
+from socialpulse.core.neardup import MinHasher, NearDuplicateIndex
 from socialpulse.core.terms import Tokeniser
 
 if os.environ.get("SOCIALPULSE_FUZZ_BUILD") and not native.__file__.startswith(
@@ -107,6 +110,23 @@ def check_fingerprints(fdp: atheris.FuzzedDataProvider) -> None:
                 raise AssertionError(f"fingerprint differs ({k}, {bands}, {rows}): {t!r}")
 
 
+def check_nearest(fdp: atheris.FuzzedDataProvider) -> None:
+    h = hasher(
+        fdp.ConsumeIntInRange(1, 8), fdp.ConsumeIntInRange(1, 8), fdp.ConsumeIntInRange(1, 4)
+    )
+    texts = [text(fdp) for _ in range(fdp.ConsumeIntInRange(1, 12))]
+    texts += [t + text(fdp) for t in texts[: fdp.ConsumeIntInRange(0, len(texts))]]
+    index = NearDuplicateIndex(fdp.ConsumeIntInRange(1, 8), fdp.ConsumeIntInRange(1, 8))
+    threshold = fdp.ConsumeProbability() if fdp.ConsumeBool() else fdp.ConsumeRegularFloat()
+    for post, fp in enumerate(h._compute_native(texts)):
+        ours = native.nearest(index._by_band, fp.bands, fp.signature, threshold)
+        theirs = index._nearest_python(fp, threshold)
+        if ours != theirs:
+            raise AssertionError(f"nearest differs ({threshold}): {texts[post]!r}: {ours} {theirs}")
+        index.add(post, float(post), fp)
+        index.expire(float(post))
+
+
 def check_terms(fdp: atheris.FuzzedDataProvider) -> None:
     t = text(fdp)
     pick = fdp.ConsumeIntInRange(0, len(LANGUAGES) + 1)
@@ -138,7 +158,7 @@ class Evil(str):
 
 def value(fdp: atheris.FuzzedDataProvider, depth: int = 0) -> object:
     """An argument: anything a caller could pass by mistake, or by malice."""
-    op = fdp.ConsumeIntInRange(0, 15)
+    op = fdp.ConsumeIntInRange(0, 16)
     if op == 0:
         return fdp.ConsumeIntInRange(-(1 << 70), 1 << 70)
     if op == 1:
@@ -198,14 +218,34 @@ def value(fdp: atheris.FuzzedDataProvider, depth: int = 0) -> object:
         return iter([text(fdp)])
     if op == 14:
         return fdp.ConsumeRegularFloat()
+    if op == 15 and depth < 2:  # a band map: ints to index entries, or to anything
+        fp = hasher(5, 2, 2).fingerprint(text(fdp))
+        index = NearDuplicateIndex(60, 10)
+        index.add(fdp.ConsumeIntInRange(-(1 << 70), 1 << 70), 0.0, fp)
+        found: dict[object, object] = dict(index._by_band.items())
+        key = value(fdp, depth + 1)
+        try:
+            hash(key)
+        except (TypeError, ValueError):  # a list, a writable memoryview: its text instead
+            key = repr(key)
+        found[key] = value(fdp, depth + 1)
+        return found
     return None
 
 
 def check_arguments(fdp: atheris.FuzzedDataProvider) -> None:
     """Arbitrary arguments, or a well-formed call with one argument replaced."""
-    func: Callable[..., object] = native.fingerprints if fdp.ConsumeBool() else native.terms
+    funcs: tuple[Callable[..., object], ...] = (native.fingerprints, native.terms, native.nearest)
+    func = funcs[fdp.ConsumeIntInRange(0, 2)]
+    allowed = (*ALLOWED, AttributeError) if func is native.nearest else ALLOWED
     if fdp.ConsumeBool():
         args = [value(fdp) for _ in range(fdp.ConsumeIntInRange(0, 7))]
+    elif func is native.nearest:
+        fp = hasher(5, 2, 2).fingerprint(text(fdp))
+        index = NearDuplicateIndex(60, 10)
+        index.add(1, 0.0, fp)
+        args = [index._by_band, fp.bands, fp.signature, 0.5]
+        args[fdp.ConsumeIntInRange(0, 3)] = value(fdp)
     elif func is native.fingerprints:
         bands, rows = fdp.ConsumeIntInRange(1, 8), fdp.ConsumeIntInRange(1, 8)
         args = [[text(fdp)], 5, bytes(4 * bands * rows), bytes(4 * bands * rows), bands, rows]
@@ -215,11 +255,11 @@ def check_arguments(fdp: atheris.FuzzedDataProvider) -> None:
         args[fdp.ConsumeIntInRange(0, 1)] = value(fdp)
     try:
         func(*args)
-    except ALLOWED:
+    except allowed:
         pass
 
 
-CHECKS = (check_fingerprints, check_terms, check_arguments)
+CHECKS = (check_fingerprints, check_terms, check_nearest, check_arguments)
 
 
 def one_input(data: bytes) -> None:

@@ -1,7 +1,8 @@
 """The optional compiled hot loops (``services/socialpulse-native``), or ``None`` without them.
 
-Where the module was built the signals stage fingerprints and tokenises with it; the Python
-code in ``neardup`` and ``terms`` is its reference (differential tests) and its fallback.
+Where the module was built the signals stage fingerprints, looks up bands and tokenises with
+it; the Python code in ``neardup`` and ``terms`` is its reference (differential tests) and
+its fallback.
 """
 
 from __future__ import annotations

@@ -250,11 +250,13 @@ class _Entry(msgspec.Struct, gc=False):
 class NearDuplicateIndex:
     """Posts of the last ``window_seconds`` (at most ``max_posts``) by their LSH bands."""
 
-    def __init__(self, window_seconds: float, max_posts: int) -> None:
+    def __init__(self, window_seconds: float, max_posts: int, native: bool = NATIVE) -> None:
+        """``native``: look bands up with the compiled ``nearest`` (where it is built)."""
         self.window = window_seconds
         self.max_posts = max_posts
         self._by_band: dict[int, _Entry] = {}
         self._entries: deque[_Entry] = deque()
+        self._compiled = COMPILED.nearest if COMPILED is not None and native else None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -267,8 +269,20 @@ class NearDuplicateIndex:
     def nearest(self, fp: Fingerprint, threshold: float) -> tuple[int, float] | None:
         """The most similar post sharing a band with ``fp`` at ``threshold`` or above.
 
-        Candidates in band order, so of equally similar posts the first found wins. The
-        bands are looked up by C loops (``map``, ``filter``): most find nothing.
+        Candidates in band order, so of equally similar posts the first found wins. From the
+        compiled module where it is built (``nearest.c``), else ``_nearest_python``.
+        """
+        if self._compiled is not None:
+            found: tuple[int, float] | None = self._compiled(
+                self._by_band, fp.bands, fp.signature, threshold
+            )
+            return found
+        return self._nearest_python(fp, threshold)
+
+    def _nearest_python(self, fp: Fingerprint, threshold: float) -> tuple[int, float] | None:
+        """``nearest`` in Python, the compiled one's reference and fallback.
+
+        The bands are looked up by C loops (``map``, ``filter``): most find nothing.
         """
         found = list(filter(None, map(self._by_band.get, fp.bands)))
         if not found:

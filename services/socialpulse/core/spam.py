@@ -123,7 +123,9 @@ class SpamDetector:
         self.hasher = hasher or MinHasher(
             settings.shingle_chars, settings.minhash_bands, settings.minhash_rows
         )
-        self.index = NearDuplicateIndex(settings.window_seconds, settings.max_posts)
+        self.index = NearDuplicateIndex(
+            settings.window_seconds, settings.max_posts, native=self.hasher.native
+        )
         self._authors: OrderedDict[str, deque[float]] = OrderedDict()
         self._rate_posts = max(settings.bot_rate_posts, settings.new_account_burst_posts)
         self._post_cluster: dict[int, int] = {}

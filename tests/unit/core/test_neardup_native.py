@@ -20,7 +20,7 @@ import pytest
 
 from native_texts import CATEGORIES, CORPORA, buildable, demo_texts, generated
 from socialpulse.core import neardup
-from socialpulse.core.neardup import MinHasher
+from socialpulse.core.neardup import MinHasher, NearDuplicateIndex
 from vader_corpus import read_corpus
 
 
@@ -80,7 +80,12 @@ hasher = neardup.MinHasher(5, 8, 4)
 tokeniser = Tokeniser(["en"])
 tokeniser.prefetch(texts)
 print(json.dumps({
-    "compiled": [native.COMPILED is not None, hasher.native, tokeniser._compiled is not None],
+    "compiled": [
+        native.COMPILED is not None,
+        hasher.native,
+        neardup.NearDuplicateIndex(60, 10)._compiled is not None,
+        tokeniser._compiled is not None,
+    ],
     "fingerprints": [[f.text, f.signature.tolist(), f.bands] for f in hasher.fingerprints(texts)],
     "terms": [tokeniser.terms(t, "en") for t in texts],
 }))
@@ -98,7 +103,7 @@ def test_without_the_module_the_python_code_is_used() -> None:
         check=True,
     )
     found = json.loads(out.stdout)
-    assert found["compiled"] == [False, False, False]
+    assert found["compiled"] == [False, False, False, False]
     hasher = MinHasher(5, 8, 4)
     expected = hasher._compute_native(texts) if neardup.NATIVE else hasher._compute_python(texts)
     assert found["fingerprints"] == [
@@ -176,3 +181,45 @@ def test_accepts_misaligned_buffers_and_any_iterable() -> None:
         COMPILED.fingerprints(5, 5, a, b, 8, 4)
     with pytest.raises(TypeError):
         COMPILED.fingerprints(["x", None], 5, a, b, 8, 4)
+
+
+@native
+@pytest.mark.parametrize("threshold", [0.0, 0.3, 0.6, 1.0, float("nan")])
+def test_nearest_matches(threshold: float) -> None:
+    """The compiled band lookup against ``_nearest_python`` on an index that adds and expires."""
+    hasher = MinHasher(5, 8, 4)
+    posts = demo_texts(400)
+    texts = posts + [t[:-4] + "edit" for t in posts[:200]] + generated(random.Random(4), 300)
+    index = NearDuplicateIndex(3600, 300)
+    assert index._compiled is not None
+    for post, fp in enumerate(hasher._compute_python(texts)):
+        ours = index._compiled(index._by_band, fp.bands, fp.signature, threshold)
+        assert ours == index._nearest_python(fp, threshold), texts[post]
+        index.add(post, float(post), fp)
+        index.expire(float(post))
+
+
+@native
+def test_nearest_refuses_bad_arguments() -> None:
+    from socialpulse.core.native import COMPILED
+
+    assert COMPILED is not None
+    fp = MinHasher(5, 8, 4).fingerprint("a text long enough to be near another")
+    index = NearDuplicateIndex(60, 10)
+    index.add(7, 0.0, fp)
+    by_band = index._by_band
+    odd = memoryview(b"\0" + fp.signature.tobytes())[1:]  # misaligned: read as 4-byte groups
+    assert COMPILED.nearest(by_band, fp.bands, odd, 0.5) == (7, 1.0)
+    assert COMPILED.nearest(by_band, iter(fp.bands), fp.signature, 0.5) == (7, 1.0)
+    for args in [
+        ([], fp.bands, fp.signature, 0.5),
+        (by_band, 5, fp.signature, 0.5),
+        (by_band, fp.bands, b"", 0.5),
+        (by_band, fp.bands, b"abc", 0.5),
+        (by_band, fp.bands, fp.signature[:3], 0.5),
+        ({fp.bands[0]: object()}, fp.bands, fp.signature, 0.5),
+        ({fp.bands[0]: "no post"}, fp.bands, fp.signature, 0.5),
+        (by_band, [[]], fp.signature, 0.5),
+    ]:
+        with pytest.raises((TypeError, ValueError, AttributeError)):
+            COMPILED.nearest(*args)
