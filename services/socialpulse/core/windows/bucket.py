@@ -58,6 +58,8 @@ _HLL: Any = hll_sketch
 
 
 def _enc_hook(obj: Any) -> Any:
+    if isinstance(obj, Mapping):  # a settled hour's frozen author tallies (``tallies``)
+        return dict(obj.items())
     if isinstance(obj, hll_sketch):
         # Not serialize_compact(): a union of sketches restored from the compact form can
         # estimate one user more or less than the union of the originals, so a restart would
@@ -95,7 +97,8 @@ class Bucket(msgspec.Struct, omit_defaults=True):
     compound_sum: float = 0.0  # of the scored mentions only
     # Language label (configured, `other`, `unknown`) -> mentions.
     mentions_by_language: dict[str, int] | None = None
-    authors: dict[str, AuthorTally] | None = None
+    # A dict, or once the hour is settled the same tallies frozen (``windows.tallies``).
+    authors: Mapping[str, AuthorTally] | None = None
     # Mention event id -> author id: joins engagement on the mention to its author.
     posts: dict[str, str] | None = None
     ugc: set[str] | None = None  # event ids of user-generated-content mentions

@@ -129,7 +129,7 @@ CODE: Final[Mapping[MeasureKind, MeasureCode]] = {
     "hll": MeasureCode(
         hll_sketch | None, lambda: hll_union(REACH_LG_K), _hll_union, _hll_roll, _estimate
     ),
-    "authors": MeasureCode(dict[str, AuthorTally] | None, dict, _tally, _rolled(_tally)),
+    "authors": MeasureCode(Mapping[str, AuthorTally] | None, dict, _tally, _rolled(_tally)),
     "earliest": MeasureCode(dict[str, float] | None, dict, keep_min, _rolled(keep_min)),
     "series": MeasureCode(list[tuple[float, int]] | None, list, _extend, _rolled(_extend)),
     "join_map": MeasureCode(dict[str, str] | None, dict, _not_merged, _rolled(_update)),

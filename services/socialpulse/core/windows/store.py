@@ -44,6 +44,7 @@ from socialpulse.core.windows.accumulator import Accumulator
 from socialpulse.core.windows.bucket import AuthorTally, Bucket, new_reach_sketch
 from socialpulse.core.windows.measures import keep_min, roll_into
 from socialpulse.core.windows.posts import PostArchive, post_key
+from socialpulse.core.windows.tallies import frozen, thawed
 from socialpulse.core.windows.timeline import (
     BUCKET_SECONDS,
     HOUR_BUCKETS,
@@ -328,9 +329,10 @@ class WindowStore:
         self, source: Source, brand: str, b: Bucket, mention: Mention, ts: float, filtered: bool
     ) -> bool:
         """Tally the mention's author and index it as a post; whether the brand wrote it."""
-        authors = b.authors
+        authors = thawed(b.authors)  # a late mention for a settled (frozen) hour thaws it
         if authors is None:
-            authors = b.authors = {}
+            authors = {}
+        b.authors = authors
         author = mention.author
         # One string object per author, however many mentions, tallies and posts name it.
         author_id = sys.intern(author.id)
@@ -603,8 +605,10 @@ class WindowStore:
                     into = buckets.get(hour)
                     if into is None or into.minutes == 1:
                         into = Bucket(minutes=HOUR_BUCKETS, absorbed=_NONE_YET)
-                    elif totals is not None:
-                        totals.leave(hour, into)  # back as a whole once the minutes are in
+                    else:
+                        if totals is not None:
+                            totals.leave(hour, into)  # back as a whole once the minutes are in
+                        into.authors = thawed(into.authors)  # minutes merge into it in place
                     for idx in sorted(idxs, reverse=True):  # newest first: its handles stay
                         minute = buckets.pop(idx)
                         if totals is not None:
@@ -622,11 +626,23 @@ class WindowStore:
                     self._unblock(brand, hour)
                 if by_hour:
                     self._changed(brand)
+                self._freeze_settled(buckets, limit)
                 if stale and brand in self._archive:
                     self._archive[brand].keep(oldest)
         if not self._persisted:
             self._archive_rolled()
         return removed
+
+    @staticmethod
+    def _freeze_settled(buckets: dict[int, Bucket], limit: int) -> None:
+        """Freeze the author tallies of hours no minute can still roll into (``tallies``).
+
+        Such an hour changes only by a late event, which thaws it; reads take it as it is. No
+        KPI and no state byte changes: frozen tallies equal, and serialise as, the dict.
+        """
+        for idx, b in buckets.items():
+            if b.minutes > 1 and idx + HOUR_BUCKETS - 1 <= limit and type(b.authors) is dict:
+                b.authors = frozen(b.authors)
 
     def _archive_rolled(self) -> None:
         """Move the posts of rolled-up hours from dicts into each brand's ``PostArchive``."""

@@ -21,7 +21,7 @@ from the buckets (``WindowStore.join_kpis``, the reach union only when a sketch 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import attrgetter
 from typing import Any, Final, cast
 
@@ -117,7 +117,7 @@ class WindowTotals:
             ids = getattr(b, name)
             if ids:
                 _add_labels(held, dict.fromkeys(ids, 1), sign)
-        tallies: dict[str, AuthorTally] | None = b.authors
+        tallies: Mapping[str, AuthorTally] | None = b.authors
         if tallies:
             if sign > 0:
                 for author, t in tallies.items():
