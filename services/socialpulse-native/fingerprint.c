@@ -1,5 +1,6 @@
 /* socialpulse_native: the near-duplicate fingerprint of a batch of texts, compiled (and the
- * module, whose other function, the trend terms, is in terms.c).
+ * module, whose other functions are the trend terms, terms.c, and the LSH band lookup,
+ * nearest.c).
  *
  * Bit-identical to socialpulse.core.neardup.MinHasher._compute_python: each text lowered by
  * str.lower, URLs and handles dropped as ``neardup._LINKS`` matches them, the letters
@@ -294,5 +295,14 @@ PyMODINIT_FUNC
 PyInit_socialpulse_native(void)
 {
     str_lower = PyObject_GetAttrString((PyObject *)&PyUnicode_Type, "lower");
-    return str_lower ? PyModule_Create(&module) : NULL;
+    if (!str_lower)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    /* What socialpulse checks before using the module (core/native.py): bumped with every
+       change to a function's signature or meaning, so a stale build is never called. */
+    if (m && PyModule_AddIntConstant(m, "API", SOCIALPULSE_NATIVE_API) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

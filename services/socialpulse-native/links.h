@@ -4,6 +4,10 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+/* The module's API version (its attribute ``API``): socialpulse (core/native.py) uses a build
+ * only when it matches, so an installed build older than the Python code is never called. */
+#define SOCIALPULSE_NATIVE_API 1
+
 /* The end of a link (or, with ``handles``, an @handle) starting at i of a lowered text, else i:
  * ``(?:https?://|www\.)\S+`` (``terms._URL``), with ``|@\w+`` ``neardup._LINKS``; sre's \S is
  * not Py_UNICODE_ISSPACE, its \w is Py_UNICODE_ISALNUM or '_'. */

@@ -24,6 +24,7 @@ from socialpulse.app.evaluator import Evaluator
 from socialpulse.app.topics import service_topics
 from socialpulse.core.alerts.build import campaign_events
 from socialpulse.core.clock import Clock
+from socialpulse.core.native import NOT_USED
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.core.windows.timeline import Source
 from socialpulse.demo.driver import run_demo
@@ -65,6 +66,8 @@ async def run_service(
     web_config = _web_config(settings)
     # First: a scorer named in settings that cannot be loaded stops start-up before anything runs.
     pipeline = Pipeline(settings)
+    if NOT_USED is not None:
+        log.warning("%s", NOT_USED)
     async with AsyncExitStack() as stack:
         if settings.embedded:
             broker = EmbeddedBroker()

@@ -24,7 +24,7 @@ __all__ = ["SLICE_SECONDS", "Batch", "Record", "TopicReader", "apply_sliced"]
 # How long ``follow`` waits for records before handing on an empty batch.
 FOLLOW_POLL_MS: Final = 500
 RETRY_SECONDS: Final = 1.0
-# The longest ``apply_sliced`` holds the event loop at a time.
+# The longest a topic reader's apply (``apply_sliced``, ``JoinReader._handle``) holds the loop.
 SLICE_SECONDS: Final = 0.01
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
