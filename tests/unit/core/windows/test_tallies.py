@@ -29,9 +29,7 @@ SOURCES = (("m", 0), ("m", 1))
 
 
 def _tallies(n: int) -> dict[str, AuthorTally]:
-    return {
-        f"u{i}": AuthorTally(f"@h{i}", 10**10 - i, i % 3 == 0, i + 1, i % 2) for i in range(n)
-    }
+    return {f"u{i}": AuthorTally(f"@h{i}", 10**10 - i, i % 3 == 0, i + 1, i % 2) for i in range(n)}
 
 
 def test_frozen_tallies_equal_the_dict_in_order_and_bytes() -> None:
