@@ -53,6 +53,7 @@ def test_thawed_tallies_are_mutable_copies() -> None:
     assert isinstance(warm, dict) and warm == d
     assert warm is not None
     warm["u1"].mentions += 5
+    assert isinstance(cold, ColdTallies)
     assert cold["u1"].mentions == d["u1"].mentions  # the frozen tallies are untouched
     assert thawed(d) is d and thawed(None) is None
 
@@ -90,7 +91,7 @@ def _stores() -> tuple[WindowStore, WindowStore]:
 
 def _state(store: WindowStore) -> dict[tuple[tuple[str, int], int], bytes]:
     """Every bucket as the state topic would get it."""
-    out = {}
+    out: dict[tuple[tuple[str, int], int], bytes] = {}
     for source in SOURCES:
         for idx in {i for _, i in store._dirty.get(source, ())}:  # noqa: SLF001
             for brand, b in store.buckets_at(source, idx).items():
