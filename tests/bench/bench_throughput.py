@@ -495,15 +495,23 @@ class Bench:
         return lat[int(0.99 * (len(lat) - 1))]
 
 
+def _median_run(runs: list[Result]) -> Result:
+    """The run of median rate (the lower one of an even count): ratios from a run that was."""
+    return sorted(runs, key=lambda r: r.rate)[(len(runs) - 1) // 2]
+
+
 def table(results: list[Result]) -> str:
-    """The results with the socialpulse ÷ naive ratios, one row per implementation and size."""
+    """Every run, then the ratios between implementations' median runs (``--rounds``)."""
     head = (
         f"{'brands':>6}  {'implementation':<17}{'events':>9}{'events/s':>11}{'CPU µs/ev':>11}"
         f"{'p99 s':>8}{'RSS MiB':>9}"
     )
     lines = [head, "-" * len(head)]
     for n in sorted({r.brands for r in results}):
-        rows = {r.impl: r for r in results if r.brands == n}
+        rows = {
+            impl: _median_run([r for r in results if (r.brands, r.impl) == (n, impl)])
+            for impl in {r.impl for r in results if r.brands == n}
+        }
         runs = [
             r for impl in (*IMPLS, BASELINE) for r in results if (r.brands, r.impl) == (n, impl)
         ]
