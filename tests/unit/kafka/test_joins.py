@@ -139,6 +139,19 @@ async def test_a_batch_is_applied_in_slices_in_order(monkeypatch: pytest.MonkeyP
     counter = asyncio.create_task(count_turns())
     await asyncio.sleep(0)
     monkeypatch.setattr(joins, "SLICE_SECONDS", 0.0)  # every input is a slice of its own
+    applied: list[tuple[str, int, int]] = []
+    one = JoinView(BRANDS, {"1h": 3600})  # the same inputs applied one by one
+    one_by_one: list[tuple[str, int, int]] = []
+    for v, log in ((view, applied), (one, one_by_one)):
+        add = v.store.add_joined_mention
+
+        def recording(
+            source: tuple[str, int], brand: str, m: Any, offset: int, add: Any = add, log: Any = log
+        ) -> None:
+            log.append((*source, offset))
+            add(source, brand, m, offset)
+
+        monkeypatch.setattr(v.store, "add_joined_mention", recording)
     batch = {
         TopicPartition("g.joins", p): [_record(p, o, values[p * n + o]) for o in range(n)]
         for p in range(2)
@@ -147,9 +160,9 @@ async def test_a_batch_is_applied_in_slices_in_order(monkeypatch: pytest.MonkeyP
     counter.cancel()
     assert (stats.read, stats.applied, stats.duplicates) == (2 * n, 2 * n, 0)
     assert turns == 2 * n  # the loop ran after each
-    one = JoinView(BRANDS, {"1h": 3600})
-    for v in values:
-        assert one.apply(decode_input(v), NOW)
+    for value in values:
+        assert one.apply(decode_input(value), NOW)
+    assert len(applied) == 2 * n and applied == one_by_one  # each once, in the batch's order
     top = view.store.top_authors(NOW, "a", "1h")
     assert len(top) > 1 and top == one.store.top_authors(NOW, "a", "1h")
 
