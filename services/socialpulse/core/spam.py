@@ -229,10 +229,10 @@ class SpamDetector:
             if cluster is None:
                 cluster = clusters[post] = Cluster(post, text, ts, ts, account)
             self._texts[text] = (cluster.id, account)
-        index.add(post, ts, fp)
+        held = index.add(post, ts, fp)
         self._post_cluster[post] = cluster.id
         cluster.live += 1  # before any eviction, so the post's own cluster outlives it
-        if len(index) > max_posts:
+        if held > max_posts:
             self._expire(self._now)
         cluster.posts += 1
         if ts > cluster.last_seen:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
-from itertools import chain
+from itertools import chain, islice
 from typing import Final
 
 from stop_words import get_stop_words
@@ -51,6 +50,8 @@ class _Wordish(dict[int, str]):
 _WORDISH: Final = _Wordish()
 _WORDISH_CLASS: Final = CharClass(lambda char: char.isalnum() or char in "_#@'")
 CACHE_ENTRIES: Final = 4096
+# Distinct ``language`` values whose stop list is remembered (``Tokeniser._lang``).
+LANGUAGES_HELD: Final = 256
 # Pieces (words) whose terms are remembered per stop list (``_PieceTerms``).
 PIECES_HELD: Final = 20_000
 
@@ -83,14 +84,18 @@ def brand_terms(terms: Iterable[str], handles: Iterable[str]) -> frozenset[str]:
 
 
 class Tokeniser:
-    """Splits mention texts into candidate terms; repeated texts (reposts) hit an LRU cache.
+    """Splits mention texts into candidate terms; repeated texts (reposts) hit a cache.
 
     ``prefetch`` prepares a batch's texts in one numpy pass; ``terms`` finds them there.
     """
 
     def __init__(self, languages: Iterable[str], cache_entries: int = CACHE_ENTRIES) -> None:
         self._stop = stop_words(languages)
-        self._cached = lru_cache(maxsize=cache_entries)(self._terms)
+        # (text, stop list) -> terms, oldest first: a miss costs a dict insert, where an LRU's
+        # bookkeeping and call cost a fifth of the compiled tokeniser's time on every text.
+        self._cache: dict[tuple[str, str], tuple[str, ...]] = {}
+        # A mention's language as given -> the stop list it uses (``_lang``), a bounded memo.
+        self._langs: dict[str | None, str] = {}
         self._cache_entries = cache_entries
         self._ahead: dict[str, str] = {}
         self._pieces = {lang: _PieceTerms(stop) for lang, stop in self._stop.items()}
@@ -114,8 +119,31 @@ class Tokeniser:
 
         A term counts once per mention, so one post repeating a word cannot make it trend.
         """
+        lang = self._langs.get(language)
+        if lang is None:
+            lang = self._lang(language)
+        key = (text, lang)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = self._terms(text, lang)
+            if len(self._cache) > self._cache_entries:
+                self._evict()
+        return found
+
+    def _lang(self, language: str | None) -> str:
+        """The stop list of a mention in ``language``: its own if configured, else the union."""
         lang = (language or "")[:2].lower()
-        return self._cached(text, lang if lang in self._stop else "")
+        lang = lang if lang in self._stop else ""
+        if len(self._langs) >= LANGUAGES_HELD:  # languages come from the input: bounded
+            self._langs.clear()
+        self._langs[language] = lang
+        return lang
+
+    def _evict(self) -> None:
+        """Forget the oldest eighth of the cache: one pass for many misses, not one a miss."""
+        cache = self._cache
+        for old in list(islice(cache, len(cache) - self._cache_entries * 7 // 8)):
+            del cache[old]
 
     def _terms(self, text: str, lang: str) -> tuple[str, ...]:
         if self._compiled is not None:

@@ -119,11 +119,13 @@ class Bucket:
         """Whether the bucket counted any term (its sketches exist)."""
         return self._counts is not None or bool(self._open)
 
-    def add(self, terms: Iterable[str]) -> None:
-        """Count each of ``terms`` once."""
+    def add(self, terms: Iterable[str], excluded: frozenset[str] = frozenset()) -> None:
+        """Count each of ``terms`` once, those in ``excluded`` left out."""
         pending = self._open
+        get = pending.get
         for t in terms:
-            pending[t] = pending.get(t, 0) + 1
+            if t not in excluded:
+                pending[t] = get(t, 0) + 1
         if len(pending) >= self._open_cap:
             self.fold()
 
@@ -197,13 +199,14 @@ class BrandTrends:
         self.buckets: dict[int, Bucket] = {}
         self.first_bucket: int | None = None
         self._span = settings.recent_buckets + settings.baseline_buckets
+        self._seconds = settings.bucket_seconds  # read per mention: a model's field costs more
         self.late = 0
         # Buckets added to since the last ``take_changed`` (what the trends topic gets next).
         self.changed: set[int] = set()
 
     def bucket_of(self, ts: float) -> int:
         """Index of the bucket holding event time ``ts``."""
-        return int(ts // self.settings.bucket_seconds)
+        return int(ts // self._seconds)
 
     def _bucket(self, ts: float) -> Bucket | None:
         """The bucket of event time ``ts``, made if new (None for one past the span: late)."""
@@ -222,11 +225,20 @@ class BrandTrends:
         return bucket
 
     def add(self, ts: float, terms: Iterable[str]) -> None:
-        """Count the terms of one mention created at ``ts`` (the brand's own terms excluded)."""
-        bucket = self._bucket(ts)
-        if bucket is not None:
-            excluded = self.excluded
-            bucket.add([t for t in terms if t not in excluded])
+        """Count the terms of one mention created at ``ts`` (the brand's own terms excluded).
+
+        Runs per mention and brand: a bucket that exists is found inline, ``_bucket`` makes
+        the others.
+        """
+        index = int(ts // self._seconds)
+        bucket = self.buckets.get(index)
+        if bucket is None:
+            bucket = self._bucket(ts)
+            if bucket is None:
+                return
+        else:
+            self.changed.add(index)
+        bucket.add(terms, self.excluded)
 
     def add_filtered(self, ts: float, reason: str) -> None:
         """Count one mention created at ``ts`` that the spam heuristics filtered for ``reason``."""

@@ -104,11 +104,12 @@ class ReferenceIndex(NearDuplicateIndex):
                 best = (entry.post, sim)
         return best
 
-    def add(self, post: int, ts: float, fp: Fingerprint) -> None:
+    def add(self, post: int, ts: float, fp: Fingerprint) -> int:
         entry = _Entry(ts, post, fp.signature, fp.bands)
         self._entries.append(entry)
         for band in fp.bands:
             self._by_band[band] = entry
+        return len(self)
 
     def expire(self, now: float) -> list[int]:
         gone = []

@@ -89,3 +89,37 @@ def test_one_tokeniser_over_many_texts_gives_the_regex_terms(
         mp.setattr(terms_module, "PIECES_HELD", 8)
         tok = Tokeniser(LANGS, cache_entries=0)
         assert [tok.terms(t, language) for t in texts] == [_regex_terms(t, stop) for t in texts]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["alpha #Beta the", "los gatos y @Alpha", "und die Katze", "x"]),
+            st.sampled_from([None, "", "en", "EN-gb", "de", "es", "xx", "e"]),
+        ),
+        max_size=60,
+    ),
+    st.integers(0, 6),
+)
+def test_a_small_cache_gives_the_terms_of_a_fresh_tokeniser(
+    posts: list[tuple[str, str | None]], entries: int
+) -> None:
+    """Cached terms (and the remembered stop list of each language) equal those computed anew.
+
+    The cache forgets its oldest texts and stays within ``cache_entries``; the languages
+    remembered stay within ``LANGUAGES_HELD`` whatever the input names.
+    """
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(terms_module, "LANGUAGES_HELD", 3)
+        tok = Tokeniser(LANGS, cache_entries=entries)
+        for text, language in posts:
+            assert tok.terms(text, language) == Tokeniser(LANGS).terms(text, language)
+            assert len(tok._cache) <= entries
+            assert len(tok._langs) <= 3
+
+
+def test_a_repost_in_another_language_uses_that_language_s_stop_words() -> None:
+    tok = Tokeniser(LANGS)
+    assert tok.terms("die katze los gatos", "de") == ("katze", "los", "gatos")
+    assert tok.terms("die katze los gatos", "es") == ("die", "katze", "gatos")
