@@ -57,10 +57,14 @@ keep(const Py_UCS4 *p, Py_ssize_t n, Py_ssize_t at, Terms *t)
     if (!tok)
         return -1;
     int skip = tagged ? 0 : PySet_Contains(t->stop, tok);
-    if (skip == 0)
-        skip = PySet_Contains(t->seen, tok);
-    if (skip == 0 && (PySet_Add(t->seen, tok) < 0 || PyList_Append(t->out, tok) < 0))
-        skip = -1;
+    if (skip == 0) {
+        /* One probe of the terms so far, not a lookup then an insert: new when the set grew. */
+        Py_ssize_t before = PySet_GET_SIZE(t->seen);
+        if (PySet_Add(t->seen, tok) < 0)
+            skip = -1;
+        else if (PySet_GET_SIZE(t->seen) > before && PyList_Append(t->out, tok) < 0)
+            skip = -1;
+    }
     Py_DECREF(tok);
     return skip < 0 ? -1 : 0;
 }
