@@ -1,7 +1,7 @@
 """Benchmark: one ``/metrics`` scrape at 1,000 brands × 4 windows, and how long it stalls the loop.
 
     .venv/bin/python tests/bench/bench_scrape.py [--brands 1000] [--hours 2] [--events 60000]
-        [--encodings identity,gzip] [--gc default,frozen]
+        [--encodings identity,gzip] [--gc default,frozen] [--trace N]
 
 The service's own HTTP app and collector serve a pipeline fed ``--events`` demo events over the
 last ``--hours``; meanwhile a feeder in the same event loop keeps processing events (as the
@@ -13,14 +13,20 @@ figures come from one run. ``--gc`` phases follow each other in the same process
 (the collector as Python sets it) and ``frozen`` (the state frozen as the service does once its
 partitions are restored, ``app/collection.py``); each prints the collector's longest pause per
 generation (``gc.callbacks``), how long a full collection takes at its end, and the RSS then.
-Targets: a scrape answers in ≤ 1 s and never holds the loop more
-than 50 ms.
+``--trace N`` prints, for each of the N longest loop stalls, what the loop ran meanwhile: every
+callback of a millisecond or more (a task's step named by where it stopped, so a collector slice
+by the function that yields after it) with its wall time, the loop thread's CPU time and the
+process's (less than wall: the cores were busy elsewhere, or another thread held the interpreter
+when the process's is above the loop thread's), and collections.
+
+Targets: a scrape answers in ≤ 1 s and never holds the loop more than 50 ms.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import gc
 import inspect
 import random
@@ -74,6 +80,74 @@ class _Pauses:
         )
 
 
+# A traced callback or collection: start, end, wall, loop-thread CPU, process CPU, what ran.
+_Run = tuple[float, float, float, float, float, str]
+
+
+class _Trace:
+    """Every loop callback's and collection's wall, loop-thread CPU and process CPU time."""
+
+    def __init__(self) -> None:
+        self.runs: list[_Run] = []
+        self._gc = (0.0, 0.0, 0.0)
+        self._run = asyncio.events.Handle._run  # noqa: SLF001 - what is traced
+
+    def install(self) -> None:
+        trace, run = self, self._run
+
+        def traced(handle: asyncio.Handle) -> None:
+            t0, c0, p0 = time.perf_counter(), time.thread_time(), time.process_time()
+            run(handle)
+            t1 = time.perf_counter()
+            if t1 - t0 >= 0.001:
+                cpu, proc = time.thread_time() - c0, time.process_time() - p0
+                trace.runs.append((t0, t1, t1 - t0, cpu, proc, _what(handle)))
+
+        asyncio.events.Handle._run = traced  # type: ignore[method-assign,assignment]  # noqa: SLF001
+        gc.callbacks.append(self._collection)
+
+    def uninstall(self) -> None:
+        asyncio.events.Handle._run = self._run  # type: ignore[method-assign]  # noqa: SLF001
+        gc.callbacks.remove(self._collection)
+
+    def _collection(self, phase: str, info: dict[str, int]) -> None:
+        now = (time.perf_counter(), time.thread_time(), time.process_time())
+        if phase == "start":
+            self._gc = now
+            return
+        t0, c0, p0 = self._gc
+        if now[0] - t0 >= 0.001:
+            what = f"  (within it) gc gen{info['generation']}"
+            self.runs.append((t0, now[0], now[0] - t0, now[1] - c0, now[2] - p0, what))
+
+    def during(self, start: float, end: float) -> list[_Run]:
+        """Callbacks and collections that ran at some time between ``start`` and ``end``."""
+        self.runs.sort()
+        i = bisect.bisect_left(self.runs, (start - 1.0,))
+        return [r for r in self.runs[i:] if r[0] < end and r[1] > start]
+
+
+def _what(handle: asyncio.Handle) -> str:
+    """A callback, or for a task's step the coroutines it stopped in, innermost last."""
+    callback = handle._callback  # type: ignore[attr-defined]  # noqa: SLF001 - traced
+    task = getattr(callback, "__self__", None)
+    if not isinstance(task, asyncio.Task):
+        return getattr(callback, "__qualname__", repr(callback))
+    where: list[str] = []
+    coro: object = task.get_coro()
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+        if frame is None:  # ``anext``'s awaitable: the async generator it runs
+            inner = [o for o in gc.get_referents(coro) if hasattr(o, "ag_frame")]
+            if not inner:
+                break
+            coro = inner[0]
+            continue
+        where.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+    return "step " + " > ".join(where) if where else f"step {task.get_name()} (done)"
+
+
 def _rss_mib() -> float:
     with open("/proc/self/status") as f:
         for line in f:
@@ -121,6 +195,12 @@ async def bench(args: argparse.Namespace) -> None:
     await server.start()
     stop = asyncio.Event()
     worst = [0.0]
+    # The longest stalls: (late, when the watcher should have woken, when it did, the loop
+    # thread's and the process's CPU time over its sleep).
+    stalls_seen: list[tuple[float, float, float, float, float]] = []
+    trace = _Trace() if args.trace else None
+    if trace is not None:
+        trace.install()
     overall = [0.0]  # at any time, scrapes or not (a collection put off until after one)
 
     async def feeder() -> None:
@@ -135,9 +215,13 @@ async def bench(args: argparse.Namespace) -> None:
 
     async def watcher() -> None:
         while not stop.is_set():
-            t = time.perf_counter()
+            t, c, p = time.perf_counter(), time.thread_time(), time.process_time()
             await asyncio.sleep(0.01)
-            late = time.perf_counter() - t - 0.01
+            woke = time.perf_counter()
+            late = woke - t - 0.01
+            if trace is not None and late > 0.005:
+                cpu, proc = time.thread_time() - c, time.process_time() - p
+                stalls_seen.append((late, t + 0.01, woke, cpu, proc))
             worst[0] = max(worst[0], late)
             overall[0] = max(overall[0], late)
 
@@ -191,11 +275,27 @@ async def bench(args: argparse.Namespace) -> None:
         print(f"  longest loop stall at any time: {1000 * anytime:.0f} ms")  # noqa: T201
     stop.set()
     await asyncio.gather(*tasks)
+    if trace is not None:
+        trace.uninstall()
+        _print_trace(trace, sorted(stalls_seen, reverse=True)[: args.trace])
     await server.stop()
     print(  # noqa: T201
         f"{args.brands} brands × {len(settings.window_lengths)} windows, {args.events:,} events "
         f"over {args.hours:g} h"
     )
+
+
+def _print_trace(trace: _Trace, stalls: list[tuple[float, float, float, float, float]]) -> None:
+    for late, due, woke, cpu, proc in stalls:
+        print(  # noqa: T201
+            f"stall {1000 * late:.1f} ms (the watcher's sleep: wall {1000 * (late + 0.01):.1f}, "
+            f"loop thread CPU {1000 * cpu:.1f}, process CPU {1000 * proc:.1f}):"
+        )
+        for start, _, wall, cpu, proc, what in trace.during(due, woke):
+            print(  # noqa: T201
+                f"  {1000 * (start - due):+6.1f} ms  wall {1000 * wall:5.1f}  cpu "
+                f"{1000 * cpu:5.1f}  process {1000 * proc:5.1f}  {what}"
+            )
 
 
 def main() -> None:
@@ -207,6 +307,7 @@ def main() -> None:
     parser.add_argument("--scrapes", type=int, default=5, help="per encoding")
     parser.add_argument("--gc", default="default,frozen", help="collector phases, in order")
     parser.add_argument("--encodings", default="identity,gzip", help="Accept-Encoding, in turn")
+    parser.add_argument("--trace", type=int, default=0, help="what ran in the N longest stalls")
     asyncio.run(bench(parser.parse_args()))
 
 

@@ -16,8 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from builders import encoded, interaction, mention, off
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.export import collector as collector_module
-from socialpulse.export.collector import register_metrics, sliced_snapshot
-from socialpulse.export.server import HttpServer, build_app
+from socialpulse.export.collector import KpiCollector, register_metrics, sliced_snapshot
+from socialpulse.export.server import HttpServer, _gzipped_chunks, build_app
 from socialpulse.kafka.worker import ConsumerStats
 from socialpulse.settings import Settings
 
@@ -66,7 +66,83 @@ async def test_sliced_snapshot_lets_other_tasks_run(monkeypatch: pytest.MonkeyPa
     assert turns - before >= len(BRANDS) - 1
 
 
+async def test_a_task_woken_during_a_slice_runs_before_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As the consumer is woken (a timer, a socket): it runs between slices, not two later."""
+    p = _pipeline()
+    monkeypatch.setattr(collector_module, "SLICE_SECONDS", 0.0)  # a slice per brand
+    loop = asyncio.get_running_loop()
+    order: list[str] = []
+    woken: asyncio.Queue[asyncio.Future[None]] = asyncio.Queue()
+    snapshot = p.store.brand_snapshot
+
+    def read(brand: str, now: float) -> object:
+        order.append("slice")
+        wake = loop.create_future()
+        woken.put_nowait(wake)
+        loop.call_later(0, wake.set_result, None)  # due now: made ready at the next turn
+        return snapshot(brand, now)
+
+    p.store.brand_snapshot = read  # type: ignore[assignment,method-assign]
+
+    async def consumer() -> None:
+        while True:
+            await (await woken.get())
+            order.append("consumer")
+
+    task = asyncio.create_task(consumer())
+    await sliced_snapshot(p.store, NOW)
+    await asyncio.sleep(0.01)
+    task.cancel()
+    assert order == ["slice", "consumer"] * len(BRANDS)
+
+
+def _signals_pipeline() -> Pipeline:
+    """Brands with filtered mentions and a live campaign (the signals families' samples)."""
+    p = Pipeline(Settings(brands=BRANDS))
+    text = "brand1 gave me a free gift card for testing the new phone, claim yours at the link"
+    for n in range(30):
+        raw = encoded(mention(NOW - 5, f"new{n}", 1, text=f"{text} {n}"))
+        p.process("mentions", raw, SRC, NOW, off())
+    return p
+
+
 OPENMETRICS = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+
+
+@pytest.mark.parametrize("chunk_bytes", [collector_module.CHUNK_BYTES, 64])
+@pytest.mark.parametrize("accept", ["", OPENMETRICS])
+async def test_the_prepared_body_is_byte_for_byte_the_encoder_s(
+    accept: str, chunk_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """KPI and signals lines written directly, in chunks, join to what prometheus-client writes."""
+    monkeypatch.setattr(collector_module, "CHUNK_BYTES", chunk_bytes)
+    p = _signals_pipeline()
+    filtered = p.signals.filtered["b1"]
+    assert sum(filtered.values()) > 0
+    assert p.signals.campaigns()
+    collector = KpiCollector(p, lambda: NOW, ConsumerStats(lag={SRC: 3}))
+    registry = CollectorRegistry()
+    registry.register(collector)  # no process metrics: nothing moves between the two
+    encoder, _ = choose_encoder(accept)
+    want = encoder(registry)
+    async with collector.prepared() as write:
+        chunks = await asyncio.to_thread(write, encoder)
+    assert b"".join(chunks) == want
+    assert len(chunks) > 1 if chunk_bytes == 64 else len(chunks) >= 1
+    largest_line = max(len(line) for line in want.splitlines(keepends=True))
+    assert all(len(c) < chunk_bytes + 40 * largest_line for c in chunks[:-1])
+    assert b'socialpulse_campaigns{brand="b1"} 1.0\n' in want
+    assert b'socialpulse_mentions_filtered_total{brand="b1",reason="campaign"}' in want
+
+
+def test_gzipped_chunks_are_one_gzip_stream_of_the_body() -> None:
+    chunks = [f"line {i} ".encode() * (i + 1) for i in range(300)]
+    body = b"".join(chunks)
+    assert gzip.decompress(b"".join(_gzipped_chunks(chunks))) == body
+    assert gzip.decompress(b"".join(_gzipped_chunks([body]))) == body
+    assert gzip.decompress(b"".join(_gzipped_chunks([]))) == b""
 
 
 @pytest.mark.parametrize("accept", ["", OPENMETRICS])
@@ -139,7 +215,7 @@ async def test_scrapes_reuse_unchanged_brands_and_stay_exact() -> None:
 
     async def body() -> str:
         async with cached.prepared() as write:
-            return write(encoder).decode()
+            return b"".join(write(encoder)).decode()
 
     def fresh() -> str:
         registry = CollectorRegistry()
@@ -183,7 +259,7 @@ async def test_a_prepared_scrape_builds_the_kpi_families_once(
 
     monkeypatch.setattr(collector_module.KpiCollector, "_window_metrics", counted)
     async with collector.prepared() as write:
-        text = await asyncio.to_thread(write, choose_encoder("")[0])
+        text = b"".join(await asyncio.to_thread(write, choose_encoder("")[0]))
     assert built == []
     assert 'socialpulse_mentions{brand="b3"' in text.decode()
     assert "socialpulse_ready" not in text.decode()  # no consumer given
@@ -203,12 +279,12 @@ async def test_the_body_is_what_was_read_on_the_loop() -> None:
         p.process("mentions", b"{", SRC, NOW, off())  # a reject and a mention, meanwhile
         text = "brand3 is wonderful"
         p.process("mentions", encoded(mention(NOW - 1, "z", text=text)), SRC, NOW, off())
-        body = write(encoder).decode()
+        body = b"".join(write(encoder)).decode()
     assert 'socialpulse_events_rejected_total{reason="invalid_json"} 0.0' in body
     assert 'socialpulse_mentions_tagged{brand="b3",window="5m"} 0.0' in body
     assert 'socialpulse_events_processed_total{stream="mentions"} 78.0' in body
     async with collector.prepared() as write:
-        body = write(encoder).decode()
+        body = b"".join(write(encoder)).decode()
     assert 'socialpulse_events_rejected_total{reason="invalid_json"} 1.0' in body
     assert 'socialpulse_events_processed_total{stream="mentions"} 80.0' in body
 
@@ -236,9 +312,13 @@ def test_values_are_written_as_the_encoders_write_them(value: float) -> None:
         assert collector_module._go(value) == collector_module.floatToGoString(value)
 
 
+@pytest.mark.parametrize("chunk_bytes", [collector_module.CHUNK_BYTES, 512])
 @pytest.mark.parametrize("prepared", [True, False])
-async def test_a_gzip_client_gets_the_same_exposition_compressed(prepared: bool) -> None:
+async def test_a_gzip_client_gets_the_same_exposition_compressed(
+    prepared: bool, chunk_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Prometheus asks for gzip: the body decompresses to the text an identity client gets."""
+    monkeypatch.setattr(collector_module, "CHUNK_BYTES", chunk_bytes)
     p = _pipeline()
     registry = CollectorRegistry()
     collector = register_metrics(registry, p, lambda: NOW, ConsumerStats(lag={SRC: 3}))
