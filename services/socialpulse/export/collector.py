@@ -104,17 +104,18 @@ class Slices:
 
 
 async def sliced_snapshot(
-    store: WindowStore, now: float, cache: BrandCache | None = None
+    store: WindowStore, now: float, cache: BrandCache | None = None, slices: Slices | None = None
 ) -> Snapshot:
     """``store.snapshot(now)`` read brand by brand, letting other tasks run every slice.
 
     Each brand's windows are read at once; events applied between slices show in the brands
     read after them, so brands of one scrape may differ by the events of a second or so. With
-    ``cache``, brands unchanged since the last call are not read again.
+    ``cache``, brands unchanged since the last call are not read again. ``slices``: the slice
+    the caller's work is in (else one starts here).
     """
     per_brand: Snapshot = {}
     minute = bucket_of(now)
-    slices = Slices()
+    slices = slices or Slices()
     for brand in list(store.brands):
         if cache is None:
             per_brand[brand] = store.brand_snapshot(brand, now)
@@ -135,7 +136,9 @@ async def sliced_snapshot(
     return out
 
 
-async def sliced_signal_lines(signals: Signals) -> tuple[list[bytes], list[bytes]]:
+async def sliced_signal_lines(
+    signals: Signals, slices: Slices | None = None
+) -> tuple[list[bytes], list[bytes]]:
     """The signals families' sample lines (filtered, campaigns), a brand at a time in slices.
 
     At 1,000 brands some 6,000 samples: built as ``Metric`` objects on the loop and encoded on
@@ -146,7 +149,7 @@ async def sliced_signal_lines(signals: Signals) -> tuple[list[bytes], list[bytes
         live[c.brand] += 1
     filtered: list[bytes] = []
     campaigns: list[bytes] = []
-    slices = Slices()
+    slices = slices or Slices()
     for brand, n in live.items():
         b = f'brand="{_label(brand)}"'
         reasons = signals.filtered.get(brand, {})
@@ -205,10 +208,13 @@ class KpiCollector(Collector):
         collecting = gc.isenabled()
         gc.disable()
         try:
-            snapshot = await sliced_snapshot(store, self._clock(), self._cache)
+            # One run of slices throughout: each step starting its own let two slices' work
+            # pile up where one ended and the next began.
+            slices = Slices()
+            snapshot = await sliced_snapshot(store, self._clock(), self._cache, slices)
             self._last = (time.monotonic(), snapshot)
-            lines = await self._sliced_lines(snapshot)
-            signals = await sliced_signal_lines(self._pipeline.signals)
+            lines = await self._sliced_lines(snapshot, slices)
+            signals = await sliced_signal_lines(self._pipeline.signals, slices)
             counts = _Prepared(snapshot, store.bucket_count(), self._pipeline.dedup.ids_held())
             self._prepared = counts
             # The KPI families are written from ``lines``: ``collect`` must not build them
@@ -241,7 +247,7 @@ class KpiCollector(Collector):
         pieces = _pieces(prepared.lines, prepared.signals, _headers(encoder))
         return _chunks(itertools.chain(pieces, (encoder(_Families(prepared.others)),)))
 
-    async def _sliced_lines(self, snapshot: Snapshot) -> tuple[list[bytes], ...]:
+    async def _sliced_lines(self, snapshot: Snapshot, slices: Slices) -> tuple[list[bytes], ...]:
         """Every brand's sample lines, written on the loop a slice at a time.
 
         On the loop rather than the writer's thread: the two would take turns holding the
@@ -249,7 +255,6 @@ class KpiCollector(Collector):
         the consume loop longer than slices do.
         """
         out: list[list[bytes]] = []
-        slices = Slices()
         for brand, per_window in snapshot.items():
             out.append(self._brand_lines(brand, per_window))
             await slices.check()
