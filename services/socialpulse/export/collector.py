@@ -175,8 +175,8 @@ class _Prepared:
     lines: tuple[list[bytes], ...] = ()
     # The signals families' sample lines, a piece per brand (``sliced_signal_lines``).
     signals: tuple[list[bytes], list[bytes]] = ([], [])
-    # Every other family, built on the loop: their sources (the signals stage's campaigns, the
-    # consumer's counters) change while the body is written.
+    # Every other family, built on the loop: their sources (the pipeline's and the consumer's
+    # counters) change while the body is written.
     others: tuple[Metric, ...] = ()
 
 
