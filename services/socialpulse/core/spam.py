@@ -20,7 +20,8 @@ until the cluster is big enough. Time is the mentions' ``created_at``; nothing r
 from __future__ import annotations
 
 import heapq
-from collections import OrderedDict, deque
+from array import array
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Final, Literal, get_args
 
@@ -126,7 +127,10 @@ class SpamDetector:
         self.index = NearDuplicateIndex(
             settings.window_seconds, settings.max_posts, native=self.hasher.native
         )
-        self._authors: OrderedDict[str, deque[float]] = OrderedDict()
+        # Account -> its posting times within the rate span, oldest first, at most
+        # ``_rate_posts``: an array of doubles (about 110 bytes; a deque was about 760, and
+        # ``max_authors`` of them are held per partition).
+        self._authors: OrderedDict[str, array[float]] = OrderedDict()
         self._rate_posts = max(settings.bot_rate_posts, settings.new_account_burst_posts)
         self._post_cluster: dict[int, int] = {}
         self._clusters: dict[int, Cluster] = {}
@@ -197,15 +201,17 @@ class SpamDetector:
         authors = self._authors
         times = authors.get(account)
         if times is None:
-            times = authors[account] = deque(maxlen=self._rate_posts)
+            times = authors[account] = array("d")
             if len(authors) > max_authors:
                 authors.popitem(last=False)
         else:
             authors.move_to_end(account)
         times.append(ts)
+        if len(times) > self._rate_posts:
+            del times[0]
         cutoff = ts - rate_seconds
         while times and times[0] <= cutoff:
-            times.popleft()
+            del times[0]
         recent = len(times)
         if recent >= bot_posts:
             reasons.append("bot_rate")
@@ -274,21 +280,23 @@ class SpamDetector:
         """Whether the cluster ``cluster`` still has a post in the window."""
         return cluster in self._clusters
 
-    def _posting_times(self, author: str, ts: float) -> deque[float]:
+    def _posting_times(self, author: str, ts: float) -> array[float]:
         """The author's posting times within the rate span, ``ts`` included."""
         s = self.settings
         authors = self._authors
         times = authors.get(author)
         if times is None:
-            times = authors[author] = deque(maxlen=self._rate_posts)
+            times = authors[author] = array("d")
             if len(authors) > s.max_authors:
                 authors.popitem(last=False)
         else:
             authors.move_to_end(author)
         times.append(ts)
+        if len(times) > self._rate_posts:
+            del times[0]
         cutoff = ts - s.bot_rate_seconds
         while times and times[0] <= cutoff:
-            times.popleft()
+            del times[0]
         return times
 
     def _expire(self, now: float) -> None:
@@ -321,7 +329,7 @@ class SpamDetector:
     def restore(self, state: SpamState) -> None:
         """Replace the detector's memory by ``state`` (from ``state``, with the same settings)."""
         span = self._rate_posts
-        self._authors = OrderedDict((a, deque(times, maxlen=span)) for a, times in state.authors)
+        self._authors = OrderedDict((a, array("d", times[-span:])) for a, times in state.authors)
         self.index.load(state.posts)
         self._post_cluster = state.post_cluster
         self._clusters = {c.id: c for c in state.clusters}
