@@ -74,12 +74,8 @@ class ColdTallies(Mapping[str, AuthorTally]):
         """Fresh tallies in order."""
         return (t for _, t in self.items())
 
-    def thawed(self) -> dict[str, AuthorTally]:
-        """The dict this was made from (fresh, mutable tallies)."""
-        return dict(self.items())
-
     def __repr__(self) -> str:
-        return f"ColdTallies({self.thawed()!r})"
+        return f"ColdTallies({dict(self.items())!r})"
 
 
 def frozen(tallies: Mapping[str, AuthorTally] | None) -> Mapping[str, AuthorTally] | None:
