@@ -133,6 +133,10 @@ class KafkaSettings(_Frozen):
     read regardless."""
     create_topics: bool = True
     """Create missing topics at start-up."""
+    startup_timeout_seconds: float = Field(default=300.0, ge=1, le=86_400)
+    """How long start-up waits for an unreachable or not-ready cluster (brokers restarting,
+    leaders being elected) before exiting with an error; once consuming, outages are waited out
+    without limit."""
     topic_partitions: int = Field(default=4, ge=1)
     """Partitions of the topics it creates."""
     # Compacted topic holding the window state of this consumer group; default "<group_id>.state".

@@ -251,6 +251,44 @@ async def test_broker_down_30s_worker_recovers_on_its_own(
         assert w.starts == 1
 
 
+async def test_worker_started_while_the_broker_is_down_starts_once_it_is_back(
+    tmp_path: Path,
+    separate_kafka: SeparateKafka,
+    workers: list[WorkerProcess],
+    record_result: Rows,
+) -> None:
+    """Start-up waits for the cluster (``kafka.startup_timeout_seconds``), not 30 s, not forever.
+
+    A pod rescheduled while its brokers restart must come up by itself, exactly: the outage
+    here outlasts what start-up steps used to wait.
+    """
+    events = fault_events() // 2
+    scenario = await scenario_with_topics(separate_kafka.bootstrap, tmp_path, "startdown")
+    await separate_kafka.stop()
+    w = await start_worker("socialpulse", scenario, "w1", workers)
+    await asyncio.sleep(40)
+    assert w.alive, f"worker gave up while the broker was down:\n{w.log_tail()}"
+    await separate_kafka.restart_keeping_data()
+    back = time.monotonic()
+    feeder = Feeder(scenario, events, fault_rate(), seed=14)
+    feeder.start()
+    await feeder.wait()
+    await measure(
+        record_result,
+        "4b broker down 40 s while a worker starts",
+        "socialpulse",
+        scenario,
+        [w],
+        back,
+        feeder.sent,
+        note=f"worker {'kept waiting' if w.alive else 'exited'}; producer failures {feeder.failed}",
+    )
+    assert w.alive, w.log_tail()
+    assert w.starts == 1
+    # It said why it was waiting, rather than waiting silently.
+    assert "could not reach the Kafka cluster yet" in w.log.read_text(), w.log_tail()
+
+
 @impls
 async def test_resent_ids_count_once(
     impl: str,

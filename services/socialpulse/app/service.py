@@ -81,13 +81,19 @@ async def run_service(
         kafka = settings.kafka
         opts = client_options(kafka, bootstrap)
         await check_access(opts)  # a refused login stops start-up here, not in endless retries
+        # One deadline for every start-up step that needs the cluster (kafka/startup.py).
+        deadline = time.monotonic() + kafka.startup_timeout_seconds
         if kafka.create_topics:
-            await ensure_topics(opts, dict(service_topics(settings).values()))
+            await ensure_topics(
+                opts,
+                dict(service_topics(settings).values()),
+                timeout_s=deadline - time.monotonic(),
+            )
 
         worker = Worker(settings, pipeline, bootstrap, clock)
         registry = CollectorRegistry()
         collector = register_metrics(registry, pipeline, clock, worker.stats)
-        alerts = await _start_alerts(settings, opts, stack)
+        alerts = await _start_alerts(settings, opts, stack, deadline)
         evaluator = Evaluator(
             settings,
             opts,
@@ -139,7 +145,7 @@ async def run_service(
         )
         await http.start()
         stack.push_async_callback(http.stop)
-        await worker.start()
+        await worker.start(deadline)
         stack.push_async_callback(_within, worker.stop(), settings.shutdown_timeout_seconds)
 
         demo = (
@@ -227,10 +233,12 @@ class _Alerts:
         self.dispatcher = d
 
 
-async def _start_alerts(settings: Settings, opts: dict[str, Any], stack: AsyncExitStack) -> _Alerts:
+async def _start_alerts(
+    settings: Settings, opts: dict[str, Any], stack: AsyncExitStack, deadline: float
+) -> _Alerts:
     """Read back the alerts topic and open the webhook session (when URLs are configured)."""
     alert_log = AlertLog(settings.kafka.alerts_topic, opts, producer_options(settings.kafka))
-    await alert_log.start()
+    await alert_log.start(deadline)
     stack.push_async_callback(alert_log.stop)
     webhooks = None
     if settings.alerts.webhook_urls:

@@ -16,6 +16,7 @@ from typing import Any, Final
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from socialpulse.kafka.startup import deadline_or_default, patiently, topic_partitions
 from socialpulse.kafka.topic_reader import Record, TopicReader
 from socialpulse.kafka.topics import TopicSpec
 
@@ -56,25 +57,37 @@ class AlertLog:
         self._reader = TopicReader(topic, client_options)
         self._producer: AIOKafkaProducer | None = None
 
-    async def start(self) -> None:
-        """Connect and read every key the topic holds (the topic must exist)."""
+    async def start(self, deadline: float | None = None) -> None:
+        """Connect and read every key the topic holds (the topic must exist).
+
+        An unreachable cluster is waited for until ``deadline``; a topic that cannot be read
+        to its end by then is read before the first send instead (``deliver`` catches up).
+        ``deadline`` is a ``time.monotonic()``; None: ``DEFAULT_WAIT_S`` from now.
+        """
+        deadline = deadline_or_default(deadline)
         self._producer = AIOKafkaProducer(acks="all", **self._producer_opts, **self._opts)
-        await self._producer.start()
         try:
+            await patiently(self._producer.start, "connect to the Kafka cluster", deadline)
             # One metadata round trip: partitions_for() would wait 40 s for a missing topic.
-            cluster = await self._producer.client.fetch_all_metadata()
-        except KafkaError as e:
-            await self.stop()
-            raise RuntimeError(f"cannot read Kafka metadata for {self.topic!r}: {e!r}") from e
-        partitions = cluster.partitions_for_topic(self.topic)
-        if not partitions:
-            await self.stop()
-            raise RuntimeError(
+            partitions = await topic_partitions(
+                self._producer,
+                self.topic,
                 f"alerts topic {self.topic!r} is missing: create it with cleanup.policy=compact "
-                "or let the service create it (kafka.create_topics: true)"
+                "or let the service create it (kafka.create_topics: true)",
+                deadline,
             )
-        await self._reader.open(partitions)
-        await self.catch_up()
+            await patiently(
+                lambda: self._reader.open(partitions),
+                f"read the alerts topic {self.topic!r}",
+                deadline,
+            )
+        except BaseException:
+            await self.stop()
+            raise
+        try:
+            await self.catch_up()
+        except RuntimeError as e:
+            log.warning("%s; read before the first alert is sent", e)
 
     async def stop(self) -> None:
         """Close the clients."""

@@ -55,7 +55,6 @@ from typing import Any, Final
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
 
 from socialpulse.core.dedup import Deduplicator, unpack_v2
 from socialpulse.core.signals import Signals
@@ -63,6 +62,7 @@ from socialpulse.core.windows.bucket import decode_minute, encode_minute
 from socialpulse.core.windows.store import WindowStore
 from socialpulse.core.windows.timeline import Source
 from socialpulse.kafka.batch_sender import Outgoing, send_batches
+from socialpulse.kafka.startup import deadline_or_default, topic_partitions
 from socialpulse.kafka.topics import TopicSpec
 
 log = logging.getLogger(__name__)
@@ -235,19 +235,21 @@ class Changelog:
         # When each owned partition's signals state was last taken (monotonic seconds).
         self._signals_at: dict[Source, float] = {}
 
-    async def start(self) -> None:
-        """Learn the state topic's partition count (the topic must exist)."""
-        try:
-            # One metadata round trip: partitions_for() would wait 40 s for a missing topic.
-            cluster = await self._producer.client.fetch_all_metadata()
-        except KafkaError as e:
-            raise RuntimeError(f"cannot read Kafka metadata for {self.topic!r}: {e!r}") from e
-        partitions = cluster.partitions_for_topic(self.topic)
-        if not partitions:
-            raise RuntimeError(
-                f"state topic {self.topic!r} is missing: create it with cleanup.policy=compact "
-                "(see README, State), or let the service create it (kafka.create_topics: true)"
-            )
+    async def start(self, deadline: float | None = None) -> None:
+        """Learn the state topic's partition count.
+
+        The cluster is waited for until ``deadline`` (``time.monotonic()``; None:
+        ``DEFAULT_WAIT_S`` from now).
+        """
+        deadline = deadline_or_default(deadline)
+        # One metadata round trip: partitions_for() would wait 40 s for a missing topic.
+        partitions = await topic_partitions(
+            self._producer,
+            self.topic,
+            f"state topic {self.topic!r} is missing: create it with cleanup.policy=compact "
+            "(see README, State), or let the service create it (kafka.create_topics: true)",
+            deadline,
+        )
         self._partitions = len(partitions)
 
     def _partition_of(self, source: Source) -> int:

@@ -7,7 +7,6 @@ never altered: their partitions and configs stay as they are.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -19,13 +18,14 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
+from socialpulse.kafka.startup import backoff_or_fail
+
 __all__ = ["TopicDescription", "TopicSpec", "describe_topics", "ensure_topics"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S: Final = 30.0
 MAX_REPLICATION_FACTOR: Final = 3
-_BACKOFF_S: Final = (0.2, 0.5, 1.0, 2.0)
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,8 @@ async def read_from_start(
     consumer = AIOKafkaConsumer(
         group_id=None, enable_auto_commit=False, auto_offset_reset="earliest", **client_options
     )
-    await consumer.start()
     try:
+        await consumer.start()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
@@ -161,13 +161,16 @@ async def ensure_topics(
 async def _started_admin(client_options: dict[str, Any], deadline: float) -> Any:
     """An admin client that has fetched the cluster metadata, retried until ``deadline``."""
     attempt = 0
+    since = time.monotonic()
     while True:
         admin = AIOKafkaAdminClient(**client_options)
         try:
             await admin.start()
         except (KafkaError, OSError, TimeoutError) as exc:
             await admin.close()
-            attempt = await _backoff_or_fail(attempt, deadline, "reach the Kafka cluster", exc)
+            attempt = await backoff_or_fail(
+                attempt, deadline, "reach the Kafka cluster", exc, since=since
+            )
         else:
             return admin
 
@@ -178,6 +181,7 @@ async def _create_missing(
     """Create the topics that do not exist; return the names of all that were missing."""
     was_missing: dict[str, None] = {}  # ordered set
     attempt = 0
+    since = time.monotonic()
     while True:
         try:
             existing = set(await admin.list_topics())
@@ -197,7 +201,7 @@ async def _create_missing(
         except (KafkaError, OSError, TimeoutError) as exc:
             if isinstance(exc, KafkaError) and not exc.retriable:
                 raise
-            attempt = await _backoff_or_fail(attempt, deadline, "create topics", exc)
+            attempt = await backoff_or_fail(attempt, deadline, "create topics", exc, since=since)
             continue
         retry: KafkaError | None = None
         for result in response.to_object()["topic_errors"]:
@@ -212,12 +216,13 @@ async def _create_missing(
             retry = error
         if retry is None:
             return list(was_missing)
-        attempt = await _backoff_or_fail(attempt, deadline, "create topics", retry)
+        attempt = await backoff_or_fail(attempt, deadline, "create topics", retry, since=since)
 
 
 async def _wait_for_leaders(admin: Any, names: list[str], deadline: float) -> None:
     """Wait until every partition of ``names`` has a leader, so clients can use them at once."""
     attempt = 0
+    since = time.monotonic()
     while True:
         pending: list[str] = []
         try:
@@ -235,20 +240,10 @@ async def _wait_for_leaders(admin: Any, names: list[str], deadline: float) -> No
             pending = names
         if not pending:
             return
-        attempt = await _backoff_or_fail(
-            attempt, deadline, f"see leaders for the new topics {', '.join(pending)}", None
+        attempt = await backoff_or_fail(
+            attempt,
+            deadline,
+            f"see leaders for the new topics {', '.join(pending)}",
+            None,
+            since=since,
         )
-
-
-async def _backoff_or_fail(
-    attempt: int, deadline: float, doing: str, error: BaseException | None
-) -> int:
-    """Sleep before the next attempt, or raise RuntimeError when ``deadline`` has passed."""
-    delay = _BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)]
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        because = f": {error!r}" if error is not None else ""
-        raise RuntimeError(f"could not {doing} in time{because}") from error
-    log.debug("could not %s yet (%r); retrying in %.1f s", doing, error, delay)
-    await asyncio.sleep(min(delay, remaining))
-    return attempt + 1

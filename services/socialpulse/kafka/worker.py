@@ -48,6 +48,7 @@ from socialpulse.kafka.errors import ERROR_KINDS, PERMANENT, advice, error_kind
 from socialpulse.kafka.joins import JoinPublisher, JoinReader, JoinStats, joins_topic_spec
 from socialpulse.kafka.minutes import MinutePublisher
 from socialpulse.kafka.options import client_options, producer_options
+from socialpulse.kafka.startup import patiently, topic_partitions
 from socialpulse.kafka.trends import TrendPublisher, TrendReader, trends_topic_spec
 from socialpulse.settings import Settings
 
@@ -256,18 +257,31 @@ class Worker:
         # Scores texts too long for the loop (``Pipeline.long_texts``); started on first need.
         self._scoring_pool: ProcessPoolExecutor | None = None
 
-    async def start(self) -> None:
-        """Connect and join the consumer group; ``KafkaAccessDenied`` if the brokers refuse us."""
+    async def start(self, deadline: float | None = None) -> None:
+        """Connect and join the consumer group; ``KafkaAccessDenied`` if the brokers refuse us.
+
+        An unreachable cluster is waited for until ``deadline`` (``time.monotonic()``; None:
+        ``kafka.startup_timeout_seconds`` from now), then RuntimeError; a missing minutes or
+        state topic is a RuntimeError at once.
+        """
+        if deadline is None:
+            deadline = time.monotonic() + self._kafka.startup_timeout_seconds
         await check_access(self._opts)
-        await self._producer.start()
+        await patiently(self._producer.start, "connect to the Kafka cluster", deadline)
         try:
-            await self._require_minutes_topic()
-            await self.changelog.start()
+            await topic_partitions(
+                self._producer,
+                self.minutes.topic,
+                f"minutes topic {self.minutes.topic!r} is missing: create it (socialpulse topics "
+                "--create) or let the service create it (kafka.create_topics: true)",
+                deadline,
+            )  # no checkpoint could commit without it
+            await self.changelog.start(deadline)
             spec = joins_topic_spec(
                 self._kafka.topic_partitions, self._settings.longest_window_seconds
             )
             self._join_reader.start(self._producer, spec if self._kafka.create_topics else None)
-            await self._consumer.start()
+            await patiently(self._consumer.start, "join the consumer group", deadline)
         except BaseException:
             await self._consumer.stop()
             await self._join_reader.stop()
@@ -283,19 +297,6 @@ class Worker:
             )
         self._consumer.subscribe(list(self._streams), listener=_Rebalance(self))
         self._started = True
-
-    async def _require_minutes_topic(self) -> None:
-        """Fail start-up without the minutes topic: no checkpoint could commit without it."""
-        topic = self.minutes.topic
-        try:
-            cluster = await self._producer.client.fetch_all_metadata()
-        except KafkaError as e:
-            raise RuntimeError(f"cannot read Kafka metadata for {topic!r}: {e!r}") from e
-        if not cluster.partitions_for_topic(topic):
-            raise RuntimeError(
-                f"minutes topic {topic!r} is missing: create it (socialpulse topics --create) or "
-                "let the service create it (kafka.create_topics: true)"
-            )
 
     async def stop(self) -> None:
         """Checkpoint what was processed and leave the group; safe to call twice.
