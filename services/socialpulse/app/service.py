@@ -62,7 +62,50 @@ async def run_service(
     out: Printer,
     clock: Clock = time.time,
 ) -> None:
-    """Run until ``stop`` is set; ``out`` receives the start-up lines and the live summary."""
+    """Run until ``stop`` is set; ``out`` receives the start-up lines and the live summary.
+
+    ``stop`` set while still starting (waiting for the cluster, restoring nothing yet) ends
+    start-up at once: what was started is stopped, and it returns normally.
+    """
+    starting = _StartUp(stop)
+    try:
+        await _serve(settings, stop, out, clock, starting)
+    except asyncio.CancelledError:
+        if not starting.interrupted:
+            raise
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        out("socialpulse stopped before start-up finished")
+    finally:
+        starting.done()
+
+
+class _StartUp:
+    """Cancels the starting task when ``stop`` is set before ``done``.
+
+    A Ctrl-C or SIGTERM must not wait out ``kafka.startup_timeout_seconds``.
+    """
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        self.interrupted = False
+        self._task = asyncio.current_task()
+        self._watch = asyncio.create_task(self._cancel_on(stop), name="start-up-stop")
+
+    async def _cancel_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        if self._task is not None:
+            self.interrupted = True
+            self._task.cancel()
+
+    def done(self) -> None:
+        """Start-up is over: from here ``stop`` is the running service's business."""
+        self._watch.cancel()
+
+
+async def _serve(
+    settings: Settings, stop: asyncio.Event, out: Printer, clock: Clock, starting: _StartUp
+) -> None:
     web_config = _web_config(settings)
     # First: a scorer named in settings that cannot be loaded stops start-up before anything runs.
     pipeline = Pipeline(settings)
@@ -161,6 +204,7 @@ async def run_service(
             f"{demo}"
             " — Ctrl-C stops"
         )
+        starting.done()
         tasks = [
             asyncio.create_task(worker.run(stop), name="worker"),
             asyncio.create_task(evaluator.run(stop), name="evaluator"),
