@@ -156,9 +156,14 @@ class KafkaSettings(_Frozen):
     checkpoint_interval_seconds: float = Field(default=1.0, gt=0)
     """How often state is flushed and offsets committed after it."""
     signals_snapshot_interval_seconds: float = Field(default=10.0, gt=0, le=3600)
-    """How often a changed partition's signals state (spam window, trend sketches) is written
-    whole to the state topic, besides every handover. After a crash the partition is re-read
-    from the last one, at most this much reading plus a checkpoint (README: State)."""
+    """Shortest wait between two snapshots of a changed partition's signals state (spam window,
+    trend sketches), written whole to the state topic, besides every handover. Past it, a
+    snapshot waits until the partition has read a quarter as many mentions as its spam window
+    holds posts (README: State)."""
+    signals_snapshot_max_interval_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    """Longest wait between two snapshots of a changed partition's signals state. After a crash
+    the partition is re-read from the last one: at most this much reading, or a quarter of its
+    spam window's posts, plus a checkpoint. At least `signals_snapshot_interval_seconds`."""
     max_checkpoint_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
     """Longest wait between checkpoints when flushes are costly (a backfill): the interval grows
     so that flushing takes at most a fifth of the time, up to this."""
@@ -198,6 +203,16 @@ class KafkaSettings(_Frozen):
             )
         if self.ssl_certfile is None and (self.ssl_keyfile or self.ssl_key_password):
             raise ValueError("ssl_keyfile and ssl_key_password need ssl_certfile")
+        return self
+
+    @model_validator(mode="after")
+    def _snapshot_intervals_ordered(self) -> KafkaSettings:
+        if self.signals_snapshot_max_interval_seconds < self.signals_snapshot_interval_seconds:
+            raise ValueError(
+                "signals_snapshot_max_interval_seconds "
+                f"({self.signals_snapshot_max_interval_seconds:g}) must be at least "
+                f"signals_snapshot_interval_seconds ({self.signals_snapshot_interval_seconds:g})"
+            )
         return self
 
     @model_validator(mode="after")

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from socialpulse.core.pipeline import Pipeline  # noqa: E402
 from socialpulse.demo.brands import DEMO_BRANDS  # noqa: E402
 from socialpulse.demo.generator import DemoTraffic  # noqa: E402
+from socialpulse.kafka.changelog import Changelog  # noqa: E402
 from socialpulse.settings import Settings  # noqa: E402
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00Z
@@ -90,6 +91,63 @@ def main() -> None:
             f"{took[part]:.1f} |"
         )
     print("\n".join(rows))  # noqa: T201
+    _snapshot_rates(per, settings, now - total / args.rate, args.rate)
+
+
+def _snapshot_rates(
+    per: dict[int, list[tuple[int, bytes]]], settings: Settings, start: float, rate: float
+) -> None:
+    """State topic bytes the snapshots write, by the changelog's rule, beside a fixed interval.
+
+    The same mentions, one simulated second of them at a time per partition; after each second
+    ``Changelog._signals_due`` decides (the worker's checkpoint asks it every second), once with
+    ``kafka.signals_snapshot_max_interval_seconds`` and once without it (every
+    ``signals_snapshot_interval_seconds``, the rule before it).
+    """
+    k = settings.kafka
+    rules = {
+        "every interval (before)": None,
+        "a quarter of the window read": k.signals_snapshot_max_interval_seconds,
+    }
+    per_second = {part: max(1, round(len(r) / (sum(map(len, per.values())) / rate)))
+                  for part, r in per.items()}  # fmt: skip
+    seconds = max(len(r) // per_second[part] + 1 for part, r in per.items())
+    print(  # noqa: T201
+        f"\nsignals snapshots over {seconds:,} s of event time "
+        f"(interval {k.signals_snapshot_interval_seconds:g} s, longest "
+        f"{k.signals_snapshot_max_interval_seconds:g} s), all partitions:\n"
+        "| rule | snapshots | MB written | kB/s of event time | longest re-read after a crash |\n"
+        "| --- | --- | --- | --- | --- |"
+    )
+    for label, longest in rules.items():
+        p = Pipeline(settings)
+        c = Changelog(
+            "state", {}, p.store, p.dedup, None,  # no producer: it never sends
+            signals=p.signals,
+            signals_interval=k.signals_snapshot_interval_seconds,
+            signals_max_interval=longest,
+        )  # fmt: skip
+        taken = {part: -1.0e9 for part in per}
+        at_offset = dict.fromkeys(per, 0)
+        count = written = reread = 0
+        for second in range(seconds):
+            for part, records in per.items():
+                step = per_second[part]
+                batch = records[second * step : (second + 1) * step]
+                if not batch:
+                    continue
+                source = ("mentions", part)
+                p.process_batch("mentions", batch, source, start + second + 1)
+                if c._signals_due(source, second - taken[part]):  # noqa: SLF001
+                    written += len(p.signals.snapshot(source))
+                    count += 1
+                    taken[part] = second
+                    at_offset[part] = batch[-1][0]
+                reread = max(reread, batch[-1][0] - at_offset[part])
+        print(  # noqa: T201
+            f"| {label} | {count:,} | {written / 1e6:,.1f} | {written / seconds / 1e3:,.1f} | "
+            f"{reread:,} mentions |"
+        )
 
 
 if __name__ == "__main__":

@@ -66,6 +66,9 @@ _CAMPAIGNS_HELD: Final = 1024
 # within a broker's default record limit (1 MB).
 PARTS_PER_PARTITION: Final = 256
 PART_TEXT_CHARS: Final = 500
+# A changed partition's signals state is written again once the partition has read this share
+# of the posts its spam window holds (``Signals.snapshot_worth``).
+SNAPSHOT_AFTER_SHARE: Final = 0.25
 # Version of a partition's signals state (``Signals.snapshot``).
 STATE_VERSION: Final = 1
 
@@ -261,6 +264,20 @@ class Signals:
         """Whether ``source`` moved past the offset of its last snapshot (or restore)."""
         part = self._partitions.get(source)
         return part is not None and part.offset > part.snapshot_offset
+
+    def snapshot_worth(self, source: Source) -> bool:
+        """Whether ``source`` read on far enough since its last snapshot for another to pay.
+
+        A snapshot writes the whole spam window; a crash costs re-reading what came after the
+        last one. Waiting until the partition has read ``SNAPSHOT_AFTER_SHARE`` of the posts
+        its window holds keeps what the state topic receives in proportion to the input, and
+        the re-read after a crash within about as much work as a restore.
+        """
+        part = self._partitions.get(source)
+        if part is None:
+            return False
+        held = len(part.spam.index) if self.enabled else 0
+        return part.offset - part.snapshot_offset >= held * SNAPSHOT_AFTER_SHARE
 
     def snapshot(self, source: Source) -> bytes:
         """The state of ``source`` with the offset it stands at, for the state topic."""

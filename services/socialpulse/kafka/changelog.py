@@ -32,11 +32,14 @@ what a checkpoint sends when a backfill touches every minute.
 
 Version 4 adds one record per input partition of the mentions topic, kind ``s`` (minute 0): the
 partition's signals state (``Signals.snapshot``: spam window, trend sketches, campaign brands)
-with the offset it stands at, written whole every ``kafka.signals_snapshot_interval_seconds``
-and at every handover (revocation, shutdown), in parts like any record over ``CHUNK_BYTES``. A
-restore installs it and the worker re-reads the partition from that offset when it is below the
-committed one: the window store skips what it already holds, and the signals stage sees the
-same events in the same order as an uninterrupted run. Version-4 window records are version 3's.
+with the offset it stands at, written whole at most every
+``kafka.signals_snapshot_interval_seconds`` once the partition has read on by a quarter of the
+posts its spam window holds (``Signals.snapshot_worth``), at least every
+``kafka.signals_snapshot_max_interval_seconds``, and at every handover (revocation,
+shutdown), in parts like any record over ``CHUNK_BYTES``. A restore installs it and the worker
+re-reads the partition from that offset when it is below the committed one: the window store
+skips what it already holds, and the signals stage sees the same events in the same order as an
+uninterrupted run. Version-4 window records are version 3's.
 
 Versions 1 and 2 kept the ids in records of their own (kind ``d``). They are still read: a
 restore loads them, and once a version-3 record of the same minute is whole in the topic, the
@@ -213,8 +216,13 @@ class Changelog:
         stats: StateStats | None = None,
         signals: Signals | None = None,
         signals_interval: float = 10.0,
+        signals_max_interval: float | None = None,
     ) -> None:
-        """``signals``' partitions are written every ``signals_interval`` seconds at most."""
+        """``signals``' partitions are written every ``signals_interval`` seconds at most.
+
+        Past it, a partition's state waits until a snapshot is worth its cost
+        (``Signals.snapshot_worth``), up to ``signals_max_interval`` (None: not at all).
+        """
         self.topic = topic
         self.stats = stats if stats is not None else StateStats()
         self._opts = client_options
@@ -232,6 +240,9 @@ class Changelog:
         self._next_seq = 1
         self._signals = signals if signals is not None and signals.stateful else None
         self._signals_interval = signals_interval
+        self._signals_max_interval = (
+            signals_interval if signals_max_interval is None else signals_max_interval
+        )
         # When each owned partition's signals state was last taken (monotonic seconds).
         self._signals_at: dict[Source, float] = {}
 
@@ -277,7 +288,7 @@ class Changelog:
             signals = self._signals
             if signals is not None and signals.changed(source):
                 last = self._signals_at.get(source)
-                if handover or last is None or now - last >= self._signals_interval:
+                if handover or last is None or self._signals_due(source, now - last):
                     self._signals_at[source] = now
                     value = signals.snapshot(source)
                     n += self._put(source, (_SIGNALS, topic, partition, 0), epoch, value)
@@ -296,6 +307,13 @@ class Changelog:
                     n += self._delete(source, logical)
                     n += self._delete(source, (_DEDUP, topic, partition, index))
         return n
+
+    def _signals_due(self, source: Source, elapsed: float) -> bool:
+        """Whether a partition's changed signals state, taken ``elapsed`` seconds ago, is due."""
+        if elapsed < self._signals_interval:
+            return False
+        assert self._signals is not None  # noqa: S101 - only asked with signals
+        return elapsed >= self._signals_max_interval or self._signals.snapshot_worth(source)
 
     def _put(self, source: Source, logical: Logical, epoch: int, value: bytes) -> int:
         """Queue ``value`` as the newest version of ``logical``; returns records queued."""

@@ -189,6 +189,7 @@ class Worker:
             self.stats.state,
             pipeline.signals,
             self._kafka.signals_snapshot_interval_seconds,
+            self._kafka.signals_snapshot_max_interval_seconds,
         )
         self.minutes = MinutePublisher(
             self._kafka.minutes_topic_name,

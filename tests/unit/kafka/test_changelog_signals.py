@@ -163,3 +163,57 @@ async def test_an_unreadable_signals_record_stops_the_restore() -> None:
     with pytest.raises(StateFormatError, match="unreadable"):
         await _changelog(topic, p).restore({SRC}, generation=2)
     assert p.signals.partitions == []
+
+
+def _snapshots(topic: FakeStateTopic) -> int:
+    """Signals snapshots written so far (each as its part 0 and maybe more parts)."""
+    keys = [msgspec.msgpack.decode(r.key) for r in topic.log if r.value is not None]
+    return sum(1 for k in keys if k[0] == "s" and k[6] == 0)
+
+
+async def test_a_snapshot_waits_until_the_partition_read_a_quarter_of_its_window() -> None:
+    topic = FakeStateTopic()
+    p = Pipeline(SETTINGS)
+    c = changelog_on(topic, p, signals=p.signals, signals_interval=0.0, signals_max_interval=3600)
+    await c.restore({SRC}, generation=1)
+    records = _records(600)
+    p.process_batch("mentions", records[:300], SRC, NOW)
+    c.collect({SRC})
+    assert not await c.flush()
+    assert _snapshots(topic) == 1  # the first is written at once
+    written_at, gaps = 299, []
+    for offset, value in records[300:]:
+        p.process_batch("mentions", [(offset, value)], SRC, NOW)
+        held = len(p.signals._partitions[SRC].spam.index)
+        before = _snapshots(topic)
+        c.collect({SRC})
+        assert not await c.flush()
+        if _snapshots(topic) > before:
+            gaps.append(offset - written_at)
+            assert offset - written_at >= held / 4
+            written_at = offset
+        else:
+            assert offset - written_at < held / 4
+    assert len(gaps) >= 2, gaps  # it does write again, a quarter of the window apart
+
+    # With no longest interval of its own, every collect past the interval writes, as before.
+    every = FakeStateTopic()
+    q = Pipeline(SETTINGS)
+    c = changelog_on(every, q, signals=q.signals, signals_interval=0.0)
+    await c.restore({SRC}, generation=1)
+    for offset, value in records[:20]:
+        q.process_batch("mentions", [(offset, value)], SRC, NOW)
+        c.collect({SRC})
+        assert not await c.flush()
+    assert _snapshots(every) == 20
+
+
+def test_the_longest_snapshot_interval_is_at_least_the_shortest() -> None:
+    with pytest.raises(ValueError, match="must be at least"):
+        Settings(
+            brands=ALPHA_BETA,
+            kafka={
+                "signals_snapshot_interval_seconds": 60,
+                "signals_snapshot_max_interval_seconds": 30,
+            },
+        )
