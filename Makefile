@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# The compiled fingerprint, tokeniser and band lookup (services/socialpulse-native, C over the CPython API)
+# The compiled fingerprint, tokeniser and LSH index (services/socialpulse-native, C over the CPython API)
 # are optional: built where the C compiler Python's build uses and Python's headers exist, else
 # skipped with a message; socialpulse then uses its Python code, identical. Where they exist a
 # failed build is reported here and fails the differential tests (tests/native_texts.buildable).
@@ -38,7 +38,7 @@ $(NATIVE): $(STAMP) $(wildcard $(NATIVE_SRC)/*.c $(NATIVE_SRC)/*.h) $(NATIVE_SRC
 	  else echo "socialpulse-native did not build: the Python code is used (the next make tries again)"; fi; \
 	else touch $(NATIVE); fi
 
-native: $(READY) ## Build the optional compiled fingerprint, tokeniser and band lookup (make install does it where a C compiler exists)
+native: $(READY) ## Build the optional compiled fingerprint, tokeniser and LSH index (make install does it where a C compiler exists)
 
 FUZZ_SECONDS ?= 600
 fuzz: $(STAMP) ## Fuzz the compiled module under ASan + UBSan against the Python code for FUZZ_SECONDS (600) on one core; needs clang and libclang-rt-dev, installs atheris

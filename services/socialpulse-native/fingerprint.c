@@ -1,6 +1,5 @@
 /* socialpulse_native: the near-duplicate fingerprint of a batch of texts, compiled (and the
- * module, whose other functions are the trend terms, terms.c, and the LSH band lookup,
- * nearest.c).
+ * module, whose other parts are the trend terms, terms.c, and the LSH index, bandindex.c).
  *
  * Bit-identical to socialpulse.core.neardup.MinHasher._compute_python: each text lowered by
  * str.lower, URLs and handles dropped as ``neardup._LINKS`` matches them, the letters
@@ -272,9 +271,6 @@ done:
 }
 
 static PyMethodDef methods[] = {
-    {"nearest", nearest, METH_VARARGS,
-     "nearest(by_band, bands, signature, threshold) -> (post, similarity) or None\n\n"
-     "The most similar post sharing a band (core.neardup.NearDuplicateIndex.nearest)."},
     {"terms", terms, METH_VARARGS,
      "terms(text, stop) -> the distinct trend terms of text, stop-words out (core.terms)"},
     {"fingerprints", fingerprints, METH_VARARGS,
@@ -301,6 +297,11 @@ PyInit_socialpulse_native(void)
     /* What socialpulse checks before using the module (core/native.py): bumped with every
        change to a function's signature or meaning, so a stale build is never called. */
     if (m && PyModule_AddIntConstant(m, "API", SOCIALPULSE_NATIVE_API) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (m && (PyType_Ready(&BandIndexType) < 0 ||
+              PyModule_AddObjectRef(m, "BandIndex", (PyObject *)&BandIndexType) < 0)) {
         Py_DECREF(m);
         return NULL;
     }

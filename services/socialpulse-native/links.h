@@ -1,4 +1,4 @@
-/* What fingerprint.c, terms.c and nearest.c share: the link scanner, str.lower, the functions. */
+/* What fingerprint.c, terms.c and bandindex.c share: the link scanner, str.lower, the functions. */
 #ifndef SOCIALPULSE_NATIVE_LINKS_H
 #define SOCIALPULSE_NATIVE_LINKS_H
 #define PY_SSIZE_T_CLEAN
@@ -6,7 +6,7 @@
 
 /* The module's API version (its attribute ``API``): socialpulse (core/native.py) uses a build
  * only when it matches, so an installed build older than the Python code is never called. */
-#define SOCIALPULSE_NATIVE_API 1
+#define SOCIALPULSE_NATIVE_API 2
 
 /* The end of a link (or, with ``handles``, an @handle) starting at i of a lowered text, else i:
  * ``(?:https?://|www\.)\S+`` (``terms._URL``), with ``|@\w+`` ``neardup._LINKS``; sre's \S is
@@ -15,8 +15,8 @@ Py_ssize_t link_end(int kind, const void *data, Py_ssize_t n, Py_ssize_t i, int 
 
 extern PyObject *str_lower;  /* str.lower: a str subclass's own lower is never called */
 
-/* nearest(by_band, bands, signature, threshold): core.neardup's LSH lookup (nearest.c). */
-PyObject *nearest(PyObject *self, PyObject *args);
+/* BandIndex(values, bands): core.neardup's LSH index in flat arrays (bandindex.c). */
+extern PyTypeObject BandIndexType;
 
 /* terms(text, stop): core.terms.Tokeniser's terms of one text. */
 PyObject *terms(PyObject *self, PyObject *args);

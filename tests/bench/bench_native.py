@@ -1,4 +1,4 @@
-"""Benchmark: the fingerprint and the trend terms per mention, compiled beside the Python code.
+"""Benchmark: the fingerprint, the trend terms and the LSH index, compiled beside the Python code.
 
 Distinct demo mention texts (no cache hits): fingerprints in poll-partition batches as the
 signals stage sees them and one text alone, terms a text at a time (the Python tokeniser's
@@ -11,13 +11,15 @@ Run with ``python tests/bench/bench_native.py`` (``--help``).
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import time
+import tracemalloc
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from socialpulse.core import neardup
-from socialpulse.core.neardup import Fingerprint, MinHasher
+from socialpulse.core.neardup import Fingerprint, MinHasher, NearDuplicateIndex
 from socialpulse.core.terms import Tokeniser
 from socialpulse.demo.brands import DEMO_BRANDS
 from socialpulse.demo.generator import DemoTraffic
@@ -70,6 +72,48 @@ def main() -> None:
         line = "  ".join(f"{name} {best[name] / count * 1e6:6.2f} us/text" for name in ways)
         ratio = f"  ({best['python'] / best['compiled']:.1f}x)" if "compiled" in best else ""
         print(f"  {shape:<30} {line}{ratio}")  # noqa: T201
+    _index(hasher.fingerprints(texts), s)
+
+
+def _index(fps: list[Fingerprint], s: SpamSettings) -> None:
+    """The LSH index of a window: memory per post held and the cost of a post, both indexes.
+
+    Every fingerprint looked up, added and the window expired, as ``SpamDetector.judge`` does,
+    one post a second into a window of ``spam.max_posts``; memory by tracemalloc (the compiled
+    index's arrays are allocated with ``PyMem_Malloc``, which it traces), beyond the
+    fingerprints themselves, which both share.
+    """
+    kinds = {"python": False, **({"compiled": True} if neardup.NATIVE else {})}
+    memory: dict[str, float] = {}
+    best = dict.fromkeys(kinds, float("inf"))
+
+    def fill(native: bool) -> NearDuplicateIndex:
+        index = NearDuplicateIndex(s.window_seconds, s.max_posts, native=native)
+        for post, fp in enumerate(fps):
+            index.nearest(fp, s.near_duplicate_similarity)
+            index.add(post, float(post), fp)
+            index.expire(float(post))
+        return index
+
+    for _ in range(5):
+        for name, native in kinds.items():
+            gc.collect()
+            t0 = time.process_time()
+            fill(native)
+            best[name] = min(best[name], time.process_time() - t0)
+    for name, native in kinds.items():
+        gc.collect()
+        tracemalloc.start()
+        index = fill(native)
+        memory[name] = tracemalloc.get_traced_memory()[0] / len(index)
+        tracemalloc.stop()
+        del index
+    line = "  ".join(f"{n} {best[n] / len(fps) * 1e6:6.2f} us/post" for n in kinds)
+    ratio = f"  ({best['python'] / best['compiled']:.1f}x)" if "compiled" in best else ""
+    print(f"  {'index: look up, add, expire':<30} {line}{ratio}")  # noqa: T201
+    line = "  ".join(f"{n} {memory[n]:6.0f} B/post" for n in kinds)
+    ratio = f"  ({memory['python'] / memory['compiled']:.1f}x)" if "compiled" in memory else ""
+    print(f"  {'index: memory a post held':<30} {line}{ratio}")  # noqa: T201
 
 
 if __name__ == "__main__":

@@ -111,20 +111,28 @@ def check_fingerprints(fdp: atheris.FuzzedDataProvider) -> None:
 
 
 def check_nearest(fdp: atheris.FuzzedDataProvider) -> None:
+    """The compiled band index against the Python one: lookups, adds, expiry, its state."""
     h = hasher(
         fdp.ConsumeIntInRange(1, 8), fdp.ConsumeIntInRange(1, 8), fdp.ConsumeIntInRange(1, 4)
     )
     texts = [text(fdp) for _ in range(fdp.ConsumeIntInRange(1, 12))]
     texts += [t + text(fdp) for t in texts[: fdp.ConsumeIntInRange(0, len(texts))]]
-    index = NearDuplicateIndex(fdp.ConsumeIntInRange(1, 8), fdp.ConsumeIntInRange(1, 8))
+    window, most = fdp.ConsumeIntInRange(1, 8), fdp.ConsumeIntInRange(1, 8)
+    ours = NearDuplicateIndex(window, most, native=True)
+    theirs = NearDuplicateIndex(window, most, native=False)
     threshold = fdp.ConsumeProbability() if fdp.ConsumeBool() else fdp.ConsumeRegularFloat()
+    now = 0.0
     for post, fp in enumerate(h._compute_native(texts)):
-        ours = native.nearest(index._by_band, fp.bands, fp.signature, threshold)
-        theirs = index._nearest_python(fp, threshold)
-        if ours != theirs:
-            raise AssertionError(f"nearest differs ({threshold}): {texts[post]!r}: {ours} {theirs}")
-        index.add(post, float(post), fp)
-        index.expire(float(post))
+        a, b = ours.nearest(fp, threshold), theirs.nearest(fp, threshold)
+        if a != b:
+            raise AssertionError(f"nearest differs ({threshold}): {texts[post]!r}: {a} {b}")
+        if ours.add(post, now, fp) != theirs.add(post, now, fp):
+            raise AssertionError("add differs")
+        now += fdp.ConsumeIntInRange(0, 2)
+        if ours.expire(now) != theirs.expire(now):
+            raise AssertionError("expire differs")
+    if ours.entries() != theirs.entries() or ours.oldest != theirs.oldest:
+        raise AssertionError("entries differ")
 
 
 def check_terms(fdp: atheris.FuzzedDataProvider) -> None:
@@ -220,7 +228,7 @@ def value(fdp: atheris.FuzzedDataProvider, depth: int = 0) -> object:
         return fdp.ConsumeRegularFloat()
     if op == 15 and depth < 2:  # a band map: ints to index entries, or to anything
         fp = hasher(5, 2, 2).fingerprint(text(fdp))
-        index = NearDuplicateIndex(60, 10)
+        index = NearDuplicateIndex(60, 10, native=False)  # its dict of band keys
         index.add(fdp.ConsumeIntInRange(-(1 << 70), 1 << 70), 0.0, fp)
         found: dict[object, object] = dict(index._by_band.items())
         key = value(fdp, depth + 1)
@@ -235,28 +243,31 @@ def value(fdp: atheris.FuzzedDataProvider, depth: int = 0) -> object:
 
 def check_arguments(fdp: atheris.FuzzedDataProvider) -> None:
     """Arbitrary arguments, or a well-formed call with one argument replaced."""
-    funcs: tuple[Callable[..., object], ...] = (native.fingerprints, native.terms, native.nearest)
-    func = funcs[fdp.ConsumeIntInRange(0, 2)]
-    allowed = (*ALLOWED, AttributeError) if func is native.nearest else ALLOWED
+    fp = hasher(5, 2, 2).fingerprint(text(fdp))
+    table = native.BandIndex(4, 2)
+    table.add(1, 0.0, fp.signature, fp.bands)
+    calls: tuple[tuple[Callable[..., object], list[object]], ...] = (
+        (native.fingerprints, [[text(fdp)], 5, bytes(16), bytes(16), 2, 2]),
+        (native.terms, [text(fdp), frozenset(text(fdp).split())]),
+        (table.nearest, [fp.bands, fp.signature, 0.5]),
+        (table.add, [2, 1.0, fp.signature, fp.bands]),
+        (table.expire, [0.5, 10]),
+        (native.BandIndex, [4, 2]),
+    )
+    func, args = calls[fdp.ConsumeIntInRange(0, len(calls) - 1)]
     if fdp.ConsumeBool():
         args = [value(fdp) for _ in range(fdp.ConsumeIntInRange(0, 7))]
-    elif func is native.nearest:
-        fp = hasher(5, 2, 2).fingerprint(text(fdp))
-        index = NearDuplicateIndex(60, 10)
-        index.add(1, 0.0, fp)
-        args = [index._by_band, fp.bands, fp.signature, 0.5]
-        args[fdp.ConsumeIntInRange(0, 3)] = value(fdp)
     elif func is native.fingerprints:
         bands, rows = fdp.ConsumeIntInRange(1, 8), fdp.ConsumeIntInRange(1, 8)
         args = [[text(fdp)], 5, bytes(4 * bands * rows), bytes(4 * bands * rows), bands, rows]
         args[fdp.ConsumeIntInRange(0, 5)] = value(fdp)
     else:
-        args = [text(fdp), frozenset(text(fdp).split())]
-        args[fdp.ConsumeIntInRange(0, 1)] = value(fdp)
+        args[fdp.ConsumeIntInRange(0, len(args) - 1)] = value(fdp)
     try:
         func(*args)
-    except allowed:
+    except ALLOWED:
         pass
+    table.entries()
 
 
 CHECKS = (check_fingerprints, check_terms, check_nearest, check_arguments)

@@ -1,7 +1,7 @@
 """The optional compiled hot loops (``services/socialpulse-native``), or ``None`` without them.
 
-Where the module was built the signals stage fingerprints, looks up bands and tokenises with
-it; the Python code in ``neardup`` and ``terms`` is its reference (differential tests) and
+Where the module was built the signals stage fingerprints, holds its LSH index and tokenises
+with it; the Python code in ``neardup`` and ``terms`` is its reference (differential tests) and
 its fallback. A build is used only when its ``API`` matches this code's: a module installed
 before a function was added or changed (``make`` rebuilds it when its sources change, a
 hand-installed one may be stale) would otherwise be called with arguments it does not take.
@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import Final
 
 # The ``SOCIALPULSE_NATIVE_API`` of services/socialpulse-native/links.h this code calls.
-API: Final = 1
+API: Final = 2
 
 try:
     import socialpulse_native as _built

@@ -7,9 +7,9 @@ Shingles are hashed and MinHashed with numpy: the ``datasketch`` package was mea
 pipeline's cost per event; this one costs ~20 µs for one new text alone and a few µs a text
 in batches (``fingerprints``). Where the optional compiled module is built
 (``services/socialpulse-native``) the same fingerprints come from it, ~3 times faster in
-batches; this code is its reference and its fallback.
-The index maps each band of a signature to the latest post that had it, so memory is bounded by
-the posts in the window, and expiry is oldest first.
+batches, and the index's posts live in its flat arrays; this code is its reference and its
+fallback. The index maps each band of a signature to the latest post that had it, so memory is
+bounded by the posts in the window, and expiry is oldest first.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import re
 from collections import deque
 from collections.abc import Sequence
 from itertools import islice, repeat
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 import numpy as np
@@ -248,35 +248,45 @@ class _Entry(msgspec.Struct, gc=False):
 
 
 class NearDuplicateIndex:
-    """Posts of the last ``window_seconds`` (at most ``max_posts``) by their LSH bands."""
+    """Posts of the last ``window_seconds`` (at most ``max_posts``) by their LSH bands.
+
+    Where the compiled module is built the posts live in its ``BandIndex``: flat arrays of
+    every post's time, id, signature and band keys, and an open-addressing table of band key
+    to post, about 420 bytes a post with the default 8 × 4 signature where a dict of band keys
+    and an object per post took about 1,050. The Python below (a dict and a deque) is its
+    reference and fallback, with the same answers to every call.
+    """
 
     def __init__(self, window_seconds: float, max_posts: int, native: bool = NATIVE) -> None:
-        """``native``: look bands up with the compiled ``nearest`` (where it is built)."""
+        """``native``: hold the posts in the compiled ``BandIndex`` (where it is built)."""
         self.window = window_seconds
         self.max_posts = max_posts
         self._by_band: dict[int, _Entry] = {}
         self._entries: deque[_Entry] = deque()
-        self._compiled = COMPILED.nearest if COMPILED is not None and native else None
+        self._native = native and COMPILED is not None
+        self._table: Any = None  # the BandIndex, made at the first post (it knows its shape)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._table) if self._table is not None else len(self._entries)
 
     @property
     def oldest(self) -> float:
         """Creation time of the oldest post held (+inf when none): when ``expire`` is due."""
+        if self._table is not None:
+            oldest: float = self._table.oldest
+            return oldest
         return self._entries[0].ts if self._entries else float("inf")
 
     def nearest(self, fp: Fingerprint, threshold: float) -> tuple[int, float] | None:
         """The most similar post sharing a band with ``fp`` at ``threshold`` or above.
 
-        Candidates in band order, so of equally similar posts the first found wins. From the
-        compiled module where it is built (``nearest.c``), else ``_nearest_python``.
+        Candidates in band order, so of equally similar posts the first found wins.
         """
-        if self._compiled is not None:
-            found: tuple[int, float] | None = self._compiled(
-                self._by_band, fp.bands, fp.signature, threshold
-            )
+        if self._table is not None:
+            found: tuple[int, float] | None = self._table.nearest(fp.bands, fp.signature, threshold)
             return found
+        if self._native:
+            return None  # nothing held yet
         return self._nearest_python(fp, threshold)
 
     def _nearest_python(self, fp: Fingerprint, threshold: float) -> tuple[int, float] | None:
@@ -300,6 +310,11 @@ class NearDuplicateIndex:
                 best = (entry.post, sim)
         return best
 
+    def _made(self, values: int, bands: int) -> Any:
+        assert COMPILED is not None  # noqa: S101 - ``_native`` is only true then
+        self._table = COMPILED.BandIndex(values, bands)
+        return self._table
+
     def add(self, post: int, ts: float, fp: Fingerprint) -> int:
         """Remember ``post`` (created at ``ts``) as the latest holder of each of its bands.
 
@@ -307,6 +322,10 @@ class NearDuplicateIndex:
         bands are set by a loop: ``update(zip(bands, repeat(entry)))`` was measured at twice
         its cost.
         """
+        if self._native:
+            table = self._table or self._made(fp.signature.size, len(fp.bands))
+            held: int = table.add(post, ts, fp.signature, fp.bands)
+            return held
         entry = _Entry(ts, post, fp.signature, fp.bands)
         entries = self._entries
         entries.append(entry)
@@ -317,10 +336,13 @@ class NearDuplicateIndex:
 
     def expire(self, now: float) -> list[int]:
         """Forget posts older than the window at ``now`` or beyond ``max_posts``; their ids."""
+        cutoff = now - self.window
+        if self._table is not None:
+            gone: list[int] = self._table.expire(cutoff, self.max_posts)
+            return gone
         gone = []
         entries = self._entries
         by_band = self._by_band
-        cutoff = now - self.window
         while entries and (entries[0].ts <= cutoff or len(entries) > self.max_posts):
             entry = entries.popleft()
             gone.append(entry.post)
@@ -331,6 +353,9 @@ class NearDuplicateIndex:
 
     def entries(self) -> list[tuple[float, int, bytes, tuple[int, ...]]]:
         """The posts held, oldest first, as (created at, post, signature bytes, band keys)."""
+        if self._table is not None:
+            held: list[tuple[float, int, bytes, tuple[int, ...]]] = self._table.entries()
+            return held
         return [(e.ts, e.post, e.signature.tobytes(), e.bands) for e in self._entries]
 
     def load(self, entries: Sequence[tuple[float, int, bytes, Sequence[int]]]) -> None:
@@ -341,6 +366,12 @@ class NearDuplicateIndex:
         """
         self._by_band = {}
         self._entries = deque()
+        self._table = None
+        if self._native:
+            for ts, post, signature, bands in entries:
+                table = self._table or self._made(len(signature) // 4, len(bands))
+                table.add(post, ts, signature, bands)
+            return
         for ts, post, signature, bands in entries:
             entry = _Entry(ts, post, np.frombuffer(signature, dtype=np.uint32), tuple(bands))
             self._entries.append(entry)

@@ -97,7 +97,7 @@ print(json.dumps({
     "compiled": [
         native.COMPILED is not None,
         hasher.native,
-        neardup.NearDuplicateIndex(60, 10)._compiled is not None,
+        neardup.NearDuplicateIndex(60, 10)._native,
         tokeniser._compiled is not None,
     ],
     "fingerprints": [[f.text, f.signature.tolist(), f.bands] for f in hasher.fingerprints(texts)],
@@ -197,43 +197,87 @@ def test_accepts_misaligned_buffers_and_any_iterable() -> None:
         COMPILED.fingerprints(["x", None], 5, a, b, 8, 4)
 
 
+def _same(ours: NearDuplicateIndex, theirs: NearDuplicateIndex) -> None:
+    assert len(ours) == len(theirs)
+    assert ours.oldest == theirs.oldest
+    assert ours.entries() == theirs.entries()
+
+
 @native
 @pytest.mark.parametrize("threshold", [0.0, 0.3, 0.6, 1.0, float("nan")])
-def test_nearest_matches(threshold: float) -> None:
-    """The compiled band lookup against ``_nearest_python`` on an index that adds and expires."""
+def test_the_band_index_answers_as_the_python_one(threshold: float) -> None:
+    """The compiled ``BandIndex`` against the Python index on posts that come and go."""
     hasher = MinHasher(5, 8, 4)
     posts = demo_texts(400)
     texts = posts + [t[:-4] + "edit" for t in posts[:200]] + generated(random.Random(4), 300)
-    index = NearDuplicateIndex(3600, 300)
-    assert index._compiled is not None
+    ours, theirs = NearDuplicateIndex(3600, 300), NearDuplicateIndex(3600, 300, native=False)
+    assert ours._native and not theirs._native
+    rng = random.Random(9)
+    now = 0.0
     for post, fp in enumerate(hasher._compute_python(texts)):
-        ours = index._compiled(index._by_band, fp.bands, fp.signature, threshold)
-        assert ours == index._nearest_python(fp, threshold), texts[post]
-        index.add(post, float(post), fp)
-        index.expire(float(post))
+        assert ours.nearest(fp, threshold) == theirs.nearest(fp, threshold), texts[post]
+        assert ours.add(post, now, fp) == theirs.add(post, now, fp)
+        now += rng.choice([0.0, 1.0, 7.0])  # equal times too: expiry at the window's edge
+        assert ours.expire(now) == theirs.expire(now)
+        if post % 97 == 0:
+            _same(ours, theirs)
+    _same(ours, theirs)
+    again = NearDuplicateIndex(3600, 300)
+    again.load(theirs.entries())  # what a restore does, from the Python index's state
+    _same(again, theirs)
+    for fp in hasher._compute_python(texts[::7]):
+        assert again.nearest(fp, threshold) == theirs.nearest(fp, threshold)
 
 
 @native
-def test_nearest_refuses_bad_arguments() -> None:
+def test_the_band_index_keeps_every_key_findable_through_collisions() -> None:
+    """Posts sharing band keys, added and expired: every other key stays where lookups find it.
+
+    The table's deletions move later keys of a probe run back; few keys make long runs.
+    """
+    rng = random.Random(3)
+    keys = [rng.getrandbits(64) for _ in range(40)]  # few keys: long probe runs, shared keys
+    sig = np.zeros(8, dtype=np.uint32)
+    ours, theirs = NearDuplicateIndex(50, 500), NearDuplicateIndex(50, 500, native=False)
+    for post in range(3000):
+        sig = sig.copy()
+        sig[rng.randrange(8)] = rng.randrange(3)
+        fp = neardup.Fingerprint("x", sig, tuple(rng.choice(keys) for _ in range(4)))
+        assert ours.nearest(fp, 0.5) == theirs.nearest(fp, 0.5)
+        ours.add(post, post / 10, fp)
+        theirs.add(post, post / 10, fp)
+        assert ours.expire(post / 10) == theirs.expire(post / 10)
+    _same(ours, theirs)
+
+
+@native
+def test_the_band_index_refuses_bad_arguments() -> None:
     from socialpulse.core.native import COMPILED
 
     assert COMPILED is not None
     fp = MinHasher(5, 8, 4).fingerprint("a text long enough to be near another")
-    index = NearDuplicateIndex(60, 10)
-    index.add(7, 0.0, fp)
-    by_band = index._by_band
+    table = COMPILED.BandIndex(32, 8)
+    assert table.add(7, 0.0, fp.signature, fp.bands) == 1
     odd = memoryview(b"\0" + fp.signature.tobytes())[1:]  # misaligned: read as 4-byte groups
-    assert COMPILED.nearest(by_band, fp.bands, odd, 0.5) == (7, 1.0)
-    assert COMPILED.nearest(by_band, iter(fp.bands), fp.signature, 0.5) == (7, 1.0)
-    for args in [
-        ([], fp.bands, fp.signature, 0.5),
-        (by_band, 5, fp.signature, 0.5),
-        (by_band, fp.bands, b"", 0.5),
-        (by_band, fp.bands, b"abc", 0.5),
-        (by_band, fp.bands, fp.signature[:3], 0.5),
-        ({fp.bands[0]: object()}, fp.bands, fp.signature, 0.5),
-        ({fp.bands[0]: "no post"}, fp.bands, fp.signature, 0.5),
-        (by_band, [[]], fp.signature, 0.5),
+    assert table.nearest(fp.bands, odd, 0.5) == (7, 1.0)
+    assert table.nearest(list(fp.bands), fp.signature, 0.5) == (7, 1.0)
+    for method, args in [
+        (table.nearest, (5, fp.signature, 0.5)),
+        (table.nearest, (fp.bands, b"", 0.5)),
+        (table.nearest, (fp.bands, b"abc", 0.5)),
+        (table.nearest, (fp.bands, fp.signature[:3], 0.5)),
+        (table.nearest, (fp.bands[:3], fp.signature, 0.5)),
+        (table.nearest, ([[]] * 8, fp.signature, 0.5)),
+        (table.nearest, ([-1] * 8, fp.signature, 0.5)),
+        (table.nearest, ([2**64] * 8, fp.signature, 0.5)),
+        (table.add, (2**63, 0.0, fp.signature, fp.bands)),
+        (table.add, (8, "now", fp.signature, fp.bands)),
+        (table.add, (8, 0.0, fp.signature[:4], fp.bands)),
+        (table.expire, ("x", 10)),
+        (COMPILED.BandIndex, (0, 8)),
+        (COMPILED.BandIndex, (32, 70_000)),
+        (table.__init__, (32, 8)),  # once only
     ]:
-        with pytest.raises((TypeError, ValueError, AttributeError)):
-            COMPILED.nearest(*args)
+        with pytest.raises((TypeError, ValueError, OverflowError, RuntimeError)):
+            method(*args)
+    assert len(table) == 1 and table.entries()[0][:2] == (0.0, 7)
