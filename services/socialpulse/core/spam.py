@@ -327,12 +327,26 @@ class SpamDetector:
         )
 
     def restore(self, state: SpamState) -> None:
-        """Replace the detector's memory by ``state`` (from ``state``, with the same settings)."""
+        """Replace the detector's memory by ``state`` (from ``state``).
+
+        Posts fingerprinted under other MinHash settings (``minhash_bands``, ``minhash_rows``
+        changed since) cannot be compared with new ones: the window of posts, clusters and
+        texts then starts afresh, and only the accounts' posting times are kept.
+        """
         span = self._rate_posts
         self._authors = OrderedDict((a, array("d", times[-span:])) for a, times in state.authors)
+        self._next = state.next_post
+        self._now = state.now
+        s = self.settings
+        values = s.minhash_bands * s.minhash_rows
+        if any(
+            len(sig) != 4 * values or len(bands) != s.minhash_bands
+            for *_, sig, bands in state.posts
+        ):
+            self.index.load([])
+            self._post_cluster, self._clusters, self._texts = {}, {}, {}
+            return
         self.index.load(state.posts)
         self._post_cluster = state.post_cluster
         self._clusters = {c.id: c for c in state.clusters}
         self._texts = state.texts
-        self._next = state.next_post
-        self._now = state.now

@@ -182,3 +182,29 @@ def test_a_batch_larger_than_the_cache_still_fingerprints_every_text() -> None:
 def test_settings_refuse_a_campaign_smaller_than_a_cluster() -> None:
     with pytest.raises(ValidationError, match="campaign_min_posts"):
         SpamSettings(near_duplicate_min_posts=5, campaign_min_posts=4)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_window_fingerprinted_under_other_minhash_settings_restores_afresh(
+    native: bool,
+) -> None:
+    """Changing ``minhash_bands``/``rows`` between runs must not break judging after a restore."""
+    old = SpamSettings(minhash_bands=8, minhash_rows=4)
+    new = SpamSettings(minhash_bands=10, minhash_rows=3)
+    before = SpamDetector(old)
+    if not native:
+        before.index = NearDuplicateIndex(old.window_seconds, old.max_posts, native=False)
+    for i in range(5):
+        before.classify(mention(T0 + i, f"acct{i}", 500, text=f"{TEXT} {i}"))
+    state = before.state()
+    assert state.posts
+    after = SpamDetector(new)
+    after.restore(state)
+    assert len(after.index) == 0 and not after.has_cluster(state.clusters[0].id)
+    assert after.state().authors == state.authors  # posting times are kept
+    # Judging goes on; the copies are found again among the new posts alone.
+    verdicts = [after.classify(mention(T0 + 10 + i, f"n{i}", 500, text=TEXT)) for i in range(4)]
+    assert "near_duplicate" in verdicts[-1].reasons or "exact_repost" in verdicts[-1].reasons
+    same = SpamDetector(old)
+    same.restore(state)  # the same settings: everything back
+    assert len(same.index) == len(state.posts)
