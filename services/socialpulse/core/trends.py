@@ -169,13 +169,24 @@ class Bucket:
         heavy: bytes,
         filtered: Mapping[str, int] | None = None,
     ) -> Bucket:
-        """A bucket from ``serialized`` bytes (and filtered counts) taken with the same settings."""
+        """A bucket from ``serialized`` bytes (and filtered counts) taken with the same settings.
+
+        ValueError for sketches taken with another ``sketch_depth`` or ``sketch_width`` (changed
+        since, or on another worker): they cannot be merged with this build's.
+        """
         out = cls(settings)
         empty = _empty_sketches(
             settings.sketch_depth, settings.sketch_width, settings.heavy_hitters_lg
         )
         if (counts, heavy) != empty:
-            out._counts = count_min_sketch.deserialize(counts)
+            cms = count_min_sketch.deserialize(counts)
+            if (cms.num_hashes, cms.num_buckets) != (settings.sketch_depth, settings.sketch_width):
+                raise ValueError(
+                    f"a trend bucket sketched {cms.num_hashes} × {cms.num_buckets}, not "
+                    f"{settings.sketch_depth} × {settings.sketch_width} (trends.sketch_depth, "
+                    "sketch_width)"
+                )
+            out._counts = cms
             out._heavy = frequent_strings_sketch.deserialize(heavy)
         out.filtered = dict(filtered or {})
         return out
@@ -337,14 +348,22 @@ class BrandTrends:
     def restore(
         cls, data: bytes, settings: TrendSettings, excluded: frozenset[str] = frozenset()
     ) -> BrandTrends:
-        """Rebuild a brand's state from ``snapshot`` bytes taken with the same settings."""
+        """Rebuild a brand's state from ``snapshot`` bytes.
+
+        Buckets sketched under other sketch settings (changed since) are left out: the
+        brand's trends then warm up again from the mentions that follow.
+        """
         snap = msgspec.msgpack.decode(data, type=_BrandSnapshot)
         if snap.version != SNAPSHOT_VERSION:
             raise ValueError(f"trend snapshot version {snap.version} is not {SNAPSHOT_VERSION}")
         out = cls(settings, excluded)
         out.first_bucket = snap.first_bucket
         for b in snap.buckets:
-            out.buckets[b.index] = Bucket.deserialized(settings, b.counts, b.heavy, b.filtered)
+            try:
+                bucket = Bucket.deserialized(settings, b.counts, b.heavy, b.filtered)
+            except ValueError:
+                continue
+            out.buckets[b.index] = bucket
         # Restored buckets are announced again: their last version may never have been.
         out.changed = set(out.buckets)
         return out

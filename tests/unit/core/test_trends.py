@@ -7,11 +7,12 @@ import random
 from collections.abc import Iterable
 
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from socialpulse.core.terms import Tokeniser, brand_terms
-from socialpulse.core.trends import BrandTrends, TrendDetector
+from socialpulse.core.trends import BrandTrends, FleetTrends, PublishedBucket, TrendDetector
 from socialpulse.settings import TrendSettings
 
 S = TrendSettings(bucket_seconds=60, recent_buckets=5, baseline_buckets=30, min_count=5)
@@ -228,3 +229,22 @@ def test_counting_inline_equals_the_reference(
     assert ours.late == ref.late
     assert ours.changed == ref.changed
     assert ours.snapshot() == ref.snapshot()
+
+
+def test_buckets_sketched_under_other_sketch_settings_are_left_out_not_merged() -> None:
+    """A changed ``sketch_width`` must not break trends after a restore or in the fleet."""
+    old = BrandTrends(S)
+    _background(old, 10, random.Random(2))
+    wider = TrendSettings(**{**S.model_dump(), "sketch_width": 2 * S.sketch_width})
+    restored = BrandTrends.restore(old.snapshot(), wider)
+    assert restored.buckets == {}  # left out, not kept to fail the first merge
+    _background(restored, 10, random.Random(3), start=T0 + 600)
+    restored.merge(BrandTrends.restore(restored.snapshot(), wider))
+    assert restored.trends(T0 + 1200) == []  # reads work
+    fleet = FleetTrends(wider, {"a": frozenset()})
+    index, bucket = next(iter(old.buckets.items()))
+    counts, heavy = bucket.serialized()
+    with pytest.raises(ValueError, match="sketched 3 × 256, not 3 × 512"):
+        fleet.apply(PublishedBucket(("m", 0), "a", index, 5, T0, counts, heavy, {}))
+    same = BrandTrends.restore(old.snapshot(), S)
+    assert same.buckets.keys() == old.buckets.keys()
