@@ -334,7 +334,9 @@ class SpamDetector:
         texts then starts afresh, and only the accounts' posting times are kept.
         """
         span = self._rate_posts
-        self._authors = OrderedDict((a, array("d", times[-span:])) for a, times in state.authors)
+        # The most recent ``max_authors`` (lowered since, the rest would never be evicted).
+        recent = state.authors[-self.settings.max_authors :]
+        self._authors = OrderedDict((a, array("d", times[-span:])) for a, times in recent)
         self._next = state.next_post
         self._now = state.now
         s = self.settings

@@ -208,3 +208,12 @@ def test_a_window_fingerprinted_under_other_minhash_settings_restores_afresh(
     same = SpamDetector(old)
     same.restore(state)  # the same settings: everything back
     assert len(same.index) == len(state.posts)
+
+
+def test_a_restore_keeps_the_most_recent_accounts_within_a_lowered_max_authors() -> None:
+    before = SpamDetector(SpamSettings(max_authors=1000))
+    for i in range(150):
+        before.classify(mention(T0 + i, f"acct{i}", 500, text=f"post number {i} about alpha"))
+    after = SpamDetector(SpamSettings(max_authors=100))
+    after.restore(before.state())
+    assert [a for a, _ in after.state().authors] == [f"acct{i}" for i in range(50, 150)]
