@@ -89,6 +89,7 @@ class _StartUp:
 
     def __init__(self, stop: asyncio.Event) -> None:
         self.interrupted = False
+        self.finished = False
         self._task = asyncio.current_task()
         self._watch = asyncio.create_task(self._cancel_on(stop), name="start-up-stop")
 
@@ -100,6 +101,7 @@ class _StartUp:
 
     def done(self) -> None:
         """Start-up is over: from here ``stop`` is the running service's business."""
+        self.finished = True
         self._watch.cancel()
 
 
@@ -126,17 +128,12 @@ async def _serve(
         await check_access(opts)  # a refused login stops start-up here, not in endless retries
         # One deadline for every start-up step that needs the cluster (kafka/startup.py).
         deadline = time.monotonic() + kafka.startup_timeout_seconds
-        if kafka.create_topics:
-            await ensure_topics(
-                opts,
-                dict(service_topics(settings).values()),
-                timeout_s=deadline - time.monotonic(),
-            )
 
         worker = Worker(settings, pipeline, bootstrap, clock)
+        stack.push_async_callback(worker.stop)  # its clients, should start-up end before it
         registry = CollectorRegistry()
         collector = register_metrics(registry, pipeline, clock, worker.stats)
-        alerts = await _start_alerts(settings, opts, stack, deadline)
+        alerts = await _alerts(settings, opts, stack)
         evaluator = Evaluator(
             settings,
             opts,
@@ -174,8 +171,10 @@ async def _serve(
             clock,
             settings.top_k,
             ready=lambda: worker.stats.consuming(time.monotonic(), grace),
+            # Waiting for the cluster within kafka.startup_timeout_seconds is not a hang.
             healthy=lambda: (
-                time.monotonic() - worker.stats.last_loop < settings.health_stall_seconds
+                not starting.finished
+                or time.monotonic() - worker.stats.last_loop < settings.health_stall_seconds
             ),
             top_authors=settings.api_top_authors,
             auth=BasicAuth(users) if users else None,
@@ -186,8 +185,16 @@ async def _serve(
         http = HttpServer(
             app, settings.metrics_host, settings.metrics_port, server_ssl_context(web_config)
         )
+        # Serving before anything waits for the cluster: probes see a live, unready process.
         await http.start()
         stack.push_async_callback(http.stop)
+        if kafka.create_topics:
+            await ensure_topics(
+                opts,
+                dict(service_topics(settings).values()),
+                timeout_s=deadline - time.monotonic(),
+            )
+        await alerts.log.start(deadline)
         await worker.start(deadline)
         stack.push_async_callback(_within, worker.stop(), settings.shutdown_timeout_seconds)
 
@@ -205,6 +212,7 @@ async def _serve(
             " — Ctrl-C stops"
         )
         starting.done()
+        worker.stats.last_loop = time.monotonic()  # the loop's clock starts now, not at start-up
         tasks = [
             asyncio.create_task(worker.run(stop), name="worker"),
             asyncio.create_task(evaluator.run(stop), name="evaluator"),
@@ -277,12 +285,9 @@ class _Alerts:
         self.dispatcher = d
 
 
-async def _start_alerts(
-    settings: Settings, opts: dict[str, Any], stack: AsyncExitStack, deadline: float
-) -> _Alerts:
-    """Read back the alerts topic and open the webhook session (when URLs are configured)."""
+async def _alerts(settings: Settings, opts: dict[str, Any], stack: AsyncExitStack) -> _Alerts:
+    """The alerts topic's log (``start`` reads it back) and the webhook session, if any."""
     alert_log = AlertLog(settings.kafka.alerts_topic, opts, producer_options(settings.kafka))
-    await alert_log.start(deadline)
     stack.push_async_callback(alert_log.stop)
     webhooks = None
     if settings.alerts.webhook_urls:

@@ -306,6 +306,9 @@ class Worker:
         shutdown left its partitions where they were.
         """
         if not self._started:
+            # Never started (start-up ended before it): close the clients made with the worker.
+            await self._consumer.stop()
+            await self._producer.stop()
             return
         self._started = False
         try:

@@ -79,3 +79,33 @@ async def test_patiently_retries_what_waiting_cures_and_raises_the_rest_at_once(
 
     with pytest.raises(RuntimeError, match=r"could not connect in time: KafkaConnectionError"):
         await patiently(down, "connect", time.monotonic() + 0.5)
+
+
+async def test_waiting_for_the_cluster_is_healthy_but_not_ready() -> None:
+    """An orchestrator must not restart a worker for waiting within its start-up limit."""
+    port = _closed_port()
+    settings = Settings(
+        brands=DEMO_BRANDS,
+        metrics_host="127.0.0.1",
+        metrics_port=port,
+        health_stall_seconds=5,
+        kafka={"bootstrap_servers": f"127.0.0.1:{_closed_port()}", "startup_timeout_seconds": 60},
+    )
+    stop = asyncio.Event()
+    service = asyncio.create_task(run_service(settings, stop, lambda line: None))
+
+    async def status(path: str) -> int:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        line = await reader.readline()
+        writer.close()
+        return int(line.split()[1])
+
+    try:
+        await asyncio.sleep(6.5)  # past health_stall_seconds with no consume loop yet
+        assert await status("/healthz") == 200
+        assert await status("/readyz") == 503
+    finally:
+        stop.set()
+        await asyncio.wait_for(service, 30)
