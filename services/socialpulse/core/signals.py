@@ -319,7 +319,10 @@ class Signals:
                 part.trends.brands[brand] = BrandTrends.restore(
                     blob, ts, self._excluded.get(brand, frozenset())
                 )
-        part.campaign_brands = {c: set(b) for c, b in state.campaign_brands}
+        # Brands no longer configured leave with the state: no incident, label or part of theirs.
+        part.campaign_brands = {
+            c: kept for c, b in state.campaign_brands if (kept := set(b) & self._excluded.keys())
+        }
         return state.offset
 
     def trend_updates(self, source: Source) -> list[tuple[str, int, bytes, bytes, dict[str, int]]]:
@@ -477,6 +480,8 @@ class Signals:
             parts += self.fleet_campaigns.parts(besides=self._partitions)
             floor = self.event_time - self.settings.spam.window_seconds
             parts = [p for p in parts if p.last_seen > floor]
+        # Parts of workers not yet rolled over may name brands no longer configured here.
+        parts = [p for p in parts if p.brand in self._excluded]
         found = self.grouping(parts, self._known)
         return [c for c in found if brand is None or c.brand == brand]
 

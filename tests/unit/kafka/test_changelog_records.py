@@ -16,7 +16,7 @@ import pytest
 
 from builders import ALPHA_BETA, encoded, mention
 from socialpulse.core.pipeline import Pipeline
-from socialpulse.core.windows.bucket import encode_minute
+from socialpulse.core.windows.bucket import decode_minute, encode_minute
 from socialpulse.kafka.changelog import (
     FORMAT_VERSION,
     Changelog,
@@ -255,3 +255,38 @@ async def test_ids_past_the_dedup_horizon_leave_the_record_and_expiry_deletes_it
     p.dedup.expire(NOW + 3600 + 120)
     await _checkpoint(c)
     assert topic.live() == {}
+
+
+async def test_a_brand_no_longer_configured_is_left_out_of_a_restore_and_its_records() -> None:
+    """Stopping tracking a brand must not stop the worker restoring (it failed on a KeyError)."""
+    both = Settings(brands=ALPHA_BETA, windows=("5m", "1h"))
+    alone = Settings(brands=[{**ALPHA_BETA[0], "competitors": []}], windows=("5m", "1h"))
+    now, src = 1_800_000_030.0, ("m", 0)
+    topic = FakeStateTopic()
+    p = Pipeline(both)
+    c = changelog_on(topic, p)
+    await c.restore({src}, generation=1)
+    events = [(i, encoded(mention(now - 3000 + 60 * i, f"u{i}", 2, text=t))) for i, t in
+              enumerate(["beta only"] * 10 + ["alpha and beta"] * 10)]  # fmt: skip
+    p.process_batch("mentions", events, src, now)
+    c.collect({src})
+    assert not await c.flush()
+    q = Pipeline(alone)
+    d = changelog_on(topic, q)
+    await d.restore({src}, generation=2)
+    assert q.store.snapshot(now)["a"]["1h"].mentions == 10
+    d.collect({src})
+    assert not await d.flush()
+    # Every minute's newest version (the one a restore takes) is written again without b.
+    newest: dict[int, tuple[int, set[str]]] = {}
+    for k, rec in topic.live().items():
+        key = msgspec.msgpack.decode(k)
+        assert rec.value is not None  # live: no tombstones
+        held = set(decode_minute(decode_record(rec.value)[0]))
+        if key[3] not in newest or newest[key[3]][0] < key[4]:
+            newest[key[3]] = (key[4], held)
+    assert len(newest) == 20 and {e for e, _ in newest.values()} == {2}
+    assert set().union(*(held for _, held in newest.values())) == {"a"}
+    r = Pipeline(alone)
+    await changelog_on(topic, r).restore({src}, generation=3)
+    assert r.store.snapshot(now)["a"]["1h"].mentions == 10

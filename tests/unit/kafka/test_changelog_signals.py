@@ -217,3 +217,25 @@ def test_the_longest_snapshot_interval_is_at_least_the_shortest() -> None:
                 "signals_snapshot_max_interval_seconds": 30,
             },
         )
+
+
+async def test_a_brand_no_longer_configured_raises_no_campaign_after_a_restore() -> None:
+    both = Settings(brands=ALPHA_BETA, windows=("5m", "1h"))
+    alone = Settings(brands=[{**ALPHA_BETA[0], "competitors": []}], windows=("5m", "1h"))
+    text = CAMPAIGN.replace("alpha", "beta")
+    records = [
+        (i, encoded(mention(NOW - 600 + i, f"new{i % 30}", 2, text=f"{text} {i % 2}")))
+        for i in range(300)
+    ]
+    topic = FakeStateTopic()
+    p = Pipeline(both)
+    c = _changelog(topic, p)
+    await c.restore({SRC}, generation=1)
+    p.process_batch("mentions", records, SRC, NOW)
+    assert [x.brand for x in p.signals.campaigns()] == ["b"]
+    c.collect({SRC}, handover=True)
+    assert not await c.flush()
+    q = Pipeline(alone)
+    await _changelog(topic, q).restore({SRC}, generation=2)
+    q.process_batch("mentions", [(300 + i, v) for i, (_, v) in enumerate(records[:50])], SRC, NOW)
+    assert q.signals.campaigns() == [] and q.signals.campaign_parts(SRC) == []

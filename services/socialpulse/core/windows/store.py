@@ -494,8 +494,13 @@ class WindowStore:
 
         A minute beside the restored bucket of its hour was rolled into it already (its
         tombstone was not written yet): it is dropped and deleted again, in whichever order the
-        two are restored.
+        two are restored. A bucket of a brand no longer configured is not installed: its
+        minute is marked changed, so the next checkpoint writes the record again without it
+        (or deletes it, nothing else left).
         """
+        if brand not in self._brands:
+            self._dirty.setdefault(source, set()).add((brand, index))
+            return
         per_brand = self._state.setdefault(source, {}).setdefault(brand, {})
         hour = hour_of(index)
         rolled = per_brand.get(hour)
