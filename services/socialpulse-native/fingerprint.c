@@ -273,6 +273,8 @@ done:
 static PyMethodDef methods[] = {
     {"terms", terms, METH_VARARGS,
      "terms(text, stop) -> the distinct trend terms of text, stop-words out (core.terms)"},
+    {"count_terms", count_terms, METH_VARARGS,
+     "count_terms(counts, terms, excluded) -> len(counts): each term not excluded counted once"},
     {"fingerprints", fingerprints, METH_VARARGS,
      "fingerprints(texts, shingle, a, b, bands, rows) -> (norms, signatures, band keys)\n\n"
      "texts lowered (by str.lower) and unlinked; shingle 1 to 1024, bands x rows 1 to 65536;\n"

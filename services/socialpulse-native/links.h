@@ -6,7 +6,7 @@
 
 /* The module's API version (its attribute ``API``): socialpulse (core/native.py) uses a build
  * only when it matches, so an installed build older than the Python code is never called. */
-#define SOCIALPULSE_NATIVE_API 2
+#define SOCIALPULSE_NATIVE_API 3
 
 /* The end of a link (or, with ``handles``, an @handle) starting at i of a lowered text, else i:
  * ``(?:https?://|www\.)\S+`` (``terms._URL``), with ``|@\w+`` ``neardup._LINKS``; sre's \S is
@@ -20,5 +20,8 @@ extern PyTypeObject BandIndexType;
 
 /* terms(text, stop): core.terms.Tokeniser's terms of one text. */
 PyObject *terms(PyObject *self, PyObject *args);
+
+/* count_terms(counts, terms, excluded): core.trends.Bucket.add's counting of one mention. */
+PyObject *count_terms(PyObject *self, PyObject *args);
 
 #endif

@@ -11,6 +11,9 @@ def fingerprints(
     texts: Sequence[str], shingle: int, a: bytes, b: bytes, bands: int, rows: int, /
 ) -> tuple[list[str], bytearray, list[tuple[int, ...]]]: ...
 def terms(text: str, stop: frozenset[str], /) -> tuple[str, ...]: ...
+def count_terms(
+    counts: dict[str, int], terms: tuple[str, ...], excluded: frozenset[str], /
+) -> int: ...
 
 class BandIndex:
     """core.neardup.NearDuplicateIndex's posts in flat arrays (bandindex.c)."""

@@ -8,6 +8,7 @@
  * order.
  */
 #include "links.h"
+#include <stdint.h>
 
 #define MAX_TERM_CHARS 64
 
@@ -31,15 +32,111 @@ is_wordish(Py_UCS4 c)
     return is_word(c) || c == '#' || c == '@' || c == '\'';
 }
 
-/* What one text's pieces share: the lowered text, the stop list and the terms so far. */
+/* Terms met before, by their characters: the same str object each time, with its hash cached
+ * and whether it is in a stop list (the last list asked of it, held by reference so its
+ * address is never another's). A text's repeated words are then one probe each, no string
+ * made, hashed or looked up in the stop list again, and a text's terms are told apart by
+ * identity. Bounded: emptied at a call's start once three quarters full (about 5 MB at most). */
+#define CACHE_SLOTS (1 << 15)
+#define CACHE_HELD (CACHE_SLOTS / 4 * 3)
+#define KEPT_LINEAR 64  /* terms of a text told apart by a scan up to this many, then a set */
+
 typedef struct {
-    PyObject *low, *stop, *seen, *out;
+    PyObject *term;  /* NULL: an empty slot */
+    PyObject *stop;  /* the stop list ``is_stop`` answers for (NULL: none asked yet) */
+    uint64_t hash;
+    int is_stop;
+} Slot;
+
+static Slot *cache;
+static Py_ssize_t cache_used;
+static int cache_busy;  /* a call is running: a nested one (code run by a lookup) skips the cache */
+
+static void
+cache_clear(void)
+{
+    for (Py_ssize_t i = 0; i < CACHE_SLOTS; i++) {
+        Py_CLEAR(cache[i].term);
+        Py_CLEAR(cache[i].stop);
+    }
+    cache_used = 0;
+}
+
+static uint64_t
+chars_hash(const Py_UCS4 *p, Py_ssize_t n)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (Py_ssize_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
+static int
+same_chars(PyObject *term, const Py_UCS4 *p, Py_ssize_t n)
+{
+    if (PyUnicode_GET_LENGTH(term) != n)
+        return 0;
+    int kind = PyUnicode_KIND(term);
+    const void *data = PyUnicode_DATA(term);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (PyUnicode_READ(kind, data, i) != p[i])
+            return 0;
+    return 1;
+}
+
+/* What one text's pieces share: the stop list, the terms kept so far (new references). */
+typedef struct {
+    PyObject *stop, *seen;  /* ``seen``: a set of ``kept``, made past KEPT_LINEAR or uncached */
+    PyObject **kept;
+    Py_ssize_t count, held;
+    int use_cache;
 } Terms;
 
-/* Keep the token p[0..n), at ``at`` in the lowered text, as piece_terms does; 0 on success, -1
- * with an exception set. */
+/* Whether tok (cached: unique by its characters while the call runs) is among the kept terms;
+ * 1, 0, or -1 with an exception set. */
 static int
-keep(const Py_UCS4 *p, Py_ssize_t n, Py_ssize_t at, Terms *t)
+kept_already(Terms *t, PyObject *tok, int cached)
+{
+    if (cached && t->count <= KEPT_LINEAR && !t->seen) {
+        for (Py_ssize_t i = 0; i < t->count; i++)
+            if (t->kept[i] == tok)
+                return 1;
+        return 0;
+    }
+    if (!t->seen) {
+        t->seen = PySet_New(NULL);
+        if (!t->seen)
+            return -1;
+        for (Py_ssize_t i = 0; i < t->count; i++)
+            if (PySet_Add(t->seen, t->kept[i]) < 0)
+                return -1;
+    }
+    return PySet_Contains(t->seen, tok);
+}
+
+static int
+append(Terms *t, PyObject *tok)
+{
+    if (t->count == t->held) {
+        Py_ssize_t grown = t->held ? 2 * t->held : 16;
+        PyObject **bigger = PyMem_Realloc(t->kept, (size_t)grown * sizeof(PyObject *));
+        if (!bigger) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        t->kept = bigger;
+        t->held = grown;
+    }
+    Py_INCREF(tok);
+    t->kept[t->count++] = tok;
+    if (t->seen && PySet_Add(t->seen, tok) < 0)
+        return -1;
+    return 0;
+}
+
+/* Keep the token p[0..n) as piece_terms does; 0 on success, -1 with an exception set. */
+static int
+keep(const Py_UCS4 *p, Py_ssize_t n, Terms *t)
 {
     if (n < 2 || n > MAX_TERM_CHARS)
         return 0;
@@ -53,25 +150,62 @@ keep(const Py_UCS4 *p, Py_ssize_t n, Py_ssize_t at, Terms *t)
         if (n < 2)
             return 0;
     }
-    PyObject *tok = PyUnicode_Substring(t->low, at, at + n);  /* a copy in the text's own kind */
-    if (!tok)
-        return -1;
-    int skip = tagged ? 0 : PySet_Contains(t->stop, tok);
+    Slot *slot = NULL;
+    PyObject *tok;
+    if (t->use_cache) {
+        uint64_t h = chars_hash(p, n);
+        for (size_t i = (size_t)h & (CACHE_SLOTS - 1);; i = (i + 1) & (CACHE_SLOTS - 1)) {
+            Slot *s = &cache[i];
+            if (!s->term) {
+                if (cache_used < CACHE_SLOTS - 1) {  /* a free slot always ends a probe */
+                    s->term = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, p, n);
+                    if (!s->term)
+                        return -1;
+                    s->hash = h;
+                    cache_used++;
+                    slot = s;
+                }
+                break;
+            }
+            if (s->hash == h && same_chars(s->term, p, n)) {
+                slot = s;
+                break;
+            }
+        }
+    }
+    if (slot) {
+        tok = slot->term;
+        Py_INCREF(tok);
+    } else {
+        tok = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, p, n);
+        if (!tok)
+            return -1;
+    }
+    int skip = 0;
+    if (!tagged) {
+        if (slot && slot->stop == t->stop) {
+            skip = slot->is_stop;
+        } else {
+            skip = PySet_Contains(t->stop, tok);
+            if (slot && skip >= 0) {
+                Py_INCREF(t->stop);
+                Py_XSETREF(slot->stop, t->stop);
+                slot->is_stop = skip;
+            }
+        }
+    }
     if (skip == 0) {
-        /* One probe of the terms so far, not a lookup then an insert: new when the set grew. */
-        Py_ssize_t before = PySet_GET_SIZE(t->seen);
-        if (PySet_Add(t->seen, tok) < 0)
-            skip = -1;
-        else if (PySet_GET_SIZE(t->seen) > before && PyList_Append(t->out, tok) < 0)
+        skip = kept_already(t, tok, slot != NULL);
+        if (skip == 0 && append(t, tok) < 0)
             skip = -1;
     }
     Py_DECREF(tok);
     return skip < 0 ? -1 : 0;
 }
 
-/* The tokens of one piece p[0..m), at ``at`` in the lowered text, as _TOKEN.findall finds them. */
+/* The tokens of one piece p[0..m), as _TOKEN.findall finds them. */
 static int
-piece(const Py_UCS4 *p, Py_ssize_t m, Py_ssize_t at, Terms *t)
+piece(const Py_UCS4 *p, Py_ssize_t m, Terms *t)
 {
     Py_ssize_t j = 0;
     while (j < m) {
@@ -87,7 +221,7 @@ piece(const Py_UCS4 *p, Py_ssize_t m, Py_ssize_t at, Terms *t)
             j++;
             continue;
         }
-        if (keep(p + j, e - j, at + j, t) < 0)
+        if (keep(p + j, e - j, t) < 0)
             return -1;
         j = e;
     }
@@ -100,21 +234,49 @@ terms(PyObject *self, PyObject *args)
     PyObject *text, *stop;
     if (!PyArg_ParseTuple(args, "UO!", &text, &PyFrozenSet_Type, &stop))
         return NULL;
-    PyObject *low = PyObject_CallOneArg(str_lower, text);
-    if (!low)
-        return NULL;
-    PyObject *result = NULL, *seen = PySet_New(NULL), *out = PyList_New(0);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(low), m = 0;
-    Py_UCS4 *buf = n < PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(Py_UCS4)
-                       ? PyMem_Malloc((size_t)(n + 1) * sizeof(Py_UCS4))
-                       : NULL;
-    if (!seen || !out || !buf) {
-        if (!PyErr_Occurred())
+    if (!cache) {
+        cache = PyMem_Calloc(CACHE_SLOTS, sizeof(Slot));
+        if (!cache)
+            return PyErr_NoMemory();
+    }
+    Terms t = {stop, NULL, NULL, 0, 0, !cache_busy};
+    if (t.use_cache && cache_used >= CACHE_HELD)
+        cache_clear();
+    /* An ASCII text is lowered here, into a buffer of its own (str.lower does the same to
+     * ASCII); any other by str.lower itself. */
+    PyObject *low = NULL, *result = NULL;
+    Py_UCS1 *ascii = NULL;
+    Py_UCS4 *buf = NULL;
+    int kind;
+    const void *data;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text), m = 0;
+    if (PyUnicode_IS_ASCII(text)) {
+        const Py_UCS1 *src = PyUnicode_1BYTE_DATA(text);
+        ascii = PyMem_Malloc((size_t)n + 1);
+        if (!ascii) {
             PyErr_NoMemory();
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < n; i++)
+            ascii[i] = (Py_UCS1)(src[i] - 'A' < 26u ? src[i] + 32 : src[i]);
+        kind = PyUnicode_1BYTE_KIND;
+        data = ascii;
+    } else {
+        low = PyObject_CallOneArg(str_lower, text);
+        if (!low)
+            goto done;
+        n = PyUnicode_GET_LENGTH(low);
+        kind = PyUnicode_KIND(low);
+        data = PyUnicode_DATA(low);
+    }
+    buf = n < PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(Py_UCS4)
+              ? PyMem_Malloc((size_t)(n + 1) * sizeof(Py_UCS4))
+              : NULL;
+    if (!buf) {
+        PyErr_NoMemory();
         goto done;
     }
-    int kind = PyUnicode_KIND(low);
-    const void *data = PyUnicode_DATA(low);
+    cache_busy += t.use_cache;
     for (Py_ssize_t i = 0; i <= n; i++) {
         Py_UCS4 c = i < n ? PyUnicode_READ(kind, data, i) : ' ';
         Py_ssize_t end = (c == 'h' || c == 'w') ? link_end(kind, data, n, i, 0) : i;
@@ -122,20 +284,72 @@ terms(PyObject *self, PyObject *args)
             buf[m++] = c;
             continue;
         }
-        if (m) {
-            Terms t = {low, stop, seen, out};
-            if (piece(buf, m, i - m, &t) < 0)
-                goto done;
+        if (m && piece(buf, m, &t) < 0) {
+            cache_busy -= t.use_cache;
+            goto done;
         }
         m = 0;
         if (end > i)
             i = end - 1;
     }
-    result = PyList_AsTuple(out);
+    cache_busy -= t.use_cache;
+    result = PyTuple_New(t.count);
+    if (result) {
+        for (Py_ssize_t i = 0; i < t.count; i++)
+            PyTuple_SET_ITEM(result, i, t.kept[i]);  /* the references move to the tuple */
+        t.count = 0;
+    }
 done:
+    for (Py_ssize_t i = 0; i < t.count; i++)
+        Py_DECREF(t.kept[i]);
+    PyMem_Free(t.kept);
+    Py_XDECREF(t.seen);
     PyMem_Free(buf);
-    Py_DECREF(low);
-    Py_XDECREF(seen);
-    Py_XDECREF(out);
+    PyMem_Free(ascii);
+    Py_XDECREF(low);
+    return result;
+}
+
+/* count_terms(counts, terms, excluded) -> len(counts): core.trends.Bucket.add's loop, compiled. */
+PyObject *
+count_terms(PyObject *self, PyObject *args)
+{
+    PyObject *counts, *seq, *excluded;
+    if (!PyArg_ParseTuple(args, "O!O!O!", &PyDict_Type, &counts, &PyTuple_Type, &seq,
+                          &PyFrozenSet_Type, &excluded))
+        return NULL;
+    Py_INCREF(seq);  /* held: a term's __eq__ or __hash__ (a str subclass) may run code */
+    Py_ssize_t n = PyTuple_GET_SIZE(seq);
+    int any_excluded = PySet_GET_SIZE(excluded) > 0;
+    PyObject *result = NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *term = PyTuple_GET_ITEM(seq, i);
+        if (any_excluded) {
+            int skip = PySet_Contains(excluded, term);
+            if (skip < 0)
+                goto done;
+            if (skip)
+                continue;
+        }
+        PyObject *old = PyDict_GetItemWithError(counts, term);  /* borrowed */
+        long before = 0;
+        if (old) {
+            before = PyLong_AsLong(old);
+            if (before == -1 && PyErr_Occurred())
+                goto done;
+        } else if (PyErr_Occurred()) {
+            goto done;
+        }
+        PyObject *value = PyLong_FromLong(before + 1);
+        if (!value)
+            goto done;
+        int failed = PyDict_SetItem(counts, term, value);
+        Py_DECREF(value);
+        if (failed < 0)
+            goto done;
+    }
+    result = PyLong_FromSsize_t(PyDict_GET_SIZE(counts));
+done:
+    Py_DECREF(seq);
     return result;
 }

@@ -249,6 +249,7 @@ def check_arguments(fdp: atheris.FuzzedDataProvider) -> None:
     calls: tuple[tuple[Callable[..., object], list[object]], ...] = (
         (native.fingerprints, [[text(fdp)], 5, bytes(16), bytes(16), 2, 2]),
         (native.terms, [text(fdp), frozenset(text(fdp).split())]),
+        (native.count_terms, [{}, tuple(text(fdp).split()), frozenset(text(fdp).split())]),
         (table.nearest, [fp.bands, fp.signature, 0.5]),
         (table.add, [2, 1.0, fp.signature, fp.bands]),
         (table.expire, [0.5, 10]),

@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import Final
 
 # The ``SOCIALPULSE_NATIVE_API`` of services/socialpulse-native/links.h this code calls.
-API: Final = 2
+API: Final = 3
 
 try:
     import socialpulse_native as _built

@@ -71,3 +71,76 @@ def test_rejects_a_mutable_stop_set() -> None:
     assert COMPILED is not None
     with pytest.raises(TypeError):
         COMPILED.terms("text", {"a"})
+
+
+def _words(rng: random.Random, count: int) -> list[str]:
+    letters = "abcdefghijklmnopqrstuvwxyzé"
+    return ["".join(rng.choice(letters) for _ in range(rng.randint(2, 9))) for _ in range(count)]
+
+
+@native
+def test_a_term_in_one_stop_list_and_not_another_is_judged_per_list() -> None:
+    # The compiled tokeniser remembers a term's stop-ness for the last list asked of it.
+    assert COMPILED is not None
+    tokeniser = Tokeniser(("en", "es"))
+    en, es = tokeniser._stop["en"], tokeniser._stop["es"]
+    text = "the coffee y el cafe the coffee"
+    for _ in range(3):
+        assert COMPILED.terms(text, en) == ("coffee", "el", "cafe")
+        assert COMPILED.terms(text, es) == ("the", "coffee", "cafe")
+        assert COMPILED.terms(text, frozenset()) == ("the", "coffee", "el", "cafe")
+
+
+@native
+def test_more_distinct_terms_than_the_compiled_cache_holds_match() -> None:
+    # Past the cache's bound (emptied between texts, left alone within one, then terms made
+    # uncached) and past the scan's 64 terms (a set tells them apart): the same terms.
+    assert COMPILED is not None
+    rng = random.Random(3)
+    tokeniser = Tokeniser(("en",))
+    stop = tokeniser._stop["en"]
+    huge = _words(rng, 70_000)
+    texts = [
+        " ".join(huge + huge[:500]),  # one text: more distinct terms than the cache holds
+        " ".join(_words(rng, 200) * 2),  # repeats past 64 terms
+        *(" ".join(_words(rng, 30)) for _ in range(3000)),
+    ]
+    for text in texts * 2:
+        assert COMPILED.terms(text, stop) == tokeniser._terms_python(text, "en")
+
+
+def _count_python(counts: dict[str, int], terms: tuple[str, ...], excluded: frozenset[str]) -> int:
+    for t in terms:
+        if t not in excluded:
+            counts[t] = counts.get(t, 0) + 1
+    return len(counts)
+
+
+@native
+def test_compiled_counting_equals_the_python_loop() -> None:
+    # core.trends.Bucket.add's counting: each term once per call, the excluded left out.
+    assert COMPILED is not None
+    rng = random.Random(8)
+    vocabulary = _words(rng, 300)
+    excluded = frozenset(vocabulary[:20])
+    ours: dict[str, int] = {}
+    theirs: dict[str, int] = {}
+    for _ in range(2000):
+        terms = tuple(dict.fromkeys(rng.choices(vocabulary, k=rng.randint(0, 12))))
+        for exclude in (excluded, frozenset()):
+            assert COMPILED.count_terms(ours, terms, exclude) == _count_python(
+                theirs, terms, exclude
+            )
+    assert ours == theirs
+    assert list(ours) == list(theirs)  # the same insertion order: the sketches see the same
+
+
+@native
+def test_compiled_counting_rejects_what_the_loop_is_not_given() -> None:
+    assert COMPILED is not None
+    with pytest.raises(TypeError):
+        COMPILED.count_terms({}, ["a"], frozenset())  # a list: Bucket.add loops over it instead
+    with pytest.raises(TypeError):
+        COMPILED.count_terms({}, ("a",), {"a"})
+    with pytest.raises(OverflowError):
+        COMPILED.count_terms({"a": 2**70}, ("a",), frozenset())
