@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,23 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from ports import free_ports
+
 REPO = Path(__file__).resolve().parents[1]
 KAFKA_SH = REPO / "deploy" / "kafka" / "kafka.sh"
 # kafka.sh start: a cold jar fetch (~30 s) plus up to 90 s of start-up.
 KAFKA_START_TIMEOUT_S = 240
 KAFKA_STOP_TIMEOUT_S = 60
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct TCP ports on 127.0.0.1 that nothing listens on right now."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _kafka_sh(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:

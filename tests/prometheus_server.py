@@ -12,7 +12,6 @@ import json
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -27,6 +26,8 @@ from typing import Any, cast
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+
+from ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
@@ -234,14 +235,6 @@ def substitute(expr: str, variables: dict[str, str]) -> str:
     if "$" in expr:
         raise ValueError(f"unsubstituted variable in {expr!r}")
     return expr
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def scraped_mentions(port: int, window: str = "5m") -> float:

@@ -32,7 +32,6 @@ import json
 import pstats
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -55,6 +54,9 @@ from socialpulse.kafka.embedded import EmbeddedBroker
 from socialpulse.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))
+from ports import free_port  # noqa: E402 - needs the path above
+
 CORPUS = REPO.parent / "shared" / "corpora" / "vader_icwsm2014" / "tweets_GroundTruth.txt"
 PLATFORMS = ("x", "instagram", "tiktok", "facebook", "reddit", "youtube")
 TYPES = ("impression", "impression", "impression", "like", "comment", "share", "link_click")
@@ -283,13 +285,6 @@ def _subprocess(argv: list[str]) -> dict[str, Any]:
     return result
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @asynccontextmanager
 async def _broker(kind: str) -> AsyncIterator[str]:
     """Apache Kafka from deploy/kafka when Java and Maven exist (or asked for), else embedded."""
@@ -301,7 +296,7 @@ async def _broker(kind: str) -> AsyncIterator[str]:
         return
     with tempfile.TemporaryDirectory() as tmp:
         pidfile = str(Path(tmp) / "kafka.pid")
-        port, cport = _free_port(), _free_port()
+        port, cport = free_port(), free_port()
         args = ["--port", str(port), "--controller-port", str(cport), "--data", tmp]
         started = await asyncio.to_thread(_kafka_sh, "start", *args, "--pidfile", pidfile)
         try:

@@ -40,7 +40,6 @@ import os
 import platform
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -60,6 +59,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 REPO: Final = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 
+from ports import free_port  # noqa: E402 - needs the path above
 from socialpulse.core.brands import BrandMatcher  # noqa: E402
 from socialpulse.demo.brands import DEMO_BRANDS  # noqa: E402
 from socialpulse.kafka.topics import TopicSpec, ensure_topics  # noqa: E402
@@ -182,13 +182,6 @@ class Result:
         return 1e6 * self.cpu_seconds / self.events if self.events else 0.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _cpu(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
@@ -227,7 +220,7 @@ class Bench:
         self.service_path = service_path
         self.baseline = baseline
         self.runs = 0
-        self.port = _free_port()
+        self.port = free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.pidfile = workdir / "kafka.pid"
         self.expected = 0
@@ -253,7 +246,7 @@ class Bench:
             "--port",
             str(self.port),
             "--controller-port",
-            str(_free_port()),
+            str(free_port()),
             "--data",
             str(self.workdir / "kafka"),
             "--pidfile",
@@ -358,7 +351,7 @@ class Bench:
     async def run(self, impl: str) -> Result:
         """Start ``impl``, time it through the backlog, then probe its latency; stop it."""
         self.runs += 1
-        ports = [_free_port() for _ in range(WORKERS.get(impl, 1))]
+        ports = [free_port() for _ in range(WORKERS.get(impl, 1))]
         procs: list[asyncio.subprocess.Process] = []
         logs = []
         for member, port in enumerate(ports):

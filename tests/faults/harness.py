@@ -14,7 +14,6 @@ import os
 import random
 import re
 import signal
-import socket
 import sys
 import time
 import uuid
@@ -31,6 +30,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from ports import free_port
 from socialpulse.demo.brands import DEMO_BRANDS
 from socialpulse.demo.generator import DemoTraffic
 from socialpulse.kafka.topics import TopicSpec, ensure_topics
@@ -77,14 +77,6 @@ def fault_events() -> int:
 def fault_rate() -> float:
     """Events per second the feeder produces (``SOCIALPULSE_FAULT_RATE``)."""
     return float(os.environ.get(RATE_ENV, DEFAULT_RATE))
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def clean_env() -> dict[str, str]:

@@ -35,13 +35,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from prometheus_server import (
-    RULES_DIR,
-    alertmanager_test_config,
-    free_port,
-    run_alertmanager,
-    run_prometheus,
-)
+from ports import free_port
+from prometheus_server import RULES_DIR, alertmanager_test_config, run_alertmanager, run_prometheus
 from socialpulse.app.rules import brand_rules
 from socialpulse.app.service import run_service
 from socialpulse.app.topics import service_topics

@@ -23,13 +23,13 @@ from typing import Any
 
 import pytest
 
+from ports import free_port
 from prometheus_server import (
     BOARDS,
     CONTRACT_METRICS,
     PanelTarget,
     PrometheusServer,
     annotation_targets,
-    free_port,
     panel_targets,
     raw_inputs,
     recording_rules,

@@ -14,21 +14,15 @@ import urllib.request
 
 import pytest
 
+from ports import free_port
 from prometheus_server import scraped_mentions
 from socialpulse.core.signals import FILTER_REASONS
 
 pytestmark = pytest.mark.integration
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def test_run_serves_live_kpis_and_stops_cleanly_on_ctrl_c() -> None:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOCIALPULSE_")}
     env |= {"SOCIALPULSE_METRICS_PORT": str(port), "SOCIALPULSE_SUMMARY_INTERVAL_SECONDS": "1"}
     proc = subprocess.Popen(  # noqa: S603 - our own CLI

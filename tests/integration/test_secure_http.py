@@ -32,7 +32,8 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from pki import Pki, make_pki
-from prometheus_server import free_port, run_prometheus, run_tool
+from ports import free_port
+from prometheus_server import run_prometheus, run_tool
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.export.basic_auth import BasicAuth
 from socialpulse.export.server import HttpServer, build_app

@@ -26,10 +26,11 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from apache_kafka import apache_kafka, free_ports
+from apache_kafka import apache_kafka
 from builders import ALPHA_BETA, encoded, interaction, mention
 from pki import Pki, make_pki
-from prometheus_server import free_port, scraped_mentions
+from ports import free_port, free_ports
+from prometheus_server import scraped_mentions
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.demo.brands import DEMO_BRANDS
 from socialpulse.kafka.changelog import state_topic_spec

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 
 import pytest
 from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 
+from ports import free_port as closed_port
 from socialpulse.app.service import run_service
 from socialpulse.demo.brands import DEMO_BRANDS
 from socialpulse.kafka.startup import patiently
@@ -17,20 +17,13 @@ from socialpulse.settings import Settings
 pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
 def _settings(timeout_s: float) -> Settings:
     return Settings(
         brands=DEMO_BRANDS,
         metrics_host="127.0.0.1",
         metrics_port=0,
         kafka={
-            "bootstrap_servers": f"127.0.0.1:{_closed_port()}",
+            "bootstrap_servers": f"127.0.0.1:{closed_port()}",
             "startup_timeout_seconds": timeout_s,
         },
     )
@@ -83,13 +76,13 @@ async def test_patiently_retries_what_waiting_cures_and_raises_the_rest_at_once(
 
 async def test_waiting_for_the_cluster_is_healthy_but_not_ready() -> None:
     """An orchestrator must not restart a worker for waiting within its start-up limit."""
-    port = _closed_port()
+    port = closed_port()
     settings = Settings(
         brands=DEMO_BRANDS,
         metrics_host="127.0.0.1",
         metrics_port=port,
         health_stall_seconds=5,
-        kafka={"bootstrap_servers": f"127.0.0.1:{_closed_port()}", "startup_timeout_seconds": 60},
+        kafka={"bootstrap_servers": f"127.0.0.1:{closed_port()}", "startup_timeout_seconds": 60},
     )
     stop = asyncio.Event()
     service = asyncio.create_task(run_service(settings, stop, lambda line: None))

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import socket
 import ssl
 
 import pytest
 from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed
 
+from ports import free_port as closed_port
 from socialpulse.kafka.access import KafkaAccessDenied, _refusal, check_access
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
 async def test_an_unreachable_broker_is_not_a_refusal() -> None:
-    await check_access({"bootstrap_servers": f"127.0.0.1:{_closed_port()}"})
+    await check_access({"bootstrap_servers": f"127.0.0.1:{closed_port()}"})
 
 
 def test_a_tls_alert_behind_a_closed_connection_is_a_refusal() -> None:
