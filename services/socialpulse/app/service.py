@@ -256,24 +256,37 @@ async def _serve(
                 )
             )
         stop_wait = asyncio.create_task(stop.wait())
+        done: set[asyncio.Task[Any]] = set()
         try:
             done, _ = await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
             for t in done:
-                if t is not stop_wait and t.exception() is not None:
-                    raise t.exception()  # type: ignore[misc]
+                if t is stop_wait:
+                    continue
+                # Every task runs until ``stop``: one that ended before it stops the service.
+                if t.cancelled():
+                    raise RuntimeError(f"the {t.get_name()} task was cancelled from within")
+                error = t.exception()
+                if error is not None:
+                    log.error("the %s task failed", t.get_name(), exc_info=error)
+                    raise error
         finally:
             stop.set()
             stop_wait.cancel()
             deadline = time.monotonic() + settings.shutdown_timeout_seconds / 2
             for t in tasks:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    remaining = max(0.1, deadline - time.monotonic())
-                    await asyncio.wait_for(asyncio.shield(t), timeout=remaining)
+                remaining = max(0.1, deadline - time.monotonic())
+                # Waited for, not awaited: a task that failed or was cancelled is reported above.
+                await asyncio.wait([t], timeout=remaining)
                 if not t.done():
                     t.cancel()
                     # Before the worker stops: its checkpoint must not race a batch still in hand.
                     await asyncio.wait([t])
-            out("socialpulse stopped")
+                elif t not in done and not t.cancelled() and t.exception() is not None:
+                    log.error(
+                        "the %s task failed while stopping", t.get_name(), exc_info=t.exception()
+                    )
+            if not any(t.cancelled() or t.exception() is not None for t in done - {stop_wait}):
+                out("socialpulse stopped")
 
 
 class _Alerts:

@@ -1,6 +1,6 @@
 """changelog: window and dedup state kept in a compacted Kafka topic, flushed often, restored fast.
 
-Exactly-once state without broker transactions rests on four rules:
+Exactly-once state without broker transactions rests on five rules:
 
 1. Every logical record of the state topic holds one minute of one input partition: the buckets
    of every brand in that minute and the event ids first seen in it. Each bucket carries the
@@ -16,6 +16,11 @@ Exactly-once state without broker transactions rests on four rules:
    paused still writes with its old epoch, under other keys than its successor's, so
    compaction cannot let its records replace the successor's; a restore takes, per logical
    record, the newest epoch and deletes the others.
+5. **Signals follow the windows.** A partition's signals state (version 4, below) is sent only
+   once every window record of the same flush has landed. A process killed in between leaves
+   it behind the window state, never ahead: the events re-read after a restore that a bucket
+   still lacks are then judged again by the spam heuristics, instead of counted as genuine
+   because the signals state had already seen them.
 
 A logical record larger than ``CHUNK_BYTES`` is written as several parts under a fresh sequence
 number and the previous version is deleted only once every part is acknowledged, so a crash in
@@ -64,7 +69,7 @@ from socialpulse.core.signals import Signals
 from socialpulse.core.windows.bucket import decode_minute, encode_minute
 from socialpulse.core.windows.store import WindowStore
 from socialpulse.core.windows.timeline import Source
-from socialpulse.kafka.batch_sender import Outgoing, send_batches
+from socialpulse.kafka.batch_sender import Outgoing, Sent, send_batches
 from socialpulse.kafka.startup import deadline_or_default, topic_partitions
 from socialpulse.kafka.topics import TopicSpec
 
@@ -201,6 +206,13 @@ class _Pending:
     source: Source
     value: bytes | None
     parts: int = 0  # how many parts its version has (values only)
+
+
+def _members(
+    batch: Mapping[Logical, dict[Ident, _Pending]],
+) -> list[tuple[Logical, Ident, _Pending]]:
+    """Every record of ``batch``, as ``_requeue`` takes them."""
+    return [(lg, i, r) for lg, recs in batch.items() for i, r in recs.items()]
 
 
 class Changelog:
@@ -382,18 +394,24 @@ class Changelog:
             return set()
         batch = self._pending
         self._pending = {}
+        # A partition's signals state goes once its window records have landed (rule 5).
+        windows = {(lg[1], lg[2]) for lg in batch if lg[0] != _SIGNALS}
+        after = {lg: r for lg, r in batch.items() if lg[0] == _SIGNALS and lg[1:3] in windows}
+        first = {lg: r for lg, r in batch.items() if lg not in after}
         try:
-            out = await send_batches(
-                self._producer,
-                self.topic,
-                self._outgoing(batch),
-                what="state record",
-                wait_seconds=FLUSH_TIMEOUT_SECONDS,
-            )
+            out = await self._send(first)
         except BaseException:
-            # Cancelled mid-flush: nothing is known to have landed; keep every record.
-            self._requeue([(lg, i, r) for lg, recs in batch.items() for i, r in recs.items()])
+            self._requeue(_members(after))
             raise
+        short = {rec.source for _, _, rec in out.failed}
+        held = {lg: r for lg, r in after.items() if lg[1:3] in short}
+        self._requeue(_members(held))  # not sent: their window records did not all land
+        ready = {lg: r for lg, r in after.items() if lg not in held}
+        if ready:
+            later = await self._send(ready)
+            out.landed.extend(later.landed)
+            out.failed.extend(later.failed)
+            out.error = later.error or out.error
         failed, error = out.failed, out.error
         landed = len(out.landed)
         tombstones = 0
@@ -433,6 +451,23 @@ class Changelog:
         else:
             self.stats.flushes += 1
         return bad
+
+    async def _send(
+        self, batch: dict[Logical, dict[Ident, _Pending]]
+    ) -> Sent[tuple[Logical, Ident, _Pending]]:
+        """Send ``batch``'s records and wait for them; a cancellation requeues all of them."""
+        try:
+            return await send_batches(
+                self._producer,
+                self.topic,
+                self._outgoing(batch),
+                what="state record",
+                wait_seconds=FLUSH_TIMEOUT_SECONDS,
+            )
+        except BaseException:
+            # Cancelled mid-flush: nothing is known to have landed; keep every record.
+            self._requeue(_members(batch))
+            raise
 
     def _outgoing(
         self, batch: dict[Logical, dict[Ident, _Pending]]

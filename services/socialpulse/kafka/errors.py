@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Final, Literal, get_args
 
 from aiokafka import errors as e
@@ -60,3 +61,15 @@ def error_kind(exc: BaseException) -> ErrorKind:
 def advice(kind: str) -> str:
     """What an operator should do about a permanent kind; empty for passing ones."""
     return _ADVICE.get(kind, "")
+
+
+def stray_cancel() -> bool:
+    """Whether a ``CancelledError`` just caught reached the running task unasked.
+
+    A client's internal future cancelled under an await (a connection closed mid-request, a
+    waiter dropped while the cluster is away) raises ``CancelledError`` in the awaiting task,
+    though nothing asked it to stop: a fault to wait out, like a ``KafkaError``. A real
+    ``cancel()`` of the task shows in ``Task.cancelling`` and must propagate.
+    """
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() == 0

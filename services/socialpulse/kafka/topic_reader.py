@@ -17,6 +17,7 @@ from typing import Any, Final, TypeAlias
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
+from socialpulse.kafka.errors import stray_cancel
 from socialpulse.kafka.topics import TopicSpec, ensure_topics, read_from_start
 
 __all__ = ["SLICE_SECONDS", "Batch", "Record", "TopicReader", "apply_sliced"]
@@ -158,6 +159,13 @@ class TopicReader:
                 if isinstance(e, fatal):
                     raise
                 log.warning("%s topic %s: %r; retrying in 1 s", what, self.topic, e)
+                await asyncio.sleep(RETRY_SECONDS)
+            except asyncio.CancelledError:
+                if not stray_cancel():
+                    raise
+                log.warning(
+                    "%s topic %s: a client call was cancelled; retrying in 1 s", what, self.topic
+                )
                 await asyncio.sleep(RETRY_SECONDS)
 
 

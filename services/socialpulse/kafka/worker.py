@@ -44,7 +44,7 @@ from socialpulse.kafka.deadletter import (
     refusal_kind,
     truncated,
 )
-from socialpulse.kafka.errors import ERROR_KINDS, PERMANENT, advice, error_kind
+from socialpulse.kafka.errors import ERROR_KINDS, PERMANENT, advice, error_kind, stray_cancel
 from socialpulse.kafka.joins import JoinPublisher, JoinReader, JoinStats, joins_topic_spec
 from socialpulse.kafka.minutes import MinutePublisher
 from socialpulse.kafka.options import client_options, producer_options
@@ -498,7 +498,8 @@ class Worker:
         while not stop.is_set():
             self.stats.last_loop = time.monotonic()
             if self._join_task is not None and self._join_task.done():
-                self._join_task.result()  # the reader never ends on its own: raise what ended it
+                if not self._join_task.cancelled():  # it never ends on its own: raise what did
+                    self._join_task.result()
                 raise RuntimeError(f"the reader of {self._joins.topic} stopped")
             try:
                 try:
@@ -546,6 +547,12 @@ class Worker:
             except KafkaError as e:
                 self._count_error(e)
                 log.warning("kafka error, retrying in 1 s: %r", e)
+                await asyncio.sleep(1.0)
+            except asyncio.CancelledError as e:
+                if not stray_cancel():
+                    raise
+                self._count_error(e)
+                log.warning("a Kafka client call was cancelled under the worker; retrying in 1 s")
                 await asyncio.sleep(1.0)
 
     def _count_error(self, exc: BaseException) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 import pytest
+from aiokafka.errors import KafkaError
 
 from builders import ALPHA_BETA, encoded, mention
 from socialpulse.core.pipeline import Pipeline
@@ -15,7 +18,7 @@ from socialpulse.kafka import changelog as changelog_module
 from socialpulse.kafka.changelog import FORMAT_VERSION, Changelog, StateFormatError
 from socialpulse.settings import Settings
 
-from .test_changelog_records import FakeStateTopic, changelog_on
+from .test_changelog_records import FakeStateTopic, _Batch, changelog_on
 
 NOW = 1_800_000_030.0
 SETTINGS = Settings(brands=ALPHA_BETA, windows=("5m", "1h"))
@@ -239,3 +242,73 @@ async def test_a_brand_no_longer_configured_raises_no_campaign_after_a_restore()
     await _changelog(topic, q).restore({SRC}, generation=2)
     q.process_batch("mentions", [(300 + i, v) for i, (_, v) in enumerate(records[:50])], SRC, NOW)
     assert q.signals.campaigns() == [] and q.signals.campaign_parts(SRC) == []
+
+
+@dataclass
+class _OneRecordBatch(_Batch):
+    """A batch full with one record: every record is a batch of its own."""
+
+    def append(
+        self, *, key: bytes, value: bytes | None, timestamp: None, headers: list[Any]
+    ) -> object | None:
+        return (
+            None
+            if self.records
+            else super().append(key=key, value=value, timestamp=timestamp, headers=headers)
+        )
+
+
+@dataclass
+class _DyingStateTopic(FakeStateTopic):
+    """Lands its first ``lands`` record batches and no more: a process killed mid-flush."""
+
+    lands: int = 0
+
+    def create_batch(self) -> _Batch:
+        return _OneRecordBatch()
+
+    async def send_batch(self, batch: _Batch, topic: str, *, partition: int) -> Any:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.lands > 0:
+            self.lands -= 1
+            self.log.extend(batch.records)
+            fut.set_result(None)
+        else:
+            fut.set_exception(KafkaError("the process was killed"))
+        return fut
+
+
+async def test_a_kill_at_any_point_of_a_flush_leaves_kpis_exact_after_the_restore() -> None:
+    """Whatever prefix of a flush lands, the restored worker counts as an uninterrupted one.
+
+    A signals state that landed before a window record of the same flush would have seen
+    events the restored buckets still lack: re-read, they were counted as genuine posts,
+    spam included (one positive mention too many, seen under kill -9).
+    """
+    records = _records(400)
+    whole = Pipeline(SETTINGS)
+    whole.process_batch("mentions", records, SRC, NOW)
+    sent = 0
+    for lands in range(12):
+        topic = FakeStateTopic()
+        p = Pipeline(SETTINGS)
+        c = _changelog(topic, p, interval=0.0)
+        await c.restore({SRC}, generation=1)
+        p.process_batch("mentions", records[:150], SRC, NOW)
+        c.collect({SRC})
+        assert not await c.flush()  # committed: 150
+        p.process_batch("mentions", records[150:300], SRC, NOW)
+        c._producer = _DyingStateTopic(log=topic.log, lands=lands)
+        sent = max(sent, c.collect({SRC}))
+        committed = 150 if await c.flush() else 300
+        fresh = Pipeline(SETTINGS)
+        await _changelog(topic, fresh).restore({SRC}, generation=2)
+        # What the worker does: re-read from the signals state when it stands before the commit.
+        start = committed
+        resume = fresh.signals.resume_offset(SRC)
+        if resume is not None and resume < committed:
+            fresh.signals.replay(SRC, committed)
+            start = resume
+        fresh.process_batch("mentions", records[start:], SRC, NOW)
+        assert _kpis(fresh) == _kpis(whole), f"{lands} of {sent} records landed"
+    assert 2 < sent < 12  # every kill point was tried: before, between and after them all

@@ -183,3 +183,59 @@ async def test_follow_raises_what_it_is_told_is_fatal(
             wait_seconds=0.1,
             fatal=(Missing,),
         )
+
+
+async def test_follow_waits_out_a_client_call_cancelled_under_it_but_stops_when_cancelled(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A connection closed mid-request can cancel the client's future: retried, not fatal."""
+    monkeypatch.setattr(topic_reader, "RETRY_SECONDS", 0.0)
+    stop = asyncio.Event()
+    calls: list[int] = []
+
+    class Flaky(TopicReader):
+        async def getmany(self, timeout_ms: int, max_records: int | None = None) -> Batch:
+            calls.append(timeout_ms)
+            if len(calls) == 1:
+                fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                asyncio.get_running_loop().call_soon(fut.cancel)
+                await fut  # raises CancelledError, though nobody cancelled the task
+            if len(calls) == 3:
+                stop.set()
+            return {}
+
+    async def partitions() -> set[int] | None:
+        return {0}
+
+    handled: list[Batch] = []
+
+    async def handle(batch: Batch) -> None:
+        handled.append(batch)
+
+    reader = Flaky("t", {})
+    reader._consumer = object()  # open: follow goes to getmany
+    with caplog.at_level(logging.WARNING, logger=log.name):
+        await reader.follow(
+            stop, partitions, handle, log=log, what="test", max_records=1, wait_seconds=0.1
+        )
+    assert len(calls) == 3 and len(handled) == 2
+    assert [r.getMessage() for r in caplog.records] == [
+        "test topic t: a client call was cancelled; retrying in 1 s"
+    ]
+
+    # A real cancel of the task still stops it.
+    class Slow(TopicReader):
+        async def getmany(self, timeout_ms: int, max_records: int | None = None) -> Batch:
+            await asyncio.sleep(60)
+            return {}
+
+    slow = Slow("t", {})
+    slow._consumer = object()
+    stop.clear()
+    task = asyncio.create_task(
+        slow.follow(stop, partitions, handle, log=log, what="test", max_records=1, wait_seconds=0.1)
+    )
+    await asyncio.sleep(0.05)
+    task.cancel()
+    await asyncio.wait([task])
+    assert task.cancelled()

@@ -242,3 +242,36 @@ async def test_a_helper_that_fails_leaves_the_long_texts_scored_in_line(
     inline = Pipeline(SETTINGS)
     inline.process_batch("mentions", [(0, records[0].value)], ("m", 0), NOW)
     assert rig.worker._pipeline.store.snapshot(NOW) == inline.store.snapshot(NOW)
+
+
+async def test_a_poll_cancelled_under_the_worker_is_waited_out_and_a_real_cancel_stops_it(
+    rig: Rig,
+) -> None:
+    """A client future cancelled mid-request (the cluster away) must not end the service."""
+    stop = asyncio.Event()
+    polls: list[int] = []
+
+    async def getmany(timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Rec]]:
+        polls.append(timeout_ms)
+        if len(polls) == 2:
+            stop.set()
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(fut.cancel)
+        await fut  # CancelledError, though nothing cancelled the worker
+        return {}
+
+    rig.consumer.getmany = getmany  # type: ignore[attr-defined]
+    await rig.worker.run(stop)
+    assert len(polls) == 2
+    assert rig.worker.stats.errors["other"] == 2
+
+    async def hanging(timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Rec]]:
+        await _real_sleep(60)
+        return {}
+
+    rig.consumer.getmany = hanging  # type: ignore[attr-defined]
+    task = asyncio.create_task(rig.worker.run(asyncio.Event()))
+    await _real_sleep(0.05)
+    task.cancel()
+    await asyncio.wait([task])
+    assert task.cancelled()
