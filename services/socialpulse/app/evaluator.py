@@ -37,7 +37,7 @@ from socialpulse.core.clock import Clock
 from socialpulse.core.trends import Trend
 from socialpulse.core.windows.store import WindowStore
 from socialpulse.core.windows.timeline import Source
-from socialpulse.kafka.errors import stray_cancel
+from socialpulse.kafka.errors import stray_cancels_as_errors
 from socialpulse.kafka.minutes import MinuteReader
 from socialpulse.kafka.topics import describe_topics
 from socialpulse.settings import Settings
@@ -102,20 +102,12 @@ class Evaluator:
                 await _wait(stop, OWNERSHIP_POLL_SECONDS)
                 continue
             try:
-                await self._session(stop)
+                with stray_cancels_as_errors():
+                    await self._session(stop)
             # ValueError: a defect, not a record (records are checked as they are read).
             except (KafkaError, OSError, RuntimeError, ValueError) as e:
                 self.restarts += 1
                 log.error("spike detector stopped (%r); starting over in %.0f s", e, RETRY_SECONDS)
-                await _wait(stop, RETRY_SECONDS)
-            except asyncio.CancelledError:
-                if not stray_cancel():
-                    raise
-                self.restarts += 1
-                log.error(
-                    "spike detector stopped (a client call was cancelled); starting over in %.0f s",
-                    RETRY_SECONDS,
-                )
                 await _wait(stop, RETRY_SECONDS)
             finally:
                 self.stats.active = False

@@ -400,18 +400,19 @@ class Changelog:
         first = {lg: r for lg, r in batch.items() if lg not in after}
         try:
             out = await self._send(first)
+            short = {rec.source for _, _, rec in out.failed}
+            held = {lg: r for lg, r in after.items() if lg[1:3] in short}
+            self._requeue(_members(held))  # not sent: their window records did not all land
+            ready = {lg: r for lg, r in after.items() if lg not in held}
+            if ready:
+                later = await self._send(ready)
+                out.landed.extend(later.landed)
+                out.failed.extend(later.failed)
+                out.error = later.error or out.error
         except BaseException:
-            self._requeue(_members(after))
+            # Cancelled mid-flush: nothing is known to have landed; keep every record.
+            self._requeue(_members(batch))
             raise
-        short = {rec.source for _, _, rec in out.failed}
-        held = {lg: r for lg, r in after.items() if lg[1:3] in short}
-        self._requeue(_members(held))  # not sent: their window records did not all land
-        ready = {lg: r for lg, r in after.items() if lg not in held}
-        if ready:
-            later = await self._send(ready)
-            out.landed.extend(later.landed)
-            out.failed.extend(later.failed)
-            out.error = later.error or out.error
         failed, error = out.failed, out.error
         landed = len(out.landed)
         tombstones = 0
@@ -455,19 +456,14 @@ class Changelog:
     async def _send(
         self, batch: dict[Logical, dict[Ident, _Pending]]
     ) -> Sent[tuple[Logical, Ident, _Pending]]:
-        """Send ``batch``'s records and wait for them; a cancellation requeues all of them."""
-        try:
-            return await send_batches(
-                self._producer,
-                self.topic,
-                self._outgoing(batch),
-                what="state record",
-                wait_seconds=FLUSH_TIMEOUT_SECONDS,
-            )
-        except BaseException:
-            # Cancelled mid-flush: nothing is known to have landed; keep every record.
-            self._requeue(_members(batch))
-            raise
+        """Send ``batch``'s records as state records and wait for their acknowledgements."""
+        return await send_batches(
+            self._producer,
+            self.topic,
+            self._outgoing(batch),
+            what="state record",
+            wait_seconds=FLUSH_TIMEOUT_SECONDS,
+        )
 
     def _outgoing(
         self, batch: dict[Logical, dict[Ident, _Pending]]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Final, Literal, get_args
 
 from aiokafka import errors as e
@@ -73,3 +75,28 @@ def stray_cancel() -> bool:
     """
     task = asyncio.current_task()
     return task is not None and task.cancelling() == 0
+
+
+class ClientCallCancelled(e.KafkaError):  # type: ignore[misc]  # aiokafka is untyped
+    """A client call cancelled under its caller, who was not asked to stop (``stray_cancel``)."""
+
+    def __init__(self) -> None:
+        super().__init__("a client call was cancelled")
+
+    def __repr__(self) -> str:
+        return "a client call was cancelled"
+
+
+@contextmanager
+def stray_cancels_as_errors() -> Iterator[None]:
+    """Turn a ``CancelledError`` nobody asked for into ``ClientCallCancelled``, a ``KafkaError``.
+
+    The loops that wait out a broker outage (the worker, the topic readers, the spike detector)
+    then handle it as they handle any other client error; a real cancel passes unchanged.
+    """
+    try:
+        yield
+    except asyncio.CancelledError as exc:
+        if not stray_cancel():
+            raise
+        raise ClientCallCancelled from exc

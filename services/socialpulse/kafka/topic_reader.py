@@ -17,7 +17,7 @@ from typing import Any, Final, TypeAlias
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
-from socialpulse.kafka.errors import stray_cancel
+from socialpulse.kafka.errors import stray_cancels_as_errors
 from socialpulse.kafka.topics import TopicSpec, ensure_topics, read_from_start
 
 __all__ = ["SLICE_SECONDS", "Batch", "Record", "TopicReader", "apply_sliced"]
@@ -146,26 +146,20 @@ class TopicReader:
         """
         while not stop.is_set():
             try:
-                if self._consumer is None:
-                    found = await partitions()
-                    if not found:
-                        await asyncio.sleep(wait_seconds)
-                        continue
-                    await self.open(found)
-                    opened()
-                batch = await self.getmany(FOLLOW_POLL_MS, max_records)
-                await handle(batch)
+                with stray_cancels_as_errors():
+                    if self._consumer is None:
+                        found = await partitions()
+                        if not found:
+                            await asyncio.sleep(wait_seconds)
+                            continue
+                        await self.open(found)
+                        opened()
+                    batch = await self.getmany(FOLLOW_POLL_MS, max_records)
+                    await handle(batch)
             except (KafkaError, RuntimeError) as e:
                 if isinstance(e, fatal):
                     raise
                 log.warning("%s topic %s: %r; retrying in 1 s", what, self.topic, e)
-                await asyncio.sleep(RETRY_SECONDS)
-            except asyncio.CancelledError:
-                if not stray_cancel():
-                    raise
-                log.warning(
-                    "%s topic %s: a client call was cancelled; retrying in 1 s", what, self.topic
-                )
                 await asyncio.sleep(RETRY_SECONDS)
 
 

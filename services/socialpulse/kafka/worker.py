@@ -44,7 +44,13 @@ from socialpulse.kafka.deadletter import (
     refusal_kind,
     truncated,
 )
-from socialpulse.kafka.errors import ERROR_KINDS, PERMANENT, advice, error_kind, stray_cancel
+from socialpulse.kafka.errors import (
+    ERROR_KINDS,
+    PERMANENT,
+    advice,
+    error_kind,
+    stray_cancels_as_errors,
+)
 from socialpulse.kafka.joins import JoinPublisher, JoinReader, JoinStats, joins_topic_spec
 from socialpulse.kafka.minutes import MinutePublisher
 from socialpulse.kafka.options import client_options, producer_options
@@ -502,57 +508,52 @@ class Worker:
                     self._join_task.result()
                 raise RuntimeError(f"the reader of {self._joins.topic} stopped")
             try:
-                try:
-                    batch = await self._consumer.getmany(
-                        timeout_ms=self._kafka.poll_timeout_ms,
-                        max_records=self._kafka.max_batch_records,
-                    )
-                except KafkaError as e:
-                    self._poll_failed(e)
-                    # Lag comes from the broker's end offsets, so it shows while fetches fail.
-                    await self._update_lag()
-                    await asyncio.sleep(1.0)
-                    continue
-                self._poll_ok()
-                # Behind (more lag than a batch): costly checkpoints may wait; caught up: the
-                # interval applies.
-                behind = sum(self.stats.lag.values()) > self._kafka.max_batch_records
-                if batch:
-                    await self._handle(batch)
-                now = time.monotonic()
-                if self._unrestored and now >= self._next_restore:
-                    async with self._lock:
-                        await self._restore_pending()
-                if now >= next_expire:
-                    wall = self._clock()
-                    self._pipeline.store.expire(wall)
-                    self._pipeline.dedup.expire(wall)
-                    next_expire = now + EXPIRE_EVERY_SECONDS
-                if now >= next_checkpoint or (not behind and now >= last_checkpoint + interval):
-                    took = time.monotonic()
-                    await self.checkpoint()
-                    last_checkpoint = time.monotonic()
-                    took = last_checkpoint - took
-                    # While behind, a costly flush (a backfill touching many minutes) waits longer
-                    # for the next one, so flushing stays a bounded share of the time: the same
-                    # state with fewer writes. Once caught up, the interval applies again.
-                    wait = max(interval, took * (1 - FLUSH_SHARE) / FLUSH_SHARE)
-                    next_checkpoint = last_checkpoint + min(wait, max_interval)
-                if now >= next_lag:
-                    await self._update_lag()
-                    next_lag = now + LAG_EVERY_SECONDS
-                if now >= next_retry:
-                    self._read_held_again()
-                    next_retry = now + DEAD_LETTER_RETRY_SECONDS
+                with stray_cancels_as_errors():
+                    try:
+                        batch = await self._consumer.getmany(
+                            timeout_ms=self._kafka.poll_timeout_ms,
+                            max_records=self._kafka.max_batch_records,
+                        )
+                    except KafkaError as e:
+                        self._poll_failed(e)
+                        # Lag comes from the broker's end offsets, so it shows while fetches fail.
+                        await self._update_lag()
+                        await asyncio.sleep(1.0)
+                        continue
+                    self._poll_ok()
+                    # Behind (more lag than a batch): costly checkpoints may wait; caught up: the
+                    # interval applies.
+                    behind = sum(self.stats.lag.values()) > self._kafka.max_batch_records
+                    if batch:
+                        await self._handle(batch)
+                    now = time.monotonic()
+                    if self._unrestored and now >= self._next_restore:
+                        async with self._lock:
+                            await self._restore_pending()
+                    if now >= next_expire:
+                        wall = self._clock()
+                        self._pipeline.store.expire(wall)
+                        self._pipeline.dedup.expire(wall)
+                        next_expire = now + EXPIRE_EVERY_SECONDS
+                    if now >= next_checkpoint or (not behind and now >= last_checkpoint + interval):
+                        took = time.monotonic()
+                        await self.checkpoint()
+                        last_checkpoint = time.monotonic()
+                        took = last_checkpoint - took
+                        # While behind, a costly flush (a backfill touching many minutes) waits
+                        # longer for the next one, so flushing stays a bounded share of the time:
+                        # the same state with fewer writes. Once caught up, the interval applies.
+                        wait = max(interval, took * (1 - FLUSH_SHARE) / FLUSH_SHARE)
+                        next_checkpoint = last_checkpoint + min(wait, max_interval)
+                    if now >= next_lag:
+                        await self._update_lag()
+                        next_lag = now + LAG_EVERY_SECONDS
+                    if now >= next_retry:
+                        self._read_held_again()
+                        next_retry = now + DEAD_LETTER_RETRY_SECONDS
             except KafkaError as e:
                 self._count_error(e)
                 log.warning("kafka error, retrying in 1 s: %r", e)
-                await asyncio.sleep(1.0)
-            except asyncio.CancelledError as e:
-                if not stray_cancel():
-                    raise
-                self._count_error(e)
-                log.warning("a Kafka client call was cancelled under the worker; retrying in 1 s")
                 await asyncio.sleep(1.0)
 
     def _count_error(self, exc: BaseException) -> str:

@@ -312,3 +312,32 @@ async def test_a_kill_at_any_point_of_a_flush_leaves_kpis_exact_after_the_restor
         fresh.process_batch("mentions", records[start:], SRC, NOW)
         assert _kpis(fresh) == _kpis(whole), f"{lands} of {sent} records landed"
     assert 2 < sent < 12  # every kill point was tried: before, between and after them all
+
+
+async def test_a_flush_cancelled_while_sending_the_signals_state_keeps_every_record() -> None:
+    """Cancelled in its second round, a flush keeps what it took: the next one writes it all."""
+    records = _records(200)
+    topic = FakeStateTopic()
+    p = Pipeline(SETTINGS)
+    c = _changelog(topic, p, interval=0.0)
+    await c.restore({SRC}, generation=1)
+    p.process_batch("mentions", records, SRC, NOW)
+    c.collect({SRC})
+
+    class Cancelling(FakeStateTopic):
+        async def send_batch(self, batch: _Batch, topic: str, *, partition: int) -> Any:
+            if any(msgspec.msgpack.decode(r.key)[0] == "s" for r in batch.records):
+                raise asyncio.CancelledError  # the shutdown's deadline, mid-flush
+            return await super().send_batch(batch, topic, partition=partition)
+
+    c._producer = Cancelling(log=topic.log)
+    with pytest.raises(asyncio.CancelledError):
+        await c.flush()
+    assert c.pending_sources() == {SRC}
+    assert "s" not in _kinds(topic)  # the signals state never went ahead of the windows
+    c._producer = topic
+    assert not await c.flush()
+    fresh = Pipeline(SETTINGS)
+    await _changelog(topic, fresh).restore({SRC}, generation=2)
+    assert fresh.signals.resume_offset(SRC) == 200
+    assert _kpis(fresh) == _kpis(p)
