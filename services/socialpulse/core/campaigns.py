@@ -14,12 +14,14 @@ begun in one minute; a campaign already announced keeps its key while any of its
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
 from socialpulse.core.windows.timeline import Source
 
@@ -80,6 +82,7 @@ def group_parts(
     known: Mapping[PartId, str] | None = None,
     min_posts: int = 0,
     min_accounts: int = 0,
+    similar: SimilarSignatures | None = None,
 ) -> list[Campaign]:
     """The campaigns of ``parts``: a brand's parts with similar signatures are one, largest first.
 
@@ -87,25 +90,30 @@ def group_parts(
     or above, or both are one with a third; a group is a campaign when its parts add up to
     ``min_posts`` posts and ``min_accounts`` accounts (the thresholds judge the whole, not a
     partition's share). A group holding a part of ``known`` (part -> key of a campaign
-    announced before) keeps that key (the smallest, if several).
+    announced before) keeps that key (the smallest, if several). ``similar`` (made with the
+    same ``threshold``) remembers which signatures are similar from one call to the next.
     """
     known = known or {}
+    pairs = similar.pairs if similar is not None else lambda items: _similar_pairs(items, threshold)
     by_brand: dict[str, list[CampaignPart]] = {}
     for p in sorted(parts, key=lambda p: (p.first_seen, p.id)):
         by_brand.setdefault(p.brand, []).append(p)
     out: list[Campaign] = []
     for brand, items in by_brand.items():
         root = list(range(len(items)))
-        for i, j in _similar_pairs(items, threshold):
+        for i, j in pairs(items):
             a, b = _find(root, i), _find(root, j)
             root[max(a, b)] = min(a, b)
         groups: dict[int, list[CampaignPart]] = {}
         for i, p in enumerate(items):
             groups.setdefault(_find(root, i), []).append(p)
         for group in groups.values():
-            c = _campaign(brand, group, known)
-            if c.posts >= min_posts and c.accounts >= min_accounts:
-                out.append(c)
+            # Judged before the campaign is made (its key is a hash): most groups are below.
+            if sum(p.posts for p in group) >= min_posts:
+                if sum(p.accounts for p in group) >= min_accounts:
+                    out.append(_campaign(brand, group, known))
+    if similar is not None:
+        similar.retain(by_brand)
     return sorted(out, key=lambda c: (-c.posts, c.first_seen, c.brand, c.key))
 
 
@@ -124,6 +132,7 @@ class PartGrouping:
         self._parts: tuple[CampaignPart, ...] | None = None
         self._known: dict[PartId, str] = {}
         self._found: list[Campaign] = []
+        self._similar = SimilarSignatures(threshold)
         self.computed = 0  # times the parts were grouped (not given from the last answer)
 
     def __call__(
@@ -137,7 +146,7 @@ class PartGrouping:
         known = dict(known or {})
         if now != self._parts or known != self._known:
             self._found = group_parts(
-                now, self._threshold, known, self._min_posts, self._min_accounts
+                now, self._threshold, known, self._min_posts, self._min_accounts, self._similar
             )
             self._parts, self._known = now, known
             self.computed += 1
@@ -148,12 +157,25 @@ class PartGrouping:
 _BLOCK: Final = 256
 
 
-def _similar_pairs(items: Sequence[CampaignPart], threshold: float) -> Iterator[tuple[int, int]]:
-    """Index pairs ``i < j`` of ``items`` whose signatures are ``threshold`` similar or more.
+def _similar_rows(
+    rows: npt.NDArray[np.uint32], matrix: npt.NDArray[np.uint32], threshold: float
+) -> Iterator[tuple[int, int]]:
+    """(row, column) of each signature of ``rows`` ``threshold`` similar to one of ``matrix``.
 
-    The similarity of every pair, in numpy blocks: each partition publishes hundreds
-    of near-duplicate clusters, too many to compare one pair at a time at every read.
+    The similarity of every pair, in numpy blocks: each partition publishes hundreds of
+    near-duplicate clusters, too many to compare one pair at a time.
     """
+    size = matrix.shape[1]
+    for lo in range(0, len(rows), _BLOCK):
+        block = rows[lo : lo + _BLOCK]
+        equal = np.count_nonzero(block[:, None, :] == matrix[None, :, :], axis=2)
+        found_rows, cols = np.nonzero(equal / size >= threshold)  # as ``neardup.similarity``
+        for r, c in zip(found_rows.tolist(), cols.tolist(), strict=True):
+            yield lo + r, c
+
+
+def _similar_pairs(items: Sequence[CampaignPart], threshold: float) -> Iterator[tuple[int, int]]:
+    """Index pairs ``i < j`` of ``items`` whose signatures are ``threshold`` similar or more."""
     by_size: dict[int, list[int]] = {}
     sigs = [np.frombuffer(p.signature, dtype=np.uint32) for p in items]
     for i, sig in enumerate(sigs):
@@ -162,13 +184,72 @@ def _similar_pairs(items: Sequence[CampaignPart], threshold: float) -> Iterator[
         if size == 0 or len(idx) < 2:
             continue
         matrix = np.stack([sigs[i] for i in idx])
-        for lo in range(0, len(idx), _BLOCK):
-            block = matrix[lo : lo + _BLOCK]
-            equal = np.count_nonzero(block[:, None, :] == matrix[None, :, :], axis=2)
-            rows, cols = np.nonzero(equal / size >= threshold)  # as ``neardup.similarity``
-            for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
-                if lo + r < c:
-                    yield idx[lo + r], idx[c]
+        for r, c in _similar_rows(matrix, matrix, threshold):
+            if r < c:
+                yield idx[r], idx[c]
+
+
+class SimilarSignatures:
+    """Which of a brand's part signatures are ``threshold`` similar, remembered across calls.
+
+    A part keeps its signature (its cluster's first text) while it lives; from one grouping to
+    the next a few parts are new and most are not. Only the signatures not met in the last
+    call are compared, with all of the call's (``_similar_rows``); those absent are forgotten.
+    The pairs found join what ``_similar_pairs`` would join (the same components).
+    """
+
+    def __init__(self, threshold: float) -> None:
+        self._threshold = threshold
+        # brand -> signature -> the signatures similar to it (itself excluded).
+        self._near: dict[str, dict[bytes, set[bytes]]] = {}
+
+    def retain(self, brands: Iterable[str]) -> None:
+        """Forget the signatures of brands not in ``brands`` (none of their parts is left)."""
+        keep = set(brands)
+        for brand in [b for b in self._near if b not in keep]:
+            del self._near[brand]
+
+    def pairs(self, items: Sequence[CampaignPart]) -> Iterator[tuple[int, int]]:
+        """Index pairs of ``items`` (one brand's parts) that join their groups.
+
+        Not every similar pair: parts of one signature are chained, which joins them alike.
+        """
+        if not items:
+            return
+        at: dict[bytes, list[int]] = {}
+        for i, p in enumerate(items):
+            at.setdefault(p.signature, []).append(i)
+        near = self._near.setdefault(items[0].brand, {})
+        for gone in [sig for sig in near if sig not in at]:
+            for other in near.pop(gone):
+                near[other].discard(gone)
+        new = [sig for sig in at if sig not in near]
+        for sig in new:
+            near[sig] = set()
+        self._compare(near, new, list(at))
+        for sig, idx in at.items():
+            yield from itertools.pairwise(idx)
+            if sig:  # as ``_similar_pairs``: an empty signature is like no other
+                # (nor is a malformed one: ``_compare`` left it without neighbours)
+                for other in near[sig]:
+                    if other > sig:
+                        yield idx[0], at[other][0]
+
+    def _compare(self, near: dict[bytes, set[bytes]], new: list[bytes], every: list[bytes]) -> None:
+        """Record in ``near`` the similar pairs of ``new`` and ``every`` signature (equal sizes)."""
+        fresh_by_size: dict[int, list[bytes]] = {}
+        for sig in new:
+            if sig and len(sig) % 4 == 0:  # else no uint32 values: like no other (and empty)
+                fresh_by_size.setdefault(len(sig), []).append(sig)
+        for size, fresh in fresh_by_size.items():
+            held = [sig for sig in every if len(sig) == size]
+            matrix = np.frombuffer(b"".join(held), np.uint32).reshape(len(held), -1)
+            rows = np.frombuffer(b"".join(fresh), np.uint32).reshape(len(fresh), -1)
+            for r, c in _similar_rows(rows, matrix, self._threshold):
+                a, b = fresh[r], held[c]
+                if a != b:
+                    near[a].add(b)
+                    near[b].add(a)
 
 
 def _find(root: list[int], i: int) -> int:

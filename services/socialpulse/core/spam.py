@@ -134,6 +134,10 @@ class SpamDetector:
         self._rate_posts = max(settings.bot_rate_posts, settings.new_account_burst_posts)
         self._post_cluster: dict[int, int] = {}
         self._clusters: dict[int, Cluster] = {}
+        # The clusters of ``near_duplicate_min_posts`` posts or more, kept as they reach it:
+        # ``near_duplicates`` is asked at every scrape, and the window holds mostly one-post
+        # clusters (a scan of them all was a tenth of the signals stage through the broker).
+        self._large: dict[int, Cluster] = {}
         self._texts: dict[str, tuple[int, str]] = {}  # normalised text -> (cluster, first author)
         self._next = 0
         self._now = float("-inf")
@@ -241,6 +245,8 @@ class SpamDetector:
         if held > max_posts:
             self._expire(self._now)
         cluster.posts += 1
+        if cluster.posts == near_posts:
+            self._large[cluster.id] = cluster
         if ts > cluster.last_seen:
             cluster.last_seen = ts
         if account != cluster.author:  # ``Cluster.add_account``, inline
@@ -272,9 +278,7 @@ class SpamDetector:
         Campaign candidates: each may be a partition's share of a campaign posted over many,
         below the thresholds here and above them fleet-wide (``core.campaigns``).
         """
-        floor = self.settings.near_duplicate_min_posts
-        found = [c for c in self._clusters.values() if c.posts >= floor]
-        return heapq.nsmallest(limit, found, key=lambda c: (-c.posts, c.id))
+        return heapq.nsmallest(limit, self._large.values(), key=lambda c: (-c.posts, c.id))
 
     def has_cluster(self, cluster: int) -> bool:
         """Whether the cluster ``cluster`` still has a post in the window."""
@@ -308,6 +312,7 @@ class SpamDetector:
             cluster.live -= 1
             if cluster.live <= 0:
                 del self._clusters[cluster.id]
+                self._large.pop(cluster.id, None)
                 if self._texts.get(cluster.text, (None,))[0] == cluster.id:
                     del self._texts[cluster.text]
         # Texts of clusters gone leave with them; the rest stay while their cluster lives.
@@ -346,9 +351,11 @@ class SpamDetector:
             for *_, sig, bands in state.posts
         ):
             self.index.load([])
-            self._post_cluster, self._clusters, self._texts = {}, {}, {}
+            self._post_cluster, self._clusters, self._large, self._texts = {}, {}, {}, {}
             return
         self.index.load(state.posts)
         self._post_cluster = state.post_cluster
         self._clusters = {c.id: c for c in state.clusters}
+        floor = s.near_duplicate_min_posts
+        self._large = {c.id: c for c in state.clusters if c.posts >= floor}
         self._texts = state.texts

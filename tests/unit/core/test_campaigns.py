@@ -219,3 +219,29 @@ def test_parts_are_joined_as_by_the_similarity_of_each_pair(
     want = {frozenset(n for n in range(len(parts)) if find(n) == r) for r in set(map(find, root))}
     got = {frozenset(p[1] for p in c.parts) for c in group_parts(parts, threshold)}
     assert got == want
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from(GIFT.split()[:8] + VOTE.split()[:8]), min_size=3, max_size=10),
+        min_size=2,
+        max_size=24,
+    ),
+    st.lists(st.lists(st.booleans(), min_size=24, max_size=24), min_size=1, max_size=6),
+    st.sampled_from([0.3, 0.5, 0.6, 1.0]),
+)
+def test_remembered_similarities_group_each_call_as_a_fresh_comparison(
+    texts: list[list[str]], present: list[list[bool]], threshold: float
+) -> None:
+    """Calls with parts coming and going: the pairs remembered join what comparing anew joins."""
+    pool = [
+        _part(n, " ".join(words), NOW + n, brand="ab"[n % 2], posts=1 + n)
+        for n, words in enumerate(texts)
+    ]
+    pool += [msgspec.structs.replace(pool[0], partition=99), _part(98, "", NOW)]  # twin, empty
+    similar = campaigns.SimilarSignatures(threshold)
+    for mask in present:
+        parts = [p for p, keep in zip(pool, mask + [True, True], strict=False) if keep]
+        want = group_parts(parts, threshold)
+        assert group_parts(parts, threshold, similar=similar) == want
