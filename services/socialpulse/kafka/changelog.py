@@ -20,7 +20,10 @@ Exactly-once state without broker transactions rests on five rules:
    once every window record of the same flush has landed. A process killed in between leaves
    it behind the window state, never ahead: the events re-read after a restore that a bucket
    still lacks are then judged again by the spam heuristics, instead of counted as genuine
-   because the signals state had already seen them.
+   because the signals state had already seen them. A signals state is fenced like the
+   windows, and more: its new owner writes it again under its own epoch at the first flush,
+   and a restore sets aside one older than the newest epoch of its partition's windows (a
+   fenced owner's late write, which may stand past events the successor's windows lack).
 
 A logical record larger than ``CHUNK_BYTES`` is written as several parts under a fresh sequence
 number and the previous version is deleted only once every part is acknowledged, so a crash in
@@ -257,6 +260,9 @@ class Changelog:
         )
         # When each owned partition's signals state was last taken (monotonic seconds).
         self._signals_at: dict[Source, float] = {}
+        # Partitions whose signals state was restored from an older epoch: written again under
+        # this one at the next flush, so no late write of a fenced owner can be the newest.
+        self._restamp: set[Source] = set()
 
     async def start(self, deadline: float | None = None) -> None:
         """Learn the state topic's partition count.
@@ -298,9 +304,11 @@ class Changelog:
                 continue  # not restored: its state is not ours to write
             topic, partition = source
             signals = self._signals
-            if signals is not None and signals.changed(source):
+            restamp = source in self._restamp
+            if signals is not None and (restamp or signals.changed(source)):
+                self._restamp.discard(source)
                 last = self._signals_at.get(source)
-                if handover or last is None or self._signals_due(source, now - last):
+                if restamp or handover or last is None or self._signals_due(source, now - last):
                     self._signals_at[source] = now
                     value = signals.snapshot(source)
                     n += self._put(source, (_SIGNALS, topic, partition, 0), epoch, value)
@@ -378,6 +386,7 @@ class Changelog:
         for s in gone:
             self._epochs.pop(s, None)
             self._signals_at.pop(s, None)
+            self._restamp.discard(s)
             self.stats.unrestored.discard(s)
 
     def pending_sources(self) -> set[Source]:
@@ -613,8 +622,10 @@ class Changelog:
         """
         newest = dict.fromkeys(sources, 0)
         loaded = 0
-        # Window records first, so each dedup record knows whether a version 3 replaced it.
+        # Window records first, so each dedup record knows whether a version 3 replaced it,
+        # and each signals record the newest epoch of its partition's windows.
         with_ids: set[Logical] = set()
+        window_epoch = dict.fromkeys(sources, -1)
         for logical, live in sorted(found.items(), key=lambda kv: kv[0][0] != _WINDOW):
             if not live:
                 continue
@@ -632,12 +643,28 @@ class Changelog:
                 self.stats.records_fenced += len(live)
                 continue
             version, parts = whole
+            if kind == _SIGNALS and version[0] < window_epoch[source]:
+                # A fenced owner's: it may stand past events its successor's windows lack.
+                log.warning(
+                    "signals state of %s[%d] written in epoch %d, before the epoch %d of its "
+                    "windows (a fenced writer's): not restored, the partition's spam window "
+                    "and trends start afresh",
+                    *source,
+                    version[0],
+                    window_epoch[source],
+                )
+                self._delete(source, logical)
+                self.stats.records_fenced += len(live)
+                continue
+            if kind == _WINDOW:
+                window_epoch[source] = max(window_epoch[source], version[0])
             value = b"".join(live[(*version, i)][0] for i in range(parts))
             fmt = live[(*version, 0)][2]
             try:
                 if kind == _SIGNALS:
                     if self._signals is not None:
                         self._signals.restore(source, value)
+                        self._restamp.add(source)
                 elif kind == _WINDOW and fmt >= 3:
                     buckets, keys, offsets = decode_record(value)
                     with_ids.add(logical)

@@ -341,3 +341,73 @@ async def test_a_flush_cancelled_while_sending_the_signals_state_keeps_every_rec
     await _changelog(topic, fresh).restore({SRC}, generation=2)
     assert fresh.signals.resume_offset(SRC) == 200
     assert _kpis(fresh) == _kpis(p)
+
+
+async def test_a_fenced_writers_signals_state_never_stands_ahead_of_newer_windows() -> None:
+    """A paused owner's late signals state is not restored over its successor's windows.
+
+    The paused owner (generation 1) reads on after its successor (generation 2) restored, and
+    writes windows and signals under its old epoch; the successor's newer windows land, and it
+    dies before its own signals state does. Restored, the stale signals state would stand past
+    events the successor's buckets lack: re-read, they would count as genuine, spam included.
+    """
+    records = _records(400)
+    whole = Pipeline(SETTINGS)
+    whole.process_batch("mentions", records, SRC, NOW)
+    topic = FakeStateTopic()
+    paused = Pipeline(SETTINGS)
+    old = _changelog(topic, paused, interval=0.0)
+    await old.restore({SRC}, generation=1)
+    paused.process_batch("mentions", records[:150], SRC, NOW)
+    old.collect({SRC})
+    assert not await old.flush()  # committed: 150
+
+    successor = Pipeline(SETTINGS)
+    new = _changelog(topic, successor, interval=0.0)
+    await new.restore({SRC}, generation=2)
+    # The paused owner wakes, reads on and writes under its old epoch (its commits now fail).
+    paused.process_batch("mentions", records[150:300], SRC, NOW)
+    old.collect({SRC})
+    assert not await old.flush()
+    # The successor reads from the commit; its windows land, then it dies before its signals.
+    successor.process_batch("mentions", records[150:250], SRC, NOW)
+    sent = new.collect({SRC})
+    new._producer = _DyingStateTopic(log=topic.log, lands=sent - 1)
+    assert await new.flush()  # not flushed: the commit stays at 150
+    assert _kinds(topic).count("w") >= 1
+
+    fresh = Pipeline(SETTINGS)
+    third = _changelog(topic, fresh)
+    await third.restore({SRC}, generation=3)
+    start = committed = 150
+    resume = fresh.signals.resume_offset(SRC)
+    if resume is not None and resume < committed:
+        fresh.signals.replay(SRC, committed)
+        start = resume
+    fresh.process_batch("mentions", records[start:], SRC, NOW)
+    assert _kpis(fresh) == _kpis(whole)
+    assert third.stats.records_fenced >= 1
+
+
+async def test_a_restored_signals_state_is_written_again_under_the_new_epoch() -> None:
+    """The new owner's first flush re-writes what it restored, before it reads anything.
+
+    From then on no late write of the previous owner (an older epoch) can be the newest
+    signals record of the partition, and a restore never has to set one aside.
+    """
+    topic = FakeStateTopic()
+    first = Pipeline(SETTINGS)
+    c = _changelog(topic, first)
+    await c.restore({SRC}, generation=1)
+    first.process_batch("mentions", _records(50), SRC, NOW)
+    c.collect({SRC})
+    assert not await c.flush()
+    successor = Pipeline(SETTINGS)
+    new = _changelog(topic, successor, interval=3600)
+    await new.restore({SRC}, generation=2)
+    for _ in range(2):  # the second flush sends the older version's tombstones
+        new.collect({SRC})
+        assert not await new.flush()
+    keys = [msgspec.msgpack.decode(k) for k in topic.live()]
+    assert {k[4] for k in keys if k[0] == "s"} == {new.epoch(SRC)} != {c.epoch(SRC)}
+    assert _snapshots(topic) == 2  # once: nothing changed since
