@@ -78,3 +78,23 @@ def demo_texts(count: int) -> list[str]:
     demo = DemoTraffic(DEMO_BRANDS, random.Random(3))
     at = datetime(2026, 1, 1, tzinfo=UTC)
     return [str(demo.mention(at)["text"]) for _ in range(count)]
+
+
+def case_changing_texts() -> list[str]:
+    """Texts around every character that ``str.lower`` changes, other than ASCII capitals.
+
+    The compiled code lowers a text itself when only ASCII capitals change and leaves the
+    rest to ``str.lower``: these texts prove it tells the two apart for every such character,
+    in every context its mapping may depend on (the final sigma: a letter before it, none
+    after; "İ" lowers to two characters).
+    """
+    changing = [
+        chr(c)
+        for c in range(0x80, sys.maxunicode + 1)
+        if not 0xD800 <= c < 0xE000 and chr(c).lower() != chr(c)
+    ]
+    out = []
+    for char in changing:
+        out += [char, f"ab{char}", f"{char}cd", f"Ab {char} cD"]
+        out.append(f"x{char}{char}y@h{char} www.{char}")
+    return out

@@ -1,15 +1,15 @@
 /* socialpulse_native: the near-duplicate fingerprint of a batch of texts, compiled (and the
  * module, whose other parts are the trend terms, terms.c, and the LSH index, bandindex.c).
  *
- * Bit-identical to socialpulse.core.neardup.MinHasher._compute_python: each text lowered by
- * str.lower, URLs and handles dropped as ``neardup._LINKS`` matches them, the letters
+ * Bit-identical to socialpulse.core.neardup.MinHasher._compute_python: each text lowered as
+ * str.lower lowers it (here when only ASCII capitals change, else by str.lower), URLs and handles dropped as ``neardup._LINKS`` matches them, the letters
  * kept (Py_UNICODE_ISALPHA is what str.isalpha calls) and their runs joined by single spaces,
  * encoded UTF-8 and padded to one shingle; every k-byte window hashed (FNV prime polynomial,
  * mod 2^64) and folded to 32 bits; per hash function the least a*h + b mod 2^32; band keys as
  * in Python.
  *
  * Untrusted text, and any arguments, are safe here: every text (a str subclass too) is lowered
- * by str.lower itself, never by a method of its own; the batch is copied to a tuple before any
+ * from its own characters or by str.lower itself, never by a method of its own; the batch is copied to a tuple before any
  * code runs that could change it; the counts are bounded before they are multiplied, and the
  * buffers grow to each lowered text. tests/fuzz/fuzz_native.py fuzzes this under ASan + UBSan
  * against the Python code.
@@ -62,14 +62,31 @@ link_end(int kind, const void *data, Py_ssize_t n, Py_ssize_t i, int handles)
     return j > start ? j : i;
 }
 
-/* Normalise one lowered text: links and handles dropped, letter runs joined by one space, as
- * UCS4 and as UTF-8. */
-static Py_ssize_t
-normalise(PyObject *text, Py_UCS4 *out, unsigned char *utf8, Py_ssize_t *utf8_len)
+int
+lower_simply(PyObject *text, Py_UCS4 *out)
 {
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text), len = 0, u = 0;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c < 0x80)
+            out[i] = c - 'A' < 26u ? c + 32 : c;
+        else if (Py_UNICODE_TOLOWER(c) == c)
+            out[i] = c;
+        else
+            return 0;
+    }
+    return 1;
+}
+
+/* Normalise one lowered text data[0..n): links and handles dropped, letter runs joined by one
+ * space, as UCS4 and as UTF-8. */
+static Py_ssize_t
+normalise(int kind, const void *data, Py_ssize_t n, Py_UCS4 *out, unsigned char *utf8,
+          Py_ssize_t *utf8_len)
+{
+    Py_ssize_t len = 0, u = 0;
     int gap = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
@@ -111,19 +128,43 @@ normalise(PyObject *text, Py_UCS4 *out, unsigned char *utf8, Py_ssize_t *utf8_le
     return len;
 }
 
-/* The least a*f + b (mod 2^32) over the folded shingles: one loop the compiler vectorises. */
+/* mins[i], for each of the ``hashes`` functions, the least a[i]*f + b[i] (mod 2^32) over the
+ * folded shingles f. A block of 32 functions at a time over every shingle: its minima, a and b
+ * stay in vector registers (4 AVX2 registers each), where one function at a time over the
+ * shingles cost a loop per function, about twice the work. */
+#define HASH_BLOCK 32
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx2", "default")))  /* chosen at load time by the CPU */
 #endif
-static uint32_t
-min_hash(const uint32_t *restrict folded, Py_ssize_t count, uint32_t a, uint32_t b)
+static void
+min_hashes(const uint32_t *restrict folded, Py_ssize_t count, const uint32_t *restrict a,
+           const uint32_t *restrict b, Py_ssize_t hashes, uint32_t *restrict mins)
 {
-    uint32_t least = UINT32_MAX;
-    for (Py_ssize_t s = 0; s < count; s++) {
-        uint32_t v = a * folded[s] + b;
-        least = v < least ? v : least;
+    Py_ssize_t lo = 0;
+    for (; lo + HASH_BLOCK <= hashes; lo += HASH_BLOCK) {
+        uint32_t m[HASH_BLOCK], ba[HASH_BLOCK], bb[HASH_BLOCK];
+        for (int i = 0; i < HASH_BLOCK; i++) {
+            m[i] = UINT32_MAX;
+            ba[i] = a[lo + i];
+            bb[i] = b[lo + i];
+        }
+        for (Py_ssize_t s = 0; s < count; s++) {
+            uint32_t f = folded[s];
+            for (int i = 0; i < HASH_BLOCK; i++) {
+                uint32_t v = ba[i] * f + bb[i];
+                m[i] = v < m[i] ? v : m[i];
+            }
+        }
+        memcpy(mins + lo, m, sizeof m);
     }
-    return least;
+    for (; lo < hashes; lo++) {  /* the functions past the last whole block, one at a time */
+        uint32_t least = UINT32_MAX;
+        for (Py_ssize_t s = 0; s < count; s++) {
+            uint32_t v = a[lo] * folded[s] + b[lo];
+            least = v < least ? v : least;
+        }
+        mins[lo] = least;
+    }
 }
 
 /* Grow *buf to hold n items of size each, keeping none of its contents; 0, or -1 with
@@ -158,10 +199,10 @@ fingerprints(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "Ony*y*nn", &texts, &k, &a, &b, &bands, &rows))
         return NULL;
     PyObject *result = NULL, *seq = NULL, *norms = NULL, *sigs = NULL, *keys = NULL;
-    Py_UCS4 *ucs = NULL;
+    Py_UCS4 *ucs = NULL, *lowered = NULL;
     unsigned char *utf8 = NULL;
     uint32_t *folded = NULL, *av = NULL, *bv = NULL;
-    Py_ssize_t held_ucs = 0, held_utf8 = 0, held_folded = 0;
+    Py_ssize_t held_ucs = 0, held_utf8 = 0, held_folded = 0, held_lowered = 0;
     /* Each bound checked before the product it keeps from overflowing. */
     if (k < 1 || k > MAX_SHINGLE || bands < 1 || bands > MAX_HASHES || rows < 1 ||
         rows > MAX_HASHES / bands) {
@@ -170,6 +211,9 @@ fingerprints(PyObject *self, PyObject *args)
         goto done;
     }
     Py_ssize_t hashes = bands * rows;
+    uint64_t lead = 1;  /* PRIME^(k-1) mod 2^64: the weight of a window's first byte */
+    for (Py_ssize_t j = 1; j < k; j++)
+        lead *= PRIME;
     if (a.len != hashes * 4 || b.len != hashes * 4) {
         PyErr_SetString(PyExc_ValueError, "shingle, bands, rows and a, b disagree");
         goto done;
@@ -205,24 +249,40 @@ fingerprints(PyObject *self, PyObject *args)
     uint32_t *signatures = (uint32_t *)PyByteArray_AS_STRING(sigs);
     for (Py_ssize_t t = 0; t < count; t++) {
         Py_ssize_t u;
-        PyObject *low = PyObject_CallOneArg(str_lower, PyTuple_GET_ITEM(seq, t));
-        if (!low)
-            goto done;
-        /* The normalised text has at most n characters and 4n UTF-8 bytes, padded to k. */
-        Py_ssize_t n = PyUnicode_GET_LENGTH(low);
+        PyObject *text = PyTuple_GET_ITEM(seq, t), *low = NULL;
+        /* Lowered here when only ASCII capitals change (most posts: lowering them through
+         * str.lower was a third of this function's time), else by str.lower itself. */
+        Py_ssize_t n = PyUnicode_GET_LENGTH(text);
         if (n > (PY_SSIZE_T_MAX - MAX_SHINGLE - 1) / 16) {
-            Py_DECREF(low);
+            PyErr_NoMemory();
+            goto done;
+        }
+        if (reserve((void **)&lowered, &held_lowered, n + 1, sizeof(Py_UCS4)) < 0)
+            goto done;
+        int kind = PyUnicode_4BYTE_KIND;
+        const void *data = lowered;
+        if (!lower_simply(text, lowered)) {
+            low = PyObject_CallOneArg(str_lower, text);
+            if (!low)
+                goto done;
+            n = PyUnicode_GET_LENGTH(low);
+            kind = PyUnicode_KIND(low);
+            data = PyUnicode_DATA(low);
+        }
+        /* The normalised text has at most n characters and 4n UTF-8 bytes, padded to k. */
+        if (n > (PY_SSIZE_T_MAX - MAX_SHINGLE - 1) / 16) {
+            Py_XDECREF(low);
             PyErr_NoMemory();
             goto done;
         }
         if (reserve((void **)&ucs, &held_ucs, n + 1, sizeof(Py_UCS4)) < 0 ||
             reserve((void **)&utf8, &held_utf8, 4 * n + k + 1, 1) < 0 ||
             reserve((void **)&folded, &held_folded, 4 * n + k + 1, sizeof(uint32_t)) < 0) {
-            Py_DECREF(low);
+            Py_XDECREF(low);
             goto done;
         }
-        Py_ssize_t len = normalise(low, ucs, utf8, &u);
-        Py_DECREF(low);
+        Py_ssize_t len = normalise(kind, data, n, ucs, utf8, &u);
+        Py_XDECREF(low);
         PyObject *norm = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, ucs, len);
         if (!norm)
             goto done;
@@ -231,14 +291,19 @@ fingerprints(PyObject *self, PyObject *args)
             utf8[u++] = 0;
         uint32_t *mins = signatures + t * hashes;
         Py_ssize_t shingles = u - k + 1;
-        for (Py_ssize_t s = 0; s < shingles; s++) {
-            uint64_t h = utf8[s];
-            for (Py_ssize_t j = 1; j < k; j++)
-                h = h * PRIME + utf8[s + j];
+        /* Each window's polynomial hash rolled from the last one's (the ring of integers mod
+         * 2^64: the first byte's term taken away, the next byte's added), the same value as
+         * hashing the k bytes afresh. */
+        uint64_t h = 0;
+        for (Py_ssize_t j = 0; j < k; j++)
+            h = h * PRIME + utf8[j];
+        for (Py_ssize_t s = 0;; s++) {
             folded[s] = (uint32_t)(h ^ (h >> 32));
+            if (s + 1 >= shingles)
+                break;
+            h = (h - utf8[s] * lead) * PRIME + utf8[s + k];
         }
-        for (Py_ssize_t i = 0; i < hashes; i++)
-            mins[i] = min_hash(folded, shingles, av[i], bv[i]);
+        min_hashes(folded, shingles, av, bv, hashes, mins);
         PyObject *tuple = PyTuple_New(bands);
         if (!tuple)
             goto done;
@@ -261,6 +326,7 @@ done:
     PyMem_Free(av);
     PyMem_Free(bv);
     PyMem_Free(ucs);
+    PyMem_Free(lowered);
     PyMem_Free(utf8);
     PyMem_Free(folded);
     Py_XDECREF(seq);
@@ -271,9 +337,9 @@ done:
 }
 
 static PyMethodDef methods[] = {
-    {"terms", terms, METH_VARARGS,
+    {"terms", (PyCFunction)(void (*)(void))terms, METH_FASTCALL,
      "terms(text, stop) -> the distinct trend terms of text, stop-words out (core.terms)"},
-    {"count_terms", count_terms, METH_VARARGS,
+    {"count_terms", (PyCFunction)(void (*)(void))count_terms, METH_FASTCALL,
      "count_terms(counts, terms, excluded) -> len(counts): each term not excluded counted once"},
     {"fingerprints", fingerprints, METH_VARARGS,
      "fingerprints(texts, shingle, a, b, bands, rows) -> (norms, signatures, band keys)\n\n"

@@ -15,13 +15,20 @@ Py_ssize_t link_end(int kind, const void *data, Py_ssize_t n, Py_ssize_t i, int 
 
 extern PyObject *str_lower;  /* str.lower: a str subclass's own lower is never called */
 
+/* text lowered into out[0..len(text)) as str.lower lowers it, when no character but an ASCII
+ * capital changes (Py_UNICODE_TOLOWER, the simple mapping, keeps every other one: emoji,
+ * digits, lower-case letters): 1; else 0, and str.lower must lower it (its full mappings and
+ * the final sigma depend on more than one character). Reads the str's own characters, never
+ * a method of a subclass. */
+int lower_simply(PyObject *text, Py_UCS4 *out);
+
 /* BandIndex(values, bands): core.neardup's LSH index in flat arrays (bandindex.c). */
 extern PyTypeObject BandIndexType;
 
 /* terms(text, stop): core.terms.Tokeniser's terms of one text. */
-PyObject *terms(PyObject *self, PyObject *args);
+PyObject *terms(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 
 /* count_terms(counts, terms, excluded): core.trends.Bucket.add's counting of one mention. */
-PyObject *count_terms(PyObject *self, PyObject *args);
+PyObject *count_terms(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 
 #endif

@@ -228,12 +228,35 @@ piece(const Py_UCS4 *p, Py_ssize_t m, Terms *t)
     return 0;
 }
 
-PyObject *
-terms(PyObject *self, PyObject *args)
+/* Whether args[0..nargs) are ``expected`` objects of the types given (NULL: any); else
+ * TypeError. The vectorcall arguments are checked here: PyArg_ParseTuple's tuple and format
+ * cost as much as counting a mention's terms. */
+static int
+arguments(const char *name, PyObject *const *args, Py_ssize_t nargs, Py_ssize_t expected,
+          PyTypeObject *const *types)
 {
-    PyObject *text, *stop;
-    if (!PyArg_ParseTuple(args, "UO!", &text, &PyFrozenSet_Type, &stop))
+    if (nargs != expected) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments (%zd given)", name, expected,
+                     nargs);
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        if (types[i] && !PyObject_TypeCheck(args[i], types[i])) {
+            PyErr_Format(PyExc_TypeError, "%s() argument %zd must be %s, not %s", name, i + 1,
+                         types[i]->tp_name, Py_TYPE(args[i])->tp_name);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+PyObject *
+terms(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    static PyTypeObject *const types[] = {&PyUnicode_Type, &PyFrozenSet_Type};
+    if (!arguments("terms", args, nargs, 2, types))
         return NULL;
+    PyObject *text = args[0], *stop = args[1];
     if (!cache) {
         cache = PyMem_Calloc(CACHE_SLOTS, sizeof(Slot));
         if (!cache)
@@ -246,7 +269,7 @@ terms(PyObject *self, PyObject *args)
      * ASCII); any other by str.lower itself. */
     PyObject *low = NULL, *result = NULL;
     Py_UCS1 *ascii = NULL;
-    Py_UCS4 *buf = NULL;
+    Py_UCS4 *buf = NULL, *lowered = NULL;
     int kind;
     const void *data;
     Py_ssize_t n = PyUnicode_GET_LENGTH(text), m = 0;
@@ -262,12 +285,23 @@ terms(PyObject *self, PyObject *args)
         kind = PyUnicode_1BYTE_KIND;
         data = ascii;
     } else {
-        low = PyObject_CallOneArg(str_lower, text);
-        if (!low)
+        lowered = n < PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(Py_UCS4)
+                      ? PyMem_Malloc((size_t)(n + 1) * sizeof(Py_UCS4))
+                      : NULL;
+        if (!lowered) {
+            PyErr_NoMemory();
             goto done;
-        n = PyUnicode_GET_LENGTH(low);
-        kind = PyUnicode_KIND(low);
-        data = PyUnicode_DATA(low);
+        }
+        kind = PyUnicode_4BYTE_KIND;
+        data = lowered;
+        if (!lower_simply(text, lowered)) {  /* a cased non-ASCII letter: str.lower lowers */
+            low = PyObject_CallOneArg(str_lower, text);
+            if (!low)
+                goto done;
+            n = PyUnicode_GET_LENGTH(low);
+            kind = PyUnicode_KIND(low);
+            data = PyUnicode_DATA(low);
+        }
     }
     buf = n < PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(Py_UCS4)
               ? PyMem_Malloc((size_t)(n + 1) * sizeof(Py_UCS4))
@@ -306,18 +340,19 @@ done:
     Py_XDECREF(t.seen);
     PyMem_Free(buf);
     PyMem_Free(ascii);
+    PyMem_Free(lowered);
     Py_XDECREF(low);
     return result;
 }
 
 /* count_terms(counts, terms, excluded) -> len(counts): core.trends.Bucket.add's loop, compiled. */
 PyObject *
-count_terms(PyObject *self, PyObject *args)
+count_terms(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *counts, *seq, *excluded;
-    if (!PyArg_ParseTuple(args, "O!O!O!", &PyDict_Type, &counts, &PyTuple_Type, &seq,
-                          &PyFrozenSet_Type, &excluded))
+    static PyTypeObject *const types[] = {&PyDict_Type, &PyTuple_Type, &PyFrozenSet_Type};
+    if (!arguments("count_terms", args, nargs, 3, types))
         return NULL;
+    PyObject *counts = args[0], *seq = args[1], *excluded = args[2];
     Py_INCREF(seq);  /* held: a term's __eq__ or __hash__ (a str subclass) may run code */
     Py_ssize_t n = PyTuple_GET_SIZE(seq);
     int any_excluded = PySet_GET_SIZE(excluded) > 0;

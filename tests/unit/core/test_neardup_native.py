@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from native_texts import CATEGORIES, CORPORA, buildable, demo_texts, generated
+from native_texts import CATEGORIES, CORPORA, buildable, case_changing_texts, demo_texts, generated
 from socialpulse.core import neardup
 from socialpulse.core.neardup import MinHasher, NearDuplicateIndex
 from vader_corpus import read_corpus
@@ -82,6 +82,11 @@ def test_generated_texts_of_every_category_match(shingle: int, bands: int, rows:
     texts += ["", " ", "a", "@only http://links.too", "ab", "\U0010ffff", "\ud800x"]
     texts += ["".join(chars) for chars in CATEGORIES.values()][:40]
     _assert_same(texts, shingle, bands, rows)
+
+
+def test_every_case_changing_character_is_lowered_as_str_lower_does() -> None:
+    """Texts lowered in C, the rest by ``str.lower``: never told apart wrongly, for any char."""
+    _assert_same(case_changing_texts())
 
 
 _FALLBACK = """
@@ -248,6 +253,25 @@ def test_the_band_index_keeps_every_key_findable_through_collisions() -> None:
         theirs.add(post, post / 10, fp)
         assert ours.expire(post / 10) == theirs.expire(post / 10)
     _same(ours, theirs)
+
+
+@native
+def test_the_band_index_reads_a_changed_list_of_keys_afresh() -> None:
+    """Keys remembered from the last call are those of a tuple; a list may change between."""
+    from socialpulse.core.native import COMPILED
+
+    assert COMPILED is not None
+    table = COMPILED.BandIndex(4, 2)
+    sig = np.arange(4, dtype=np.uint32)
+    keys = [1, 2]
+    assert table.nearest(keys, sig, 0.5) is None
+    table.add(1, 0.0, sig, keys)
+    keys[:] = [3, 4]
+    assert table.nearest(keys, sig, 0.5) is None  # neither 3 nor 4 is held
+    table.add(2, 0.0, sig, keys)
+    assert table.nearest((3, 0), sig, 0.5) == (2, 1.0)
+    assert table.nearest((1, 0), sig, 0.5) == (1, 1.0)
+    assert [bands for *_, bands in table.entries()] == [(1, 2), (3, 4)]
 
 
 @native

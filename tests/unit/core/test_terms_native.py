@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from native_texts import CORPORA, demo_texts, generated
+from native_texts import CORPORA, case_changing_texts, demo_texts, generated
 from socialpulse.core.native import COMPILED
 from socialpulse.core.terms import Tokeniser
 from vader_corpus import read_corpus
@@ -64,6 +64,11 @@ def test_vader_corpus_matches(name: str) -> None:
 
 def test_generated_texts_of_every_category_match() -> None:
     _assert_same(generated(random.Random(11), 3000) + ["", " ", "http://", "ab"])
+
+
+def test_every_case_changing_character_is_lowered_as_str_lower_does() -> None:
+    """Texts lowered in C, the rest by ``str.lower``: never told apart wrongly, for any char."""
+    _assert_same(case_changing_texts())
 
 
 @native
