@@ -174,7 +174,28 @@ grow_ring(BandIndex *x)
 }
 
 /* The band keys of ``bands`` (a sequence of ints below 2**64) into out[0..x->bands). */
-static int read_keys_of(const BandIndex *x, PyObject *bands, uint64_t *out);
+static int
+read_keys_of(const BandIndex *x, PyObject *bands, uint64_t *out)
+{
+    PyObject *seq = PySequence_Fast(bands, "bands must be a sequence of ints");
+    if (!seq)
+        return -1;
+    if (PySequence_Fast_GET_SIZE(seq) != x->bands) {
+        PyErr_Format(PyExc_ValueError, "%zd band keys expected", x->bands);
+        Py_DECREF(seq);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < x->bands; i++) {
+        unsigned long long v = PyLong_AsUnsignedLongLong(PySequence_Fast_GET_ITEM(seq, i));
+        if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        out[i] = v;
+    }
+    Py_DECREF(seq);
+    return 0;
+}
 
 /* read_keys_of, remembered for an exact tuple of exact ints (immutable all through). */
 static int
@@ -199,29 +220,6 @@ read_keys(BandIndex *x, PyObject *bands, uint64_t *out)
     memcpy(x->last_keys, out, (size_t)x->bands * sizeof(uint64_t));
     Py_INCREF(bands);
     Py_XSETREF(x->last_bands, bands);
-    return 0;
-}
-
-static int
-read_keys_of(const BandIndex *x, PyObject *bands, uint64_t *out)
-{
-    PyObject *seq = PySequence_Fast(bands, "bands must be a sequence of ints");
-    if (!seq)
-        return -1;
-    if (PySequence_Fast_GET_SIZE(seq) != x->bands) {
-        PyErr_Format(PyExc_ValueError, "%zd band keys expected", x->bands);
-        Py_DECREF(seq);
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < x->bands; i++) {
-        unsigned long long v = PyLong_AsUnsignedLongLong(PySequence_Fast_GET_ITEM(seq, i));
-        if (v == (unsigned long long)-1 && PyErr_Occurred()) {
-            Py_DECREF(seq);
-            return -1;
-        }
-        out[i] = v;
-    }
-    Py_DECREF(seq);
     return 0;
 }
 

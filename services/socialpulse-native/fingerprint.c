@@ -62,7 +62,9 @@ link_end(int kind, const void *data, Py_ssize_t n, Py_ssize_t i, int handles)
     return j > start ? j : i;
 }
 
-int
+/* text lowered into out[0..len(text)) when no character but an ASCII capital changes case
+ * (Py_UNICODE_TOLOWER, the simple mapping, keeps every other one): 1; else 0. */
+static int
 lower_simply(PyObject *text, Py_UCS4 *out)
 {
     int kind = PyUnicode_KIND(text);
@@ -78,6 +80,24 @@ lower_simply(PyObject *text, Py_UCS4 *out)
             return 0;
     }
     return 1;
+}
+
+int
+lower_text(PyObject *text, Py_UCS4 *buf, Lowered *out)
+{
+    out->low = NULL;
+    out->kind = PyUnicode_4BYTE_KIND;
+    out->data = buf;
+    out->n = PyUnicode_GET_LENGTH(text);
+    if (lower_simply(text, buf))
+        return 0;
+    out->low = PyObject_CallOneArg(str_lower, text);
+    if (!out->low)
+        return -1;
+    out->kind = PyUnicode_KIND(out->low);
+    out->data = PyUnicode_DATA(out->low);
+    out->n = PyUnicode_GET_LENGTH(out->low);
+    return 0;
 }
 
 /* Normalise one lowered text data[0..n): links and handles dropped, letter runs joined by one
@@ -257,18 +277,14 @@ fingerprints(PyObject *self, PyObject *args)
             PyErr_NoMemory();
             goto done;
         }
-        if (reserve((void **)&lowered, &held_lowered, n + 1, sizeof(Py_UCS4)) < 0)
+        Lowered lowered_text;
+        if (reserve((void **)&lowered, &held_lowered, n + 1, sizeof(Py_UCS4)) < 0 ||
+            lower_text(text, lowered, &lowered_text) < 0)
             goto done;
-        int kind = PyUnicode_4BYTE_KIND;
-        const void *data = lowered;
-        if (!lower_simply(text, lowered)) {
-            low = PyObject_CallOneArg(str_lower, text);
-            if (!low)
-                goto done;
-            n = PyUnicode_GET_LENGTH(low);
-            kind = PyUnicode_KIND(low);
-            data = PyUnicode_DATA(low);
-        }
+        low = lowered_text.low;
+        n = lowered_text.n;
+        int kind = lowered_text.kind;
+        const void *data = lowered_text.data;
         /* The normalised text has at most n characters and 4n UTF-8 bytes, padded to k. */
         if (n > (PY_SSIZE_T_MAX - MAX_SHINGLE - 1) / 16) {
             Py_XDECREF(low);

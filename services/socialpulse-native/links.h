@@ -15,12 +15,21 @@ Py_ssize_t link_end(int kind, const void *data, Py_ssize_t n, Py_ssize_t i, int 
 
 extern PyObject *str_lower;  /* str.lower: a str subclass's own lower is never called */
 
-/* text lowered into out[0..len(text)) as str.lower lowers it, when no character but an ASCII
- * capital changes (Py_UNICODE_TOLOWER, the simple mapping, keeps every other one: emoji,
- * digits, lower-case letters): 1; else 0, and str.lower must lower it (its full mappings and
- * the final sigma depend on more than one character). Reads the str's own characters, never
- * a method of a subclass. */
-int lower_simply(PyObject *text, Py_UCS4 *out);
+/* A text lowered as str.lower lowers it: its characters (kind, data, n), and ``low``, the str
+ * holding them when str.lower made one (a new reference), else NULL. */
+typedef struct {
+    PyObject *low;
+    int kind;
+    const void *data;
+    Py_ssize_t n;
+} Lowered;
+
+/* Lower ``text`` into ``out``: into buf (room for len(text) characters) when no character but
+ * an ASCII capital changes case, which is most posts (ASCII, emoji, lower-case letters);
+ * else by str.lower itself (its full mappings and the final sigma depend on more than one
+ * character). Reads the str's own characters, never a method of a subclass. 0, or -1 with
+ * an exception set. */
+int lower_text(PyObject *text, Py_UCS4 *buf, Lowered *out);
 
 /* BandIndex(values, bands): core.neardup's LSH index in flat arrays (bandindex.c). */
 extern PyTypeObject BandIndexType;

@@ -265,44 +265,23 @@ terms(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Terms t = {stop, NULL, NULL, 0, 0, !cache_busy};
     if (t.use_cache && cache_used >= CACHE_HELD)
         cache_clear();
-    /* An ASCII text is lowered here, into a buffer of its own (str.lower does the same to
-     * ASCII); any other by str.lower itself. */
     PyObject *low = NULL, *result = NULL;
-    Py_UCS1 *ascii = NULL;
     Py_UCS4 *buf = NULL, *lowered = NULL;
-    int kind;
-    const void *data;
     Py_ssize_t n = PyUnicode_GET_LENGTH(text), m = 0;
-    if (PyUnicode_IS_ASCII(text)) {
-        const Py_UCS1 *src = PyUnicode_1BYTE_DATA(text);
-        ascii = PyMem_Malloc((size_t)n + 1);
-        if (!ascii) {
-            PyErr_NoMemory();
-            goto done;
-        }
-        for (Py_ssize_t i = 0; i < n; i++)
-            ascii[i] = (Py_UCS1)(src[i] - 'A' < 26u ? src[i] + 32 : src[i]);
-        kind = PyUnicode_1BYTE_KIND;
-        data = ascii;
-    } else {
-        lowered = n < PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(Py_UCS4)
-                      ? PyMem_Malloc((size_t)(n + 1) * sizeof(Py_UCS4))
-                      : NULL;
-        if (!lowered) {
-            PyErr_NoMemory();
-            goto done;
-        }
-        kind = PyUnicode_4BYTE_KIND;
-        data = lowered;
-        if (!lower_simply(text, lowered)) {  /* a cased non-ASCII letter: str.lower lowers */
-            low = PyObject_CallOneArg(str_lower, text);
-            if (!low)
-                goto done;
-            n = PyUnicode_GET_LENGTH(low);
-            kind = PyUnicode_KIND(low);
-            data = PyUnicode_DATA(low);
-        }
+    lowered = n < PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(Py_UCS4)
+                  ? PyMem_Malloc((size_t)(n + 1) * sizeof(Py_UCS4))
+                  : NULL;
+    if (!lowered) {
+        PyErr_NoMemory();
+        goto done;
     }
+    Lowered text_lowered;
+    if (lower_text(text, lowered, &text_lowered) < 0)
+        goto done;
+    low = text_lowered.low;
+    n = text_lowered.n;
+    int kind = text_lowered.kind;
+    const void *data = text_lowered.data;
     buf = n < PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(Py_UCS4)
               ? PyMem_Malloc((size_t)(n + 1) * sizeof(Py_UCS4))
               : NULL;
@@ -339,7 +318,6 @@ done:
     PyMem_Free(t.kept);
     Py_XDECREF(t.seen);
     PyMem_Free(buf);
-    PyMem_Free(ascii);
     PyMem_Free(lowered);
     Py_XDECREF(low);
     return result;

@@ -278,6 +278,25 @@ class _DyingStateTopic(FakeStateTopic):
         return fut
 
 
+async def _restore_and_read_on(
+    topic: FakeStateTopic, records: list[tuple[int, bytes]], committed: int, generation: int
+) -> tuple[Pipeline, Changelog]:
+    """A new owner restored from ``topic`` that read the partition on, as the worker does.
+
+    It re-reads from the signals state's offset when that stands before the commit.
+    """
+    fresh = Pipeline(SETTINGS)
+    changelog = _changelog(topic, fresh)
+    await changelog.restore({SRC}, generation=generation)
+    start = committed
+    resume = fresh.signals.resume_offset(SRC)
+    if resume is not None and resume < committed:
+        fresh.signals.replay(SRC, committed)
+        start = resume
+    fresh.process_batch("mentions", records[start:], SRC, NOW)
+    return fresh, changelog
+
+
 async def test_a_kill_at_any_point_of_a_flush_leaves_kpis_exact_after_the_restore() -> None:
     """Whatever prefix of a flush lands, the restored worker counts as an uninterrupted one.
 
@@ -301,15 +320,7 @@ async def test_a_kill_at_any_point_of_a_flush_leaves_kpis_exact_after_the_restor
         c._producer = _DyingStateTopic(log=topic.log, lands=lands)
         sent = max(sent, c.collect({SRC}))
         committed = 150 if await c.flush() else 300
-        fresh = Pipeline(SETTINGS)
-        await _changelog(topic, fresh).restore({SRC}, generation=2)
-        # What the worker does: re-read from the signals state when it stands before the commit.
-        start = committed
-        resume = fresh.signals.resume_offset(SRC)
-        if resume is not None and resume < committed:
-            fresh.signals.replay(SRC, committed)
-            start = resume
-        fresh.process_batch("mentions", records[start:], SRC, NOW)
+        fresh, _ = await _restore_and_read_on(topic, records, committed, generation=2)
         assert _kpis(fresh) == _kpis(whole), f"{lands} of {sent} records landed"
     assert 2 < sent < 12  # every kill point was tried: before, between and after them all
 
@@ -376,15 +387,7 @@ async def test_a_fenced_writers_signals_state_never_stands_ahead_of_newer_window
     assert await new.flush()  # not flushed: the commit stays at 150
     assert _kinds(topic).count("w") >= 1
 
-    fresh = Pipeline(SETTINGS)
-    third = _changelog(topic, fresh)
-    await third.restore({SRC}, generation=3)
-    start = committed = 150
-    resume = fresh.signals.resume_offset(SRC)
-    if resume is not None and resume < committed:
-        fresh.signals.replay(SRC, committed)
-        start = resume
-    fresh.process_batch("mentions", records[start:], SRC, NOW)
+    fresh, third = await _restore_and_read_on(topic, records, committed=150, generation=3)
     assert _kpis(fresh) == _kpis(whole)
     assert third.stats.records_fenced >= 1
 
