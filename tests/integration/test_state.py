@@ -320,3 +320,55 @@ async def test_a_shorter_dedup_horizon_rejects_older_events_and_restored_ids_cat
     assert p2.store.snapshot(now) == ref.store.snapshot(now)
     assert p1.stats.rejected["late"] + p2.stats.rejected["late"] == ref.stats.rejected["late"]
     assert p2.stats.duplicates == ref.stats.duplicates - p1.stats.duplicates
+
+
+async def test_batches_go_on_while_a_checkpoint_waits_for_the_broker(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flush held up (a slow broker) holds back its commit, never the handling of batches."""
+    settings = await _new_group(kafka_bootstrap)
+    now = time.time()
+    first = _records(now, 300, seed=5)
+    await _produce(settings, first)
+    pipeline = Pipeline(settings)
+    worker = Worker(settings, pipeline, kafka_bootstrap, lambda: now)
+    entered, release = asyncio.Event(), asyncio.Event()
+    flush = worker.changelog.flush
+
+    async def held_flush() -> set[tuple[str, int]]:
+        if worker.changelog.pending_sources():  # the first flush with state to write
+            entered.set()
+            await release.wait()
+        return await flush()
+
+    monkeypatch.setattr(worker.changelog, "flush", held_flush)
+    await worker.start()
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.wait_for(entered.wait(), 60)
+        second = _records(now, 300, seed=6)
+        await _produce(settings, second)
+        total = len(first) + len(second)
+        deadline = time.monotonic() + 60
+        while sum(pipeline.stats.processed.values()) < total:
+            assert time.monotonic() < deadline, "no batch handled while the flush was held"
+            assert not task.done(), task
+            await asyncio.sleep(0.1)
+        assert worker.stats.commits == 0  # nothing committed before its state landed
+        release.set()
+        deadline = time.monotonic() + 60
+        while worker.stats.commits < 2:  # the held checkpoint, then one with every batch
+            assert time.monotonic() < deadline, worker.stats
+            await asyncio.sleep(0.1)
+    finally:
+        release.set()
+        stop.set()
+        await task
+    await worker.stop()
+
+    # Restarted, it restores all of it, re-reads nothing and counts what one pass counts.
+    p2 = await _one_life(settings, now, 0, restored=True)
+    assert sum(p2.stats.processed.values()) == 0
+    want = _reference(settings, await _input_in_order(settings), now)
+    assert p2.store.snapshot(now) == want

@@ -294,10 +294,14 @@ class Changelog:
         """Move the dirty and expired state of restored ``sources`` into the pending flush.
 
         A partition's signals state goes too when it changed and its interval is up, or at a
-        ``handover`` (its next owner then re-reads nothing).
+        ``handover`` (its next owner then re-reads nothing). Only one that is merely due (or
+        never written) goes per call: each encodes a whole spam window (megabytes, a tenth of a
+        second or more), so partitions that fall due together, read through one backlog, take
+        turns, one a checkpoint, instead of holding the loop at once.
         """
         n = 0
         now = time.monotonic()
+        turn = True  # a due signals state may still go in this call
         for source in sources:
             epoch = self._epochs.get(source)
             if epoch is None:
@@ -308,7 +312,9 @@ class Changelog:
             if signals is not None and (restamp or signals.changed(source)):
                 self._restamp.discard(source)
                 last = self._signals_at.get(source)
-                if restamp or handover or last is None or self._signals_due(source, now - last):
+                due = turn and (last is None or self._signals_due(source, now - last))
+                if restamp or handover or due:
+                    turn = turn and not due
                     self._signals_at[source] = now
                     value = signals.snapshot(source)
                     n += self._put(source, (_SIGNALS, topic, partition, 0), epoch, value)

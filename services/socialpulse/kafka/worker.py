@@ -259,7 +259,13 @@ class Worker:
         self._reported: set[str] = set()
         # Paused partitions -> offset of the first dead letter the topic refused for good.
         self._held: dict[TopicPartition, int] = {}
+        # Batches and the collecting of state for a checkpoint take turns (a batch is whole in
+        # a checkpoint or absent); the flush lock keeps one checkpoint at a time, and a
+        # rebalance waits for the one in flight before partitions move.
         self._lock = asyncio.Lock()
+        self._flush_lock = asyncio.Lock()
+        # The checkpoint ``run`` started; batches go on being handled while it flushes.
+        self._flushing: asyncio.Task[float] | None = None
         self._started = False
         # Scores texts too long for the loop (``Pipeline.long_texts``); started on first need.
         self._scoring_pool: ProcessPoolExecutor | None = None
@@ -318,6 +324,12 @@ class Worker:
             return
         self._started = False
         try:
+            if self._flushing is not None:  # what it did not flush, the handover does
+                flushing, self._flushing = self._flushing, None
+                try:
+                    await flushing
+                except Exception as e:  # noqa: BLE001 - stopping: the handover tries again
+                    log.warning("the checkpoint in flight failed (%r)", e)
             await self.checkpoint(handover=True)
         finally:
             try:
@@ -374,7 +386,7 @@ class Worker:
         """
         keep = {(tp.topic, tp.partition) for tp in assigned}
         generation = _group_generation(self._consumer)
-        async with self._lock:
+        async with self._flush_lock, self._lock:  # no flush of the old assignment in flight
             lost = self._owned - keep
             # After a refused commit every partition may have had another owner meanwhile.
             gained = keep if self._fenced else keep - self._owned
@@ -528,23 +540,29 @@ class Worker:
                         await self._handle(batch)
                     now = time.monotonic()
                     if self._unrestored and now >= self._next_restore:
-                        async with self._lock:
+                        async with self._flush_lock, self._lock:
                             await self._restore_pending()
                     if now >= next_expire:
                         wall = self._clock()
                         self._pipeline.store.expire(wall)
                         self._pipeline.dedup.expire(wall)
                         next_expire = now + EXPIRE_EVERY_SECONDS
-                    if now >= next_checkpoint or (not behind and now >= last_checkpoint + interval):
-                        took = time.monotonic()
-                        await self.checkpoint()
+                    if self._flushing is not None and self._flushing.done():
+                        flushed, self._flushing = self._flushing, None
+                        took = flushed.result()  # what it raised is raised here, as inline
                         last_checkpoint = time.monotonic()
-                        took = last_checkpoint - took
                         # While behind, a costly flush (a backfill touching many minutes) waits
                         # longer for the next one, so flushing stays a bounded share of the time:
                         # the same state with fewer writes. Once caught up, the interval applies.
                         wait = max(interval, took * (1 - FLUSH_SHARE) / FLUSH_SHARE)
                         next_checkpoint = last_checkpoint + min(wait, max_interval)
+                    due = now >= next_checkpoint or (
+                        not behind and now >= last_checkpoint + interval
+                    )
+                    if due and self._flushing is None:
+                        # The flush waits for acknowledgements while the next batches are
+                        # handled: a checkpoint holds the loop only while it collects.
+                        self._flushing = asyncio.create_task(self._timed(), name="checkpoint")
                     if now >= next_lag:
                         await self._update_lag()
                         next_lag = now + LAG_EVERY_SECONDS
@@ -775,29 +793,43 @@ class Worker:
         records stay pending for the next checkpoint); the others commit regardless. At a
         ``handover`` every changed signals state is written, so the next owner re-reads nothing.
         """
+        await self._timed(handover)
+
+    async def _timed(self, handover: bool = False) -> float:
+        """``_checkpoint``, counted in the stats; returns the seconds it took."""
         started = time.perf_counter()
         try:
             await self._checkpoint(handover)
         finally:
-            self.stats.checkpoint_seconds += time.perf_counter() - started
+            took = time.perf_counter() - started
+            self.stats.checkpoint_seconds += took
+        return took
 
     async def _checkpoint(self, handover: bool) -> None:
-        async with self._lock:
-            if self._fenced:
-                return
-            restored = {
-                s
-                for s in self._owned
-                if s not in {(t.topic, t.partition) for t in self._unrestored}
-            }
-            offsets = {
-                tp: o for tp, o in self._positions.items() if (tp.topic, tp.partition) in restored
-            }
+        async with self._flush_lock:
+            async with self._lock:
+                if self._fenced:
+                    return
+                restored = {
+                    s
+                    for s in self._owned
+                    if s not in {(t.topic, t.partition) for t in self._unrestored}
+                }
+                offsets = {
+                    tp: o
+                    for tp, o in self._positions.items()
+                    if (tp.topic, tp.partition) in restored
+                }
+                generation = _group_generation(self._consumer)
+                # Minutes and state are noted at one instant between two batches: a minute
+                # changed later is in neither, so the next checkpoint notes it for both.
+                self.minutes.collect(restored)
+                self.changelog.collect(restored, handover)
+            # Batches are handled again from here: the state written covers at least
+            # ``offsets``, which is all the commit below needs (records re-read are skipped).
             # Minutes first: offsets are committed only once they are on the minutes topic.
-            self.minutes.collect(restored)
             if not await self.minutes.flush():
                 return
-            self.changelog.collect(restored, handover)
             try:
                 failed = await self.changelog.flush()
             except (KafkaError, TimeoutError) as e:
@@ -811,7 +843,12 @@ class Worker:
                 log.warning("join inputs not sent (%r); offsets not committed, will retry", e)
                 return
             offsets = {tp: o for tp, o in offsets.items() if (tp.topic, tp.partition) not in failed}
-            if not offsets:
+            if not offsets or self._fenced:
+                return
+            if _group_generation(self._consumer) != generation:
+                # The group rebalanced during the flush: these partitions may be another
+                # member's now, and a commit of the new generation would be taken for theirs.
+                log.info("group rebalanced during a checkpoint; its offsets are not committed")
                 return
             try:
                 await self._consumer.commit(offsets)

@@ -211,6 +211,35 @@ async def test_a_snapshot_waits_until_the_partition_read_a_quarter_of_its_window
     assert _snapshots(every) == 20
 
 
+async def test_partitions_due_together_take_turns_and_a_handover_writes_them_all() -> None:
+    """Each snapshot encodes a whole spam window: one a checkpoint, unless at a handover."""
+    topic = FakeStateTopic()
+    p = Pipeline(SETTINGS)
+    c = changelog_on(topic, p, signals=p.signals, signals_interval=0.0)
+    sources = [("m", n) for n in range(4)]
+    await c.restore(set(sources), generation=1)
+    records = _records(40)
+    for source in sources:
+        p.process_batch("mentions", records, source, NOW)
+    written = []
+    for _ in sources:
+        before = _snapshots(topic)
+        c.collect(set(sources))
+        assert not await c.flush()
+        written.append(_snapshots(topic) - before)
+    assert written == [1, 1, 1, 1]
+    fresh = Pipeline(SETTINGS)
+    await _changelog(topic, fresh).restore(set(sources), generation=2)
+    assert {fresh.signals.resume_offset(s) for s in sources} == {40}  # each had its turn
+
+    for source in sources:  # all changed again: a handover writes every one at once
+        p.process_batch("mentions", _records(50)[40:], source, NOW)
+    before = _snapshots(topic)
+    c.collect(set(sources), handover=True)
+    assert not await c.flush()
+    assert _snapshots(topic) - before == 4
+
+
 def test_the_longest_snapshot_interval_is_at_least_the_shortest() -> None:
     with pytest.raises(ValueError, match="must be at least"):
         Settings(
