@@ -31,6 +31,7 @@ from socialpulse.demo.driver import run_demo
 from socialpulse.export.alert_metrics import AlertCollector, DetectorReading
 from socialpulse.export.basic_auth import BasicAuth
 from socialpulse.export.collector import KpiCollector, register_metrics, sliced_snapshot
+from socialpulse.export.loop_holds import LoopHoldCollector, LoopHolds, watch_loop
 from socialpulse.export.server import PROBE_PATHS, HttpServer, build_app
 from socialpulse.export.summary import summary_line
 from socialpulse.export.webconfig import (
@@ -133,6 +134,8 @@ async def _serve(
         stack.push_async_callback(worker.stop)  # its clients, should start-up end before it
         registry = CollectorRegistry()
         collector = register_metrics(registry, pipeline, clock, worker.stats)
+        holds = LoopHolds()
+        registry.register(LoopHoldCollector(holds))
         alerts = await _alerts(settings, opts, stack)
         evaluator = Evaluator(
             settings,
@@ -220,6 +223,7 @@ async def _serve(
             asyncio.create_task(
                 freeze_when_restored(lambda: worker.stats.ready, stop), name="gc-freeze"
             ),
+            asyncio.create_task(watch_loop(holds, stop), name="loop-holds"),
         ]
         if settings.demo_enabled:
             producer = AIOKafkaProducer(
