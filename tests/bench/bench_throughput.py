@@ -171,6 +171,9 @@ class Result:
     cpu_seconds: float = 0.0
     rss_bytes: int = 0
     p99_seconds: float | None = None
+    # The event loop's longest hold over the run, as the bucket bound of the service's
+    # histogram (``socialpulse_event_loop_hold_seconds``) that holds it; None without one.
+    hold_seconds: float | None = None
     finished: bool = False
 
     @property
@@ -192,6 +195,22 @@ def _hwm(pid: int) -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+HOLD_BUCKET: Final = "socialpulse_event_loop_hold_seconds_bucket{"
+
+
+def longest_hold(text: str) -> float | None:
+    """The smallest bucket bound of the loop-hold histogram holding every tick (None: absent)."""
+    buckets = []
+    for line in text.splitlines():
+        if line.startswith(HOLD_BUCKET):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float(le), float(line.rsplit(" ", 1)[1])))
+    if not buckets:
+        return None
+    buckets.sort()
+    return next(le for le, n in buckets if n >= buckets[-1][1])
 
 
 def visible(text: str, impl: str) -> int:
@@ -370,6 +389,9 @@ class Bench:
                 await self._throughput(impl, pids, ports, http, result)
                 if result.finished:
                     result.p99_seconds = await self._latency(impl, ports, http)
+                    holds = [longest_hold(await self._text(http, port)) for port in ports]
+                    if impl != "naive" and None not in holds:
+                        result.hold_seconds = max(h for h in holds if h is not None)
         except FileNotFoundError as e:  # /proc/<pid> gone: a process died
             tails = []
             for proc, (log_path, _) in zip(procs, logs, strict=True):
@@ -395,6 +417,16 @@ class Bench:
             lat = sorted(json.loads(out.read_text()))
             result.p99_seconds = lat[int(0.99 * (len(lat) - 1))] if lat else None
         return result
+
+    async def _text(self, http: aiohttp.ClientSession, port: int) -> str:
+        """One scrape's text ('' if it did not answer)."""
+        try:
+            async with http.get(
+                f"http://127.0.0.1:{port}/metrics", timeout=aiohttp.ClientTimeout(total=30)
+            ) as r:
+                return await r.text()
+        except (aiohttp.ClientError, TimeoutError):
+            return ""
 
     async def _scrape(self, http: aiohttp.ClientSession, ports: list[int], impl: str) -> int | None:
         """Events visible over every process of ``impl`` (None if one did not answer)."""
@@ -497,7 +529,7 @@ def table(results: list[Result]) -> str:
     """Every run, then the ratios between implementations' median runs (``--rounds``)."""
     head = (
         f"{'brands':>6}  {'implementation':<17}{'events':>9}{'events/s':>11}{'CPU µs/ev':>11}"
-        f"{'p99 s':>8}{'RSS MiB':>9}"
+        f"{'p99 s':>8}{'hold s':>8}{'RSS MiB':>9}"
     )
     lines = [head, "-" * len(head)]
     for n in sorted({r.brands for r in results}):
@@ -511,10 +543,11 @@ def table(results: list[Result]) -> str:
         for r in runs:
             impl = r.impl
             p99 = f"{r.p99_seconds:.3f}" if r.p99_seconds is not None else "—"
+            hold = f"≤{r.hold_seconds:g}" if r.hold_seconds is not None else "—"
             note = "" if r.finished else "  (limit reached)"
             lines.append(
                 f"{n:>6}  {impl:<17}{r.events:>9}{r.rate:>11,.0f}{r.us_per_event:>11,.0f}"
-                f"{p99:>8}{r.rss_bytes / 2**20:>9,.0f}{note}"
+                f"{p99:>8}{hold:>8}{r.rss_bytes / 2**20:>9,.0f}{note}"
             )
         ours, naive, two = rows.get("socialpulse"), rows.get("naive"), rows.get("socialpulse-2")
         off = rows.get("sp-nosignals")
@@ -599,7 +632,8 @@ async def bench(args: argparse.Namespace) -> None:
     print(  # noqa: T201
         f"events/s and CPU µs/event over the backlog (scrapes every {SCRAPE_SECONDS:g} s); "
         f"p99: creation → /metrics scrape every {PROBE_SCRAPE_SECONDS:g} s "
-        "(naive: → processed), 500 ev/s probes"
+        "(naive: → processed), 500 ev/s probes; hold: the event loop's longest hold over the "
+        "run (backlog and probes), as the bound of socialpulse_event_loop_hold_seconds' bucket"
     )
     print(table(results))  # noqa: T201
     if args.baseline:

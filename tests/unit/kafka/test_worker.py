@@ -275,3 +275,35 @@ async def test_a_poll_cancelled_under_the_worker_is_waited_out_and_a_real_cancel
     task.cancel()
     await asyncio.wait([task])
     assert task.cancelled()
+
+
+async def test_a_large_batch_lets_the_loop_go_between_slices_to_the_same_state(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Other tasks (a scrape, a flush) run between slices of a partition's records."""
+    monkeypatch.setattr("socialpulse.kafka.worker.FOLD_RECORDS", 10)
+    records = [Rec(n, _valid(f"e{n % 37}")) for n in range(45)]  # resent ids across slices
+    records[23] = Rec(23, b"not json")
+    store = rig.worker._pipeline.store
+    seen: list[int] = []
+
+    async def scrape() -> None:  # what a scrape reads, each time the loop turns
+        while True:
+            counts = store.snapshot(NOW).get("a")
+            seen.append(counts["5m"].mentions if counts else 0)
+            await _real_sleep(0)
+
+    watcher = asyncio.create_task(scrape())
+    try:
+        await rig.handle({M0: records})
+    finally:
+        watcher.cancel()
+    final = store.snapshot(NOW)["a"]["5m"].mentions
+    # It saw the partition's count grow slice by slice (the fifth slice holds resent ids only).
+    assert len({n for n in seen if 0 < n < final}) >= 3, seen
+    inline = Pipeline(SETTINGS)
+    want = inline.process_batch("mentions", [(r.offset, r.value) for r in records], ("m", 0), NOW)
+    assert store.snapshot(NOW) == inline.store.snapshot(NOW)
+    assert [offset for offset, _ in want] == [23]
+    assert len(rig.producer.delivered) == 1  # the reject, dead-lettered once
+    assert rig.positions == {M0: 45}
