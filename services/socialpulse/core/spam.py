@@ -107,7 +107,8 @@ class SpamState(msgspec.Struct, array_like=True):
     """
 
     authors: list[tuple[str, list[float]]]
-    posts: list[tuple[float, int, bytes, list[int]]]
+    # Band keys: a tuple when taken, a list when read back (the same msgpack array).
+    posts: list[tuple[float, int, bytes, Sequence[int]]]
     post_cluster: dict[int, int]
     clusters: list[Cluster]
     texts: dict[str, tuple[int, str]]
@@ -323,7 +324,7 @@ class SpamDetector:
         """The detector's memory as plain data (``restore`` takes it back); encode it at once."""
         return SpamState(
             authors=[(a, list(times)) for a, times in self._authors.items()],
-            posts=[(ts, p, sig, list(bands)) for ts, p, sig, bands in self.index.entries()],
+            posts=list(self.index.entries()),
             post_cluster=self._post_cluster,
             clusters=list(self._clusters.values()),
             texts=self._texts,
