@@ -294,10 +294,10 @@ class Changelog:
         """Move the dirty and expired state of restored ``sources`` into the pending flush.
 
         A partition's signals state goes too when it changed and its interval is up, or at a
-        ``handover`` (its next owner then re-reads nothing). Only one that is merely due (or
-        never written) goes per call: each encodes a whole spam window (megabytes, a tenth of a
-        second or more), so partitions that fall due together, read through one backlog, take
-        turns, one a checkpoint, instead of holding the loop at once.
+        ``handover`` (its next owner then re-reads nothing). Only one that is merely due goes
+        per call (one never written goes at once): each encodes a whole spam window (megabytes,
+        a tenth of a second or more), so partitions that fall due together, read through one
+        backlog, take turns, one a checkpoint, instead of holding the loop at once.
         """
         n = 0
         now = time.monotonic()
@@ -312,8 +312,10 @@ class Changelog:
             if signals is not None and (restamp or signals.changed(source)):
                 self._restamp.discard(source)
                 last = self._signals_at.get(source)
-                due = turn and (last is None or self._signals_due(source, now - last))
-                if restamp or handover or due:
+                due = turn and last is not None and self._signals_due(source, now - last)
+                # Never written: at once, or a kill before its turn would leave the partition no
+                # signals state to re-read from, and its spam window would start empty.
+                if restamp or handover or last is None or due:
                     turn = turn and not due
                     self._signals_at[source] = now
                     value = signals.snapshot(source)

@@ -220,7 +220,12 @@ async def test_partitions_due_together_take_turns_and_a_handover_writes_them_all
     await c.restore(set(sources), generation=1)
     records = _records(40)
     for source in sources:
-        p.process_batch("mentions", records, source, NOW)
+        p.process_batch("mentions", records[:10], source, NOW)
+    c.collect(set(sources))  # never written: every one at once
+    assert not await c.flush()
+    assert _snapshots(topic) == 4
+    for source in sources:
+        p.process_batch("mentions", records[10:], source, NOW)
     written = []
     for _ in sources:
         before = _snapshots(topic)
