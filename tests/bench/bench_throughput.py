@@ -389,7 +389,7 @@ class Bench:
                 await self._throughput(impl, pids, ports, http, result)
                 if result.finished:
                     result.p99_seconds = await self._latency(impl, ports, http)
-                    holds = [longest_hold(await self._text(http, port)) for port in ports]
+                    holds = [longest_hold(await self._text(http, port) or "") for port in ports]
                     if impl != "naive" and None not in holds:
                         result.hold_seconds = max(h for h in holds if h is not None)
         except FileNotFoundError as e:  # /proc/<pid> gone: a process died
@@ -418,27 +418,24 @@ class Bench:
             result.p99_seconds = lat[int(0.99 * (len(lat) - 1))] if lat else None
         return result
 
-    async def _text(self, http: aiohttp.ClientSession, port: int) -> str:
-        """One scrape's text ('' if it did not answer)."""
+    async def _text(self, http: aiohttp.ClientSession, port: int) -> str | None:
+        """One scrape's text (None if it did not answer)."""
         try:
             async with http.get(
                 f"http://127.0.0.1:{port}/metrics", timeout=aiohttp.ClientTimeout(total=30)
             ) as r:
                 return await r.text()
         except (aiohttp.ClientError, TimeoutError):
-            return ""
+            return None
 
     async def _scrape(self, http: aiohttp.ClientSession, ports: list[int], impl: str) -> int | None:
         """Events visible over every process of ``impl`` (None if one did not answer)."""
         total = 0
         for port in ports:
-            try:
-                async with http.get(
-                    f"http://127.0.0.1:{port}/metrics", timeout=aiohttp.ClientTimeout(total=30)
-                ) as r:
-                    total += visible(await r.text(), impl)
-            except (aiohttp.ClientError, TimeoutError):
+            text = await self._text(http, port)
+            if text is None:
                 return None
+            total += visible(text, impl)
         return total
 
     async def _throughput(
