@@ -529,9 +529,9 @@ class Settings(BaseSettings):
     dedup_horizon_seconds: int | None = Field(default=None, ge=60)
     """How long (in event time) event ids are remembered to drop re-sent copies: 60 s up to the
     longest window; unset: the longest window, so every event a window can count is checked. Each
-    id held costs 13 bytes of memory and 16 of state topic (see Duplicates); an event older than
-    this is rejected as `late` (dead-letter topic, with the reason), since it could be a copy of
-    an event whose id is forgotten: a shorter horizon saves memory but refuses older history."""
+    id held costs about 11 bytes of memory and 16 of state topic (see Duplicates); an event older
+    than this is rejected as `late` (dead-letter topic, with the reason), since it could be a copy
+    of an event whose id is forgotten: a shorter horizon saves memory but refuses older history."""
     max_future_seconds: int = Field(default=300, ge=0)
     """How far ahead of the service clock an event may be."""
     max_text_chars: int = Field(default=10_000, ge=1)

@@ -89,7 +89,7 @@ def test_minutes_past_the_horizon_are_expired_and_reported() -> None:
     assert d.past_horizon(T0)
 
 
-def test_an_id_costs_13_bytes_in_memory_and_16_on_the_state_topic() -> None:
+def test_an_id_costs_11_bytes_in_memory_and_16_on_the_state_topic() -> None:
     """The figures the README states: sealed arrays with their growth headroom, record arrays."""
     from socialpulse.kafka.changelog import encode_record
 
@@ -101,12 +101,40 @@ def test_an_id_costs_13_bytes_in_memory_and_16_on_the_state_topic() -> None:
     (minute,) = d.take_dirty(SRC)
     m = d._state[SRC][minute]
     in_memory = sys.getsizeof(m.keys) + sys.getsizeof(m.offsets) + sys.getsizeof(m.recent)
-    assert 12 * n <= in_memory <= 13 * n
-    assert m.offsets.typecode == "I"  # offsets within 2^32 of the minute's lowest
+    assert 10 * n <= in_memory <= 11 * n
+    assert m.offsets.typecode == "H"  # offsets within 2^16 of the minute's lowest
     ids = d.arrays(SRC, minute)
     assert ids is not None
     on_topic = len(encode_record(b"\x80", ids))
     assert 16 * n <= on_topic <= 16 * n + 32
+
+
+@pytest.mark.parametrize(("far", "code"), [(2**16 - 1, "H"), (2**16, "I"), (2**32 - 1, "I")])
+@pytest.mark.parametrize("ids", [3, 40])  # below and past the numpy crossover
+def test_offsets_at_each_width_keep_their_decisions(far: int, code: str, ids: int) -> None:
+    """A minute's offsets held as 16- or 32-bit deltas decide as before, sealed and restored."""
+    d = Deduplicator(3600)
+    base = 7
+    assert not d.is_duplicate(SRC, T0, "a", base)
+    assert not d.is_duplicate(SRC, T0, "b", base + far)
+    for i in range(ids):
+        d.is_duplicate(SRC, T0, f"n{i}", base + i + 1)
+    d.expire(T0 + 600)
+    minute = int(T0 // 60)
+    m = d._state[SRC][minute]
+    assert m.offsets.typecode == code
+    assert not d.is_duplicate(SRC, T0, "a", base)
+    assert not d.is_duplicate(SRC, T0, "b", base + far)
+    assert d.is_duplicate(SRC, T0, "b", base + 1)
+    assert all(not d.is_duplicate(SRC, T0, f"n{i}", base + i + 1) for i in range(ids))
+    restored = Deduplicator(3600)
+    arrays = d.arrays(SRC, minute)
+    assert arrays is not None
+    restored.load(SRC, minute, *arrays)
+    assert restored._state[SRC][minute].offsets.typecode == code
+    assert not restored.is_duplicate(SRC, T0, "b", base + far)
+    assert restored.is_duplicate(SRC, T0, "a", base + far)
+    assert not restored.is_duplicate(SRC, T0, "n0", base + 1)
 
 
 def test_offsets_spanning_more_than_32_bits_keep_their_decisions() -> None:
