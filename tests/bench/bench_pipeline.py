@@ -4,7 +4,8 @@ The baseline is the work no implementation can skip: parse every record's JSON a
 mention with ``vaderSentiment``'s ``polarity_scores``. socialpulse adds validation, dedup, brand
 matching and every window KPI on top; the gap between the two lines is our own overhead.
 The signals stage (spam verdicts, trends) is timed on and off in the same run (CPU time), each
-partition's part of a poll fed as one pipeline batch, as the worker does.
+partition's part of a poll fed as one pipeline batch, as the worker does, to both pipelines in
+turn.
 
 Run with ``make bench`` (or ``python tests/bench/bench_pipeline.py --help``).
 """
@@ -17,6 +18,7 @@ import json
 import random
 import time
 import tracemalloc
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
@@ -53,17 +55,11 @@ def _baseline(records: list[tuple[str, tuple[str, int], bytes]]) -> float:
 
 
 POLL = 2000  # records a poll batch holds (kafka.max_batch_records)
+ROUNDS = 3  # runs of the interleaved pipelines, summed
 
 
-def _socialpulse(
-    records: list[tuple[str, tuple[str, int], bytes]],
-    now: float,
-    *,
-    trace: bool,
-    signals: bool = True,
-    native: bool = True,
-) -> tuple[float, int, Pipeline]:
-    """Time every record through the pipeline; with ``trace``, measure peak memory instead.
+def _pipeline(*, signals: bool = True, native: bool = True) -> Pipeline:
+    """A pipeline over the demo brands.
 
     ``signals=False`` turns the spam heuristics and trend counting off; ``native=False``
     fingerprints, looks bands up and tokenises with the Python code even when the compiled
@@ -79,23 +75,51 @@ def _socialpulse(
     if not native:
         pipeline.signals.hasher.native = False
         pipeline.signals.tokeniser._compiled = None
-    gc.collect()  # every run starts from the same heap, the previous run's garbage gone
-    if trace:
-        tracemalloc.start()
-    t0 = time.process_time()
+    return pipeline
+
+
+def _batches(
+    records: list[tuple[str, tuple[str, int], bytes]],
+) -> Iterator[tuple[tuple[str, int], list[tuple[int, bytes | None]]]]:
+    """As the worker feeds them: each partition's part of a poll is one pipeline batch."""
     for lo in range(0, len(records), POLL):
-        # As the worker does: each partition's part of a poll is one pipeline batch.
         parts: dict[tuple[str, int], list[tuple[int, bytes | None]]] = {}
         for offset, (_, source, value) in enumerate(records[lo : lo + POLL], lo):
             parts.setdefault(source, []).append((offset, value))
-        for source, part in parts.items():
-            pipeline.process_batch(source[0], part, source, now)  # type: ignore[arg-type]
-    elapsed = time.process_time() - t0
-    peak = 0
-    if trace:
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-    return elapsed, peak, pipeline
+        yield from parts.items()
+
+
+def _interleaved(
+    records: list[tuple[str, tuple[str, int], bytes]], now: float, pipelines: list[Pipeline]
+) -> list[float]:
+    """CPU seconds each pipeline spends on every record, the pipelines taking turns per batch.
+
+    Each batch goes to every pipeline, in an order that rotates, timed call by call: whatever
+    the shared machine does meanwhile falls on all of them alike, where whole runs one after
+    the other were seen to differ by a fifth.
+    """
+    gc.collect()  # every run starts from the same heap, the previous run's garbage gone
+    spent = [0.0] * len(pipelines)
+    clock = time.process_time
+    for turn, (source, part) in enumerate(_batches(records)):
+        for k in range(len(pipelines)):
+            i = (turn + k) % len(pipelines)
+            t0 = clock()
+            pipelines[i].process_batch(source[0], part, source, now)  # type: ignore[arg-type]
+            spent[i] += clock() - t0
+    return spent
+
+
+def _traced(records: list[tuple[str, tuple[str, int], bytes]], now: float) -> tuple[int, Pipeline]:
+    """Peak traced memory of one pipeline over every record."""
+    pipeline = _pipeline()
+    gc.collect()
+    tracemalloc.start()
+    for source, part in _batches(records):
+        pipeline.process_batch(source[0], part, source, now)  # type: ignore[arg-type]
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak, pipeline
 
 
 def worst_cases(now: float) -> list[tuple[str, int, float, float]]:
@@ -154,20 +178,22 @@ def main() -> None:
     records = _records(args.events, now)
     mentions = sum(1 for s, _, _ in records if s == "mentions")
     base = _baseline(records)
-    # Alternated, best of three each, in CPU time of this process: the machine is shared, and
-    # wall-clock ratios of the same code were seen anywhere from +43 % to +95 % in one hour.
-    ours = without = python = float("inf")
+    # In CPU time of this process, the signals stage on, off (and all in Python) taking turns
+    # batch by batch, summed over ROUNDS runs of fresh pipelines.
     native = neardup.NATIVE
+    ours = without = python = 0.0
     filtered = 0
-    for _ in range(3):
-        t, _, pipeline = _socialpulse(records, now, trace=False)
-        ours = min(ours, t)
-        filtered = sum(sum(r.values()) for r in pipeline.signals.filtered.values())
-        del pipeline
-        without = min(without, _socialpulse(records, now, trace=False, signals=False)[0])
+    for _ in range(ROUNDS):
+        pipelines = [_pipeline(), _pipeline(signals=False)]
         if native:
-            python = min(python, _socialpulse(records, now, trace=False, native=False)[0])
-    _, peak, pipeline = _socialpulse(records, now, trace=True)
+            pipelines.append(_pipeline(native=False))
+        spent = _interleaved(records, now, pipelines)
+        ours, without = ours + spent[0], without + spent[1]
+        python += spent[2] if native else 0.0
+        filtered = sum(sum(r.values()) for r in pipelines[0].signals.filtered.values())
+        del pipelines
+    ours, without, python = ours / ROUNDS, without / ROUNDS, python / ROUNDS
+    peak, pipeline = _traced(records, now)
     t0 = time.perf_counter()
     pipeline.store.snapshot(now)
     snap = time.perf_counter() - t0
@@ -182,7 +208,9 @@ def main() -> None:
     pipeline.signals.campaigns()
     unchanged = time.process_time() - t0
     n = len(records)
-    print(f"\npipeline benchmark: {n:,} demo events ({mentions:,} mentions), one core, CPU time")  # noqa: T201
+    head = f"{n:,} demo events ({mentions:,} mentions), one core, CPU time"
+    turns = f"signals stage on and off taking turns batch by batch, mean of {ROUNDS} runs"
+    print(f"\npipeline benchmark: {head}; {turns}")  # noqa: T201
     us_base, us_ours = base / n * 1e6, ours / n * 1e6
     us_off, us_added = without / n * 1e6, (ours - without) / n * 1e6
     rows = [

@@ -1,6 +1,7 @@
 """Benchmark: socialpulse, a naive aiokafka loop and the faust peer through one Apache Kafka.
 
     .venv/bin/python tests/bench/bench_throughput.py [--events 200000] [--events-1000 60000]
+        [--texts corpus|pairs]
 
 One run, one table. A fresh Apache Kafka 4.1 (``deploy/kafka/kafka.sh``) holds input topics of
 4 partitions preloaded with tweets of the VADER ICWSM-2014 corpus, each naming exactly one brand
@@ -114,9 +115,15 @@ def _now_iso() -> str:
 
 
 class Events:
-    """Mentions (a corpus tweet naming one brand) and interactions, alternately."""
+    """Mentions (a corpus tweet naming one brand) and interactions, alternately.
 
-    def __init__(self, brands: Sequence[BrandSettings], seed: int) -> None:
+    ``pairs``: each mention's text is two tweets drawn apart, so texts are distinct (about 17
+    million pairs) and organic to the spam detector, where one tweet each repeats the corpus'
+    4,200 and most mentions are reposts (filtered, never scored).
+    """
+
+    def __init__(self, brands: Sequence[BrandSettings], seed: int, pairs: bool = False) -> None:
+        self._pairs = pairs
         self._brands = list(brands)
         matcher = BrandMatcher(brands)
         tweets = [t for _, t in read_corpus("tweets_GroundTruth.txt")]
@@ -139,7 +146,7 @@ class Events:
                 "platform": "x",
                 "created_at": _now_iso(),
                 "author": {"id": user, "handle": f"@{user}", "followers": r.randrange(10_000)},
-                "text": f"{r.choice(self._tweets)} {term}",
+                "text": f"{self._text(r)} {term}",
                 "kind": "post",
             }
             return "mentions", user.encode(), json.dumps(doc).encode()
@@ -153,6 +160,11 @@ class Events:
             "user_id": user,
         }
         return "interactions", user.encode(), json.dumps(doc).encode()
+
+    def _text(self, r: random.Random) -> str:
+        if self._pairs:
+            return f"{r.choice(self._tweets)} {r.choice(self._tweets)}"
+        return r.choice(self._tweets)
 
     def check(self, value: bytes) -> None:
         """Each mention must name exactly one brand, so every event counts exactly once."""
@@ -246,6 +258,7 @@ class Bench:
         self.prefix = ""
         self.brands: list[BrandSettings] = []
         self.events: Events | None = None
+        self.texts = "corpus"  # or "pairs": see ``Events``
         self.producer: AIOKafkaProducer | None = None
 
     def kafka(self, *args: str) -> str:
@@ -279,7 +292,7 @@ class Bench:
         """New topics holding ``count`` events naming ``brands``; seconds the preload took."""
         self.brands = brands
         self.prefix = f"bench-{len(brands)}-{uuid.uuid4().hex[:6]}-"
-        self.events = Events(brands, seed=len(brands))
+        self.events = Events(brands, seed=len(brands), pairs=self.texts == "pairs")
         self.expected = 0
         spec = TopicSpec(partitions=PARTITIONS)
         await ensure_topics(
@@ -604,6 +617,7 @@ async def bench(args: argparse.Namespace) -> None:
     impls = [i for i in (*IMPLS, BASELINE) if i in only or (i == BASELINE and args.baseline)]
     with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
         b = Bench(Path(tmp), args.limit, args.service_path, args.profile, args.baseline)
+        b.texts = args.texts
         b.start_kafka()
         results: list[Result] = []
         try:
@@ -702,6 +716,12 @@ def main() -> None:
         help="also run socialpulse from here (another revision's services/), alternating",
     )
     parser.add_argument("--rounds", type=int, default=1, help="runs of each implementation")
+    parser.add_argument(
+        "--texts",
+        choices=("corpus", "pairs"),
+        default="corpus",
+        help="mention texts: a corpus tweet (mostly reposts), or two (distinct, organic)",
+    )
     asyncio.run(bench(parser.parse_args()))
 
 

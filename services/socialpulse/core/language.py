@@ -25,6 +25,7 @@ from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
 from py3langid.modelio import load_model
 
 from socialpulse.core.events import Mention
+from socialpulse.core.textcache import trimmed
 
 # Label of a language that is not configured, and of one that could not be told.
 OTHER: Final = "other"
@@ -201,7 +202,10 @@ def _max_depth(nextmove: npt.NDArray[Any], rowbase: npt.NDArray[Any]) -> int:
 
 
 class _Lru:
-    """A bounded map of recent texts to their language, least recently used out first."""
+    """A bounded map of recent texts to their language, least recently used out first.
+
+    Over its bound it keeps the most recently used three quarters (``trimmed``).
+    """
 
     __slots__ = ("_d", "_max")
 
@@ -220,7 +224,7 @@ class _Lru:
         d = self._d
         d[text] = language
         if len(d) > self._max:
-            del d[next(iter(d))]
+            self._d = trimmed(d, self._max)
         return language
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Sequence
-from itertools import islice, repeat
+from itertools import repeat
 from typing import Any, Final
 
 import msgspec
@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from socialpulse.core.native import COMPILED
+from socialpulse.core.textcache import trimmed
 from socialpulse.core.translate import CharClass
 
 NATIVE: Final = COMPILED is not None
@@ -139,11 +140,7 @@ class MinHasher:
             self._evict()
 
     def _evict(self) -> None:
-        cache = self._cache
-        excess = len(cache) - self._cache_entries
-        if excess > 0:
-            for old in list(islice(cache, excess)):
-                del cache[old]
+        self._cache = trimmed(self._cache, self._cache_entries)
 
     def fingerprints(self, texts: Sequence[str]) -> list[Fingerprint]:
         """The fingerprints of ``texts``, in order; repeated texts (reposts) come from the cache.
