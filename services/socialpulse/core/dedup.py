@@ -17,9 +17,8 @@ sealed (a sorted array of 8-byte digests and one of 2-byte offsets above the min
 with their growth headroom), as long as the minute's first offsets span less than 2^16 (a
 partition reading under about 1,000 events a second, in event-time order); 13 bytes within
 2^32, 17 beyond; about 100 bytes while its minute is open. The state topic stores 16 bytes per
-id. Ids are 64-bit
-BLAKE2b digests, so two distinct ids collide with probability about n² / 2⁶⁵ within one
-partition-minute of n events (below 10⁻¹¹ for n = 10,000).
+id. Ids are 64-bit BLAKE2b digests, so two distinct ids collide with probability about n² / 2⁶⁵
+within one partition-minute of n events (below 10⁻¹¹ for n = 10,000).
 """
 
 from __future__ import annotations

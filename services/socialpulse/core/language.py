@@ -204,7 +204,7 @@ def _max_depth(nextmove: npt.NDArray[Any], rowbase: npt.NDArray[Any]) -> int:
 class _Lru:
     """A bounded map of recent texts to their language, least recently used out first.
 
-    Over its bound it keeps the most recently used three quarters (``trimmed``).
+    Over its bound it keeps the most recently used half (``trimmed``).
     """
 
     __slots__ = ("_d", "_max")
