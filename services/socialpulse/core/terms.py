@@ -123,13 +123,11 @@ class Tokeniser:
         lang = self._langs.get(language)
         if lang is None:
             lang = self._lang(language)
-        compiled = self._compiled
-        if compiled is not None:
+        if self._compiled is not None:
             # No text cache: the compiled tokeniser remembers words itself, and reposts by
             # other accounts are filtered before their terms are asked for, so the cache
             # missed on nearly every text and its key, lookup and insert cost half of a call.
-            terms: tuple[str, ...] = compiled(text, self._stop[lang])
-            return terms
+            return self._terms(text, lang)
         key = (text, lang)
         found = self._cache.get(key)
         if found is None:
