@@ -99,6 +99,8 @@ CONTRACT_METRICS = frozenset(
         "socialpulse_batch_processing_seconds_total",
         "socialpulse_window_buckets",
         "socialpulse_dedup_ids",
+        "socialpulse_dedup_ids_spilled",
+        "socialpulse_dedup_spill_failures_total",
         "socialpulse_anomaly_evaluator",
         "socialpulse_anomaly_evaluated_timestamp_seconds",
         "socialpulse_anomaly_minutes_incomplete_total",

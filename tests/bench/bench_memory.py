@@ -55,6 +55,7 @@ def _demo_case(events: int, span: float, windows: tuple[str, ...]) -> dict[str, 
     from socialpulse.settings import Settings
 
     brands = [b.model_dump() for b in DEMO_BRANDS]
+    cold = _cold_store()
     p = Pipeline(Settings(brands=brands, windows=windows, metrics_port=0))
     demo = DemoTraffic(DEMO_BRANDS, random.Random(7))
     warm = NOW - span - 3600
@@ -64,7 +65,11 @@ def _demo_case(events: int, span: float, windows: tuple[str, ...]) -> dict[str, 
     # Fresh state for the run (expiring it instead would raise the dedup floor past the run,
     # and every event would be rejected as late).
     p.store = WindowStore(list(p.store.brands.values()), p.store.windows)
-    p.dedup = Deduplicator(p.dedup.horizon_seconds)
+    p.dedup = (
+        Deduplicator(p.dedup.horizon_seconds, cold)
+        if cold
+        else Deduplicator(p.dedup.horizon_seconds)
+    )
     view = _joined(p)
     gc.collect()
     r0 = rss()
@@ -81,11 +86,13 @@ def _demo_case(events: int, span: float, windows: tuple[str, ...]) -> dict[str, 
         if minute != last_minute:
             _feed(p, view, t)
             _checkpoint(p.store, p.dedup)
+            # The worker's dedup housekeeping runs every 10 s: here every simulated minute, so
+            # quiet minutes move to the spill files as they do in the service.
+            p.dedup.expire(t)
             if last_minute is None or minute // EXPIRE_EVERY_MINUTES != last_minute // (
                 EXPIRE_EVERY_MINUTES
             ):
                 p.store.expire(t)
-                p.dedup.expire(t)
                 view.expire(t)
             last_minute = minute
     _feed(p, view, NOW)
@@ -105,9 +112,20 @@ def _demo_case(events: int, span: float, windows: tuple[str, ...]) -> dict[str, 
         "rss": r1,
         "buckets": p.store.bucket_count(),
         "dedup_ids": p.dedup.ids_held(),
+        "dedup_ids_cold": getattr(p.dedup, "ids_cold", int)(),
+        "spilled_bytes": cold.nbytes if cold else 0,
         "late": p.stats.rejected["late"],
         "seconds": elapsed,
     }
+
+
+def _cold_store() -> Any:
+    """The spill files the service gives the dedup (None in designs before them)."""
+    try:
+        from socialpulse.app.spill import SpillFiles
+    except ImportError:
+        return None
+    return SpillFiles()
 
 
 def _checkpoint(store: Any, dedup: Any) -> None:
@@ -167,7 +185,8 @@ def _brands_case(events: int, brands: int) -> dict[str, Any]:
     )
     from socialpulse.core.joins import interaction_input, mention_input
 
-    p = Pipeline(settings)
+    cold = _cold_store()
+    p = Pipeline(settings, **({"cold": cold} if cold else {}))
     view = _joined(p)
     store, dedup, inputs = p.store, p.dedup, p.join_inputs
     assert inputs is not None

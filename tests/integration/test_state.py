@@ -12,11 +12,13 @@ import random
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from socialpulse.app.spill import SpillFiles
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.demo.brands import DEMO_BRANDS
 from socialpulse.demo.generator import DemoTraffic
@@ -200,10 +202,16 @@ async def _new_group(bootstrap: str) -> Settings:
     return settings
 
 
-async def _one_life(settings: Settings, now: float, total: int, restored: bool = False) -> Pipeline:
+async def _one_life(
+    settings: Settings,
+    now: float,
+    total: int,
+    restored: bool = False,
+    pipeline: Pipeline | None = None,
+) -> Pipeline:
     """A worker from start to a clean stop, once ``total`` records were read."""
     assert settings.kafka.bootstrap_servers is not None
-    pipeline = Pipeline(settings)
+    pipeline = pipeline or Pipeline(settings)
     worker = Worker(settings, pipeline, settings.kafka.bootstrap_servers, lambda: now)
     await worker.start()
     await _run_until_caught_up(worker, pipeline, total)
@@ -320,6 +328,44 @@ async def test_a_shorter_dedup_horizon_rejects_older_events_and_restored_ids_cat
     assert p2.store.snapshot(now) == ref.store.snapshot(now)
     assert p1.stats.rejected["late"] + p2.stats.rejected["late"] == ref.stats.rejected["late"]
     assert p2.stats.duplicates == ref.stats.duplicates - p1.stats.duplicates
+
+
+async def test_ids_restored_into_spill_files_still_catch_every_copy(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A restore writes the dedup ids to the spill files at once: copies are still caught.
+
+    Every record is sent again after the restart; each copy is found in the files, once.
+    """
+    settings = await _new_group(kafka_bootstrap)
+    now = time.time()
+    rng = random.Random(9)
+    demo = DemoTraffic(DEMO_BRANDS, rng)
+    minute = (now - 600) // 60 * 60  # one whole minute: enough ids a partition to be moved
+    first: list[tuple[str, bytes, bytes]] = []
+    for _ in range(1500):
+        at = datetime.fromtimestamp(minute + rng.uniform(0, 59), tz=UTC)
+        if rng.random() < 0.4:
+            first.append(("mentions", *demo.encoded_mention(at)))
+        else:
+            first.append(("interactions", *demo.encoded_interaction(at)))
+    await _produce(settings, first)
+    p1 = await _one_life(settings, now, len(first))
+    await _produce(settings, first)  # the whole minute again, after the restart
+    files = SpillFiles(tmp_path)
+    try:
+        p2 = await _one_life(
+            settings, now, len(first), restored=True, pipeline=Pipeline(settings, cold=files)
+        )
+        # Every partition-minute of 64 ids or more went to the files (keys need not spread).
+        assert p2.dedup.ids_held() == p1.dedup.ids_held()
+        assert p2.dedup.ids_cold() >= 0.9 * p2.dedup.ids_held()
+        assert files.nbytes == 10 * p2.dedup.ids_cold()  # 8-byte ids, 16-bit offsets
+    finally:
+        files.close()
+    ref = _reference_pipeline(settings, await _input_in_order(settings), now)
+    assert p2.stats.duplicates == ref.stats.duplicates - p1.stats.duplicates >= len(first) * 0.9
+    assert p2.store.snapshot(now) == ref.store.snapshot(now)
 
 
 async def test_batches_go_on_while_a_checkpoint_waits_for_the_broker(

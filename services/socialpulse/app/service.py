@@ -21,6 +21,7 @@ from socialpulse import __version__
 from socialpulse.app.alerting import AlertDispatcher
 from socialpulse.app.collection import freeze_when_restored
 from socialpulse.app.evaluator import Evaluator
+from socialpulse.app.spill import SpillFiles
 from socialpulse.app.topics import service_topics
 from socialpulse.core.alerts.build import campaign_events
 from socialpulse.core.clock import Clock
@@ -111,10 +112,13 @@ async def _serve(
 ) -> None:
     web_config = _web_config(settings)
     # First: a scorer named in settings that cannot be loaded stops start-up before anything runs.
-    pipeline = Pipeline(settings)
+    cold = SpillFiles(settings.dedup_spill_dir) if settings.dedup_spill else None
+    pipeline = Pipeline(settings, cold=cold)
     if NOT_USED is not None:
         log.warning("%s", NOT_USED)
     async with AsyncExitStack() as stack:
+        if cold is not None:
+            stack.callback(cold.close)  # last: the worker's final checkpoint reads from it
         if settings.embedded:
             broker = EmbeddedBroker()
             out("starting the embedded Kafka-compatible broker (Tansu, in memory) ...")

@@ -19,13 +19,20 @@ partition reading under about 1,000 events a second, in event-time order); 13 by
 2^32, 17 beyond; about 100 bytes while its minute is open. The state topic stores 16 bytes per
 id. Ids are 64-bit BLAKE2b digests, so two distinct ids collide with probability about n² / 2⁶⁵
 within one partition-minute of n events (below 10⁻¹¹ for n = 10,000).
+
+Given a ``ColdStore`` (the worker gives it files on local disk, ``app/spill.py``), a sealed minute
+that has gone quiet (``SPILL_AFTER_MINUTES`` behind ``now`` and no new id for ``QUIET_PASSES``
+calls of ``expire``) moves there: memory keeps every ``BLOCK``-th id (a fence, 0.125 bytes an
+id) and a lookup reads one block of 64 ids back. The longest horizons then cost disk, not memory:
+a 7 d horizon at 200 events/s is 1.2 GB of disk and about 10 MB of memory. Ids a minute gains
+after it moved stay in memory beside it, and move again, merged, once they are a quarter of it.
 """
 
 from __future__ import annotations
 
 import hashlib
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final, Protocol, TypeVar
 
@@ -43,6 +50,34 @@ _DELTA16_MAX: Final = 2**16 - 1
 _DELTA_MAX: Final = 2**32 - 1
 # A minute of seen offsets is a bitmap when that costs at most this many bits per offset.
 _BITMAP_BITS: Final = 16
+# A quiet minute moves to the cold store once this far behind ``now`` ...
+SPILL_AFTER_MINUTES: Final = 15
+# ... and without a new id for this many calls of ``expire`` (the worker's: 10 s apart).
+QUIET_PASSES: Final = 3
+# Ids of a moved minute read back at once for a lookup; memory keeps the first of each block.
+BLOCK: Final = 64
+# Minutes of event time per cold-store segment: a segment is released when all have expired.
+SEGMENT_MINUTES: Final = 360
+
+
+class ColdStore(Protocol):
+    """Bytes kept off the heap in numbered segments and read back by range.
+
+    The worker's is files on local disk (``app/spill.py``); nothing in it outlives the process,
+    since the state topic holds every id and a restore writes them again.
+    """
+
+    def put(self, segment: int, data: bytes) -> int:
+        """Append ``data`` to ``segment``: the position it starts at."""
+        ...
+
+    def get(self, segment: int, position: int, size: int) -> bytes:
+        """``size`` bytes of ``segment`` from ``position``."""
+        ...
+
+    def release(self, segment: int) -> None:
+        """Forget ``segment`` whole (nothing in it is read again)."""
+        ...
 
 
 def id_hash(event_id: str) -> int:
@@ -129,20 +164,62 @@ class _ByMinute(dict[Source, dict[int, M]]):
         return sum(len(m) for per_source in self.values() for m in per_source.values())
 
 
+class _Cold:
+    """A minute's sealed ids in a cold store: ids, then first offsets, as sealed in memory."""
+
+    __slots__ = ("base", "code", "count", "fences", "position", "segment", "store")
+
+    def __init__(
+        self, store: ColdStore, segment: int, keys: array[int], base: int, offsets: array[int]
+    ) -> None:
+        self.store = store
+        self.segment = segment
+        self.count = len(keys)
+        self.base = base
+        self.code = offsets.typecode
+        self.fences = keys[::BLOCK]  # the first id of each block, to find the one to read
+        self.position = store.put(segment, keys.tobytes() + offsets.tobytes())
+
+    def first_offset(self, h: int) -> int | None:
+        i = bisect_right(self.fences, h) - 1
+        if i < 0:
+            return None
+        lo = i * BLOCK
+        n = min(BLOCK, self.count - lo)
+        block = array("Q", self.store.get(self.segment, self.position + 8 * lo, 8 * n))
+        j = bisect_left(block, h)
+        if j == n or block[j] != h:
+            return None
+        size = array(self.code).itemsize
+        at = self.position + 8 * self.count + size * (lo + j)
+        return self.base + array(self.code, self.store.get(self.segment, at, size))[0]
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, first offsets as int64), read back whole."""
+        size = array(self.code).itemsize
+        data = self.store.get(self.segment, self.position, (8 + size) * self.count)
+        keys = np.frombuffer(data, dtype=np.uint64, count=self.count)
+        rel = np.frombuffer(data, dtype=np.dtype(self.code), offset=8 * self.count)
+        return keys, rel.astype(np.int64) + np.int64(self.base)
+
+
 class _Minute:
     """The ids first seen in one partition-minute: sealed sorted arrays plus an open dict.
 
     A sealed id costs 8 bytes of digest and, in the usual case that the minute's first offsets
     span less than 2^16 (2^32), 2 (4) bytes of offset above the minute's lowest (``base``).
+    Once moved to a cold store (``cold``), the sealed arrays hold only ids gained since.
     """
 
-    __slots__ = ("base", "keys", "offsets", "recent")
+    __slots__ = ("base", "cold", "keys", "offsets", "recent", "touched")
 
     def __init__(self) -> None:
         self.keys = array("Q")  # sorted id hashes
         self.base = 0
         self.offsets: array[int] = array("H")  # first offset of keys[i], less ``base``
         self.recent: dict[int, int] = {}
+        self.cold: _Cold | None = None
+        self.touched = 0  # the ``expire`` pass of the last new id
 
     def first_offset(self, h: int) -> int | None:
         got = self.recent.get(h)
@@ -151,7 +228,33 @@ class _Minute:
         i = bisect_left(self.keys, h)
         if i < len(self.keys) and self.keys[i] == h:
             return self.base + self.offsets[i]
-        return None
+        return None if self.cold is None else self.cold.first_offset(h)
+
+    def spill(self, store: ColdStore, segment: int) -> None:
+        """Move the sealed ids to ``store``, merged with any moved before (that copy is left)."""
+        self.seal()
+        if self.cold is not None:
+            if not self.keys:
+                return
+            keys, offsets = self._merged()
+            self.keys = array("Q", keys.tobytes())
+            self.base, self.offsets = _packed(offsets)
+        cold = _Cold(store, segment, self.keys, self.base, self.offsets)
+        self.cold = cold
+        self.keys, self.base, self.offsets = array("Q"), 0, array("H")
+
+    def _merged(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every sealed id, in memory and cold, sorted, with its first offset (int64)."""
+        mine = np.frombuffer(self.keys, dtype=np.uint64), self._offsets64()
+        if self.cold is None:
+            return mine
+        cold = self.cold.arrays()
+        if not len(mine[0]):
+            return cold
+        keys = np.concatenate((cold[0], mine[0]))
+        offsets = np.concatenate((cold[1], mine[1]))
+        order = np.argsort(keys, kind="stable")
+        return keys[order], offsets[order]
 
     def _offsets64(self) -> np.ndarray:
         return np.frombuffer(self.offsets, dtype=np.dtype(self.offsets.typecode)).astype(
@@ -189,11 +292,12 @@ class _Minute:
         self.recent = {}
 
     def __len__(self) -> int:
-        return len(self.keys) + len(self.recent)
+        return len(self.keys) + len(self.recent) + (0 if self.cold is None else self.cold.count)
 
     def arrays(self) -> tuple[bytes, bytes]:
         self.seal()
-        return self.keys.tobytes(), self._offsets64().tobytes()
+        keys, offsets = self._merged()
+        return keys.tobytes(), offsets.astype(np.int64).tobytes()
 
     @classmethod
     def from_arrays(cls, keys: bytes, offsets: bytes) -> _Minute:
@@ -215,15 +319,19 @@ def unpack_v2(data: bytes) -> tuple[bytes, bytes]:
 
 
 class Deduplicator:
-    """Per-partition memory of event ids over the dedup horizon."""
+    """Per-partition memory of event ids over the dedup horizon (quiet minutes in ``cold``)."""
 
-    def __init__(self, horizon_seconds: int) -> None:
+    def __init__(self, horizon_seconds: int, cold: ColdStore | None = None) -> None:
         self._horizon = horizon_seconds
         self._state = _ByMinute(_Minute)
         self._dirty: dict[Source, set[int]] = {}
         self._expired: dict[Source, list[int]] = {}
         # The oldest minute whose ids are still held (raised by ``expire``, never lowered).
         self._floor = 0
+        self._cold = cold
+        self._segments: set[int] = set()  # cold-store segments written to
+        self._pass = QUIET_PASSES + 1  # calls of ``expire``, so a new minute starts quiet
+        self.spill_failures = 0  # moves the cold store refused (the minute stays in memory)
 
     @property
     def horizon_seconds(self) -> int:
@@ -250,6 +358,7 @@ class Deduplicator:
         first = m.first_offset(h)
         if first is None:
             m.recent[h] = offset
+            m.touched = self._pass
             self._dirty.setdefault(source, set()).add(minute)
             return False
         return first != offset
@@ -270,8 +379,24 @@ class Deduplicator:
         return self._expired.pop(source, [])
 
     def load(self, source: Source, minute: int, keys: bytes, offsets: bytes) -> None:
-        """Install a minute restored from the changelog (what ``arrays`` gave)."""
-        self._state.put(source, minute, _Minute.from_arrays(keys, offsets))
+        """Install a minute restored from the changelog (what ``arrays`` gave).
+
+        With a cold store it goes there at once: a restore of a long horizon never holds it all.
+        """
+        m = _Minute.from_arrays(keys, offsets)
+        if self._cold is not None and len(m) >= BLOCK:
+            self._spill(minute, m)
+        self._state.put(source, minute, m)
+
+    def _spill(self, minute: int, m: _Minute) -> None:
+        assert self._cold is not None  # noqa: S101 - callers check
+        segment = minute // SEGMENT_MINUTES
+        try:
+            m.spill(self._cold, segment)
+        except OSError:  # a full or failing disk: the ids stay in memory, decisions unchanged
+            self.spill_failures += 1
+            return
+        self._segments.add(segment)
 
     def drop(self, sources: Iterable[Source]) -> None:
         """Forget partitions this worker no longer owns."""
@@ -292,11 +417,38 @@ class Deduplicator:
                 if dirty:
                     dirty.difference_update(stale)
             removed += len(stale)
+        if self._cold is not None:
+            self._cool(now)
         return removed
+
+    def _cool(self, now: float) -> None:
+        """Move quiet sealed minutes to the cold store; release segments wholly expired."""
+        assert self._cold is not None  # noqa: S101 - the caller checks
+        self._pass += 1
+        before = bucket_of(now) - SPILL_AFTER_MINUTES
+        quiet = self._pass - QUIET_PASSES
+        for per_source in self._state.values():
+            for index, m in per_source.items():
+                if index >= before or m.touched > quiet:
+                    continue
+                cold = m.cold
+                if len(m.keys) >= (BLOCK if cold is None else max(BLOCK, cold.count // 4)):
+                    self._spill(index, m)
+        for segment in [s for s in self._segments if (s + 1) * SEGMENT_MINUTES <= self._floor]:
+            self._segments.discard(segment)
+            self._cold.release(segment)
 
     def ids_held(self) -> int:
         """Event ids remembered, a measure of dedup memory."""
         return self._state.held()
+
+    def ids_cold(self) -> int:
+        """Of those, the ids in the cold store (the rest are in memory)."""
+        return sum(
+            0 if m.cold is None else m.cold.count
+            for per_source in self._state.values()
+            for m in per_source.values()
+        )
 
 
 class _Offsets:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from socialpulse.core.alerts.samples import SampleReservoir
 from socialpulse.core.brands import BrandMatch, BrandMatcher
 from socialpulse.core.decode import Decoder
-from socialpulse.core.dedup import Deduplicator
+from socialpulse.core.dedup import ColdStore, Deduplicator
 from socialpulse.core.events import STREAMS, Interaction, Mention, Stream
 from socialpulse.core.joins import JoinInput, interaction_input, mention_input
 from socialpulse.core.language import LanguageDetector, Languages
@@ -55,12 +55,13 @@ class Pipeline:
         settings: Settings,
         scorer: Scorer | None = None,
         detector: LanguageDetector | None = None,
+        cold: ColdStore | None = None,
     ) -> None:
         """Build the stages from ``settings``; ``scorer`` replaces the built-in English one.
 
         Scorers named in ``sentiment.scorers`` are imported here (``ScorerLoadError`` names the
         setting when one cannot be); ``detector`` shares a loaded language model between
-        pipelines.
+        pipelines; ``cold`` takes the dedup ids of quiet minutes out of memory (``dedup_spill``).
         """
         self.decoder = Decoder(settings.max_event_bytes)
         self.store = WindowStore(
@@ -79,7 +80,7 @@ class Pipeline:
                 else "the dedup horizon (dedup_horizon_seconds)"
             ),
         )
-        self.dedup = Deduplicator(horizon)
+        self.dedup = Deduplicator(horizon, cold)
         self.matcher = BrandMatcher(settings.brands)
         self.scorers = build_scorers(settings.sentiment.scorers, settings.languages, scorer)
         self.languages = Languages(

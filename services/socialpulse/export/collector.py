@@ -353,9 +353,20 @@ class KpiCollector(Collector):
             "socialpulse_dedup_ids", "Event ids remembered for duplicate detection"
         )
         dedup.add_metric([], prepared.dedup_ids)
+        spilled = GaugeMetricFamily(
+            "socialpulse_dedup_ids_spilled",
+            "Of those, ids held in the spill files on local disk (dedup_spill)",
+        )
+        spilled.add_metric([], self._pipeline.dedup.ids_cold())
+        refused = CounterMetricFamily(
+            "socialpulse_dedup_spill_failures",
+            "Moves of dedup ids to the spill files the disk refused (the ids stay in memory)",
+        )
+        refused.add_metric([], self._pipeline.dedup.spill_failures)
         info = GaugeMetricFamily("socialpulse_build_info", "Build information", labels=["version"])
         info.add_metric([__version__], 1)
-        yield from (processed, rejected, untracked, unmatched, matches, duplicates, dedup, info)
+        yield from (processed, rejected, untracked, unmatched, matches, duplicates, dedup)
+        yield from (spilled, refused, info)
 
     def _consumer_metrics(self, c: ConsumerStats) -> Iterator[Metric]:
         lag = GaugeMetricFamily(

@@ -126,6 +126,8 @@ def test_operations_series_exist_at_zero_before_anything_happens(settings: Setti
         "socialpulse_ready",
         "socialpulse_window_buckets",
         "socialpulse_dedup_ids",
+        "socialpulse_dedup_ids_spilled",
+        "socialpulse_dedup_spill_failures_total",
     ):
         assert samples[(name, ())] == 0, name
     errors = {
