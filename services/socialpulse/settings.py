@@ -542,9 +542,9 @@ class Settings(BaseSettings):
     of an event whose id is forgotten: a shorter horizon saves memory but refuses older history."""
     dedup_spill: bool = True
     """Keep the dedup ids of quiet minutes (15 minutes of event time old, no new id for 30 s) in
-    temporary files on local disk, not in memory: about 10 bytes of disk and 0.2 of memory an
-    id, a lookup reading 512 bytes back (see Duplicates). The files are unlinked from the
-    start, so a stopped or killed worker leaves none; a restore writes them again from the state
+    temporary files on local disk, not in memory: about 10 bytes of disk and half a byte of
+    memory an id, a lookup reading 512 bytes back (see Duplicates). The files are unlinked from
+    the start, so a stopped or killed worker leaves none; a restore writes them again from the state
     topic. A disk that refuses a write keeps those ids in memory."""
     dedup_spill_dir: DirectoryPath | None = None
     """Directory of those files; unset: the system's temporary directory (`TMPDIR`)."""

@@ -331,6 +331,11 @@ def main() -> None:
     parser.add_argument(
         "--sparse-week", action="store_true", help="also a million events spread over 7 d"
     )
+    parser.add_argument(
+        "--steady",
+        action="store_true",
+        help="also 3 h and 6 h at the demo's rate (about 12 min): the slope past the first hours",
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the baseline design")
     parser.add_argument("--baseline", default="main", help="git ref of the baseline design")
     parser.add_argument(
@@ -368,6 +373,9 @@ def main() -> None:
             "d_1h": ["demo", str(200 * 1800), "1800", ",".join(WEEK)],
             "d_2h": ["demo", str(200 * 3600), "3600", ",".join(WEEK)],
         }
+        if args.steady:  # bounded parts (spam window, author rates) are full after an hour or two
+            cases["e_3h"] = ["demo", str(200 * 10800), "10800", ",".join(WEEK)]
+            cases["e_6h"] = ["demo", str(200 * 21600), "21600", ",".join(WEEK)]
         if args.sparse_week:  # a million events spread over a week: under 2 events/s
             cases["c_low"] = ["demo", str(args.small * 5), *week]
             cases["c_high"] = ["demo", str(args.large), *week]
@@ -440,6 +448,15 @@ def main() -> None:
             )
         else:
             print(f"    (d) {d1.get('error') or d2.get('error')}")  # noqa: T201
+        e3, e6 = r.get("e_3h"), r.get("e_6h")
+        if e3 and e6 and "error" not in e3 and "error" not in e6:
+            hour = (e6["state"] - e3["state"]) / 3
+            print(  # noqa: T201
+                f"    (e) demo at 200 events/s, 7 d windows: state after 3 h {_mb(e3)}, after "
+                f"6 h {_mb(e6)}: {hour / 1e6:,.1f} MB an hour; 168 h ~"
+                f"{(e6['rss'] + hour * 162) / 1e9:,.2f} GB RSS (target <= 0.4 GB); dedup ids on "
+                f"disk {e6.get('dedup_ids_cold', 0):,} of {e6['dedup_ids']:,}"
+            )
 
 
 if __name__ == "__main__":

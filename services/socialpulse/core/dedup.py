@@ -23,8 +23,9 @@ within one partition-minute of n events (below 10⁻¹¹ for n = 10,000).
 Given a ``ColdStore`` (the worker gives it files on local disk, ``app/spill.py``), a sealed minute
 that has gone quiet (``SPILL_AFTER_MINUTES`` behind ``now`` and no new id for ``QUIET_PASSES``
 calls of ``expire``) moves there: memory keeps every ``BLOCK``-th id (a fence, 0.125 bytes an
-id) and a lookup reads one block of 64 ids back. The longest horizons then cost disk, not memory:
-a 7 d horizon at 200 events/s is 1.2 GB of disk and about 10 MB of memory. Ids a minute gains
+id, plus about 500 bytes a minute) and a lookup reads one block of 64 ids back. The longest
+horizons then cost disk, not memory: a 7 d horizon at 200 events/s is 1.2 GB of disk and about
+60 MB of memory. Ids a minute gains
 after it moved stay in memory beside it, and move again, merged, once they are a quarter of it.
 """
 
