@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from apache_kafka import apache_kafka  # noqa: E402
 from kafka_group import create_group_topics, group_settings  # noqa: E402
+from socialpulse.app.spill import SpillFiles  # noqa: E402
 from socialpulse.core.pipeline import Pipeline  # noqa: E402
 from socialpulse.demo.brands import DEMO_BRANDS  # noqa: E402
 from socialpulse.demo.generator import DemoTraffic  # noqa: E402
@@ -72,7 +73,8 @@ async def _produce(settings: Settings, events: Records) -> None:
 
 async def _consume(settings: Settings, total: int, now: float) -> dict[str, float]:
     assert settings.kafka.bootstrap_servers is not None
-    pipeline = Pipeline(settings)
+    cold = SpillFiles(settings.dedup_spill_dir) if settings.dedup_spill else None  # as the service
+    pipeline = Pipeline(settings, cold=cold)
     worker = Worker(settings, pipeline, settings.kafka.bootstrap_servers, lambda: now)
     await worker.start()
     stop = asyncio.Event()
@@ -93,6 +95,8 @@ async def _consume(settings: Settings, total: int, now: float) -> dict[str, floa
         stop.set()
         await task
         await worker.stop()
+        if cold is not None:
+            cold.close()
     st = worker.stats
     return {
         "events/s": total / elapsed,

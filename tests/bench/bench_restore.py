@@ -47,6 +47,7 @@ from typing import Any
 import msgspec
 from state_bench import EXPIRE_EVERY_MINUTES, restore_state, rss, write_state
 
+from socialpulse.app.spill import SpillFiles
 from socialpulse.core.pipeline import Pipeline
 from socialpulse.core.windows.timeline import Source
 from socialpulse.kafka.changelog import Changelog
@@ -126,7 +127,8 @@ def _week_pipeline(brands: int) -> Pipeline:
         windows=WEEK_WINDOWS,
         metrics_port=0,
     )
-    p = Pipeline(settings)
+    # The service's dedup spill files (dedup_spill): a restore writes ids to them at once.
+    p = Pipeline(settings, cold=SpillFiles(settings.dedup_spill_dir))
     view = JoinView(list(p.store.brands.values()), p.store.windows)
     p.store.join_from(view.store)  # the worker's wiring: buckets keep no join state
     return p
