@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import hashlib
 from array import array
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final, Protocol, TypeVar
 
@@ -121,14 +121,18 @@ class _ByMinute(dict[Source, dict[int, M]]):
 
     The dedup index and ``OffsetSet`` keep their minutes alike: found or made on every record,
     forgotten past the horizon, sealed once settled. A plain dict of dicts underneath, so an
-    id costs nothing more here.
+    id costs nothing more here. Housekeeping touches only what changed: each source's minutes
+    are also kept sorted (expiry cuts a prefix) and the minutes written since their last seal
+    are noted (``touch``), so a pass over a week of minutes does not walk them all.
     """
 
-    __slots__ = ("_make",)
+    __slots__ = ("_fresh", "_make", "_order")
 
     def __init__(self, make: Callable[[], M]) -> None:
         super().__init__()
         self._make = make
+        self._order: dict[Source, list[int]] = {}  # each source's minutes, sorted
+        self._fresh: dict[Source, set[int]] = {}  # minutes written since they were sealed
 
     def at(self, source: Source, minute: int) -> M:
         """The minute's ``M``, made when missing."""
@@ -138,7 +142,15 @@ class _ByMinute(dict[Source, dict[int, M]]):
         m = per_source.get(minute)
         if m is None:
             m = per_source[minute] = self._make()
+            insort(self._order.setdefault(source, []), minute)
         return m
+
+    def touch(self, source: Source, minute: int) -> None:
+        """Note that the minute was written to: the next ``expire`` past it seals it."""
+        fresh = self._fresh.get(source)
+        if fresh is None:
+            fresh = self._fresh[source] = set()
+        fresh.add(minute)
 
     def minute(self, source: Source, minute: int) -> M | None:
         """The minute's ``M`` if held."""
@@ -146,19 +158,44 @@ class _ByMinute(dict[Source, dict[int, M]]):
 
     def put(self, source: Source, minute: int, m: M) -> None:
         """Hold ``m`` as the minute's, replacing any."""
-        self.setdefault(source, {})[minute] = m
+        per_source = self.setdefault(source, {})
+        if minute not in per_source:
+            insort(self._order.setdefault(source, []), minute)
+        per_source[minute] = m
 
-    def expire(self, oldest: int, settled: int) -> dict[Source, list[int]]:
-        """Forget minutes before ``oldest``, seal those before ``settled``: what was forgotten."""
+    def forget(self, source: Source) -> None:
+        """Drop every minute of ``source``."""
+        self.pop(source, None)
+        self._order.pop(source, None)
+        self._fresh.pop(source, None)
+
+    def expire(
+        self, oldest: int, settled: int
+    ) -> tuple[dict[Source, list[int]], dict[Source, list[int]]]:
+        """Forget minutes before ``oldest``, seal written ones before ``settled``.
+
+        Returns the minutes forgotten and the minutes sealed, per source.
+        """
         stale: dict[Source, list[int]] = {}
+        sealed: dict[Source, list[int]] = {}
         for source, per_source in self.items():
-            gone = stale[source] = [index for index in per_source if index < oldest]
+            order = self._order.get(source, [])
+            cut = bisect_left(order, oldest)
+            gone = stale[source] = order[:cut]
+            del order[:cut]
             for index in gone:
                 del per_source[index]
-            for index, m in per_source.items():
-                if index < settled:
+            fresh = self._fresh.get(source)
+            if not fresh:
+                continue
+            done = sealed[source] = []
+            for index in [i for i in fresh if i < settled]:
+                fresh.discard(index)
+                m = per_source.get(index)
+                if m is not None:
                     m.seal()
-        return stale
+                    done.append(index)
+        return stale, sealed
 
     def held(self) -> int:
         """Everything every minute holds."""
@@ -331,6 +368,7 @@ class Deduplicator:
         self._floor = 0
         self._cold = cold
         self._segments: set[int] = set()  # cold-store segments written to
+        self._warm: dict[Source, set[int]] = {}  # sealed minutes with ids in memory
         self._pass = QUIET_PASSES + 1  # calls of ``expire``, so a new minute starts quiet
         self.spill_failures = 0  # moves the cold store refused (the minute stays in memory)
 
@@ -358,6 +396,8 @@ class Deduplicator:
         h = id_hash(event_id)
         first = m.first_offset(h)
         if first is None:
+            if not m.recent:
+                self._state.touch(source, minute)
             m.recent[h] = offset
             m.touched = self._pass
             self._dirty.setdefault(source, set()).add(minute)
@@ -402,7 +442,8 @@ class Deduplicator:
     def drop(self, sources: Iterable[Source]) -> None:
         """Forget partitions this worker no longer owns."""
         for s in sources:
-            self._state.pop(s, None)
+            self._state.forget(s)
+            self._warm.pop(s, None)
             self._dirty.pop(s, None)
             self._expired.pop(s, None)
 
@@ -411,14 +452,17 @@ class Deduplicator:
         oldest = first_bucket(now, self._horizon)
         self._floor = max(self._floor, oldest)
         removed = 0
-        for source, stale in self._state.expire(oldest, bucket_of(now) - OPEN_MINUTES).items():
+        gone, sealed = self._state.expire(oldest, bucket_of(now) - OPEN_MINUTES)
+        for source, stale in gone.items():
             if stale:
                 self._expired.setdefault(source, []).extend(stale)
-                dirty = self._dirty.get(source)
-                if dirty:
-                    dirty.difference_update(stale)
+                for held in (self._dirty.get(source), self._warm.get(source)):
+                    if held:
+                        held.difference_update(stale)
             removed += len(stale)
         if self._cold is not None:
+            for source, minutes in sealed.items():
+                self._warm.setdefault(source, set()).update(minutes)
             self._cool(now)
         return removed
 
@@ -428,10 +472,16 @@ class Deduplicator:
         self._pass += 1
         before = bucket_of(now) - SPILL_AFTER_MINUTES
         quiet = self._pass - QUIET_PASSES
-        for per_source in self._state.values():
-            for index, m in per_source.items():
-                if index >= before or m.touched > quiet:
+        for source, warm in self._warm.items():
+            per_source = self._state.get(source, {})
+            for index in [i for i in warm if i < before]:
+                m = per_source.get(index)
+                if m is None:
+                    warm.discard(index)
                     continue
+                if m.touched > quiet:
+                    continue  # busy: looked at again next pass
+                warm.discard(index)  # a minute too small to move is looked at once it grows
                 cold = m.cold
                 if len(m.keys) >= (BLOCK if cold is None else max(BLOCK, cold.count // 4)):
                     self._spill(index, m)
@@ -525,9 +575,12 @@ class OffsetSet:
 
     def add(self, source: Source, event_time: float, offset: int) -> bool:
         """Remember ``offset`` of ``source``; False when it was seen already."""
-        m = self._state.at(source, bucket_of(event_time))
+        minute = bucket_of(event_time)
+        m = self._state.at(source, minute)
         if offset in m:
             return False
+        if not m.recent:
+            self._state.touch(source, minute)
         m.recent.add(offset)
         return True
 

@@ -232,3 +232,32 @@ def test_a_seen_offset_costs_4_bytes_when_sparse_and_a_few_bits_when_dense() -> 
         m = seen._state[SRC][int(T0 // 60)]
         assert low * n <= m.nbytes() <= high * n, step
         assert len(m) == n
+
+
+def test_housekeeping_seals_only_minutes_written_since_their_last_seal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pass over a week of held minutes must not walk them all (it held the loop 20-70 ms)."""
+    from socialpulse.core import dedup
+
+    d = Deduplicator(7 * 86400)
+    for minute in range(2000):
+        d.is_duplicate(SRC, T0 + 60 * minute, f"id{minute}", minute)
+    now = T0 + 60 * 2010
+    d.expire(now)
+    sealed: list[int] = []
+    seal = dedup._Minute.seal
+
+    def counted(m: dedup._Minute) -> None:
+        sealed.append(len(m))
+        seal(m)
+
+    monkeypatch.setattr(dedup._Minute, "seal", counted)
+    d.expire(now)
+    assert sealed == []
+    assert not d.is_duplicate(SRC, T0 + 60 * 5, "late", 9000)
+    d.expire(now)
+    assert sealed == [2]  # the one minute written to, now two ids
+    assert d.is_duplicate(SRC, T0 + 60 * 5, "late", 9001)
+    assert d.expire(T0 + 60 * 2010 + 8 * 86400) == 2000  # expiry still finds every minute
+    assert d.ids_held() == 0
