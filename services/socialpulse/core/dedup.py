@@ -269,16 +269,19 @@ class _Minute:
         return None if self.cold is None else self.cold.first_offset(h)
 
     def spill(self, store: ColdStore, segment: int) -> None:
-        """Move the sealed ids to ``store``, merged with any moved before (that copy is left)."""
+        """Move the sealed ids to ``store``, merged with any moved before (that copy is left).
+
+        A refused write (``OSError``) leaves the minute as it was.
+        """
         self.seal()
+        keys, base, offsets = self.keys, self.base, self.offsets
         if self.cold is not None:
-            if not self.keys:
+            if not keys:
                 return
-            keys, offsets = self._merged()
-            self.keys = array("Q", keys.tobytes())
-            self.base, self.offsets = _packed(offsets)
-        cold = _Cold(store, segment, self.keys, self.base, self.offsets)
-        self.cold = cold
+            merged_keys, merged_offsets = self._merged()
+            keys = array("Q", merged_keys.tobytes())
+            base, offsets = _packed(merged_offsets)
+        self.cold = _Cold(store, segment, keys, base, offsets)
         self.keys, self.base, self.offsets = array("Q"), 0, array("H")
 
     def _merged(self) -> tuple[np.ndarray, np.ndarray]:

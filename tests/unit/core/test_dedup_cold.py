@@ -197,3 +197,24 @@ def test_a_refusing_store_keeps_the_ids_in_memory_and_says_so() -> None:
     _quiet(d, T0 + 60 * (SPILL_AFTER_MINUTES + 1))
     assert d.spill_failures > 0 and d.ids_cold() == 0
     assert d.is_duplicate(SOURCES[0], T0, "a5", 99) and not d.is_duplicate(SOURCES[0], T0, "a5", 5)
+
+
+def test_a_merge_the_store_refuses_leaves_the_minute_as_it_was() -> None:
+    store = Bytes()
+    d, warm = Deduplicator(7200, store), Deduplicator(7200)
+    src, minute = SOURCES[0], int(T0 // 60)
+    late = T0 + 60 * (SPILL_AFTER_MINUTES + 1)
+    for i in range(4 * BLOCK):
+        for x in (d, warm):
+            x.is_duplicate(src, T0, f"a{i}", i)
+    _quiet(d, late)
+    for i in range(BLOCK):  # enough to move again, merged
+        for x in (d, warm):
+            x.is_duplicate(src, T0, f"b{i}", 1000 + i)
+    store.refuse = True
+    _quiet(d, late)
+    m = d._state[src][minute]
+    assert d.spill_failures == 1 and m.cold is not None and m.cold.count == 4 * BLOCK
+    assert len(m) == d.ids_held() == 5 * BLOCK
+    assert d.arrays(src, minute) == warm.arrays(src, minute)
+    assert all(d.is_duplicate(src, T0, f"b{i}", 5) for i in range(BLOCK))
