@@ -547,7 +547,8 @@ class Settings(BaseSettings):
     the start, so a stopped or killed worker leaves none; a restore writes them again from the state
     topic. A disk that refuses a write keeps those ids in memory."""
     dedup_spill_dir: DirectoryPath | None = None
-    """Directory of those files; unset: the system's temporary directory (`TMPDIR`)."""
+    """Directory of those files; unset: the system's temporary directory (`TMPDIR`). It must be
+    on disk: a tmpfs keeps files in memory, so start-up warns when it is one."""
     max_future_seconds: int = Field(default=300, ge=0)
     """How far ahead of the service clock an event may be."""
     max_text_chars: int = Field(default=10_000, ge=1)

@@ -113,6 +113,8 @@ async def _serve(
     web_config = _web_config(settings)
     # First: a scorer named in settings that cannot be loaded stops start-up before anything runs.
     cold = SpillFiles(settings.dedup_spill_dir) if settings.dedup_spill else None
+    if cold is not None and (in_memory := cold.warning()):
+        log.warning("%s", in_memory)
     pipeline = Pipeline(settings, cold=cold)
     if NOT_USED is not None:
         log.warning("%s", NOT_USED)

@@ -16,6 +16,27 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
+_MEMORY_FILESYSTEMS = frozenset({"tmpfs", "ramfs"})
+
+
+def filesystem_type(directory: Path, mountinfo: Path = Path("/proc/self/mountinfo")) -> str | None:
+    """The type of the filesystem ``directory`` is on (Linux; None where that cannot be read)."""
+    try:
+        lines = mountinfo.read_text().splitlines()
+    except OSError:
+        return None
+    target = os.path.realpath(directory)
+    best, kind = "", None
+    for line in lines:
+        fields = line.split()
+        if " - " not in line or len(fields) < 5:
+            continue
+        point = fields[4].replace("\\040", " ")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, line.split(" - ", 1)[1].split()[0]
+    return kind
+
 
 class SpillDirError(RuntimeError):
     """The spill directory takes no file: start-up stops with this message."""
@@ -75,6 +96,17 @@ class SpillFiles:
         self._sizes.pop(segment, None)
         if f is not None:
             f.close()
+
+    def warning(self) -> str | None:
+        """What to tell the operator when the files would sit in memory after all."""
+        where = self._directory or Path(tempfile.gettempdir())
+        kind = filesystem_type(where)
+        if kind not in _MEMORY_FILESYSTEMS:
+            return None
+        return (
+            f"dedup_spill_dir: {where} is on {kind}, which keeps files in memory: the dedup ids "
+            "moved there still use RAM; set dedup_spill_dir to a directory on disk"
+        )
 
     @property
     def nbytes(self) -> int:

@@ -74,3 +74,47 @@ def test_the_dedup_on_spill_files_decides_like_the_dedup_in_memory(tmp_path: Pat
     for t, i, o in events:
         assert cold.is_duplicate(src, t, i, o) == warm.is_duplicate(src, t, i, o)
     files.close()
+
+
+MOUNTINFO = """\
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+30 22 0:26 / /mnt/ram rw,nosuid,nodev shared:2 - tmpfs tmpfs rw
+31 22 0:27 / /srv/spill\\040files rw shared:3 - xfs /dev/sdb1 rw
+32 31 0:28 / /srv/spill\\040files/ram rw shared:4 - ramfs ramfs rw
+"""
+
+
+@pytest.mark.parametrize(
+    ("directory", "kind"),
+    [
+        ("/srv/x", "ext4"),
+        ("/mnt/ram", "tmpfs"),
+        ("/mnt/ram/deeper", "tmpfs"),
+        ("/mnt/ramx", "ext4"),  # a prefix of the name is not a mount under it
+        ("/srv/spill files/a", "xfs"),
+        ("/srv/spill files/ram/b", "ramfs"),  # the longest mount point wins
+    ],
+)
+def test_the_filesystem_of_a_directory_is_read_from_mountinfo(
+    tmp_path: Path, directory: str, kind: str
+) -> None:
+    from socialpulse.app.spill import filesystem_type
+
+    info = tmp_path / "mountinfo"
+    info.write_text(MOUNTINFO)
+    assert filesystem_type(Path(directory), info) == kind
+    assert filesystem_type(Path(directory), tmp_path / "absent") is None
+
+
+@pytest.mark.parametrize(("kind", "warned"), [("tmpfs", True), ("ramfs", True), ("ext4", False)])
+def test_a_directory_in_memory_is_named_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, warned: bool
+) -> None:
+    from socialpulse.app import spill
+
+    monkeypatch.setattr(spill, "filesystem_type", lambda _: kind)
+    warning = SpillFiles(tmp_path).warning()
+    if warned:
+        assert warning is not None and str(tmp_path) in warning and kind in warning
+    else:
+        assert warning is None
