@@ -163,18 +163,19 @@ class _ByMinute(dict[Source, dict[int, M]]):
             insort(self._order.setdefault(source, []), minute)
         per_source[minute] = m
 
-    def forget(self, source: Source) -> None:
-        """Drop every minute of ``source``."""
-        self.pop(source, None)
+    def forget(self, source: Source) -> list[M]:
+        """Drop every minute of ``source``; returns them."""
         self._order.pop(source, None)
         self._fresh.pop(source, None)
+        return list(self.pop(source, {}).values())
 
     def expire(
-        self, oldest: int, settled: int
+        self, oldest: int, settled: int, forgotten: Callable[[M], None] | None = None
     ) -> tuple[dict[Source, list[int]], dict[Source, list[int]]]:
         """Forget minutes before ``oldest``, seal written ones before ``settled``.
 
-        Returns the minutes forgotten and the minutes sealed, per source.
+        Each minute forgotten is passed to ``forgotten``. Returns the minutes forgotten and
+        the minutes sealed, per source.
         """
         stale: dict[Source, list[int]] = {}
         sealed: dict[Source, list[int]] = {}
@@ -184,7 +185,9 @@ class _ByMinute(dict[Source, dict[int, M]]):
             gone = stale[source] = order[:cut]
             del order[:cut]
             for index in gone:
-                del per_source[index]
+                dropped = per_source.pop(index)
+                if forgotten is not None:
+                    forgotten(dropped)
             fresh = self._fresh.get(source)
             if not fresh:
                 continue
@@ -374,6 +377,10 @@ class Deduplicator:
         self._warm: dict[Source, set[int]] = {}  # sealed minutes with ids in memory
         self._pass = QUIET_PASSES + 1  # calls of ``expire``, so a new minute starts quiet
         self.spill_failures = 0  # moves the cold store refused (the minute stays in memory)
+        # Ids held and, of those, in the cold store: kept on each change, so a scrape reads
+        # them without walking a week of minutes.
+        self._held = 0
+        self._held_cold = 0
 
     @property
     def horizon_seconds(self) -> int:
@@ -403,6 +410,7 @@ class Deduplicator:
                 self._state.touch(source, minute)
             m.recent[h] = offset
             m.touched = self._pass
+            self._held += 1
             self._dirty.setdefault(source, set()).add(minute)
             return False
         return first != offset
@@ -428,24 +436,37 @@ class Deduplicator:
         With a cold store it goes there at once: a restore of a long horizon never holds it all.
         """
         m = _Minute.from_arrays(keys, offsets)
+        replaced = self._state.minute(source, minute)
+        if replaced is not None:
+            self._forgotten(replaced)
+        self._held += len(m)
         if self._cold is not None and len(m) >= BLOCK:
             self._spill(minute, m)
         self._state.put(source, minute, m)
 
+    def _forgotten(self, m: _Minute) -> None:
+        """Count a minute's ids out of ``ids_held`` and ``ids_cold``."""
+        self._held -= len(m)
+        if m.cold is not None:
+            self._held_cold -= m.cold.count
+
     def _spill(self, minute: int, m: _Minute) -> None:
         assert self._cold is not None  # noqa: S101 - callers check
         segment = minute // SEGMENT_MINUTES
+        before = 0 if m.cold is None else m.cold.count
         try:
             m.spill(self._cold, segment)
         except OSError:  # a full or failing disk: the ids stay in memory, decisions unchanged
             self.spill_failures += 1
             return
         self._segments.add(segment)
+        self._held_cold += (0 if m.cold is None else m.cold.count) - before
 
     def drop(self, sources: Iterable[Source]) -> None:
         """Forget partitions this worker no longer owns."""
         for s in sources:
-            self._state.forget(s)
+            for m in self._state.forget(s):
+                self._forgotten(m)
             self._warm.pop(s, None)
             self._dirty.pop(s, None)
             self._expired.pop(s, None)
@@ -455,7 +476,7 @@ class Deduplicator:
         oldest = first_bucket(now, self._horizon)
         self._floor = max(self._floor, oldest)
         removed = 0
-        gone, sealed = self._state.expire(oldest, bucket_of(now) - OPEN_MINUTES)
+        gone, sealed = self._state.expire(oldest, bucket_of(now) - OPEN_MINUTES, self._forgotten)
         for source, stale in gone.items():
             if stale:
                 self._expired.setdefault(source, []).extend(stale)
@@ -494,15 +515,11 @@ class Deduplicator:
 
     def ids_held(self) -> int:
         """Event ids remembered, a measure of dedup memory."""
-        return self._state.held()
+        return self._held
 
     def ids_cold(self) -> int:
         """Of those, the ids in the cold store (the rest are in memory)."""
-        return sum(
-            0 if m.cold is None else m.cold.count
-            for per_source in self._state.values()
-            for m in per_source.values()
-        )
+        return self._held_cold
 
 
 class _Offsets:

@@ -218,3 +218,40 @@ def test_a_merge_the_store_refuses_leaves_the_minute_as_it_was() -> None:
     assert len(m) == d.ids_held() == 5 * BLOCK
     assert d.arrays(src, minute) == warm.arrays(src, minute)
     assert all(d.is_duplicate(src, T0, f"b{i}", 5) for i in range(BLOCK))
+
+
+def _walked(d: Deduplicator) -> tuple[int, int]:
+    """Ids held and ids cold, counted by walking every minute (what the counters replace)."""
+    minutes = [m for per_source in d._state.values() for m in per_source.values()]
+    return sum(map(len, minutes)), sum(m.cold.count for m in minutes if m.cold is not None)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_held_and_cold_counts_follow_every_change_without_a_walk(seed: int) -> None:
+    """New ids, moves, merged moves, expiry, restores over a held minute, dropped partitions."""
+    rng = random.Random(seed)
+    d = Deduplicator(3600, Bytes())
+    offsets = dict.fromkeys(SOURCES, 0)
+    events = sorted(_traffic(rng, 12_000, 40), key=lambda e: e[1])
+    most_cold = 0
+    for k, (source, t, i) in enumerate(events):
+        offsets[source] += 1
+        d.is_duplicate(source, t, i, offsets[source])
+        if k % 300 == 0:
+            _quiet(d, t + 60 * SPILL_AFTER_MINUTES)
+            assert (d.ids_held(), d.ids_cold()) == _walked(d)
+            most_cold = max(most_cold, d.ids_cold())
+        if k % 700 == 0:  # a late trickle into moved minutes: merged moves
+            for late in range(BLOCK):
+                d.is_duplicate(source, t - 60 * SPILL_AFTER_MINUTES, f"late{k}-{late}", -late)
+        if k == 6_000:  # a restore over minutes already held replaces them
+            for minute in list(d._state[SOURCES[0]])[:5]:
+                held = d.arrays(SOURCES[0], minute)
+                assert held is not None
+                d.load(SOURCES[0], minute, *held)
+            assert (d.ids_held(), d.ids_cold()) == _walked(d)
+    assert most_cold > d.ids_held() / 2
+    d.drop([SOURCES[1]])
+    assert (d.ids_held(), d.ids_cold()) == _walked(d)
+    _quiet(d, T0 + 60 * 200)
+    assert (d.ids_held(), d.ids_cold()) == _walked(d) == (0, 0)
