@@ -15,7 +15,7 @@ probability about n²/2⁶⁵ (below 10⁻⁴ at 30 million); a lookup then find
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 import numpy as np
@@ -76,6 +76,14 @@ class PostArchive:
                 out.append((code, int(self._authors[i])))
             i += 1
         return out
+
+    def holding(self, keys: Sequence[int]) -> list[bool]:
+        """For each of ``keys``, whether it is archived (in any minute)."""
+        if not len(self._keys):
+            return [False] * len(keys)
+        wanted = np.array(keys, dtype=np.uint64)
+        at = np.minimum(np.searchsorted(self._keys, wanted), len(self._keys) - 1)
+        return (self._keys[at] == wanted).tolist()  # type: ignore[no-any-return]
 
     def keep(self, oldest: int) -> None:
         """Forget posts of minutes before ``oldest`` (their buckets expired)."""

@@ -61,6 +61,7 @@ from socialpulse.core.windows.totals import (
     ReachUnion,
     WindowTotals,
 )
+from socialpulse.core.windows.ugc_memo import Block, UgcMemo
 from socialpulse.settings import DEFAULT_LIFETIME_WINDOWS, DEFAULT_TOP_K, BrandSettings
 
 _BLOCK: Final = HOUR_BUCKETS  # minutes per cached hour
@@ -140,6 +141,9 @@ class WindowStore:
         # What only the joins read (post ids, UGC ids, engagements per post, DMs, account
         # snapshots) is kept here only while no join view holds it.
         self._keeps_joins = True
+        # A store nobody persists is a join view, read at every scrape: its hours' UGC
+        # engagements are kept between reads (``ugc_memo``).
+        self._ugc_memo: UgcMemo | None = None if persisted else UgcMemo()
 
     def join_from(self, view: WindowStore) -> None:
         """Read the join KPIs and the top authors from ``view`` (the fleet's join events).
@@ -242,6 +246,8 @@ class WindowStore:
         unions = self._reach_blocks.get(brand)
         if unions:
             unions.pop(idx // _BLOCK, None)
+        if self._ugc_memo is not None:
+            self._ugc_memo.changed(brand, idx // _BLOCK)
         self._versions[brand] = self._versions.get(brand, 0) + 1
         totals = self._totals[brand] if self._totals is not None else None
         if totals is not None and totals.built:
@@ -257,6 +263,8 @@ class WindowStore:
         """Drop the cached sums of the hour holding bucket ``idx``: one of its buckets changed."""
         self._blocks.get(brand, {}).pop(idx // _BLOCK, None)
         self._reach_blocks.get(brand, {}).pop(idx // _BLOCK, None)
+        if self._ugc_memo is not None:
+            self._ugc_memo.changed(brand, idx // _BLOCK)
 
     def add_mention(
         self,
@@ -364,6 +372,10 @@ class WindowStore:
             posts = b.posts = {}
         posts[mention.event_id] = author_id
         index = self._posts.setdefault(source, {}).setdefault(brand, {})
+        if self._ugc_memo is not None:
+            self._ugc_memo.mention(
+                brand, source, mention.event_id, bucket_of(ts), mention.event_id in index
+            )
         index[mention.event_id] = bucket_of(ts) * 2 + ugc
         return owned
 
@@ -520,6 +532,8 @@ class WindowStore:
         per_brand[index] = bucket
         self._unblock(brand, index)
         self._changed(brand)
+        if self._ugc_memo is not None:
+            self._ugc_memo.forget(brand)  # its posts may change what lookups find
         if self._totals is not None:
             self._totals[brand].unbuild()
         if not self._keeps_joins:
@@ -549,6 +563,8 @@ class WindowStore:
         """Forget the state of partitions this worker no longer owns."""
         self._blocks.clear()
         self._reach_blocks.clear()
+        if self._ugc_memo is not None:
+            self._ugc_memo.forget()
         for totals in (self._totals or {}).values():
             totals.unbuild()
         self._epoch += 1
@@ -636,6 +652,8 @@ class WindowStore:
                     self._archive[brand].keep(oldest)
         if not self._persisted:
             self._archive_rolled()
+        if self._ugc_memo is not None:
+            self._ugc_memo.expire(oldest)
         return removed
 
     @staticmethod
@@ -672,6 +690,8 @@ class WindowStore:
                             slot = self._author_slots[author] = len(self._author_ids)
                             self._author_ids.append(author)
                         out.append((post_key(post), code, slot, src))
+                    if self._ugc_memo is not None:
+                        self._ugc_memo.archived(brand, b.posts)
                     b.posts = b.ugc = None
         for brand, got in rows.items():
             archive = self._archive.get(brand)
@@ -717,6 +737,16 @@ class WindowStore:
 
     def _lookup(self, brand: str, oldest: int) -> Callable[[str], tuple[str, bool] | None]:
         """Post id -> (its author, is UGC), for posts mentioned from bucket ``oldest`` on."""
+        find = self._find(brand, oldest)
+
+        def lookup(post: str) -> tuple[str, bool] | None:
+            found = find(post)
+            return None if found is None else (found[0], bool(found[1] & 1))
+
+        return lookup
+
+    def _find(self, brand: str, oldest: int) -> Callable[[str], tuple[str, int] | None]:
+        """Post id -> (its author, minute × 2 + is UGC), for posts mentioned from ``oldest`` on."""
         held = [
             (p[brand], self._state.get(source, {}).get(brand, {}))
             for source, p in sorted(self._posts.items())
@@ -725,7 +755,7 @@ class WindowStore:
         archive = self._archive.get(brand)
         ids = self._author_ids
 
-        def lookup(post: str) -> tuple[str, bool] | None:
+        def find(post: str) -> tuple[str, int] | None:
             for index, buckets in held:
                 found = index.get(post)
                 if found is None or found >> 1 < oldest:
@@ -734,16 +764,34 @@ class WindowStore:
                 for b in (buckets.get(minute), buckets.get(hour_of(minute))):
                     author = b.posts.get(post) if b is not None and b.posts else None
                     if author is not None:
-                        return author, bool(found & 1)
+                        return author, found
             if archive:
                 archived = archive.find(post_key(post), oldest)
                 if archived:
                     # The oldest, then the smallest author id: the same on every worker.
                     code, slot = min(archived, key=lambda c: (c[0], ids[c[1]]))
-                    return ids[slot], bool(code & 1)
+                    return ids[slot], code
             return None
 
-        return lookup
+        return find
+
+    def _held_elsewhere(
+        self, brand: str, fresh: Sequence[tuple[Source, str, int]]
+    ) -> list[tuple[str, int]]:
+        """(post id, minute) of those mentions whose id another source or the archive holds."""
+        indexes = [(s, p[brand]) for s, p in self._posts.items() if brand in p]
+        copies = [
+            (post, minute)
+            for source, post, minute in fresh
+            if any(s != source and post in index for s, index in indexes)
+        ]
+        archive = self._archive.get(brand)
+        if archive is not None:
+            held = archive.holding([post_key(post) for _, post, _ in fresh])
+            copies += [
+                (post, minute) for (_, post, minute), h in zip(fresh, held, strict=True) if h
+            ]
+        return copies
 
     def _accumulate(
         self, brand: str, now: float, make: Callable[[], Any] = Accumulator, reach: bool = False
@@ -877,12 +925,29 @@ class WindowStore:
         the cost of a scrape for nothing. A rolled hour's engagements count from its first
         minute, where every window longer than an hour starts.
         """
+        return self._join_kpis(brand, now, self._ugc_memo)
+
+    def _join_kpis(
+        self, brand: str, now: float, memo: UgcMemo | None
+    ) -> dict[str, tuple[int, int | None, tuple[float, ...]]]:
+        """``join_kpis``, each hour's UGC engagements from ``memo`` where they still hold."""
         oldest = first_bucket(now, self._horizon)
-        gathered = _Joined(oldest, lambda: self._lookup(brand, oldest))
+        held = (
+            memo.valid(brand, oldest, lambda fresh: self._held_elsewhere(brand, fresh))
+            if memo is not None
+            else {}
+        )
+        gathered = _Joined(oldest, lambda: self._find(brand, oldest), held)
         for per_brand in self._state.values():
             buckets = per_brand.get(brand)
             if buckets:
                 gathered.add(buckets)
+        for block in held.values():
+            for idx, n in block.by_idx.items():
+                if idx >= oldest:
+                    gathered.ugc_by_idx[idx] = gathered.ugc_by_idx.get(idx, 0) + n
+        if memo is not None:
+            memo.keep(brand, gathered.counted)
         opened, replies, ugc_by_idx, snapshots = (
             gathered.opened,
             gathered.replies,
@@ -942,13 +1007,19 @@ class WindowStore:
 
 
 class _Joined:
-    """What the join KPIs read of one brand's buckets, gathered source by source."""
+    """What the join KPIs read of one brand's buckets, gathered source by source.
+
+    UGC engagements are counted only in hours ``held`` does not hold (``ugc_memo``); each hour
+    counted, with the posts it found and missed, is left in ``counted`` for the memo to keep.
+    """
 
     __slots__ = (
-        "_lookup",
-        "_make_lookup",
+        "_find",
+        "_held",
+        "_make_find",
         "_oldest",
         "_ugc_posts",
+        "counted",
         "opened",
         "replies",
         "snapshots",
@@ -956,12 +1027,18 @@ class _Joined:
     )
 
     def __init__(
-        self, oldest: int, make_lookup: Callable[[], Callable[[str], tuple[str, bool] | None]]
+        self,
+        oldest: int,
+        make_find: Callable[[], Callable[[str], tuple[str, int] | None]],
+        held: Mapping[int, Block],
     ) -> None:
         self._oldest = oldest
-        self._make_lookup = make_lookup
-        self._lookup: Callable[[str], tuple[str, bool] | None] | None = None
-        self._ugc_posts: dict[str, bool] = {}  # a post engaged with in several buckets: once
+        self._make_find = make_find
+        self._find: Callable[[str], tuple[str, int] | None] | None = None
+        self._held = held
+        # A post engaged with in several buckets is looked up once: minute × 2 + is UGC, or -1.
+        self._ugc_posts: dict[str, int] = {}
+        self.counted: dict[int, Block] = {}
         self.opened: dict[str, float] = {}
         self.replies: dict[str, float] = {}
         self.ugc_by_idx: dict[int, int] = {}
@@ -970,6 +1047,7 @@ class _Joined:
     def add(self, buckets: dict[int, Bucket]) -> None:
         """Gather one source's buckets of the brand."""
         oldest, ugc_posts, ugc_by_idx = self._oldest, self._ugc_posts, self.ugc_by_idx
+        held, counted = self._held, self.counted
         for idx, b in buckets.items():
             if b.snapshots:  # every one held, the one carried past the horizon included
                 self.snapshots.extend(b.snapshots)
@@ -981,19 +1059,30 @@ class _Joined:
                 keep_min(self.replies, b.dm_replies)
             if not b.post_engagements:
                 continue
-            lookup = self._lookup
-            if lookup is None:
-                lookup = self._lookup = self._make_lookup()
+            block_of = idx // HOUR_BUCKETS
+            if block_of in held:
+                continue
+            block = counted.get(block_of)
+            if block is None:
+                block = counted[block_of] = Block(oldest)
+            find = self._find
+            if find is None:
+                find = self._find = self._make_find()
             n_ugc = 0
             for post, n in b.post_engagements.items():
-                is_ugc = ugc_posts.get(post)
-                if is_ugc is None:
-                    found = lookup(post)
-                    is_ugc = ugc_posts[post] = found is not None and found[1]
-                if is_ugc:
+                code = ugc_posts.get(post)
+                if code is None:
+                    found = find(post)
+                    code = ugc_posts[post] = -1 if found is None else found[1]
+                if code < 0:
+                    block.unresolved.append(post)
+                    continue
+                block.found(code >> 1)
+                if code & 1:
                     n_ugc += n
             if n_ugc:
                 ugc_by_idx[idx] = ugc_by_idx.get(idx, 0) + n_ugc
+                block.by_idx[idx] = block.by_idx.get(idx, 0) + n_ugc
 
 
 def _drop_join_state(b: Bucket) -> None:
