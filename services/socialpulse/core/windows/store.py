@@ -923,7 +923,9 @@ class WindowStore:
         What ``brand_snapshot`` gives of them, read straight from the buckets: a join view is
         read at every scrape, and merging its author tallies over every window would double
         the cost of a scrape for nothing. A rolled hour's engagements count from its first
-        minute, where every window longer than an hour starts.
+        minute, where every window longer than an hour starts. A join view recounts the UGC
+        engagements only of hours whose count may have changed since its last read
+        (``ugc_memo``); the result is always a full recount's.
         """
         return self._join_kpis(brand, now, self._ugc_memo)
 
