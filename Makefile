@@ -74,7 +74,7 @@ fmt: $(STAMP) ## Format and auto-fix with ruff
 	$(VENV)/bin/ruff format services tests
 	$(VENV)/bin/ruff check --fix services tests
 
-bench: $(READY) ## Benchmarks, each beside its baseline: pipeline (signals stage on and off), brand matching, state restore from Apache Kafka (100 brands over 24 h beside a rebuild; 1,000 brands over 7 d beside 3 brands), window state memory beside main's design, sentiment, language detection, alert quality, the spike detector's start-up replay beside the revision before it, trend and spam signals, the compiled fingerprint and tokeniser beside the Python ones, throughput through Kafka beside a naive loop, faust and socialpulse with its signals stage off, scrapes at 1,000 brands
+bench: $(READY) ## Benchmarks, each beside its baseline: pipeline (signals stage on and off), brand matching, state restore from Apache Kafka (100 brands over 24 h beside a rebuild; 1,000 brands over 7 d beside 3 brands), window state memory beside main's design, sentiment, language detection, alert quality, the spike detector's start-up replay beside the revision before it, trend and spam signals, the compiled fingerprint and tokeniser beside the Python ones, throughput through Kafka beside a naive loop, faust and socialpulse with its signals stage off, scrapes at 1,000 brands, the join view's reads beside a full recount
 	$(PY) tests/bench/bench_pipeline.py
 	$(PY) tests/bench/bench_matcher.py
 	$(PY) tests/bench/bench_restore.py
@@ -88,6 +88,7 @@ bench: $(READY) ## Benchmarks, each beside its baseline: pipeline (signals stage
 	$(PY) tests/bench/bench_native.py
 	$(PY) tests/bench/bench_throughput.py
 	$(PY) tests/bench/bench_scrape.py
+	$(PY) tests/bench/bench_join_reads.py
 
 docs: $(STAMP) ## Regenerate the README's configuration reference from the settings object
 	$(PY) -m socialpulse.app.reference README.md

@@ -247,7 +247,7 @@ class WindowStore:
         if unions:
             unions.pop(idx // _BLOCK, None)
         if self._ugc_memo is not None:
-            self._ugc_memo.changed(brand, idx // _BLOCK)
+            self._ugc_memo.changed(brand, idx)
         self._versions[brand] = self._versions.get(brand, 0) + 1
         totals = self._totals[brand] if self._totals is not None else None
         if totals is not None and totals.built:
@@ -264,7 +264,7 @@ class WindowStore:
         self._blocks.get(brand, {}).pop(idx // _BLOCK, None)
         self._reach_blocks.get(brand, {}).pop(idx // _BLOCK, None)
         if self._ugc_memo is not None:
-            self._ugc_memo.changed(brand, idx // _BLOCK)
+            self._ugc_memo.changed(brand, idx)
 
     def add_mention(
         self,
@@ -632,6 +632,8 @@ class WindowStore:
                         into.authors = thawed(into.authors)  # minutes merge into it in place
                     for idx in sorted(idxs, reverse=True):  # newest first: its handles stay
                         minute = buckets.pop(idx)
+                        if self._ugc_memo is not None:
+                            self._ugc_memo.changed(brand, idx)
                         if totals is not None:
                             totals.leave(idx, minute)
                         roll_into(into, minute)
@@ -1061,12 +1063,11 @@ class _Joined:
                 keep_min(self.replies, b.dm_replies)
             if not b.post_engagements:
                 continue
-            block_of = idx // HOUR_BUCKETS
-            if block_of in held:
+            if idx in held:
                 continue
-            block = counted.get(block_of)
+            block = counted.get(idx)
             if block is None:
-                block = counted[block_of] = Block(oldest)
+                block = counted[idx] = Block(oldest)
             find = self._find
             if find is None:
                 find = self._find = self._make_find()

@@ -1,14 +1,15 @@
-"""ugc_memo: a join view's UGC engagements per hour, kept between reads while what they read holds.
+"""ugc_memo: a join view's UGC engagements per bucket, kept between reads while they hold.
 
 UGC engagements join each engagement to the mention it is on, wherever that mention is, so a
 read used to look up every engaged post of the longest window: a week of them at every scrape,
-seconds per brand at the demo's rate. An hour's count changes only when one of its buckets
-changes (``changed``), when a post it found leaves the window (its oldest ``relied`` minute), or
-when a mention arrives for a post it could not find (``pending``). A post id mentioned more than
-once (a copy read from two partitions) is rarer and costs more: which mention a lookup finds can
-change when it arrives and again when one of them is archived, so either recounts the brand
-(``dups``). Those are all tracked, so a read recounts only the hours they touch and gives the
-same counts as a full recount.
+seconds per brand at the demo's rate. The count at one bucket index (a minute, or a rolled hour;
+summed over the sources) changes only when a bucket there changes (``changed``), when a post it
+found leaves the window (its oldest ``relied`` minute), or when a mention arrives for a post it
+could not find (``pending``). A post id mentioned more than once (a copy read from two
+partitions) is rarer and costs more: which mention a lookup finds can change when it arrives and
+again when one of them is archived, so either recounts the brand (``dups``). Those are all
+tracked, so a read recounts only the buckets they touch and gives the same counts as a full
+recount.
 """
 
 from __future__ import annotations
@@ -16,16 +17,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
-from socialpulse.core.windows.timeline import HOUR_BUCKETS, Source
+from socialpulse.core.windows.timeline import Source
 
-# Mentions noted since the last read, per brand, past which the brand's hours are recounted
+# Mentions noted since the last read, per brand, past which the brand is recounted whole
 # (a store nobody reads keeps no such list beyond it).
 FRESH_CAP: Final = 100_000
 _NEVER: Final = 2**62
 
 
 class Block:
-    """One hour's UGC engagements per bucket index, and what the count relied on."""
+    """The UGC engagements at one bucket index, and what the count relied on."""
 
     __slots__ = ("by_idx", "oldest", "relied", "unresolved")
 
@@ -42,13 +43,13 @@ class Block:
 
 
 class UgcMemo:
-    """Per brand, per hour (bucket index // ``HOUR_BUCKETS``), the UGC engagements last read."""
+    """Per brand and bucket index, the UGC engagements last read."""
 
     __slots__ = ("_blocks", "_dups", "_fresh", "_pending")
 
     def __init__(self) -> None:
         self._blocks: dict[str, dict[int, Block]] = {}
-        # brand -> engaged post not found -> the hours that looked for it
+        # brand -> engaged post not found -> the bucket indexes that looked for it
         self._pending: dict[str, dict[str, set[int]]] = {}
         # brand -> (source, post id, minute) of mentions noted since the last read
         self._fresh: dict[str, list[tuple[Source, str, int]]] = {}
@@ -56,7 +57,7 @@ class UgcMemo:
         self._dups: dict[str, dict[str, int]] = {}
 
     def changed(self, brand: str, block: int) -> None:
-        """A bucket of ``block`` changed: recount the hour at the next read."""
+        """A bucket at index ``block`` changed, came or went: recount it at the next read."""
         blocks = self._blocks.get(brand)
         if blocks:
             gone = blocks.pop(block, None)
@@ -64,7 +65,7 @@ class UgcMemo:
                 self._unlink(brand, block, gone)
 
     def forget(self, brand: str | None = None) -> None:
-        """Recount every hour of ``brand`` (of every brand when None) at the next read."""
+        """Recount every bucket of ``brand`` (of every brand when None) at the next read."""
         for b in [brand] if brand is not None else list(self._blocks):
             self._blocks.pop(b, None)
             self._pending.pop(b, None)
@@ -105,10 +106,10 @@ class UgcMemo:
         oldest: int,
         held_elsewhere: Callable[[Sequence[tuple[Source, str, int]]], list[tuple[str, int]]],
     ) -> dict[int, Block]:
-        """The brand's hours whose counts still hold for a read whose window starts at ``oldest``.
+        """The brand's counts that still hold for a read whose window starts at ``oldest``.
 
         ``held_elsewhere`` gives the fresh mentions whose id another source or the archive
-        holds too (post, minute): then what a lookup finds may have changed for any hour.
+        holds too (post, minute): then what a lookup finds may have changed anywhere.
         """
         fresh = self._fresh.pop(brand, None)
         if fresh:
@@ -124,16 +125,14 @@ class UgcMemo:
                 self.forget(brand)
         blocks = self._blocks.get(brand, {})
         stale = [
-            k
-            for k, b in blocks.items()
-            if b.oldest > oldest or b.relied < oldest or (k + 1) * HOUR_BUCKETS <= oldest
+            k for k, b in blocks.items() if b.oldest > oldest or b.relied < oldest or k < oldest
         ]
         for k in stale:
             self.changed(brand, k)
         return blocks
 
     def keep(self, brand: str, counted: dict[int, Block]) -> None:
-        """Hold the hours a read just counted."""
+        """Hold the counts a read just made."""
         if not counted:
             return
         blocks = self._blocks.setdefault(brand, {})
@@ -158,5 +157,5 @@ class UgcMemo:
                     del pending[post]
 
     def held(self) -> int:
-        """Hours held, for tests and measures."""
+        """Counts held, for tests and measures."""
         return sum(len(b) for b in self._blocks.values())
