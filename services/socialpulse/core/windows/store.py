@@ -141,7 +141,7 @@ class WindowStore:
         # What only the joins read (post ids, UGC ids, engagements per post, DMs, account
         # snapshots) is kept here only while no join view holds it.
         self._keeps_joins = True
-        # A store nobody persists is a join view, read at every scrape: its hours' UGC
+        # A store nobody persists is a join view, read at every scrape: its buckets' UGC
         # engagements are kept between reads (``ugc_memo``).
         self._ugc_memo: UgcMemo | None = None if persisted else UgcMemo()
 
@@ -926,7 +926,7 @@ class WindowStore:
         read at every scrape, and merging its author tallies over every window would double
         the cost of a scrape for nothing. A rolled hour's engagements count from its first
         minute, where every window longer than an hour starts. A join view recounts the UGC
-        engagements only of hours whose count may have changed since its last read
+        engagements only at bucket indexes whose count may have changed since its last read
         (``ugc_memo``); the result is always a full recount's.
         """
         return self._join_kpis(brand, now, self._ugc_memo)
@@ -934,7 +934,7 @@ class WindowStore:
     def _join_kpis(
         self, brand: str, now: float, memo: UgcMemo | None
     ) -> dict[str, tuple[int, int | None, tuple[float, ...]]]:
-        """``join_kpis``, each hour's UGC engagements from ``memo`` where they still hold."""
+        """``join_kpis``, each bucket index's UGC engagements from ``memo`` where they hold."""
         oldest = first_bucket(now, self._horizon)
         held = (
             memo.valid(brand, oldest, lambda fresh: self._held_elsewhere(brand, fresh))
@@ -1013,7 +1013,7 @@ class WindowStore:
 class _Joined:
     """What the join KPIs read of one brand's buckets, gathered source by source.
 
-    UGC engagements are counted only in hours ``held`` does not hold (``ugc_memo``); each hour
+    UGC engagements are counted only at indexes ``held`` does not hold (``ugc_memo``); each one
     counted, with the posts it found and missed, is left in ``counted`` for the memo to keep.
     """
 
