@@ -82,19 +82,7 @@ def _demo_case(events: int, span: float, windows: tuple[str, ...]) -> dict[str, 
         source = (stream[0], zlib.crc32(key) % PARTITIONS)
         offsets[source] = offsets.get(source, -1) + 1  # a partition's own offsets, as in Kafka
         p.process(stream, value, source, t, offsets[source])
-        minute = int(t // 60)
-        if minute != last_minute:
-            _feed(p, view, t)
-            _checkpoint(p.store, p.dedup)
-            # The worker's dedup housekeeping runs every 10 s: here every simulated minute, so
-            # quiet minutes move to the spill files as they do in the service.
-            p.dedup.expire(t)
-            if last_minute is None or minute // EXPIRE_EVERY_MINUTES != last_minute // (
-                EXPIRE_EVERY_MINUTES
-            ):
-                p.store.expire(t)
-                view.expire(t)
-            last_minute = minute
+        last_minute = housekeep(p, view, t, last_minute)
     _feed(p, view, NOW)
     view.expire(NOW)
     elapsed = time.perf_counter() - t0
@@ -117,6 +105,28 @@ def _demo_case(events: int, span: float, windows: tuple[str, ...]) -> dict[str, 
         "late": p.stats.rejected["late"],
         "seconds": elapsed,
     }
+
+
+def housekeep(p: Any, view: Any, t: float, last_minute: int | None) -> int:
+    """What the worker does as event time ``t`` enters a new minute; returns ``t``'s minute.
+
+    The join inputs go to the view, a checkpoint takes what changed, the dedup's housekeeping
+    runs (every 10 s in the worker: here every simulated minute, so quiet minutes move to the
+    spill files as they do in the service), and every ``EXPIRE_EVERY_MINUTES`` the store and
+    the view expire.
+    """
+    minute = int(t // 60)
+    if minute == last_minute:
+        return minute
+    _feed(p, view, t)
+    _checkpoint(p.store, p.dedup)
+    p.dedup.expire(t)
+    if last_minute is None or minute // EXPIRE_EVERY_MINUTES != last_minute // (
+        EXPIRE_EVERY_MINUTES
+    ):
+        p.store.expire(t)
+        view.expire(t)
+    return minute
 
 
 def _cold_store() -> Any:
